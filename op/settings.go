@@ -1,0 +1,142 @@
+package op
+
+import (
+	"fmt"
+	"math"
+)
+
+// Settings control the iLQR solver. A nil *Settings means all defaults; a
+// zero field means that field's default.
+type Settings struct {
+	// MaxIter is the largest number of iLQR iterations (linearize, backward
+	// pass, line search) per example. Default 200.
+	MaxIter int
+	// ExactIter makes every example run exactly MaxIter iterations: the
+	// convergence tests and line-search failures do not stop it (a failed
+	// line search raises the regularization and goes on). Statuses are still
+	// reported from the final iterate. Meant for benchmarks.
+	ExactIter bool
+	// TolGrad is the convergence tolerance on the projected gradient of the
+	// total cost with respect to the controls, ‖u − Π(u − ∇_U J)‖_∞, where Π
+	// projects onto the bounds. Default 1e-9.
+	TolGrad float64
+	// TolCost stops with status Converged when an accepted step changes the
+	// cost by less than TolCost·(1 + |J|) and the projected gradient is
+	// below TolGradLoose. Default 1e-14.
+	TolCost float64
+	// TolGradLoose is the projected-gradient bound that must also hold for a
+	// stop on TolCost. Default 1e-6.
+	TolGradLoose float64
+	// RegInit is the initial Levenberg–Marquardt regularization μ added to
+	// Q_uu in the backward pass. Default RegMin.
+	RegInit float64
+	// RegMin is the smallest nonzero μ; a decrease below it sets μ to 0.
+	// Default 1e-6.
+	RegMin float64
+	// RegMax is the largest μ; exceeding it ends the solve with status
+	// LineSearchFailed (or RegularizationFailed from the backward pass).
+	// Default 1e10.
+	RegMax float64
+	// RegFactor is the base factor of Tassa's regularization schedule
+	// (the multiplier itself grows geometrically). Default 1.6.
+	RegFactor float64
+	// LineSearchSteps is the number of step lengths tried, geometrically
+	// spaced from 1 down to LineSearchMin. Default 11.
+	LineSearchSteps int
+	// LineSearchMin is the smallest step length tried. Default 1e-3.
+	LineSearchMin float64
+	// Workers is the number of goroutines the batch is spread over.
+	// Default runtime.GOMAXPROCS(0). Results do not depend on it.
+	Workers int
+}
+
+// withDefaults returns a copy of s with zero fields set to their defaults.
+func (s *Settings) withDefaults() Settings {
+	var d Settings
+	if s != nil {
+		d = *s
+	}
+	if d.MaxIter == 0 {
+		d.MaxIter = 200
+	}
+	if d.TolGrad == 0 {
+		d.TolGrad = 1e-9
+	}
+	if d.TolCost == 0 {
+		d.TolCost = 1e-14
+	}
+	if d.TolGradLoose == 0 {
+		d.TolGradLoose = 1e-6
+	}
+	if d.RegMin == 0 {
+		d.RegMin = 1e-6
+	}
+	if d.RegInit == 0 {
+		d.RegInit = d.RegMin
+	}
+	if d.RegMax == 0 {
+		d.RegMax = 1e10
+	}
+	if d.RegFactor == 0 {
+		d.RegFactor = 1.6
+	}
+	if d.LineSearchSteps == 0 {
+		d.LineSearchSteps = 11
+	}
+	if d.LineSearchMin == 0 {
+		d.LineSearchMin = 1e-3
+	}
+	return d
+}
+
+// validate rejects settings no solve can use.
+func (s *Settings) validate() error {
+	bad := func(v float64) bool { return math.IsNaN(v) || math.IsInf(v, 0) || v < 0 }
+	switch {
+	case s.MaxIter < 0:
+		return fmt.Errorf("op: settings: MaxIter %d < 0", s.MaxIter)
+	case bad(s.TolGrad), bad(s.TolCost), bad(s.TolGradLoose):
+		return fmt.Errorf("op: settings: tolerances must be finite and non-negative")
+	case bad(s.RegInit), bad(s.RegMin), bad(s.RegMax) || s.RegMax < s.RegMin:
+		return fmt.Errorf("op: settings: regularization bounds must satisfy 0 ≤ RegMin ≤ RegMax < ∞")
+	case bad(s.RegFactor) || s.RegFactor <= 1:
+		return fmt.Errorf("op: settings: RegFactor %g must exceed 1", s.RegFactor)
+	case s.LineSearchSteps < 1:
+		return fmt.Errorf("op: settings: LineSearchSteps %d < 1", s.LineSearchSteps)
+	case bad(s.LineSearchMin) || s.LineSearchMin > 1 || s.LineSearchMin == 0:
+		return fmt.Errorf("op: settings: LineSearchMin %g outside (0, 1]", s.LineSearchMin)
+	case s.Workers < 0:
+		return fmt.Errorf("op: settings: Workers %d < 0", s.Workers)
+	}
+	return nil
+}
+
+// Status says how the solve of one example ended.
+type Status uint8
+
+const (
+	// Converged: the projected gradient fell below TolGrad, or an accepted
+	// step changed the cost by less than TolCost with the projected gradient
+	// below TolGradLoose.
+	Converged Status = iota
+	// IterationLimit: MaxIter iterations ran without convergence.
+	IterationLimit
+	// LineSearchFailed: no step length decreased the cost even at the
+	// largest regularization.
+	LineSearchFailed
+	// RegularizationFailed: Q_uu stayed indefinite up to the largest
+	// regularization.
+	RegularizationFailed
+	// NonFinite: the rollout of the initial controls produced NaN or Inf.
+	NonFinite
+)
+
+var statusNames = [...]string{"converged", "iteration limit", "line search failed", "regularization failed", "non-finite"}
+
+// String returns a lower-case description of s.
+func (s Status) String() string {
+	if int(s) < len(statusNames) {
+		return statusNames[s]
+	}
+	return fmt.Sprintf("Status(%d)", uint8(s))
+}

@@ -1,0 +1,343 @@
+package op
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"runtime"
+	"sync"
+	"sync/atomic"
+
+	"github.com/dilqr/dilqr/models"
+)
+
+// Problem is a batch of box-constrained trajectory optimization problems
+// sharing one model, one cost form, one horizon and one set of bounds:
+//
+//	minimize   Σ_{t=0}^{T-1} g(x_t, u_t; φ)
+//	subject to x_{t+1} = f(x_t, u_t; θ), t = 0..T-2,  x_0 given,
+//	           Lower ≤ u_t ≤ Upper.
+type Problem struct {
+	Dynamics models.Dynamics
+	Cost     models.Cost
+	// T is the horizon: T states x_0..x_{T-1} and T controls u_0..u_{T-1}.
+	T int
+	// Lower and Upper bound the controls: length M (the same at every step)
+	// or T·M (row t bounds u_t). ±Inf means unbounded.
+	Lower, Upper []float64
+}
+
+// Inputs are the per-call data of a batch of B examples.
+type Inputs struct {
+	// X0 holds the initial states, B rows of length N; it sets B.
+	X0 []float64
+	// Theta holds the dynamics parameters: B rows of length P, or one row
+	// shared by all examples. Nil means the model's defaults.
+	Theta []float64
+	// Phi holds the cost parameters: B rows of length Q, or one shared row.
+	// Nil means the cost's defaults.
+	Phi []float64
+	// U0 optionally warm-starts the controls: B×T×M. Nil starts from zero
+	// controls projected onto the bounds.
+	U0 []float64
+}
+
+// Result holds the solution of a batch. Slices are laid out example-major.
+type Result struct {
+	B, T, N, M int
+	// X holds the states: B×T×N.
+	X []float64
+	// U holds the controls: B×T×M.
+	U []float64
+	// Lambda holds the costates: B×T×N, λ_{T-1} = ∇_x g_{T-1} and
+	// λ_t = ∇_x g_t + (∂f/∂x)ᵀλ_{t+1}; λ_0 is the gradient of the optimal
+	// cost with respect to x_0.
+	Lambda []float64
+	// Cost holds the total cost per example.
+	Cost []float64
+	// Status, Iterations, GradNorm (final projected-gradient ∞-norm) and Reg
+	// (final regularization) are per example.
+	Status     []Status
+	Iterations []int
+	GradNorm   []float64
+	Reg        []float64
+}
+
+// resize makes r hold a batch of the given size, reusing its storage.
+func (r *Result) resize(b, t, n, m int) {
+	r.B, r.T, r.N, r.M = b, t, n, m
+	r.X = grow(r.X, b*t*n)
+	r.U = grow(r.U, b*t*m)
+	r.Lambda = grow(r.Lambda, b*t*n)
+	r.Cost = grow(r.Cost, b)
+	r.GradNorm = grow(r.GradNorm, b)
+	r.Reg = grow(r.Reg, b)
+	if cap(r.Status) < b {
+		r.Status = make([]Status, b)
+	}
+	r.Status = r.Status[:b]
+	if cap(r.Iterations) < b {
+		r.Iterations = make([]int, b)
+	}
+	r.Iterations = r.Iterations[:b]
+}
+
+func grow(s []float64, n int) []float64 {
+	if cap(s) < n {
+		return make([]float64, n)
+	}
+	return s[:n]
+}
+
+// AllConverged reports whether every example converged.
+func (r *Result) AllConverged() bool {
+	for _, s := range r.Status {
+		if s != Converged {
+			return false
+		}
+	}
+	return true
+}
+
+// ErrBadInput is wrapped by every error about the caller's data.
+var ErrBadInput = errors.New("bad input")
+
+func badInput(format string, args ...any) error {
+	return fmt.Errorf("op: %w: "+format, append([]any{ErrBadInput}, args...)...)
+}
+
+// Solver solves batches of one Problem. It keeps one workspace per worker,
+// so repeated solves allocate nothing but a grown Result. A Solver must not
+// be used by two goroutines at once.
+type Solver struct {
+	prob     Problem
+	dims     models.Dims
+	nq       int
+	settings Settings
+	lower    []float64 // T×M
+	upper    []float64 // T×M
+	work     []*workspace
+}
+
+// Clamper is implemented by models whose step clamps the controls
+// internally; bounds wider than the clamp put the optimum on the clamp's
+// kink, where the model is not differentiable, so the solver rejects them.
+type Clamper interface {
+	ControlClamp() (lo, hi []float64)
+}
+
+// NewSolver checks the problem and settings and allocates the workspaces.
+func NewSolver(p Problem, s *Settings) (*Solver, error) {
+	if p.Dynamics == nil || p.Cost == nil {
+		return nil, badInput("problem needs both Dynamics and Cost")
+	}
+	d := p.Dynamics.Dims()
+	cd := p.Cost.Dims()
+	if cd.N != d.N || cd.M != d.M {
+		return nil, badInput("cost %s is for n=%d m=%d, dynamics %s has n=%d m=%d",
+			p.Cost.Name(), cd.N, cd.M, p.Dynamics.Name(), d.N, d.M)
+	}
+	if p.T < 1 {
+		return nil, badInput("horizon T=%d < 1", p.T)
+	}
+	set := s.withDefaults()
+	if err := set.validate(); err != nil {
+		return nil, fmt.Errorf("%w (%w)", err, ErrBadInput)
+	}
+	lo, err := expandBounds("Lower", p.Lower, p.T, d.M)
+	if err != nil {
+		return nil, err
+	}
+	hi, err := expandBounds("Upper", p.Upper, p.T, d.M)
+	if err != nil {
+		return nil, err
+	}
+	for i := range lo {
+		if lo[i] > hi[i] {
+			return nil, badInput("bounds: Lower %g > Upper %g at step %d control %d", lo[i], hi[i], i/d.M, i%d.M)
+		}
+	}
+	if c, ok := p.Dynamics.(Clamper); ok {
+		clo, chi := c.ControlClamp()
+		for i := range lo {
+			j := i % d.M
+			if lo[i] < clo[j] || hi[i] > chi[j] {
+				return nil, badInput("bounds [%g, %g] on control %d are wider than %s's internal clamp [%g, %g]",
+					lo[i], hi[i], j, p.Dynamics.Name(), clo[j], chi[j])
+			}
+		}
+	}
+	workers := set.Workers
+	if workers == 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	sv := &Solver{prob: p, dims: d, nq: cd.Q, settings: set, lower: lo, upper: hi}
+	sv.prob.Lower, sv.prob.Upper = nil, nil
+	sv.work = make([]*workspace, workers)
+	for i := range sv.work {
+		sv.work[i] = newWorkspace(sv)
+	}
+	return sv, nil
+}
+
+// expandBounds turns M or T·M bounds into T·M, checking for NaN.
+func expandBounds(name string, b []float64, t, m int) ([]float64, error) {
+	out := make([]float64, t*m)
+	switch len(b) {
+	case m:
+		for i := 0; i < t; i++ {
+			copy(out[i*m:], b)
+		}
+	case t * m:
+		copy(out, b)
+	default:
+		return nil, badInput("bounds: %s has length %d, want M=%d or T·M=%d", name, len(b), m, t*m)
+	}
+	for i, v := range out {
+		if math.IsNaN(v) {
+			return nil, badInput("bounds: %s[%d] is NaN", name, i)
+		}
+	}
+	return out, nil
+}
+
+// Problem returns the problem the solver was made for.
+func (sv *Solver) Problem() Problem {
+	p := sv.prob
+	p.Lower = append([]float64(nil), sv.lower...)
+	p.Upper = append([]float64(nil), sv.upper...)
+	return p
+}
+
+// Settings returns the settings in force, defaults filled in.
+func (sv *Solver) Settings() Settings { return sv.settings }
+
+// batch holds the validated views of one call's inputs.
+type batch struct {
+	b           int
+	x0          []float64
+	theta, phi  []float64
+	thetaStride int // 0 when shared
+	phiStride   int
+	u0          []float64
+}
+
+// checkInputs validates in against the problem and returns the batch view.
+func (sv *Solver) checkInputs(in Inputs) (batch, error) {
+	n, m, p := sv.dims.N, sv.dims.M, sv.dims.P
+	if len(in.X0) == 0 || len(in.X0)%n != 0 {
+		return batch{}, badInput("X0 has length %d, want a positive multiple of N=%d", len(in.X0), n)
+	}
+	b := len(in.X0) / n
+	bt := batch{b: b, x0: in.X0, theta: in.Theta, phi: in.Phi, u0: in.U0}
+	if !allFinite(in.X0) {
+		return batch{}, badInput("X0 contains NaN or Inf")
+	}
+	var err error
+	if bt.theta, bt.thetaStride, err = perExample("Theta", in.Theta, sv.prob.Dynamics.DefaultParams, b, p); err != nil {
+		return batch{}, err
+	}
+	if bt.phi, bt.phiStride, err = perExample("Phi", in.Phi, sv.prob.Cost.DefaultParams, b, sv.nq); err != nil {
+		return batch{}, err
+	}
+	if in.U0 != nil {
+		if len(in.U0) != b*sv.prob.T*m {
+			return batch{}, badInput("U0 has length %d, want B·T·M=%d", len(in.U0), b*sv.prob.T*m)
+		}
+		if !allFinite(in.U0) {
+			return batch{}, badInput("U0 contains NaN or Inf")
+		}
+	}
+	return bt, nil
+}
+
+// perExample checks a shared-or-per-example parameter slice and returns it
+// with its row stride (0 when shared).
+func perExample(name string, v []float64, def func() []float64, b, k int) ([]float64, int, error) {
+	switch {
+	case v == nil:
+		v = def()
+		if len(v) != k {
+			return nil, 0, badInput("%s defaults have length %d, want %d", name, len(v), k)
+		}
+		return v, 0, nil
+	case len(v) == k:
+		return v, 0, allFiniteOr(name, v)
+	case len(v) == b*k:
+		return v, k, allFiniteOr(name, v)
+	default:
+		return nil, 0, badInput("%s has length %d, want %d (shared) or B·%d=%d", name, len(v), k, k, b*k)
+	}
+}
+
+func allFiniteOr(name string, v []float64) error {
+	if !allFinite(v) {
+		return badInput("%s contains NaN or Inf", name)
+	}
+	return nil
+}
+
+// row returns row i of a shared (stride 0) or per-example slice.
+func row(v []float64, stride, i, k int) []float64 {
+	return v[i*stride : i*stride+k]
+}
+
+// Solve solves every example of the batch described by in and writes the
+// solutions into dst, which is resized as needed and may be reused across
+// calls. Bad input returns an error wrapping ErrBadInput and leaves dst
+// unchanged; non-convergence is reported per example in dst.Status.
+func (sv *Solver) Solve(dst *Result, in Inputs) error {
+	bt, err := sv.checkInputs(in)
+	if err != nil {
+		return err
+	}
+	d := sv.dims
+	dst.resize(bt.b, sv.prob.T, d.N, d.M)
+	sv.parallel(bt.b, func(w *workspace, i int) {
+		w.solve(dst, &bt, i)
+	})
+	return nil
+}
+
+// parallel runs f for examples 0..b-1 on the workers. Each example is
+// handled entirely by one worker, so results do not depend on the number of
+// workers or the schedule.
+func (sv *Solver) parallel(b int, f func(w *workspace, i int)) {
+	nw := min(len(sv.work), b)
+	if nw <= 1 {
+		for i := 0; i < b; i++ {
+			f(sv.work[0], i)
+		}
+		return
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for k := 0; k < nw; k++ {
+		wg.Add(1)
+		go func(w *workspace) {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= b {
+					return
+				}
+				f(w, i)
+			}
+		}(sv.work[k])
+	}
+	wg.Wait()
+}
+
+// Solve is a convenience wrapper: it builds a Solver for p and s, solves
+// the batch once and returns a fresh Result.
+func Solve(p Problem, in Inputs, s *Settings) (*Result, error) {
+	sv, err := NewSolver(p, s)
+	if err != nil {
+		return nil, err
+	}
+	var r Result
+	if err := sv.Solve(&r, in); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
