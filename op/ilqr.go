@@ -26,8 +26,9 @@ type workspace struct {
 	w, y, z, tmp, qlo, qhi, rhs          []float64
 	qp                                   *boxQP
 
-	alphas []float64
+	gw *gradScratch // gradient scratch, made on first use
 
+	alphas []float64
 }
 
 func newWorkspace(sv *Solver) *workspace {
@@ -130,12 +131,17 @@ func (w *workspace) solve(dst *Result, bt *batch, i int) {
 				status = Converged
 				break
 			}
-			// Backtracking line search on the actual cost.
+			// Backtracking line search on the actual cost. When the model's
+			// predicted decrease is itself below round-off, cost differences
+			// are noise: a step that keeps the cost within round-off is
+			// taken, so the projected gradient can still be driven down.
+			roundOff := costRoundOff * (1 + math.Abs(cost))
+			tiny := -(dv1 + dv2) <= roundOff
 			accepted := false
 			var newCost float64
 			for _, a := range w.alphas {
 				c, fin := w.forward(a, x0, theta, phi)
-				if fin && c < cost {
+				if fin && (c < cost || tiny && c <= cost+roundOff) {
 					newCost, accepted = c, true
 					break
 				}
@@ -173,6 +179,10 @@ func (w *workspace) solve(dst *Result, bt *batch, i int) {
 	dst.GradNorm[i] = pg
 	dst.Reg[i] = mu
 }
+
+// costRoundOff is the relative size below which two costs of a rollout are
+// not told apart: about 500 ulps, for sums of T stage costs.
+const costRoundOff = 1e-13
 
 // increaseReg and decreaseReg follow the schedule of Tassa, Erez & Todorov
 // (IROS 2012, Sec. II-F): the multiplier δ grows geometrically so repeated

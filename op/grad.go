@@ -1,0 +1,382 @@
+package op
+
+import "fmt"
+
+// GradMode selects how the gradient of a loss through the solution is
+// computed.
+type GradMode uint8
+
+const (
+	// Implicit is the exact derivative of the converged solution: the
+	// implicit function theorem on the KKT conditions of the nonlinear
+	// problem, with stage Hessians ∇²g + Σ_i λ_{t+1,i} ∇²f_i.
+	Implicit GradMode = iota
+	// FixedPoint treats the last linearization as constant, as mpc.pytorch
+	// (DiffMPC) does: the same sweep with the Gauss-Newton Hessian ∇²g,
+	// ignoring how the linearization point moves with the parameters.
+	FixedPoint
+)
+
+var gradModeNames = [...]string{"implicit", "fixed_point"}
+
+// String returns the mode's name as used by the command-line tools.
+func (g GradMode) String() string {
+	if int(g) < len(gradModeNames) {
+		return gradModeNames[g]
+	}
+	return fmt.Sprintf("GradMode(%d)", uint8(g))
+}
+
+// GradStatus says what the gradient sweep did for one example.
+type GradStatus uint8
+
+const (
+	// GradOK: the gradient was computed.
+	GradOK GradStatus = iota
+	// GradSkipped: the example's solve did not converge and the policy is
+	// SkipUnconverged; its gradients are zero.
+	GradSkipped
+	// GradIndefinite: the reduced Hessian of the sweep was not positive
+	// definite (the solution is not a strict local minimum); gradients zero.
+	GradIndefinite
+	// GradNonFinite: the sweep produced NaN or Inf; gradients zero.
+	GradNonFinite
+)
+
+var gradStatusNames = [...]string{"ok", "skipped (not converged)", "indefinite Hessian", "non-finite"}
+
+// String returns a lower-case description of s.
+func (s GradStatus) String() string {
+	if int(s) < len(gradStatusNames) {
+		return gradStatusNames[s]
+	}
+	return fmt.Sprintf("GradStatus(%d)", uint8(s))
+}
+
+// UnconvergedPolicy says what the gradient does for an example whose solve
+// did not converge.
+type UnconvergedPolicy uint8
+
+const (
+	// SkipUnconverged gives such an example zero gradients and status
+	// GradSkipped. The implicit gradient is the derivative of a converged
+	// solution; at another point it is not the derivative of anything.
+	SkipUnconverged UnconvergedPolicy = iota
+	// GradientAnyway evaluates the same formula at the final iterate, which
+	// approximates the true gradient when the iterate is close to optimal.
+	GradientAnyway
+)
+
+// Grads holds the gradients of a scalar loss L with respect to every input
+// of a batch solve, per example.
+type Grads struct {
+	// X0 holds dL/dx0: B×N.
+	X0 []float64
+	// Theta holds dL/dθ: B×P, per example even when θ is shared (sum the
+	// rows for a shared θ).
+	Theta []float64
+	// Phi holds dL/dφ: B×Q, per example.
+	Phi []float64
+	// Status says what the sweep did per example.
+	Status []GradStatus
+}
+
+func (g *Grads) resize(b, n, p, q int) {
+	g.X0 = grow(g.X0, b*n)
+	g.Theta = grow(g.Theta, b*p)
+	g.Phi = grow(g.Phi, b*q)
+	if cap(g.Status) < b {
+		g.Status = make([]GradStatus, b)
+	}
+	g.Status = g.Status[:b]
+}
+
+// GradOptions configure a gradient computation. The zero value is the
+// exact implicit gradient with unconverged examples skipped.
+type GradOptions struct {
+	Mode        GradMode
+	Unconverged UnconvergedPolicy
+}
+
+// Gradient computes, for the solution sol of in (from Solve with the same
+// inputs), the gradients of the loss L whose gradient with respect to the
+// solution is dX (B×T×N) and dU (B×T×M). One sweep per example costs one
+// LQR solve, O(T·(N+M)³), independent of how many iterations the solve took.
+//
+// Controls on a bound are held fixed (their sensitivities are zero), which
+// is the derivative wherever the active set does not change. Examples that
+// did not converge follow opt.Unconverged; any example whose sweep fails gets
+// zero gradients and a status saying why. Bad input returns an error
+// wrapping ErrBadInput.
+func (sv *Solver) Gradient(dst *Grads, sol *Result, in Inputs, dX, dU []float64, opt GradOptions) error {
+	bt, err := sv.checkInputs(in)
+	if err != nil {
+		return err
+	}
+	d, t := sv.dims, sv.prob.T
+	if sol == nil || sol.B != bt.b || sol.T != t || sol.N != d.N || sol.M != d.M {
+		return badInput("gradient: solution does not match the inputs' batch")
+	}
+	if len(dX) != bt.b*t*d.N || len(dU) != bt.b*t*d.M {
+		return badInput("gradient: dX has length %d and dU %d, want B·T·N=%d and B·T·M=%d",
+			len(dX), len(dU), bt.b*t*d.N, bt.b*t*d.M)
+	}
+	if !allFinite(dX) || !allFinite(dU) {
+		return badInput("gradient: incoming gradient contains NaN or Inf")
+	}
+	if opt.Mode > FixedPoint || opt.Unconverged > GradientAnyway {
+		return badInput("gradient: unknown mode %d or policy %d", opt.Mode, opt.Unconverged)
+	}
+	dst.resize(bt.b, d.N, d.P, sv.nq)
+	sv.parallel(bt.b, func(w *workspace, i int) {
+		if w.gw == nil {
+			w.gw = newGradScratch(w)
+		}
+		w.gradient(dst, sol, &bt, i, dX, dU, opt)
+	})
+	return nil
+}
+
+// gradScratch is a worker's storage for the gradient sweep.
+type gradScratch struct {
+	h      []float64 // T×k×k stage Hessians
+	mix    []float64 // T×k×P: ∂²(λᵀf)/∂τ∂θ
+	ft     []float64 // T×N×P: ∂f/∂θ
+	gphi   []float64 // T×k×Q: ∂²g/∂τ∂φ
+	lh     []float64 // k×(k+P) Lagrangian Hessian of one step
+	kfb    []float64 // T×M×N
+	kff    []float64 // T×M
+	free   []bool    // T×M
+	d      []float64 // T×k solution
+	nu     []float64 // (T+1)×N multipliers
+	p, pv  []float64 // N×N, N
+	qxx    []float64 // N×N
+	quu    []float64 // M×M
+	qux    []float64 // M×N
+	qx, qu []float64
+	fac    []float64 // M×M
+	rhs    []float64 // M
+	w      []float64 // N×N
+	y      []float64 // N×M
+	idx    []int
+}
+
+func newGradScratch(w *workspace) *gradScratch {
+	t, n, m := w.t, w.n, w.m
+	k, p, q := n+m, w.sv.dims.P, w.sv.nq
+	return &gradScratch{
+		h: make([]float64, t*k*k), mix: make([]float64, t*k*p), ft: make([]float64, t*n*p),
+		gphi: make([]float64, t*k*q), lh: make([]float64, k*(k+p)),
+		kfb: make([]float64, t*m*n), kff: make([]float64, t*m), free: make([]bool, t*m),
+		d: make([]float64, t*k), nu: make([]float64, (t+1)*n),
+		p: make([]float64, n*n), pv: make([]float64, n),
+		qxx: make([]float64, n*n), quu: make([]float64, m*m), qux: make([]float64, m*n),
+		qx: make([]float64, n), qu: make([]float64, m),
+		fac: make([]float64, m*m), rhs: make([]float64, m),
+		w: make([]float64, n*n), y: make([]float64, n*m), idx: make([]int, 0, m),
+	}
+}
+
+// gradient runs the sensitivity sweep for example i.
+func (w *workspace) gradient(dst *Grads, sol *Result, bt *batch, i int, dX, dU []float64, opt GradOptions) {
+	n, m, t := w.n, w.m, w.t
+	p, q := w.sv.dims.P, w.sv.nq
+	gx0 := dst.X0[i*n : (i+1)*n]
+	gth := dst.Theta[i*p : (i+1)*p]
+	gph := dst.Phi[i*q : (i+1)*q]
+	clear(gx0)
+	clear(gth)
+	clear(gph)
+	if sol.Status[i] != Converged && opt.Unconverged == SkipUnconverged {
+		dst.Status[i] = GradSkipped
+		return
+	}
+	copy(w.x, sol.X[i*t*n:(i+1)*t*n])
+	copy(w.u, sol.U[i*t*m:(i+1)*t*m])
+	lam := sol.Lambda[i*t*n : (i+1)*t*n]
+	theta := row(bt.theta, bt.thetaStride, i, p)
+	phi := row(bt.phi, bt.phiStride, i, q)
+	st := w.sensitivity(lam, theta, phi, dX[i*t*n:(i+1)*t*n], dU[i*t*m:(i+1)*t*m], opt.Mode)
+	if st == GradOK {
+		st = w.contract(gx0, gth, gph)
+	}
+	if st != GradOK {
+		clear(gx0)
+		clear(gth)
+		clear(gph)
+	}
+	dst.Status[i] = st
+}
+
+// sensitivity solves the LQR
+//
+//	min Σ_t ½ d_tᵀ H_t d_t − ḡ_tᵀ d_t
+//	s.t. d_{x,t+1} = A_t d_{x,t} + B_t d_{u,t}, d_{x,0} = 0, d_u = 0 on bounds,
+//
+// with H_t the stage Hessian of the mode, ḡ = (dX, dU), and leaves its
+// solution d and multipliers ν (ν_t for the constraint defining x_t) in the
+// scratch. It also stores the mixed derivatives for contract.
+func (w *workspace) sensitivity(lam, theta, phi, dX, dU []float64, mode GradMode) GradStatus {
+	g := w.gw
+	n, m, t := w.n, w.m, w.t
+	k, p, q := n+m, w.sv.dims.P, w.sv.nq
+	// Stage quantities along the solution.
+	for s := 0; s < t; s++ {
+		xt, ut := w.x[s*n:(s+1)*n], w.u[s*m:(s+1)*m]
+		hs := g.h[s*k*k : (s+1)*k*k]
+		w.cost.Quadratize(w.gz[s*k:(s+1)*k], hs, xt, ut, phi)
+		w.cost.Mixed(g.gphi[s*k*q:(s+1)*k*q], xt, ut, phi)
+		if s == t-1 {
+			continue
+		}
+		w.dyn.Linearize(w.next, w.fx[s*n*n:(s+1)*n*n], w.fu[s*n*m:(s+1)*n*m], xt, ut, theta)
+		w.dyn.ParamJacobian(g.ft[s*n*p:(s+1)*n*p], xt, ut, theta)
+		w.dyn.LagrangianHessian(g.lh, lam[(s+1)*n:(s+2)*n], xt, ut, theta)
+		mix := g.mix[s*k*p : (s+1)*k*p]
+		for r := 0; r < k; r++ {
+			lr := g.lh[r*(k+p) : (r+1)*(k+p)]
+			copy(mix[r*p:(r+1)*p], lr[k:])
+			if mode == Implicit {
+				hr := hs[r*k : (r+1)*k]
+				for c := range hr {
+					hr[c] += lr[c]
+				}
+			}
+		}
+	}
+	// Active set: controls on a bound are held fixed.
+	for j := range g.free {
+		u := w.u[j]
+		g.free[j] = u > w.sv.lower[j] && u < w.sv.upper[j]
+	}
+	// Backward Riccati recursion.
+	clear(g.p)
+	clear(g.pv)
+	for s := t - 1; s >= 0; s-- {
+		hs := g.h[s*k*k : (s+1)*k*k]
+		for r := 0; r < n; r++ {
+			copy(g.qxx[r*n:(r+1)*n], hs[r*k:r*k+n])
+			g.qx[r] = -dX[s*n+r]
+		}
+		for r := 0; r < m; r++ {
+			copy(g.quu[r*m:(r+1)*m], hs[(n+r)*k+n:(n+r+1)*k])
+			copy(g.qux[r*n:(r+1)*n], hs[(n+r)*k:(n+r)*k+n])
+			g.qu[r] = -dU[s*m+r]
+		}
+		if s < t-1 {
+			fx, fu := w.fx[s*n*n:(s+1)*n*n], w.fu[s*n*m:(s+1)*n*m]
+			addAtv(g.qx, fx, g.pv, n, n)
+			addAtv(g.qu, fu, g.pv, n, m)
+			mulAB(g.w, g.p, fx, n, n, n)
+			mulAB(g.y, g.p, fu, n, n, m)
+			addAtB(g.qxx, fx, g.w, n, n, n)
+			addAtB(g.quu, fu, g.y, n, m, m)
+			addAtB(g.qux, fu, g.w, n, m, n)
+		}
+		g.idx = g.idx[:0]
+		for r := 0; r < m; r++ {
+			if g.free[s*m+r] {
+				g.idx = append(g.idx, r)
+			}
+		}
+		nf := len(g.idx)
+		for a, r := range g.idx {
+			for b, c := range g.idx {
+				g.fac[a*nf+b] = g.quu[r*m+c]
+			}
+		}
+		if !cholesky(g.fac[:nf*nf], nf) {
+			return GradIndefinite
+		}
+		kfb := g.kfb[s*m*n : (s+1)*m*n]
+		kff := g.kff[s*m : (s+1)*m]
+		clear(kfb)
+		clear(kff)
+		for c := 0; c <= n; c++ { // columns of Q_ux, then q_u
+			for a, r := range g.idx {
+				if c < n {
+					g.rhs[a] = g.qux[r*n+c]
+				} else {
+					g.rhs[a] = g.qu[r]
+				}
+			}
+			cholSolve(g.fac, nf, g.rhs[:nf])
+			for a, r := range g.idx {
+				if c < n {
+					kfb[r*n+c] = -g.rhs[a]
+				} else {
+					kff[r] = -g.rhs[a]
+				}
+			}
+		}
+		// P = Q_xx + Q_uxᵀK, p = q_x + Q_uxᵀk (K, k zero on fixed rows).
+		copy(g.p, g.qxx)
+		addAtB(g.p, g.qux, kfb, m, n, n)
+		symmetrize(g.p, n)
+		copy(g.pv, g.qx)
+		addAtv(g.pv, g.qux, kff, m, n)
+	}
+	// Forward: d_x0 = 0, d_u = K d_x + k, d_x' = A d_x + B d_u.
+	clear(g.d[:n])
+	for s := 0; s < t; s++ {
+		ds := g.d[s*k : (s+1)*k]
+		dx, du := ds[:n], ds[n:]
+		copy(du, g.kff[s*m:(s+1)*m])
+		addAv(du, g.kfb[s*m*n:(s+1)*m*n], dx, m, n)
+		if s < t-1 {
+			nx := g.d[(s+1)*k : (s+1)*k+n]
+			clear(nx)
+			addAv(nx, w.fx[s*n*n:(s+1)*n*n], dx, n, n)
+			addAv(nx, w.fu[s*n*m:(s+1)*n*m], du, n, m)
+		}
+	}
+	// Multipliers: ν_t = (H_t d_t)_x − ḡ_{x,t} + A_tᵀ ν_{t+1}, ν_T = 0.
+	clear(g.nu[t*n:])
+	for s := t - 1; s >= 0; s-- {
+		nu := g.nu[s*n : (s+1)*n]
+		hs := g.h[s*k*k : (s+1)*k*k]
+		ds := g.d[s*k : (s+1)*k]
+		for r := 0; r < n; r++ {
+			nu[r] = dot(hs[r*k:(r+1)*k], ds) - dX[s*n+r]
+		}
+		if s < t-1 {
+			addAtv(nu, w.fx[s*n*n:(s+1)*n*n], g.nu[(s+1)*n:(s+2)*n], n, n)
+		}
+	}
+	if !allFinite(g.d) || !allFinite(g.nu) {
+		return GradNonFinite
+	}
+	return GradOK
+}
+
+// contract turns the sweep's solution into input gradients:
+//
+//	dL/dθ  = −Σ_t (d_tᵀ ∂²(λ_{t+1}ᵀf_t)/∂τ∂θ + ν_{t+1}ᵀ ∂f_t/∂θ)
+//	dL/dφ  = −Σ_t d_tᵀ ∂²g_t/∂τ∂φ
+//	dL/dx0 = −ν_0
+func (w *workspace) contract(gx0, gth, gph []float64) GradStatus {
+	g := w.gw
+	n, t := w.n, w.t
+	k, p, q := n+w.m, w.sv.dims.P, w.sv.nq
+	for s := 0; s < t; s++ {
+		ds := g.d[s*k : (s+1)*k]
+		addAtv(gph, g.gphi[s*k*q:(s+1)*k*q], ds, k, q)
+		if s < t-1 {
+			addAtv(gth, g.mix[s*k*p:(s+1)*k*p], ds, k, p)
+			addAtv(gth, g.ft[s*n*p:(s+1)*n*p], g.nu[(s+1)*n:(s+2)*n], n, p)
+		}
+	}
+	for r := range gth {
+		gth[r] = -gth[r]
+	}
+	for r := range gph {
+		gph[r] = -gph[r]
+	}
+	for r := range gx0 {
+		gx0[r] = -g.nu[r]
+	}
+	if !allFinite(gx0) || !allFinite(gth) || !allFinite(gph) {
+		return GradNonFinite
+	}
+	return GradOK
+}
