@@ -1,6 +1,9 @@
 package models
 
-import "fmt"
+import (
+	"fmt"
+	"math"
+)
 
 // Pendulum constants, as in mpc.pytorch's PendulumDx.
 const (
@@ -8,8 +11,17 @@ const (
 	PendulumMaxTorque = 2.0  // the step clamps u to ±PendulumMaxTorque
 )
 
+// Pendulum is the torque-controlled pendulum of mpc.pytorch's PendulumDx, a
+// discrete-time model (it returns the next state). Its NewEvaluator uses
+// hand-written derivatives; AutoEvaluator gives the automatic ones of the
+// same generic step, which remains the definition. A Pendulum is immutable
+// and safe for concurrent use; make one with NewPendulum.
+type Pendulum struct{ auto *Auto }
+
+var _ FastDynamics = (*Pendulum)(nil)
+
 // NewPendulum returns the torque-controlled pendulum of mpc.pytorch's
-// PendulumDx as a discrete-time model with exact automatic derivatives.
+// PendulumDx as a discrete-time model with exact derivatives.
 //
 // State x = (c, s, ω) with c = cos θ, s = sin θ (θ = 0 upright); control
 // u = (torque); parameters θ_dyn = (g, m, l), nominal (10, 1, 1). One step of
@@ -22,17 +34,36 @@ const (
 //
 // The raw entry s is used, not sin(atan2(s, c)), and derivatives are taken
 // with respect to c, s and ω as independent inputs, as autodiff of these
-// formulas gives them.
-func NewPendulum() Dynamics {
+// formulas gives them. The derivative of the clamp is 1 for u in the closed
+// interval [−2, 2] and 0 outside.
+func NewPendulum() *Pendulum {
 	a, err := NewAuto(fmt.Sprintf("pendulum(dt=%g,umax=%g)", PendulumDt, PendulumMaxTorque),
 		Dims{N: 3, M: 1, P: 3}, []float64{10, 1, 1},
 		StepFuncs{Float: pendulumStep[Float], Dual: pendulumStep[Dual], HyperDual: pendulumStep[HyperDual]})
 	if err != nil {
 		panic(err) // constant arguments: unreachable
 	}
-	return a
+	return &Pendulum{auto: a}
 }
 
+// Name implements Dynamics.
+func (p *Pendulum) Name() string { return p.auto.Name() }
+
+// Dims implements Dynamics: N = 3, M = 1, P = 3.
+func (p *Pendulum) Dims() Dims { return p.auto.Dims() }
+
+// DefaultParams implements Dynamics: (g, m, l) = (10, 1, 1).
+func (p *Pendulum) DefaultParams() []float64 { return p.auto.DefaultParams() }
+
+// NewEvaluator implements Dynamics with hand-written derivatives: straight
+// float64 code, no scratch, no allocation.
+func (p *Pendulum) NewEvaluator() DynamicsEvaluator { return pendulumEval{} }
+
+// AutoEvaluator implements FastDynamics.
+func (p *Pendulum) AutoEvaluator() DynamicsEvaluator { return p.auto.NewEvaluator() }
+
+// pendulumStep is the definition of the pendulum; the hand-written
+// evaluator in pendulumEval must compute the same function.
 func pendulumStep[T Scalar[T]](next, x, u, th []T) {
 	c, s, w := x[0], x[1], x[2]
 	g, m, l := th[0], th[1], th[2]
@@ -63,4 +94,133 @@ type Task struct {
 	Cost     Cost
 	// Lower and Upper bound each control component (length M).
 	Lower, Upper []float64
+}
+
+// pendulumEval is the hand-written evaluator of pendulumStep.
+//
+// With z = (c, s, ω, u, g, m, l) (which is also the order of the rows and
+// columns of the Lagrangian Hessian), α = 3g/(2l), β = 3/(m l²), k the
+// clamp's derivative and φ = atan2(s, c):
+//
+//	ω′ = ω + dt(α s + β ū),  θ′ = φ + dt ω′
+//	∇ω′ = (0, dt α, 1, dt β k, 3 dt s/(2l), −dt β ū/m, −dt(α s + 2βū)/l)
+//	∇θ′ = ∇φ + dt ∇ω′
+//	∇ cos θ′ = −sin θ′ ∇θ′,  ∇ sin θ′ = cos θ′ ∇θ′
+//
+// and for L = λ₀ cos θ′ + λ₁ sin θ′ + λ₂ ω′, with h₁ = −λ₀ sin θ′ + λ₁ cos θ′
+// and h₂ = −λ₀ cos θ′ − λ₁ sin θ′,
+//
+//	∇²L = h₂ ∇θ′∇θ′ᵀ + h₁ ∇²φ + (h₁ dt + λ₂) ∇²ω′,
+//
+// where the only nonzero entries of ∇²ω′ in the rows of τ are
+// ω′_sg = 3dt/(2l), ω′_sl = −dt α/l, ω′_um = −dt β k/m, ω′_ul = −2dt β k/l.
+type pendulumEval struct{}
+
+// pendulumPoint holds the quantities of one pendulum step that the value
+// and the derivatives share.
+type pendulumPoint struct {
+	c, s, g, m, l float64
+	ub, k         float64 // clamped torque and the clamp's derivative
+	alpha, beta   float64 // 3g/(2l) and 3/(m l²)
+	w1, sin1, cos1 float64 // ω′, sin θ′, cos θ′
+}
+
+// pendulumAt evaluates one step, with the operations in the order of
+// pendulumStep.
+func pendulumAt(x, u, th []float64) pendulumPoint {
+	var p pendulumPoint
+	p.c, p.s = x[0], x[1]
+	p.g, p.m, p.l = th[0], th[1], th[2]
+	p.ub, p.k = clampDeriv(u[0], -PendulumMaxTorque, PendulumMaxTorque)
+	p.alpha = p.g * 3 / (p.l * 2)
+	ml2 := p.m * p.l * p.l
+	p.beta = 3 / ml2
+	acc := p.alpha*p.s + p.ub*3/ml2
+	p.w1 = x[2] + acc*PendulumDt
+	a1 := math.Atan2(p.s, p.c) + p.w1*PendulumDt
+	p.sin1, p.cos1 = math.Sin(a1), math.Cos(a1)
+	return p
+}
+
+// gradW returns ∇ω′ with respect to z = (c, s, ω, u, g, m, l).
+func (p *pendulumPoint) gradW() [7]float64 {
+	const dt = PendulumDt
+	return [7]float64{
+		0,
+		dt * p.alpha,
+		1,
+		dt * p.beta * p.k,
+		dt * 3 * p.s / (2 * p.l),
+		-dt * p.beta * p.ub / p.m,
+		-dt * (p.alpha*p.s + 2*p.beta*p.ub) / p.l,
+	}
+}
+
+// gradTheta returns ∇θ′ = ∇φ + dt ∇ω′ given ∇ω′.
+func (p *pendulumPoint) gradTheta(gw *[7]float64) [7]float64 {
+	pc, ps, _, _, _ := atan2Derivs(p.c, p.s)
+	var gt [7]float64
+	for j, v := range gw {
+		gt[j] = PendulumDt * v
+	}
+	gt[0] += pc
+	gt[1] += ps
+	return gt
+}
+
+func (pendulumEval) Step(next, x, u, theta []float64) {
+	p := pendulumAt(x, u, theta)
+	next[0], next[1], next[2] = p.cos1, p.sin1, p.w1
+}
+
+func (pendulumEval) Linearize(next, fx, fu, x, u, theta []float64) {
+	p := pendulumAt(x, u, theta)
+	next[0], next[1], next[2] = p.cos1, p.sin1, p.w1
+	gw := p.gradW()
+	gt := p.gradTheta(&gw)
+	for j := 0; j < 3; j++ {
+		fx[j] = -p.sin1 * gt[j]
+		fx[3+j] = p.cos1 * gt[j]
+		fx[6+j] = gw[j]
+	}
+	fu[0] = -p.sin1 * gt[3]
+	fu[1] = p.cos1 * gt[3]
+	fu[2] = gw[3]
+}
+
+func (pendulumEval) ParamJacobian(ft, x, u, theta []float64) {
+	p := pendulumAt(x, u, theta)
+	gw := p.gradW()
+	for j := 0; j < 3; j++ {
+		d := gw[4+j] // ∂ω′/∂θ_j; ∂θ′/∂θ_j = dt·d
+		ft[j] = -p.sin1 * PendulumDt * d
+		ft[3+j] = p.cos1 * PendulumDt * d
+		ft[6+j] = d
+	}
+}
+
+func (pendulumEval) LagrangianHessian(h, lambda, x, u, theta []float64) {
+	const dt = PendulumDt
+	const nz = 7
+	p := pendulumAt(x, u, theta)
+	gw := p.gradW()
+	gt := p.gradTheta(&gw)
+	h1 := -lambda[0]*p.sin1 + lambda[1]*p.cos1
+	h2 := -lambda[0]*p.cos1 - lambda[1]*p.sin1
+	for i := 0; i < 4; i++ {
+		for j := 0; j < nz; j++ {
+			h[i*nz+j] = h2 * gt[i] * gt[j]
+		}
+	}
+	_, _, pcc, pss, pcs := atan2Derivs(p.c, p.s)
+	h[0] += h1 * pcc
+	h[1] += h1 * pcs
+	h[nz] += h1 * pcs
+	h[nz+1] += h1 * pss
+	// (h₁ dt + λ₂) ∇²ω′ on its four nonzero τθ entries.
+	cw := h1*dt + lambda[2]
+	h[1*nz+4] += cw * 3 * dt / (2 * p.l)
+	h[1*nz+6] -= cw * dt * p.alpha / p.l
+	h[3*nz+5] -= cw * dt * p.beta * p.k / p.m
+	h[3*nz+6] -= cw * 2 * dt * p.beta * p.k / p.l
 }

@@ -146,6 +146,13 @@ func (w *workspace) solve(dst *Result, bt *batch, i int) {
 					break
 				}
 			}
+			if s.Trace != nil {
+				tc := cost
+				if accepted {
+					tc = newCost
+				}
+				s.Trace(i, iters, tc, pg, accepted)
+			}
 			if accepted {
 				smallChange = cost-newCost <= s.TolCost*(1+math.Abs(newCost))
 				cost = newCost

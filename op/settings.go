@@ -45,6 +45,12 @@ type Settings struct {
 	LineSearchSteps int
 	// LineSearchMin is the smallest step length tried. Default 1e-3.
 	LineSearchMin float64
+	// Trace, when not nil, is called after every iteration of every example
+	// with the example's index, the iteration number (1-based), the cost of
+	// the current iterate, the projected-gradient norm measured at the start
+	// of the iteration and whether the line search accepted a step. It is
+	// called from the worker goroutines, concurrently for different examples.
+	Trace func(example, iter int, cost, gradNorm float64, accepted bool)
 	// Workers is the number of goroutines the batch is spread over.
 	// Default runtime.GOMAXPROCS(0). Results do not depend on it.
 	Workers int
