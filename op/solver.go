@@ -341,3 +341,40 @@ func Solve(p Problem, in Inputs, s *Settings) (*Result, error) {
 	}
 	return &r, nil
 }
+
+// Refresh recomputes the costates, cost and projected-gradient norm of the
+// trajectories in r (r.X, r.U, as produced by Solve for in) without
+// solving: one rollout-free linearization and adjoint sweep per example.
+// Status and Iterations are left as they are. It lets a caller that kept
+// only X and U (for example a graph's output) recover what Gradient needs.
+func (sv *Solver) Refresh(r *Result, in Inputs) error {
+	bt, err := sv.checkInputs(in)
+	if err != nil {
+		return err
+	}
+	d, t := sv.dims, sv.prob.T
+	if r.B != bt.b || r.T != t || r.N != d.N || r.M != d.M ||
+		len(r.X) != bt.b*t*d.N || len(r.U) != bt.b*t*d.M {
+		return badInput("refresh: result shape does not match the inputs")
+	}
+	if !allFinite(r.X) || !allFinite(r.U) {
+		return badInput("refresh: trajectory contains NaN or Inf")
+	}
+	r.resize(bt.b, t, d.N, d.M)
+	sv.parallel(bt.b, func(w *workspace, i int) {
+		n, m := w.n, w.m
+		theta := row(bt.theta, bt.thetaStride, i, d.P)
+		phi := row(bt.phi, bt.phiStride, i, sv.nq)
+		copy(w.x, r.X[i*t*n:(i+1)*t*n])
+		copy(w.u, r.U[i*t*m:(i+1)*t*m])
+		w.linearize(theta, phi)
+		r.GradNorm[i] = w.costates()
+		copy(r.Lambda[i*t*n:(i+1)*t*n], w.lam)
+		var c float64
+		for s := 0; s < t; s++ {
+			c += w.cost.Value(w.x[s*n:(s+1)*n], w.u[s*m:(s+1)*m], phi)
+		}
+		r.Cost[i] = c
+	})
+	return nil
+}

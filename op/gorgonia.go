@@ -1,0 +1,566 @@
+package op
+
+import (
+	"errors"
+	"fmt"
+	"hash"
+	"hash/fnv"
+	"slices"
+	"sync"
+
+	"github.com/chewxy/hm"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// OpConfig configures an iLQR Op.
+type OpConfig struct {
+	// Problem fixes the model, cost form, horizon and bounds.
+	Problem Problem
+	// Settings of the solver; nil means defaults.
+	Settings *Settings
+	// Grad selects the gradient mode and the policy for unconverged
+	// examples (default: Implicit, SkipUnconverged).
+	Grad GradOptions
+	// WarmStart makes each run start from the controls of the previous run
+	// of this Op for every example that converged there (zero controls for
+	// the others and on the first run). Runs stay deterministic: the same
+	// sequence of inputs gives the same sequence of outputs.
+	WarmStart bool
+}
+
+// ILQROp is a Gorgonia Op that solves a batch of box-constrained optimal
+// control problems in its Do and differentiates the converged solutions
+// exactly in its SymDiff and DoDiff.
+//
+// Inputs: x0 (B, N); θ (B, P) or shared (P); φ (B, Q) or shared (Q).
+// Output: the packed trajectory (B, T, N+M), row t of example b being
+// (x_t, u_t). Use Trajectory's X and U nodes to split it.
+//
+// The Op keeps per-run records (statuses, warm-start controls) under a
+// mutex; its result depends only on its inputs and, with WarmStart, on the
+// previous runs.
+type ILQROp struct {
+	cfg         OpConfig
+	solver      *Solver
+	b           int
+	thetaShared bool
+	phiShared   bool
+
+	mu   sync.Mutex
+	res  Result
+	last lastRun
+	warm []float64 // B×T×M, valid where warmOK
+	ok   []bool
+}
+
+// lastRun records the most recent forward run, so the backward pass of the
+// same run can use its statuses.
+type lastRun struct {
+	out        []float64 // copy of the packed output
+	status     []Status
+	iterations []int
+	gradNorm   []float64
+	gradStatus []GradStatus
+}
+
+// NewILQROp returns the Op for a batch of b examples; thetaShared and
+// phiShared say whether θ and φ are one shared row (rank 1) or one row per
+// example (rank 2).
+func NewILQROp(cfg OpConfig, b int, thetaShared, phiShared bool) (*ILQROp, error) {
+	if b < 1 {
+		return nil, badInput("op: batch size %d < 1", b)
+	}
+	sv, err := NewSolver(cfg.Problem, cfg.Settings)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Grad.Mode > FixedPoint || cfg.Grad.Unconverged > GradientAnyway {
+		return nil, badInput("unknown gradient mode %d or policy %d", cfg.Grad.Mode, cfg.Grad.Unconverged)
+	}
+	return &ILQROp{cfg: cfg, solver: sv, b: b, thetaShared: thetaShared, phiShared: phiShared}, nil
+}
+
+// Trajectory is the output of an ILQR node; X and U give its parts.
+type Trajectory struct {
+	// Packed is the Op's output (B, T, N+M).
+	Packed *G.Node
+	// Op gives access to the solver status after a run.
+	Op *ILQROp
+
+	n, m int
+	x, u *G.Node
+}
+
+// ILQR adds an iLQR node to the graph of x0: x0 (B, N), theta (B, P) or
+// (P), phi (B, Q) or (Q). Each may be a constant, an input or the output of
+// upstream layers; gradients flow to all of them.
+func ILQR(x0, theta, phi *G.Node, cfg OpConfig) (*Trajectory, error) {
+	if x0 == nil || theta == nil || phi == nil {
+		return nil, badInput("ILQR: x0, theta and phi nodes are required")
+	}
+	if x0.Dims() != 2 {
+		return nil, badInput("ILQR: x0 must be (B, N), has shape %v", x0.Shape())
+	}
+	op, err := NewILQROp(cfg, x0.Shape()[0], theta.Dims() == 1, phi.Dims() == 1)
+	if err != nil {
+		return nil, err
+	}
+	out, err := G.ApplyOp(op, x0, theta, phi)
+	if err != nil {
+		return nil, fmt.Errorf("op: ILQR: %w", err)
+	}
+	if applied, ok := out.Op().(*ILQROp); ok {
+		op = applied // an identical node already in the graph was reused
+	}
+	return &Trajectory{Packed: out, Op: op, n: op.solver.dims.N, m: op.solver.dims.M}, nil
+}
+
+// X returns the state trajectory node (B, T, N), made on first use. (Nodes
+// that nothing consumes are roots of the graph, which the LispMachine
+// requires to be scalars, so the parts are only made when asked for.)
+func (tr *Trajectory) X() (*G.Node, error) {
+	if tr.x == nil {
+		x, err := G.Slice(tr.Packed, nil, nil, G.S(0, tr.n))
+		if err != nil {
+			return nil, fmt.Errorf("op: slicing X: %w", err)
+		}
+		tr.x = x
+	}
+	return tr.x, nil
+}
+
+// U returns the control trajectory node (B, T, M), made on first use.
+func (tr *Trajectory) U() (*G.Node, error) {
+	if tr.u == nil {
+		u, err := G.Slice(tr.Packed, nil, nil, G.S(tr.n, tr.n+tr.m))
+		if err != nil {
+			return nil, fmt.Errorf("op: slicing U: %w", err)
+		}
+		tr.u = u
+	}
+	return tr.u, nil
+}
+
+// Arity implements gorgonia.Op: x0, θ, φ.
+func (op *ILQROp) Arity() int { return 3 }
+
+func tensorType(dims int) G.TensorType { return G.TensorType{Dims: dims, Of: tensor.Float64} }
+
+func rank(shared bool) int {
+	if shared {
+		return 1
+	}
+	return 2
+}
+
+// Type implements gorgonia.Op.
+func (op *ILQROp) Type() hm.Type {
+	return hm.NewFnType(tensorType(2), tensorType(rank(op.thetaShared)), tensorType(rank(op.phiShared)), tensorType(3))
+}
+
+// inputShapes returns the shapes the Op expects for x0, θ and φ.
+func (op *ILQROp) inputShapes() [3]tensor.Shape {
+	d := op.solver.dims
+	sh := func(shared bool, k int) tensor.Shape {
+		if shared {
+			return tensor.Shape{k}
+		}
+		return tensor.Shape{op.b, k}
+	}
+	return [3]tensor.Shape{{op.b, d.N}, sh(op.thetaShared, d.P), sh(op.phiShared, op.solver.nq)}
+}
+
+var inputNames = [...]string{"x0", "theta", "phi"}
+
+// InferShape implements gorgonia.Op; it checks every input's shape.
+func (op *ILQROp) InferShape(ds ...G.DimSizer) (tensor.Shape, error) {
+	if len(ds) != 3 {
+		return nil, badInput("%v: want 3 inputs (x0, theta, phi), have %d", op, len(ds))
+	}
+	want := op.inputShapes()
+	for i, d := range ds {
+		s, ok := d.(tensor.Shape)
+		if !ok {
+			continue // not known yet; Do checks again
+		}
+		if !s.Eq(want[i]) {
+			return nil, badInput("%s has shape %v, want %v", inputNames[i], s, want[i])
+		}
+	}
+	d := op.solver.dims
+	return tensor.Shape{op.b, op.solver.prob.T, d.N + d.M}, nil
+}
+
+// ReturnsPtr implements gorgonia.Op.
+func (op *ILQROp) ReturnsPtr() bool { return false }
+
+// CallsExtern implements gorgonia.Op.
+func (op *ILQROp) CallsExtern() bool { return false }
+
+// OverwritesInput implements gorgonia.Op.
+func (op *ILQROp) OverwritesInput() int { return -1 }
+
+// WriteHash implements gorgonia.Op: every setting that changes the result.
+func (op *ILQROp) WriteHash(h hash.Hash) { fmt.Fprint(h, op.identity()) }
+
+// Hashcode implements gorgonia.Op.
+func (op *ILQROp) Hashcode() uint32 {
+	h := fnv.New32a()
+	op.WriteHash(h)
+	return h.Sum32()
+}
+
+// String implements gorgonia.Op.
+func (op *ILQROp) String() string { return op.identity() }
+
+// identity describes everything that changes the Op's results. A warm
+// started Op depends on its own history, so it is never merged with another.
+func (op *ILQROp) identity() string {
+	s := op.solver.settings
+	p := op.solver.prob
+	warm := ""
+	if op.cfg.WarmStart {
+		warm = fmt.Sprintf(",warm@%p", op)
+	}
+	return fmt.Sprintf("iLQR{%s,%s,T=%d,B=%d,θshared=%t,φshared=%t,lo=%v,hi=%v,"+
+		"maxit=%d,exact=%t,tol=%g/%g/%g,reg=%g/%g/%g/%g,ls=%d/%g,grad=%v/%d%s}",
+		p.Dynamics.Name(), p.Cost.Name(), p.T, op.b, op.thetaShared, op.phiShared,
+		op.solver.lower, op.solver.upper, s.MaxIter, s.ExactIter, s.TolGrad, s.TolCost, s.TolGradLoose,
+		s.RegInit, s.RegMin, s.RegMax, s.RegFactor, s.LineSearchSteps, s.LineSearchMin,
+		op.cfg.Grad.Mode, op.cfg.Grad.Unconverged, warm)
+}
+
+// float64s returns the contiguous float64 data of v (copied if v is a
+// view), checking its shape.
+func float64s(v G.Value, name string, want tensor.Shape) ([]float64, error) {
+	if v == nil {
+		return nil, badInput("%s has no value", name)
+	}
+	if !v.Shape().Eq(want) {
+		return nil, badInput("%s has shape %v, want %v", name, v.Shape(), want)
+	}
+	d, ok := v.(*tensor.Dense)
+	if !ok || d.Dtype() != tensor.Float64 {
+		return nil, badInput("%s must be a float64 *tensor.Dense, is %T", name, v)
+	}
+	if d.RequiresIterator() {
+		m, ok := d.Materialize().(*tensor.Dense)
+		if !ok {
+			return nil, badInput("%s: cannot materialize view", name)
+		}
+		d = m
+	}
+	data, ok := d.Data().([]float64)
+	if !ok {
+		return nil, badInput("%s has no float64 data", name)
+	}
+	return data, nil
+}
+
+// inputs converts the Op's three values into solver Inputs.
+func (op *ILQROp) inputs(vals []G.Value) (Inputs, error) {
+	want := op.inputShapes()
+	var s [3][]float64
+	for i := range s {
+		d, err := float64s(vals[i], inputNames[i], want[i])
+		if err != nil {
+			return Inputs{}, err
+		}
+		s[i] = d
+	}
+	return Inputs{X0: s[0], Theta: s[1], Phi: s[2]}, nil
+}
+
+// Do implements gorgonia.Op: it solves the batch and returns the packed
+// trajectory. It never panics: bad input is returned as an error.
+func (op *ILQROp) Do(vals ...G.Value) (v G.Value, err error) {
+	defer recoverInto(&err)
+	if len(vals) != 3 {
+		return nil, badInput("%v: want 3 inputs, have %d", op, len(vals))
+	}
+	in, err := op.inputs(vals)
+	if err != nil {
+		return nil, err
+	}
+	op.mu.Lock()
+	defer op.mu.Unlock()
+	d, t := op.solver.dims, op.solver.prob.T
+	if op.cfg.WarmStart && op.warm != nil {
+		u0 := make([]float64, len(op.warm))
+		for i, ok := range op.ok {
+			if ok {
+				copy(u0[i*t*d.M:(i+1)*t*d.M], op.warm[i*t*d.M:(i+1)*t*d.M])
+			}
+		}
+		in.U0 = u0
+	}
+	if err := op.solver.Solve(&op.res, in); err != nil {
+		return nil, err
+	}
+	r := &op.res
+	k := d.N + d.M
+	out := make([]float64, op.b*t*k)
+	for i := 0; i < op.b*t; i++ {
+		copy(out[i*k:i*k+d.N], r.X[i*d.N:(i+1)*d.N])
+		copy(out[i*k+d.N:(i+1)*k], r.U[i*d.M:(i+1)*d.M])
+	}
+	if op.cfg.WarmStart {
+		op.warm = append(op.warm[:0], r.U...)
+		op.ok = op.ok[:0]
+		for _, s := range r.Status {
+			op.ok = append(op.ok, s == Converged)
+		}
+	}
+	op.last = lastRun{
+		out:        append(op.last.out[:0], out...),
+		status:     append(op.last.status[:0], r.Status...),
+		iterations: append(op.last.iterations[:0], r.Iterations...),
+		gradNorm:   append(op.last.gradNorm[:0], r.GradNorm...),
+	}
+	return tensor.New(tensor.WithShape(op.b, t, k), tensor.WithBacking(out)), nil
+}
+
+// recoverInto turns a panic from code called by an Op method into an
+// error: a panic inside an Op would kill the user's process.
+func recoverInto(err *error) {
+	if r := recover(); r != nil {
+		*err = fmt.Errorf("op: internal error: %v", r)
+	}
+}
+
+// RunStats reports the per-example outcome of the Op's most recent run.
+type RunStats struct {
+	Status     []Status
+	Iterations []int
+	GradNorm   []float64
+	// GradStatus is set after a backward pass of the run, nil before.
+	GradStatus []GradStatus
+}
+
+// Stats returns a copy of the statuses of the most recent run (nil slices
+// before the first run).
+func (op *ILQROp) Stats() RunStats {
+	op.mu.Lock()
+	defer op.mu.Unlock()
+	return RunStats{
+		Status:     slices.Clone(op.last.status),
+		Iterations: slices.Clone(op.last.iterations),
+		GradNorm:   slices.Clone(op.last.gradNorm),
+		GradStatus: slices.Clone(op.last.gradStatus),
+	}
+}
+
+// DiffWRT implements gorgonia.SDOp: all three inputs are differentiable.
+func (op *ILQROp) DiffWRT(inputs int) []bool { return []bool{true, true, true} }
+
+// SymDiff implements gorgonia.SDOp. One backward node computes the
+// gradients of all inputs in a single sweep; they are sliced out of its
+// packed result.
+func (op *ILQROp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
+	if len(inputs) != 3 {
+		return nil, badInput("%v: SymDiff wants 3 inputs, has %d", op, len(inputs))
+	}
+	back, err := G.ApplyOp(&ilqrGradOp{op}, inputs[0], inputs[1], inputs[2], output, grad)
+	if err != nil {
+		return nil, fmt.Errorf("op: SymDiff: %w", err)
+	}
+	shapes := op.inputShapes()
+	res := make(G.Nodes, 3)
+	off := 0
+	for i, s := range shapes {
+		sz := s.TotalSize()
+		sl, err := G.Slice(back, G.S(off, off+sz))
+		if err != nil {
+			return nil, fmt.Errorf("op: SymDiff: slicing %s: %w", inputNames[i], err)
+		}
+		if res[i], err = G.Reshape(sl, s.Clone()); err != nil {
+			return nil, fmt.Errorf("op: SymDiff: reshaping %s: %w", inputNames[i], err)
+		}
+		off += sz
+	}
+	return res, nil
+}
+
+// DoDiff implements gorgonia.ADOp for the LispMachine: it adds the input
+// gradients into the inputs' derivative values.
+func (op *ILQROp) DoDiff(ctx G.ExecutionContext, inputs G.Nodes, output *G.Node) (err error) {
+	defer recoverInto(&err)
+	if len(inputs) != 3 {
+		return badInput("%v: DoDiff wants 3 inputs, has %d", op, len(inputs))
+	}
+	og, err := output.Grad()
+	if err != nil {
+		return fmt.Errorf("op: DoDiff: output gradient: %w", err)
+	}
+	vals := []G.Value{inputs[0].Value(), inputs[1].Value(), inputs[2].Value(), output.Value(), og}
+	packed, err := op.backward(vals)
+	if err != nil {
+		return err
+	}
+	off := 0
+	for i, s := range op.inputShapes() {
+		sz := s.TotalSize()
+		g, err := inputs[i].Grad()
+		if err != nil {
+			return fmt.Errorf("op: DoDiff: %s has no gradient value: %w", inputNames[i], err)
+		}
+		dst, err := float64s(g, inputNames[i]+" gradient", s)
+		if err != nil {
+			return err
+		}
+		if gd, ok := g.(*tensor.Dense); ok && gd.RequiresIterator() {
+			return badInput("%s gradient is a view", inputNames[i])
+		}
+		for j := range dst {
+			dst[j] += packed[off+j]
+		}
+		off += sz
+	}
+	return nil
+}
+
+// backward computes the packed input gradients (dx0, dθ, dφ) for the values
+// (x0, θ, φ, output, dL/doutput).
+func (op *ILQROp) backward(vals []G.Value) ([]float64, error) {
+	if len(vals) != 5 {
+		return nil, badInput("%v: backward wants 5 inputs, has %d", op, len(vals))
+	}
+	in, err := op.inputs(vals[:3])
+	if err != nil {
+		return nil, err
+	}
+	d, t := op.solver.dims, op.solver.prob.T
+	k := d.N + d.M
+	outShape := tensor.Shape{op.b, t, k}
+	out, err := float64s(vals[3], "output", outShape)
+	if err != nil {
+		return nil, err
+	}
+	dout, err := float64s(vals[4], "output gradient", outShape)
+	if err != nil {
+		return nil, err
+	}
+	if !allFinite(dout) {
+		return nil, badInput("output gradient contains NaN or Inf")
+	}
+	op.mu.Lock()
+	defer op.mu.Unlock()
+	var r Result
+	r.resize(op.b, t, d.N, d.M)
+	dX := make([]float64, op.b*t*d.N)
+	dU := make([]float64, op.b*t*d.M)
+	for i := 0; i < op.b*t; i++ {
+		copy(r.X[i*d.N:(i+1)*d.N], out[i*k:i*k+d.N])
+		copy(r.U[i*d.M:(i+1)*d.M], out[i*k+d.N:(i+1)*k])
+		copy(dX[i*d.N:(i+1)*d.N], dout[i*k:i*k+d.N])
+		copy(dU[i*d.M:(i+1)*d.M], dout[i*k+d.N:(i+1)*k])
+	}
+	if err := op.solver.Refresh(&r, in); err != nil {
+		return nil, err
+	}
+	// Statuses: those of the forward run that produced this output; for an
+	// output this Op did not just produce, the KKT residual decides.
+	if slices.Equal(out, op.last.out) {
+		copy(r.Status, op.last.status)
+	} else {
+		for i, pg := range r.GradNorm {
+			r.Status[i] = IterationLimit
+			if pg <= op.solver.settings.TolGradLoose {
+				r.Status[i] = Converged
+			}
+		}
+	}
+	var g Grads
+	if err := op.solver.Gradient(&g, &r, in, dX, dU, op.cfg.Grad); err != nil {
+		return nil, err
+	}
+	op.last.gradStatus = append(op.last.gradStatus[:0], g.Status...)
+	packed := make([]float64, 0, len(in.X0)+len(in.Theta)+len(in.Phi))
+	packed = append(packed, g.X0...)
+	packed = appendParamGrad(packed, g.Theta, op.thetaShared, d.P)
+	packed = appendParamGrad(packed, g.Phi, op.phiShared, op.solver.nq)
+	if !allFinite(packed) {
+		return nil, errors.New("op: backward produced NaN or Inf")
+	}
+	return packed, nil
+}
+
+// appendParamGrad appends per-example gradients g (B×k), summed over the
+// batch when the parameter is shared.
+func appendParamGrad(dst, g []float64, shared bool, k int) []float64 {
+	if !shared {
+		return append(dst, g...)
+	}
+	start := len(dst)
+	dst = append(dst, make([]float64, k)...)
+	sum := dst[start:]
+	for i := 0; i+k <= len(g); i += k {
+		for j := 0; j < k; j++ {
+			sum[j] += g[i+j]
+		}
+	}
+	return dst
+}
+
+// ilqrGradOp is the backward Op of ILQROp: inputs (x0, θ, φ, output,
+// dL/doutput), output the packed gradients (dx0, dθ, dφ) as a vector.
+type ilqrGradOp struct{ fwd *ILQROp }
+
+func (g *ilqrGradOp) size() int {
+	s := g.fwd.inputShapes()
+	return s[0].TotalSize() + s[1].TotalSize() + s[2].TotalSize()
+}
+
+func (g *ilqrGradOp) Arity() int { return 5 }
+
+func (g *ilqrGradOp) Type() hm.Type {
+	f := g.fwd
+	return hm.NewFnType(tensorType(2), tensorType(rank(f.thetaShared)), tensorType(rank(f.phiShared)),
+		tensorType(3), tensorType(3), tensorType(1))
+}
+
+func (g *ilqrGradOp) InferShape(ds ...G.DimSizer) (tensor.Shape, error) {
+	if len(ds) != 5 {
+		return nil, badInput("%v: want 5 inputs, have %d", g, len(ds))
+	}
+	return tensor.Shape{g.size()}, nil
+}
+
+func (g *ilqrGradOp) Do(vals ...G.Value) (v G.Value, err error) {
+	defer recoverInto(&err)
+	packed, err := g.fwd.backward(vals)
+	if err != nil {
+		return nil, err
+	}
+	return tensor.New(tensor.WithShape(len(packed)), tensor.WithBacking(packed)), nil
+}
+
+func (g *ilqrGradOp) ReturnsPtr() bool      { return false }
+func (g *ilqrGradOp) CallsExtern() bool     { return false }
+func (g *ilqrGradOp) OverwritesInput() int  { return -1 }
+func (g *ilqrGradOp) WriteHash(h hash.Hash) { fmt.Fprint(h, g.String()) }
+func (g *ilqrGradOp) String() string        { return "∂" + g.fwd.identity() }
+
+func (g *ilqrGradOp) Hashcode() uint32 {
+	h := fnv.New32a()
+	g.WriteHash(h)
+	return h.Sum32()
+}
+
+// Cause returns the error a Gorgonia VM wrapped around an Op's error (the
+// VMs' contextual errors have no Unwrap), or err itself.
+func Cause(err error) error {
+	for err != nil {
+		c, ok := err.(interface{ Err() error })
+		if !ok {
+			return err
+		}
+		next := c.Err()
+		if next == nil || next == err {
+			return err
+		}
+		err = next
+	}
+	return err
+}
