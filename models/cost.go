@@ -179,7 +179,8 @@ func (e goalEval) Quadratize(grad, hess, x, u, phi []float64) float64 {
 	for i := 0; i < e.k; i++ {
 		w2 := w[i] * w[i]
 		d := e.tau(x, u, i) - goal[i]
-		g += w2 * d * d
+		wd := w[i] * d // as in Value, so both return the same g
+		g += wd * wd
 		grad[i] = 2 * w2 * d
 		hess[i*e.k+i] = 2 * w2
 	}

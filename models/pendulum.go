@@ -119,9 +119,9 @@ type pendulumEval struct{}
 // pendulumPoint holds the quantities of one pendulum step that the value
 // and the derivatives share.
 type pendulumPoint struct {
-	c, s, g, m, l float64
-	ub, k         float64 // clamped torque and the clamp's derivative
-	alpha, beta   float64 // 3g/(2l) and 3/(m l²)
+	c, s, g, m, l  float64
+	ub, k          float64 // clamped torque and the clamp's derivative
+	alpha, beta    float64 // 3g/(2l) and 3/(m l²)
 	w1, sin1, cos1 float64 // ω′, sin θ′, cos θ′
 }
 
@@ -168,11 +168,13 @@ func (p *pendulumPoint) gradTheta(gw *[7]float64) [7]float64 {
 	return gt
 }
 
+// Step implements DynamicsEvaluator.
 func (pendulumEval) Step(next, x, u, theta []float64) {
 	p := pendulumAt(x, u, theta)
 	next[0], next[1], next[2] = p.cos1, p.sin1, p.w1
 }
 
+// Linearize implements DynamicsEvaluator.
 func (pendulumEval) Linearize(next, fx, fu, x, u, theta []float64) {
 	p := pendulumAt(x, u, theta)
 	next[0], next[1], next[2] = p.cos1, p.sin1, p.w1
@@ -188,6 +190,7 @@ func (pendulumEval) Linearize(next, fx, fu, x, u, theta []float64) {
 	fu[2] = gw[3]
 }
 
+// ParamJacobian implements DynamicsEvaluator.
 func (pendulumEval) ParamJacobian(ft, x, u, theta []float64) {
 	p := pendulumAt(x, u, theta)
 	gw := p.gradW()
@@ -199,6 +202,7 @@ func (pendulumEval) ParamJacobian(ft, x, u, theta []float64) {
 	}
 }
 
+// LagrangianHessian implements DynamicsEvaluator.
 func (pendulumEval) LagrangianHessian(h, lambda, x, u, theta []float64) {
 	const dt = PendulumDt
 	const nz = 7

@@ -205,8 +205,21 @@ func (a HyperDual) Mul(b HyperDual) HyperDual {
 	}
 }
 
-// Div implements Scalar.
-func (a HyperDual) Div(b HyperDual) HyperDual { return a.Mul(HyperDual(hyperdual.Inv(b.h()))) }
+// Div implements Scalar. It applies the quotient rule to r = a/b directly,
+// r₁ = (a₁ − r b₁)/b, r₂ = (a₂ − r b₂)/b and
+// r₁₂ = (a₁₂ − r₁ b₂ − r₂ b₁ − r b₁₂)/b (from differentiating a = r b), so
+// that its value is the correctly rounded a/b, as for Float and Dual.
+func (a HyperDual) Div(b HyperDual) HyperDual {
+	r := a.Real / b.Real
+	r1 := (a.E1mag - r*b.E1mag) / b.Real
+	r2 := (a.E2mag - r*b.E2mag) / b.Real
+	return HyperDual{
+		Real:    r,
+		E1mag:   r1,
+		E2mag:   r2,
+		E1E2mag: (a.E1E2mag - r1*b.E2mag - r2*b.E1mag - r*b.E1E2mag) / b.Real,
+	}
+}
 
 // Neg implements Scalar.
 func (a HyperDual) Neg() HyperDual { return HyperDual{-a.Real, -a.E1mag, -a.E2mag, -a.E1E2mag} }
