@@ -128,12 +128,13 @@ func (sv *Solver) Gradient(dst *Grads, sol *Result, in Inputs, dX, dU []float64,
 		return badInput("gradient: unknown mode %d or policy %d", opt.Mode, opt.Unconverged)
 	}
 	dst.resize(bt.b, d.N, d.P, sv.nq)
-	sv.parallel(bt.b, func(w *workspace, i int) {
+	for _, w := range sv.work {
 		if w.gw == nil {
 			w.gw = newGradScratch(w)
 		}
-		w.gradient(dst, sol, &bt, i, dX, dU, opt)
-	})
+	}
+	sv.job = job{kind: jobGradient, bt: bt, res: sol, grads: dst, dX: dX, dU: dU, opt: opt}
+	sv.parallel(bt.b)
 	return nil
 }
 

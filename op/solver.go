@@ -117,6 +117,9 @@ type Solver struct {
 	lower    []float64 // T×M
 	upper    []float64 // T×M
 	work     []*workspace
+	job      job       // the call in progress
+	theta0   []float64 // the model's default θ
+	phi0     []float64 // the cost's default φ
 }
 
 // Clamper is implemented by models whose step clamps the controls
@@ -171,7 +174,8 @@ func NewSolver(p Problem, s *Settings) (*Solver, error) {
 	if workers == 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
-	sv := &Solver{prob: p, dims: d, nq: cd.Q, settings: set, lower: lo, upper: hi}
+	sv := &Solver{prob: p, dims: d, nq: cd.Q, settings: set, lower: lo, upper: hi,
+		theta0: p.Dynamics.DefaultParams(), phi0: p.Cost.DefaultParams()}
 	sv.prob.Lower, sv.prob.Upper = nil, nil
 	sv.work = make([]*workspace, workers)
 	for i := range sv.work {
@@ -234,10 +238,10 @@ func (sv *Solver) checkInputs(in Inputs) (batch, error) {
 		return batch{}, badInput("X0 contains NaN or Inf")
 	}
 	var err error
-	if bt.theta, bt.thetaStride, err = perExample("Theta", in.Theta, sv.prob.Dynamics.DefaultParams, b, p); err != nil {
+	if bt.theta, bt.thetaStride, err = perExample("Theta", in.Theta, sv.theta0, b, p); err != nil {
 		return batch{}, err
 	}
-	if bt.phi, bt.phiStride, err = perExample("Phi", in.Phi, sv.prob.Cost.DefaultParams, b, sv.nq); err != nil {
+	if bt.phi, bt.phiStride, err = perExample("Phi", in.Phi, sv.phi0, b, sv.nq); err != nil {
 		return batch{}, err
 	}
 	if in.U0 != nil {
@@ -253,14 +257,13 @@ func (sv *Solver) checkInputs(in Inputs) (batch, error) {
 
 // perExample checks a shared-or-per-example parameter slice and returns it
 // with its row stride (0 when shared).
-func perExample(name string, v []float64, def func() []float64, b, k int) ([]float64, int, error) {
+func perExample(name string, v, def []float64, b, k int) ([]float64, int, error) {
 	switch {
 	case v == nil:
-		v = def()
-		if len(v) != k {
-			return nil, 0, badInput("%s defaults have length %d, want %d", name, len(v), k)
+		if len(def) != k {
+			return nil, 0, badInput("%s defaults have length %d, want %d", name, len(def), k)
 		}
-		return v, 0, nil
+		return def, 0, nil
 	case len(v) == k:
 		return v, 0, allFiniteOr(name, v)
 	case len(v) == b*k:
@@ -293,20 +296,53 @@ func (sv *Solver) Solve(dst *Result, in Inputs) error {
 	}
 	d := sv.dims
 	dst.resize(bt.b, sv.prob.T, d.N, d.M)
-	sv.parallel(bt.b, func(w *workspace, i int) {
-		w.solve(dst, &bt, i)
-	})
+	sv.job = job{kind: jobSolve, bt: bt, res: dst}
+	sv.parallel(bt.b)
 	return nil
 }
 
-// parallel runs f for examples 0..b-1 on the workers. Each example is
-// handled entirely by one worker, so results do not depend on the number of
-// workers or the schedule.
-func (sv *Solver) parallel(b int, f func(w *workspace, i int)) {
+// jobKind names the per-example work a parallel call does.
+type jobKind uint8
+
+const (
+	jobSolve jobKind = iota
+	jobGradient
+	jobRefresh
+)
+
+// job is the work of one Solve, Gradient or Refresh call, shared read-only
+// by the workers; each writes only its examples' rows of the outputs. Kept in
+// the Solver rather than a closure so a call allocates nothing.
+type job struct {
+	kind   jobKind
+	bt     batch
+	res    *Result // solution written (jobSolve, jobRefresh) or read (jobGradient)
+	grads  *Grads
+	dX, dU []float64
+	opt    GradOptions
+}
+
+// run does the current job's work for example i.
+func (w *workspace) run(i int) {
+	j := &w.sv.job
+	switch j.kind {
+	case jobSolve:
+		w.solve(j.res, &j.bt, i)
+	case jobGradient:
+		w.gradient(j.grads, j.res, &j.bt, i, j.dX, j.dU, j.opt)
+	case jobRefresh:
+		w.refresh(j.res, &j.bt, i)
+	}
+}
+
+// parallel runs the current job for examples 0..b-1 on the workers. Each
+// example is handled entirely by one worker, so results do not depend on the
+// number of workers or the schedule.
+func (sv *Solver) parallel(b int) {
 	nw := min(len(sv.work), b)
 	if nw <= 1 {
 		for i := 0; i < b; i++ {
-			f(sv.work[0], i)
+			sv.work[0].run(i)
 		}
 		return
 	}
@@ -314,18 +350,21 @@ func (sv *Solver) parallel(b int, f func(w *workspace, i int)) {
 	var wg sync.WaitGroup
 	for k := 0; k < nw; k++ {
 		wg.Add(1)
-		go func(w *workspace) {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= b {
-					return
-				}
-				f(w, i)
-			}
-		}(sv.work[k])
+		go sv.work[k].loop(&next, b, &wg)
 	}
 	wg.Wait()
+}
+
+// loop takes examples from next until all b are taken.
+func (w *workspace) loop(next *atomic.Int64, b int, wg *sync.WaitGroup) {
+	defer wg.Done()
+	for {
+		i := int(next.Add(1) - 1)
+		if i >= b {
+			return
+		}
+		w.run(i)
+	}
 }
 
 // Solve is a convenience wrapper: it builds a Solver for p and s, solves
@@ -361,20 +400,24 @@ func (sv *Solver) Refresh(r *Result, in Inputs) error {
 		return badInput("refresh: trajectory contains NaN or Inf")
 	}
 	r.resize(bt.b, t, d.N, d.M)
-	sv.parallel(bt.b, func(w *workspace, i int) {
-		n, m := w.n, w.m
-		theta := row(bt.theta, bt.thetaStride, i, d.P)
-		phi := row(bt.phi, bt.phiStride, i, sv.nq)
-		copy(w.x, r.X[i*t*n:(i+1)*t*n])
-		copy(w.u, r.U[i*t*m:(i+1)*t*m])
-		w.linearize(theta, phi)
-		r.GradNorm[i] = w.costates()
-		copy(r.Lambda[i*t*n:(i+1)*t*n], w.lam)
-		var c float64
-		for s := 0; s < t; s++ {
-			c += w.cost.Value(w.x[s*n:(s+1)*n], w.u[s*m:(s+1)*m], phi)
-		}
-		r.Cost[i] = c
-	})
+	sv.job = job{kind: jobRefresh, bt: bt, res: r}
+	sv.parallel(bt.b)
 	return nil
+}
+
+// refresh recomputes costates, projected gradient and cost of example i.
+func (w *workspace) refresh(r *Result, bt *batch, i int) {
+	n, m, t := w.n, w.m, w.t
+	theta := row(bt.theta, bt.thetaStride, i, w.sv.dims.P)
+	phi := row(bt.phi, bt.phiStride, i, w.sv.nq)
+	copy(w.x, r.X[i*t*n:(i+1)*t*n])
+	copy(w.u, r.U[i*t*m:(i+1)*t*m])
+	w.linearize(theta, phi)
+	r.GradNorm[i] = w.costates()
+	copy(r.Lambda[i*t*n:(i+1)*t*n], w.lam)
+	var c float64
+	for s := 0; s < t; s++ {
+		c += w.cost.Value(w.x[s*n:(s+1)*n], w.u[s*m:(s+1)*m], phi)
+	}
+	r.Cost[i] = c
 }
