@@ -43,7 +43,7 @@ var _ FastDynamics = (*Cartpole)(nil)
 func NewCartpole() *Cartpole {
 	a, err := NewAuto(fmt.Sprintf("cartpole(dt=%g,umax=%g)", CartpoleDt, CartpoleMaxForce),
 		Dims{N: 5, M: 1, P: 4}, []float64{9.8, 1.0, 0.1, 0.5},
-		StepFuncs{Float: cartpoleStep[Float], Dual: cartpoleStep[Dual], HyperDual: cartpoleStep[HyperDual]})
+		StepFuncs{Float: CartpoleStep[Float], Dual: CartpoleStep[Dual], HyperDual: CartpoleStep[HyperDual]})
 	if err != nil {
 		panic(err) // constant arguments: unreachable
 	}
@@ -66,10 +66,10 @@ func (c *Cartpole) NewEvaluator() DynamicsEvaluator { return cartpoleEval{} }
 // AutoEvaluator implements FastDynamics.
 func (c *Cartpole) AutoEvaluator() DynamicsEvaluator { return c.auto.NewEvaluator() }
 
-// cartpoleStep is the definition of the cart-pole; the hand-written
+// CartpoleStep is the definition of the cart-pole; the hand-written
 // evaluator in cartpoleEval must compute the same function. The order of
 // operations follows CartpoleDx.forward.
-func cartpoleStep[T Scalar[T]](next, x, u, th []T) {
+func CartpoleStep[T Scalar[T]](next, x, u, th []T) {
 	const dt = CartpoleDt
 	px, v, c, s, w := x[0], x[1], x[2], x[3], x[4]
 	g, mc, mp, l := th[0], th[1], th[2], th[3]
@@ -101,7 +101,7 @@ func CartpoleTask() Task {
 		Lower: []float64{-CartpoleMaxForce}, Upper: []float64{CartpoleMaxForce}}
 }
 
-// cartpoleEval is the hand-written evaluator of cartpoleStep.
+// cartpoleEval is the hand-written evaluator of CartpoleStep.
 //
 // The accelerations are rational functions of the eight variables
 // v = (c, s, ω, ū, g, m_c, m_p, l) (in this order; v_i sits at z_{i+2} in
@@ -131,7 +131,7 @@ type cartpolePoint struct {
 }
 
 // cartpoleAt evaluates one step, with the operations in the order of
-// cartpoleStep, and writes the next state into next when it is not nil.
+// CartpoleStep, and writes the next state into next when it is not nil.
 func cartpoleAt(next, x, u, th []float64) cartpolePoint {
 	const dt = CartpoleDt
 	var p cartpolePoint

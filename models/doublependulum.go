@@ -59,16 +59,16 @@ const (
 func NewDoublePendulum() *Auto {
 	a, err := NewAuto(fmt.Sprintf("doublependulum(dt=%g,umax=%g)", DoublePendulumDt, DoublePendulumMaxForce),
 		Dims{N: 8, M: 1, P: 6}, []float64{9.8, 1.5, 0.5, 0.75, 0.5, 0.75},
-		StepFuncs{Float: doublePendulumStep[Float], Dual: doublePendulumStep[Dual], HyperDual: doublePendulumStep[HyperDual]})
+		StepFuncs{Float: DoublePendulumStep[Float], Dual: DoublePendulumStep[Dual], HyperDual: DoublePendulumStep[HyperDual]})
 	if err != nil {
 		panic(err) // constant arguments: unreachable
 	}
 	return a
 }
 
-// doublePendulumStep is the definition of the double pendulum on a cart
+// DoublePendulumStep is the definition of the double pendulum on a cart
 // (see NewDoublePendulum).
-func doublePendulumStep[T Scalar[T]](next, x, u, th []T) {
+func DoublePendulumStep[T Scalar[T]](next, x, u, th []T) {
 	const dt = DoublePendulumDt
 	px, v := x[0], x[1]
 	c1, s1, w1 := x[2], x[3], x[4]

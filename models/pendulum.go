@@ -39,7 +39,7 @@ var _ FastDynamics = (*Pendulum)(nil)
 func NewPendulum() *Pendulum {
 	a, err := NewAuto(fmt.Sprintf("pendulum(dt=%g,umax=%g)", PendulumDt, PendulumMaxTorque),
 		Dims{N: 3, M: 1, P: 3}, []float64{10, 1, 1},
-		StepFuncs{Float: pendulumStep[Float], Dual: pendulumStep[Dual], HyperDual: pendulumStep[HyperDual]})
+		StepFuncs{Float: PendulumStep[Float], Dual: PendulumStep[Dual], HyperDual: PendulumStep[HyperDual]})
 	if err != nil {
 		panic(err) // constant arguments: unreachable
 	}
@@ -62,9 +62,10 @@ func (p *Pendulum) NewEvaluator() DynamicsEvaluator { return pendulumEval{} }
 // AutoEvaluator implements FastDynamics.
 func (p *Pendulum) AutoEvaluator() DynamicsEvaluator { return p.auto.NewEvaluator() }
 
-// pendulumStep is the definition of the pendulum; the hand-written
+// PendulumStep is the pendulum's step, generic over the scalar type (see
+// NewPendulum); it is the definition, and the hand-written
 // evaluator in pendulumEval must compute the same function.
-func pendulumStep[T Scalar[T]](next, x, u, th []T) {
+func PendulumStep[T Scalar[T]](next, x, u, th []T) {
 	c, s, w := x[0], x[1], x[2]
 	g, m, l := th[0], th[1], th[2]
 	ub := u[0].Clamp(-PendulumMaxTorque, PendulumMaxTorque)
@@ -96,7 +97,7 @@ type Task struct {
 	Lower, Upper []float64
 }
 
-// pendulumEval is the hand-written evaluator of pendulumStep.
+// pendulumEval is the hand-written evaluator of PendulumStep.
 //
 // With z = (c, s, ω, u, g, m, l) (which is also the order of the rows and
 // columns of the Lagrangian Hessian), α = 3g/(2l), β = 3/(m l²), k the
@@ -126,7 +127,7 @@ type pendulumPoint struct {
 }
 
 // pendulumAt evaluates one step, with the operations in the order of
-// pendulumStep.
+// PendulumStep.
 func pendulumAt(x, u, th []float64) pendulumPoint {
 	var p pendulumPoint
 	p.c, p.s = x[0], x[1]
