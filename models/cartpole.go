@@ -63,6 +63,11 @@ func (c *Cartpole) DefaultParams() []float64 { return c.auto.DefaultParams() }
 // float64 code on fixed-size arrays, no scratch, no allocation.
 func (c *Cartpole) NewEvaluator() DynamicsEvaluator { return cartpoleEval{} }
 
+// ControlClamp returns the limits the step clamps the control to, ±CartpoleMaxForce.
+func (c *Cartpole) ControlClamp() (lo, hi []float64) {
+	return []float64{-CartpoleMaxForce}, []float64{CartpoleMaxForce}
+}
+
 // AutoEvaluator implements FastDynamics.
 func (c *Cartpole) AutoEvaluator() DynamicsEvaluator { return c.auto.NewEvaluator() }
 

@@ -60,6 +60,9 @@ func NewDoublePendulum() *Auto {
 	a, err := NewAuto(fmt.Sprintf("doublependulum(dt=%g,umax=%g)", DoublePendulumDt, DoublePendulumMaxForce),
 		Dims{N: 8, M: 1, P: 6}, []float64{9.8, 1.5, 0.5, 0.75, 0.5, 0.75},
 		StepFuncs{Float: DoublePendulumStep[Float], Dual: DoublePendulumStep[Dual], HyperDual: DoublePendulumStep[HyperDual]})
+	if err == nil {
+		a, err = a.WithControlClamp([]float64{-DoublePendulumMaxForce}, []float64{DoublePendulumMaxForce})
+	}
 	if err != nil {
 		panic(err) // constant arguments: unreachable
 	}

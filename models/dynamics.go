@@ -62,10 +62,33 @@ type StepFuncs struct {
 // derivatives (one evaluation per input direction) and hyper-dual numbers for
 // second derivatives (one evaluation per pair of directions).
 type Auto struct {
-	name   string
-	dims   Dims
-	params []float64
-	steps  StepFuncs
+	name     string
+	dims     Dims
+	params   []float64
+	steps    StepFuncs
+	clo, chi []float64 // internal control clamp, nil if none
+}
+
+// WithControlClamp returns a copy of a that reports, through ControlClamp,
+// that its step clamps control j to [lo[j], hi[j]] (both of length M). Solvers
+// use it to reject bounds wider than the clamp, where the optimum would sit
+// on the clamp's kink and the model is not differentiable.
+func (a *Auto) WithControlClamp(lo, hi []float64) (*Auto, error) {
+	if len(lo) != a.dims.M || len(hi) != a.dims.M {
+		return nil, fmt.Errorf("models: %s: clamp needs %d lower and upper limits", a.name, a.dims.M)
+	}
+	b := *a
+	b.clo, b.chi = append([]float64(nil), lo...), append([]float64(nil), hi...)
+	return &b, nil
+}
+
+// ControlClamp returns the limits the step clamps the controls to, or nil
+// slices when it does not clamp. The slices are copies.
+func (a *Auto) ControlClamp() (lo, hi []float64) {
+	if a.clo == nil {
+		return nil, nil
+	}
+	return append([]float64(nil), a.clo...), append([]float64(nil), a.chi...)
 }
 
 // NewAuto returns a Dynamics for the step functions in steps. name must

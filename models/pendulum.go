@@ -59,6 +59,11 @@ func (p *Pendulum) DefaultParams() []float64 { return p.auto.DefaultParams() }
 // float64 code, no scratch, no allocation.
 func (p *Pendulum) NewEvaluator() DynamicsEvaluator { return pendulumEval{} }
 
+// ControlClamp returns the limits the step clamps the control to, ±PendulumMaxTorque.
+func (p *Pendulum) ControlClamp() (lo, hi []float64) {
+	return []float64{-PendulumMaxTorque}, []float64{PendulumMaxTorque}
+}
+
 // AutoEvaluator implements FastDynamics.
 func (p *Pendulum) AutoEvaluator() DynamicsEvaluator { return p.auto.NewEvaluator() }
 

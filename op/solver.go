@@ -123,7 +123,7 @@ type Solver struct {
 }
 
 // Clamper is implemented by models whose step clamps the controls
-// internally; bounds wider than the clamp put the optimum on the clamp's
+// internally (nil slices: no clamp); bounds wider than the clamp put the optimum on the clamp's
 // kink, where the model is not differentiable, so the solver rejects them.
 type Clamper interface {
 	ControlClamp() (lo, hi []float64)
@@ -162,7 +162,7 @@ func NewSolver(p Problem, s *Settings) (*Solver, error) {
 	}
 	if c, ok := p.Dynamics.(Clamper); ok {
 		clo, chi := c.ControlClamp()
-		for i := range lo {
+		for i := 0; clo != nil && i < len(lo); i++ {
 			j := i % d.M
 			if lo[i] < clo[j] || hi[i] > chi[j] {
 				return nil, badInput("bounds [%g, %g] on control %d are wider than %s's internal clamp [%g, %g]",
