@@ -1,0 +1,191 @@
+// Command backward-timing measures the forward and backward time of the
+// three gradient modes on the pendulum (the paper's Figure 2): batch 20,
+// horizons T ∈ {10, 20, 50}, exactly {10, 50, 100, 300} solver iterations.
+//
+//	go run ./examples/backward-timing [-quick] [-csv FILE] [-png FILE] [-reps N]
+//
+// implicit and fixed_point time the solver's forward solve and its gradient
+// sweep; unrolled builds the same number of iLQR iterations from Gorgonia
+// operations and times the graph's forward pass and Gorgonia's reverse pass
+// through it. Each time is the median of -reps runs.
+package main
+
+import (
+	"encoding/csv"
+	"errors"
+	"flag"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"strconv"
+	"text/tabwriter"
+	"time"
+
+	"github.com/dilqr/dilqr/models"
+	"github.com/dilqr/dilqr/op"
+)
+
+const batch = 20
+
+// row is one measurement.
+type row struct {
+	mode              string
+	t, iters          int
+	forward, backward float64 // seconds (medians)
+	note              string
+}
+
+func main() {
+	quick := flag.Bool("quick", false, "only T=10 and iterations {10, 300}")
+	csvPath := flag.String("csv", "", "write the table as CSV to this file")
+	pngPath := flag.String("png", "backward-timing.png", "write the plot to this PNG file (empty: no plot)")
+	reps := flag.Int("reps", 7, "repetitions per measurement (median reported)")
+	maxUnrolled := flag.Int("max-unrolled", 3000, "skip unrolled cases with T·iterations above this (graph size)")
+	flag.Parse()
+	if err := run(*quick, *csvPath, *pngPath, *reps, *maxUnrolled); err != nil {
+		fmt.Fprintln(os.Stderr, "backward-timing:", err)
+		os.Exit(2)
+	}
+}
+
+func run(quick bool, csvPath, pngPath string, reps, maxUnrolled int) error {
+	if reps < 1 {
+		return errors.New("-reps must be at least 1")
+	}
+	horizons := []int{10, 20, 50}
+	iterations := []int{10, 50, 100, 300}
+	if quick {
+		horizons, iterations = []int{10}, []int{10, 300}
+	}
+	task := models.PendulumTask()
+	var rows []row
+	for _, t := range horizons {
+		x0 := starts(batch, 1)
+		rng := rand.New(rand.NewPCG(7, uint64(t)))
+		dX := make([]float64, batch*t*3)
+		dU := make([]float64, batch*t)
+		for i := range dX {
+			dX[i] = rng.NormFloat64()
+		}
+		for i := range dU {
+			dU[i] = rng.NormFloat64()
+		}
+		for _, it := range iterations {
+			for _, mode := range []op.GradMode{op.Implicit, op.FixedPoint} {
+				r, err := timeSolver(task, t, it, x0, dX, dU, mode, reps)
+				if err != nil {
+					return err
+				}
+				rows = append(rows, r)
+			}
+			r, err := timeUnrolled(task, t, it, x0, dX, dU, reps, maxUnrolled)
+			if err != nil {
+				return err
+			}
+			rows = append(rows, r)
+			fmt.Fprintf(os.Stderr, "T=%d iterations=%d done\n", t, it)
+		}
+	}
+	printTable(rows)
+	if csvPath != "" {
+		if err := writeCSV(csvPath, rows); err != nil {
+			return err
+		}
+	}
+	if pngPath != "" {
+		if err := plotRows(pngPath, rows, horizons); err != nil {
+			return err
+		}
+		fmt.Println("plot written to", pngPath)
+	}
+	return nil
+}
+
+// starts returns b seeded pendulum initial states (c, s, ω).
+func starts(b int, seed uint64) []float64 {
+	rng := rand.New(rand.NewPCG(seed, 0))
+	x0 := make([]float64, 3*b)
+	for i := 0; i < b; i++ {
+		th := math.Pi * (2*rng.Float64() - 1)
+		x0[3*i], x0[3*i+1], x0[3*i+2] = math.Cos(th), math.Sin(th), 2*rng.Float64()-1
+	}
+	return x0
+}
+
+func median(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+// timeSolver times Solve (exactly it iterations) and Gradient in mode.
+func timeSolver(task models.Task, t, it int, x0, dX, dU []float64, mode op.GradMode, reps int) (row, error) {
+	prob := op.Problem{Dynamics: task.Dynamics, Cost: task.Cost, T: t, Lower: task.Lower, Upper: task.Upper}
+	sv, err := op.NewSolver(prob, &op.Settings{MaxIter: it, ExactIter: true})
+	if err != nil {
+		return row{}, err
+	}
+	in := op.Inputs{X0: x0}
+	var res op.Result
+	var g op.Grads
+	// Examples that have not converged after it iterations still get the
+	// formula's value, so every mode does the same work at every count.
+	opt := op.GradOptions{Mode: mode, Unconverged: op.GradientAnyway}
+	fwd := make([]float64, reps)
+	bwd := make([]float64, reps)
+	for r := -1; r < reps; r++ { // r = −1 warms up
+		start := time.Now()
+		if err := sv.Solve(&res, in); err != nil {
+			return row{}, err
+		}
+		mid := time.Now()
+		if err := sv.Gradient(&g, &res, in, dX, dU, opt); err != nil {
+			return row{}, err
+		}
+		end := time.Now()
+		if r >= 0 {
+			fwd[r], bwd[r] = mid.Sub(start).Seconds(), end.Sub(mid).Seconds()
+		}
+	}
+	return row{mode: mode.String(), t: t, iters: it, forward: median(fwd), backward: median(bwd)}, nil
+}
+
+func printTable(rows []row) {
+	fmt.Printf("Pendulum, batch %d: median forward and backward times\n\n", batch)
+	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(w, "mode\tT\titerations\tforward\tbackward\t")
+	for _, r := range rows {
+		if r.note != "" {
+			fmt.Fprintf(w, "%s\t%d\t%d\t%s\t\t\n", r.mode, r.t, r.iters, r.note)
+			continue
+		}
+		fmt.Fprintf(w, "%s\t%d\t%d\t%s\t%s\t\n", r.mode, r.t, r.iters, dur(r.forward), dur(r.backward))
+	}
+	w.Flush()
+}
+
+func dur(s float64) string { return time.Duration(s * 1e9).Round(100 * time.Nanosecond).String() }
+
+func writeCSV(path string, rows []row) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	w := csv.NewWriter(f)
+	w.Write([]string{"mode", "T", "iters", "batch", "forward_s", "backward_s"})
+	for _, r := range rows {
+		if r.note != "" {
+			continue
+		}
+		w.Write([]string{r.mode, strconv.Itoa(r.t), strconv.Itoa(r.iters), strconv.Itoa(batch),
+			strconv.FormatFloat(r.forward, 'g', 6, 64), strconv.FormatFloat(r.backward, 'g', 6, 64)})
+	}
+	w.Flush()
+	if err := w.Error(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
