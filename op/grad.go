@@ -39,7 +39,8 @@ const (
 	// GradIndefinite: the reduced Hessian of the sweep was not positive
 	// definite (the solution is not a strict local minimum); gradients zero.
 	GradIndefinite
-	// GradNonFinite: the sweep produced NaN or Inf; gradients zero.
+	// GradNonFinite: the solve's rollout or the sweep produced NaN or Inf;
+	// gradients zero, whatever the policy.
 	GradNonFinite
 )
 
@@ -114,8 +115,10 @@ func (sv *Solver) Gradient(dst *Grads, sol *Result, in Inputs, dX, dU []float64,
 		return err
 	}
 	d, t := sv.dims, sv.prob.T
-	if sol == nil || sol.B != bt.b || sol.T != t || sol.N != d.N || sol.M != d.M {
-		return badInput("gradient: solution does not match the inputs' batch")
+	if sol == nil || sol.B != bt.b || sol.T != t || sol.N != d.N || sol.M != d.M ||
+		len(sol.X) != bt.b*t*d.N || len(sol.U) != bt.b*t*d.M || len(sol.Lambda) != bt.b*t*d.N ||
+		len(sol.Status) != bt.b {
+		return badInput("gradient: solution does not match the inputs' batch (B=%d, T=%d, N=%d, M=%d)", bt.b, t, d.N, d.M)
 	}
 	if len(dX) != bt.b*t*d.N || len(dU) != bt.b*t*d.M {
 		return badInput("gradient: dX has length %d and dU %d, want B·T·N=%d and B·T·M=%d",
@@ -188,7 +191,11 @@ func (w *workspace) gradient(dst *Grads, sol *Result, bt *batch, i int, dX, dU [
 	clear(gx0)
 	clear(gth)
 	clear(gph)
-	if sol.Status[i] != Converged && opt.Unconverged == SkipUnconverged {
+	switch {
+	case sol.Status[i] == NonFinite:
+		dst.Status[i] = GradNonFinite
+		return
+	case sol.Status[i] != Converged && opt.Unconverged == SkipUnconverged:
 		dst.Status[i] = GradSkipped
 		return
 	}

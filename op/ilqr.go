@@ -93,6 +93,7 @@ func (w *workspace) solve(dst *Result, bt *batch, i int) {
 	if !finite {
 		status = NonFinite
 		pg = math.Inf(1)
+		clear(w.lam) // no costates for a non-finite rollout
 	} else {
 		smallChange := false
 		for {

@@ -25,7 +25,7 @@ type Settings struct {
 	// below TolGradLoose. Default 1e-14.
 	TolCost float64
 	// TolGradLoose is the projected-gradient bound that must also hold for a
-	// stop on TolCost. Default 1e-6.
+	// stop on TolCost. Default 1e-8.
 	TolGradLoose float64
 	// RegInit is the initial Levenberg–Marquardt regularization μ added to
 	// Q_uu in the backward pass. Default RegMin.
@@ -45,10 +45,13 @@ type Settings struct {
 	LineSearchSteps int
 	// LineSearchMin is the smallest step length tried. Default 1e-3.
 	LineSearchMin float64
-	// Trace, when not nil, is called after every iteration of every example
-	// with the example's index, the iteration number (1-based), the cost of
-	// the current iterate, the projected-gradient norm measured at the start
-	// of the iteration and whether the line search accepted a step. It is
+	// Trace, when not nil, is called after the line search of every
+	// iteration of every example with the example's index, the iteration
+	// number (1-based), the cost of the current iterate, the
+	// projected-gradient norm measured at the start of the iteration and
+	// whether the line search accepted a step. (An iteration that ends
+	// before its line search, on convergence or a regularization failure, is
+	// not traced.) It is
 	// called from the worker goroutines, concurrently for different examples.
 	Trace func(example, iter int, cost, gradNorm float64, accepted bool)
 	// Workers is the number of goroutines the batch is spread over.
@@ -72,7 +75,7 @@ func (s *Settings) withDefaults() Settings {
 		d.TolCost = 1e-14
 	}
 	if d.TolGradLoose == 0 {
-		d.TolGradLoose = 1e-6
+		d.TolGradLoose = 1e-8
 	}
 	if d.RegMin == 0 {
 		d.RegMin = 1e-6

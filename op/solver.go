@@ -140,6 +140,9 @@ func NewSolver(p Problem, s *Settings) (*Solver, error) {
 		return nil, badInput("cost %s is for n=%d m=%d, dynamics %s has n=%d m=%d",
 			p.Cost.Name(), cd.N, cd.M, p.Dynamics.Name(), d.N, d.M)
 	}
+	if d.N < 1 || d.M < 1 || d.P < 0 || cd.Q < 0 {
+		return nil, badInput("model sizes N=%d M=%d P=%d Q=%d: need N, M ≥ 1", d.N, d.M, d.P, cd.Q)
+	}
 	if p.T < 1 {
 		return nil, badInput("horizon T=%d < 1", p.T)
 	}
@@ -158,6 +161,9 @@ func NewSolver(p Problem, s *Settings) (*Solver, error) {
 	for i := range lo {
 		if lo[i] > hi[i] {
 			return nil, badInput("bounds: Lower %g > Upper %g at step %d control %d", lo[i], hi[i], i/d.M, i%d.M)
+		}
+		if math.IsInf(lo[i], 1) || math.IsInf(hi[i], -1) {
+			return nil, badInput("bounds: [%g, %g] at step %d control %d admits no finite control", lo[i], hi[i], i/d.M, i%d.M)
 		}
 	}
 	if c, ok := p.Dynamics.(Clamper); ok {

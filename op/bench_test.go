@@ -1,0 +1,94 @@
+package op
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/dilqr/dilqr/models"
+)
+
+// benchBatch is the batch size of the peers' measurements in DESIGN.md.
+const benchBatch = 20
+
+// benchSolve runs sub-benchmarks of Solve for every horizon in horizons
+// and exactly 10, 50, 100 and 300 iterations per example (ExactIter), from
+// seeded random starts, with one Solver and one reused Result per
+// sub-benchmark. iters/op is the mean number of iterations per example.
+func benchSolve(b *testing.B, task models.Task, starts func(*rand.Rand, int) []float64, horizons []int) {
+	for _, T := range horizons {
+		for _, k := range []int{10, 50, 100, 300} {
+			b.Run(fmt.Sprintf("B=%d/T=%d/iters=%d", benchBatch, T, k), func(b *testing.B) {
+				rng := rand.New(rand.NewPCG(uint64(T), 11))
+				in := Inputs{X0: starts(rng, benchBatch),
+					Theta: task.Dynamics.DefaultParams(), Phi: task.Cost.DefaultParams()}
+				sv, err := NewSolver(taskProblem(task, T), &Settings{MaxIter: k, ExactIter: true})
+				if err != nil {
+					b.Fatal(err)
+				}
+				var r Result
+				b.ReportAllocs()
+				var iters, solves int
+				for b.Loop() {
+					if err := sv.Solve(&r, in); err != nil {
+						b.Fatal(err)
+					}
+					for _, it := range r.Iterations {
+						iters += it
+					}
+					solves++
+				}
+				b.ReportMetric(float64(iters)/float64(solves*benchBatch), "iters/op")
+			})
+		}
+	}
+}
+
+// BenchmarkSolvePendulum times the forward solve of the pendulum swing-up
+// (DESIGN.md's peer: mpc.pytorch, 0.131 s for 10 iterations and 3.3 s for
+// 300 at B=20, T=10).
+func BenchmarkSolvePendulum(b *testing.B) {
+	benchSolve(b, models.PendulumTask(), pendulumStarts, []int{10, 20, 50})
+}
+
+// BenchmarkSolveCartpole times the forward solve of the cart-pole swing-up.
+func BenchmarkSolveCartpole(b *testing.B) {
+	benchSolve(b, models.CartpoleTask(), cartpoleStarts, []int{10, 20})
+}
+
+// BenchmarkGradient times the backward pass (one vector-Jacobian product
+// through the converged solution) of the pendulum swing-up for both
+// gradient modes (DESIGN.md's peers: mpc.pytorch 6.4 ms at T=10, 14 ms at
+// T=20, 35 ms at T=50, B=20).
+func BenchmarkGradient(b *testing.B) {
+	task := models.PendulumTask()
+	for _, T := range []int{10, 20, 50} {
+		for _, mode := range []GradMode{Implicit, FixedPoint} {
+			b.Run(fmt.Sprintf("B=%d/T=%d/%v", benchBatch, T, mode), func(b *testing.B) {
+				rng := rand.New(rand.NewPCG(uint64(T), 12))
+				in := Inputs{X0: pendulumStarts(rng, benchBatch),
+					Theta: task.Dynamics.DefaultParams(), Phi: task.Cost.DefaultParams()}
+				sv, err := NewSolver(taskProblem(task, T), &Settings{MaxIter: 300})
+				if err != nil {
+					b.Fatal(err)
+				}
+				var r Result
+				if err := sv.Solve(&r, in); err != nil {
+					b.Fatal(err)
+				}
+				dX := uniform(rng, benchBatch*T*3, -1, 1)
+				dU := uniform(rng, benchBatch*T, -1, 1)
+				// Unconverged examples are differentiated anyway, so every
+				// example costs one sweep.
+				opt := GradOptions{Mode: mode, Unconverged: GradientAnyway}
+				var g Grads
+				b.ReportAllocs()
+				for b.Loop() {
+					if err := sv.Gradient(&g, &r, in, dX, dU, opt); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}
