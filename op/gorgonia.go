@@ -224,9 +224,9 @@ func (op *ILQROp) identity() string {
 		warm = fmt.Sprintf(",warm@%p", op)
 	}
 	return fmt.Sprintf("iLQR{%s,%s,T=%d,B=%d,θshared=%t,φshared=%t,lo=%v,hi=%v,"+
-		"maxit=%d,exact=%t,tol=%g/%g/%g,reg=%g/%g/%g/%g,ls=%d/%g,grad=%v/%d%s}",
+		"maxit=%d,exact=%t,newton=%t,tol=%g/%g/%g,reg=%g/%g/%g/%g,ls=%d/%g,grad=%v/%d%s}",
 		p.Dynamics.Name(), p.Cost.Name(), p.T, op.b, op.thetaShared, op.phiShared,
-		op.solver.lower, op.solver.upper, s.MaxIter, s.ExactIter, s.TolGrad, s.TolCost, s.TolGradLoose,
+		op.solver.lower, op.solver.upper, s.MaxIter, s.ExactIter, s.Newton, s.TolGrad, s.TolCost, s.TolGradLoose,
 		s.RegInit, s.RegMin, s.RegMax, s.RegFactor, s.LineSearchSteps, s.LineSearchMin,
 		op.cfg.Grad.Mode, op.cfg.Grad.Unconverged, warm)
 }

@@ -25,6 +25,7 @@ type workspace struct {
 	vx, vxx, qx, qu, qxx, quu, quuR, qux []float64
 	w, y, z, tmp, qlo, qhi, rhs          []float64
 	qp                                   *boxQP
+	lh                                   []float64 // (N+M)×(N+M+P), for Newton
 
 	gw *gradScratch // gradient scratch, made on first use
 
@@ -53,6 +54,7 @@ func newWorkspace(sv *Solver) *workspace {
 		tmp: make([]float64, max(n, m)), qlo: make([]float64, m), qhi: make([]float64, m),
 		rhs: make([]float64, m),
 		qp:  newBoxQP(m),
+		lh:  make([]float64, k*(k+sv.dims.P)),
 	}
 	s := sv.settings
 	w.alphas = make([]float64, s.LineSearchSteps)
@@ -105,6 +107,9 @@ func (w *workspace) solve(dst *Result, bt *batch, i int) {
 			}
 			if iters == s.MaxIter {
 				break
+			}
+			if s.Newton {
+				w.addDynamicsCurvature(theta)
 			}
 			iters++
 			// Backward pass, raising μ until Q_uu is positive definite.
@@ -235,6 +240,25 @@ func (w *workspace) linearize(theta, phi []float64) {
 		w.cost.Quadratize(w.gz[t*k:(t+1)*k], w.gzz[t*k*k:(t+1)*k*k], xt, ut, phi)
 		if t < w.t-1 {
 			w.dyn.Linearize(w.next, w.fx[t*n*n:(t+1)*n*n], w.fu[t*n*m:(t+1)*n*m], xt, ut, theta)
+		}
+	}
+}
+
+// addDynamicsCurvature adds Σ_i λ_{t+1,i} ∇²_ττ f_i to the cost Hessians of
+// the current linearization, turning the Gauss-Newton model into the exact
+// second-order one (Newton's method on J(U), with the costates of the
+// current trajectory; Dunn & Bertsekas, JOTA 1989).
+func (w *workspace) addDynamicsCurvature(theta []float64) {
+	n, m := w.n, w.m
+	k, p := n+m, w.sv.dims.P
+	for t := 0; t < w.t-1; t++ {
+		w.dyn.LagrangianHessian(w.lh, w.lam[(t+1)*n:(t+2)*n], w.x[t*n:(t+1)*n], w.u[t*m:(t+1)*m], theta)
+		h := w.gzz[t*k*k : (t+1)*k*k]
+		for r := 0; r < k; r++ {
+			hr, lr := h[r*k:(r+1)*k], w.lh[r*(k+p):r*(k+p)+k]
+			for c := range hr {
+				hr[c] += lr[c]
+			}
 		}
 	}
 }

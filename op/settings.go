@@ -16,6 +16,12 @@ type Settings struct {
 	// line search raises the regularization and goes on). Statuses are still
 	// reported from the final iterate. Meant for benchmarks.
 	ExactIter bool
+	// Newton adds the dynamics' second derivatives, contracted with the
+	// costates of the current trajectory, to the quadratic model of the
+	// backward pass: Newton's method on J(U) instead of iLQR's Gauss-Newton,
+	// converging quadratically near a strict minimum at the price of one
+	// Lagrangian Hessian per step and iteration. Default false (iLQR).
+	Newton bool
 	// TolGrad is the convergence tolerance on the projected gradient of the
 	// total cost with respect to the controls, ‖u − Π(u − ∇_U J)‖_∞, where Π
 	// projects onto the bounds. Default 1e-9.
