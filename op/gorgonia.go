@@ -121,7 +121,7 @@ func ILQR(x0, theta, phi *G.Node, cfg OpConfig) (*Trajectory, error) {
 // requires to be scalars, so the parts are only made when asked for.)
 func (tr *Trajectory) X() (*G.Node, error) {
 	if tr.x == nil {
-		x, err := G.Slice(tr.Packed, nil, nil, G.S(0, tr.n))
+		x, err := tr.part(0, tr.n)
 		if err != nil {
 			return nil, fmt.Errorf("op: slicing X: %w", err)
 		}
@@ -133,13 +133,28 @@ func (tr *Trajectory) X() (*G.Node, error) {
 // U returns the control trajectory node (B, T, M), made on first use.
 func (tr *Trajectory) U() (*G.Node, error) {
 	if tr.u == nil {
-		u, err := G.Slice(tr.Packed, nil, nil, G.S(tr.n, tr.n+tr.m))
+		u, err := tr.part(tr.n, tr.n+tr.m)
 		if err != nil {
 			return nil, fmt.Errorf("op: slicing U: %w", err)
 		}
 		tr.u = u
 	}
 	return tr.u, nil
+}
+
+// part slices columns [a, b) of the packed trajectory as a (B, T, b−a)
+// node. (Gorgonia's Slice drops an axis of width one; the reshape restores
+// it.)
+func (tr *Trajectory) part(a, b int) (*G.Node, error) {
+	s, err := G.Slice(tr.Packed, nil, nil, G.S(a, b))
+	if err != nil {
+		return nil, err
+	}
+	sh := tr.Packed.Shape()
+	if want := (tensor.Shape{sh[0], sh[1], b - a}); !s.Shape().Eq(want) {
+		return G.Reshape(s, want)
+	}
+	return s, nil
 }
 
 // Arity implements gorgonia.Op: x0, θ, φ.
@@ -299,6 +314,19 @@ func (op *ILQROp) Do(vals ...G.Value) (v G.Value, err error) {
 		return nil, err
 	}
 	r := &op.res
+	op.last = lastRun{
+		status:     append(op.last.status[:0], r.Status...),
+		iterations: append(op.last.iterations[:0], r.Iterations...),
+		gradNorm:   append(op.last.gradNorm[:0], r.GradNorm...),
+		out:        op.last.out[:0],
+	}
+	for i, st := range r.Status {
+		if st == NonFinite {
+			// NaN or Inf would enter the graph: refuse the whole run. Stats
+			// still tell which examples failed.
+			return nil, fmt.Errorf("op: example %d: the rollout from x0 is not finite (check its x0, θ and φ) (%w)", i, ErrBadInput)
+		}
+	}
 	k := d.N + d.M
 	out := make([]float64, op.b*t*k)
 	for i := 0; i < op.b*t; i++ {
@@ -312,12 +340,7 @@ func (op *ILQROp) Do(vals ...G.Value) (v G.Value, err error) {
 			op.ok = append(op.ok, s == Converged)
 		}
 	}
-	op.last = lastRun{
-		out:        append(op.last.out[:0], out...),
-		status:     append(op.last.status[:0], r.Status...),
-		iterations: append(op.last.iterations[:0], r.Iterations...),
-		gradNorm:   append(op.last.gradNorm[:0], r.GradNorm...),
-	}
+	op.last.out = append(op.last.out, out...)
 	return tensor.New(tensor.WithShape(op.b, t, k), tensor.WithBacking(out)), nil
 }
 
@@ -548,15 +571,18 @@ func (g *ilqrGradOp) Hashcode() uint32 {
 	return h.Sum32()
 }
 
-// Cause returns the error a Gorgonia VM wrapped around an Op's error (the
-// VMs' contextual errors have no Unwrap), or err itself.
+// Cause returns the error an Op returned from inside a Gorgonia VM, peeling
+// off the VM's contextual wrapper (which has no Unwrap) and any
+// github.com/pkg/errors layers; an error with neither is returned as is.
 func Cause(err error) error {
 	for err != nil {
-		c, ok := err.(interface{ Err() error })
-		if !ok {
-			return err
+		var next error
+		switch c := err.(type) {
+		case interface{ Err() error }: // the VMs' contextual errors
+			next = c.Err()
+		case interface{ Cause() error }: // errors wrapped by github.com/pkg/errors
+			next = c.Cause()
 		}
-		next := c.Err()
 		if next == nil || next == err {
 			return err
 		}

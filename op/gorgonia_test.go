@@ -1,0 +1,1045 @@
+package op_test
+
+// Tests of the ILQR Op inside Gorgonia graphs: both VMs, gradients against
+// Solver.Gradient and against finite differences of a whole graph, bad
+// input, node identity, warm starts and per-run statistics.
+//
+// Gorgonia traps these tests respect (see shared/GORGONIA.md): a TapeMachine
+// needs Reset before every run; a LispMachine is made afresh for every run
+// and needs no G.Grad; values are copied out as soon as a run ends.
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/dilqr/dilqr/models"
+	"github.com/dilqr/dilqr/op"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// opData is the data of one batch for the pendulum graphs.
+type opData struct {
+	b          int
+	x0         []float64 // B×3
+	theta, phi []float64 // B×P, B×Q, or one shared row
+	// wx (B×T×3) and wu (B×T×1) weight the loss Σ wx·X + Σ wu·U.
+	wx, wu []float64
+}
+
+func (d opData) thetaShared() bool { return len(d.theta) == 3 }
+func (d opData) phiShared() bool   { return len(d.phi) == 8 }
+
+// pendulumOpData returns b pendulum starts near upright (some with controls
+// on the ±2 bounds), per-example or shared θ and φ, and loss weights for
+// horizon t, all from seed.
+func pendulumOpData(seed uint64, b, t int, thetaShared, phiShared bool) opData {
+	task := models.PendulumTask()
+	rng := rand.New(rand.NewPCG(seed, 17))
+	d := opData{b: b}
+	for i := 0; i < b; i++ {
+		d.x0 = append(d.x0, gradAngleState(0.6*(rng.Float64()-0.5), 0.4*(rng.Float64()-0.5))...)
+	}
+	row := func(def []float64) []float64 {
+		for j := range def {
+			def[j] *= 1 + 0.2*(rng.Float64()-0.5)
+		}
+		return def
+	}
+	switch {
+	case thetaShared:
+		d.theta = task.Dynamics.DefaultParams()
+	default:
+		for i := 0; i < b; i++ {
+			d.theta = append(d.theta, row(task.Dynamics.DefaultParams())...)
+		}
+	}
+	switch {
+	case phiShared:
+		d.phi = task.Cost.DefaultParams()
+	default:
+		for i := 0; i < b; i++ {
+			d.phi = append(d.phi, row(task.Cost.DefaultParams())...)
+		}
+	}
+	d.wx, d.wu = gradWeights(seed, b*t, 3, 1)
+	return d
+}
+
+// pendulumOpConfig is the pendulum task with horizon t and settings s.
+func pendulumOpConfig(t int, s *op.Settings) op.OpConfig {
+	task := models.PendulumTask()
+	return op.OpConfig{
+		Problem:  op.Problem{Dynamics: task.Dynamics, Cost: task.Cost, T: t, Lower: task.Lower, Upper: task.Upper},
+		Settings: s,
+	}
+}
+
+func denseOf(v []float64, shape ...int) *tensor.Dense {
+	return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(slices.Clone(v)))
+}
+
+// opParamNode makes an input node for a shared (rank 1) or per-example
+// (rank 2) parameter.
+func opParamNode(g *G.ExprGraph, name string, v []float64, b, k int) *G.Node {
+	if len(v) == k {
+		return G.NewVector(g, tensor.Float64, G.WithShape(k), G.WithName(name), G.WithValue(denseOf(v, k)))
+	}
+	return G.NewMatrix(g, tensor.Float64, G.WithShape(b, k), G.WithName(name), G.WithValue(denseOf(v, b, k)))
+}
+
+// opGraph is a graph holding one ILQR node and the scalar loss
+// L = Σ wx·X + Σ wu·U on its output.
+type opGraph struct {
+	g              *G.ExprGraph
+	x0, theta, phi *G.Node
+	tr             *op.Trajectory
+	loss           *G.Node
+	lossVal        G.Value
+}
+
+// opLossOn returns Σ wx·X + Σ wu·U for the trajectory tr (B examples).
+func opLossOn(g *G.ExprGraph, tr *op.Trajectory, b, t int, wx, wu []float64) (*G.Node, error) {
+	x, err := tr.X()
+	if err != nil {
+		return nil, err
+	}
+	u, err := tr.U()
+	if err != nil {
+		return nil, err
+	}
+	// The weights take the parts' shapes: U is (B, T) rather than the
+	// documented (B, T, M) when M = 1 (Gorgonia's Slice drops a unit axis).
+	if x.Shape().TotalSize() != len(wx) || u.Shape().TotalSize() != len(wu) {
+		return nil, fmt.Errorf("X %v or U %v does not fit %d and %d loss weights", x.Shape(), u.Shape(), len(wx), len(wu))
+	}
+	cx := G.NewTensor(g, tensor.Float64, x.Dims(), G.WithShape(x.Shape()...), G.WithName(fmt.Sprintf("wx%p", tr)),
+		G.WithValue(denseOf(wx, x.Shape()...)))
+	cu := G.NewTensor(g, tensor.Float64, u.Dims(), G.WithShape(u.Shape()...), G.WithName(fmt.Sprintf("wu%p", tr)),
+		G.WithValue(denseOf(wu, u.Shape()...)))
+	lx, err := G.HadamardProd(x, cx)
+	if err != nil {
+		return nil, err
+	}
+	lu, err := G.HadamardProd(u, cu)
+	if err != nil {
+		return nil, err
+	}
+	sx, err := G.Sum(lx)
+	if err != nil {
+		return nil, err
+	}
+	su, err := G.Sum(lu)
+	if err != nil {
+		return nil, err
+	}
+	return G.Add(sx, su)
+}
+
+// newOpGraph builds the graph of d under cfg; with grad it also adds the
+// symbolic gradient of the loss (for a TapeMachine; a LispMachine graph
+// must not have it).
+func newOpGraph(t *testing.T, cfg op.OpConfig, d opData, grad bool) *opGraph {
+	t.Helper()
+	g := G.NewGraph()
+	og := &opGraph{g: g}
+	og.x0 = G.NewMatrix(g, tensor.Float64, G.WithShape(d.b, 3), G.WithName("x0"), G.WithValue(denseOf(d.x0, d.b, 3)))
+	og.theta = opParamNode(g, "theta", d.theta, d.b, 3)
+	og.phi = opParamNode(g, "phi", d.phi, d.b, 8)
+	tr, err := op.ILQR(og.x0, og.theta, og.phi, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	og.tr = tr
+	if og.loss, err = opLossOn(g, tr, d.b, cfg.Problem.T, d.wx, d.wu); err != nil {
+		t.Fatal(err)
+	}
+	G.Read(og.loss, &og.lossVal)
+	if grad {
+		if _, err := G.Grad(og.loss, og.x0, og.theta, og.phi); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return og
+}
+
+// floats returns a copy of a value's float64 data.
+func valueFloats(t *testing.T, v G.Value) []float64 {
+	t.Helper()
+	if v == nil {
+		t.Fatal("no value")
+	}
+	switch x := v.(type) {
+	case *G.F64:
+		return []float64{float64(*x)}
+	case *tensor.Dense:
+		if x.RequiresIterator() {
+			x = x.Materialize().(*tensor.Dense)
+		}
+		return slices.Clone(x.Data().([]float64))
+	}
+	t.Fatalf("unexpected value type %T", v)
+	return nil
+}
+
+func gradOf(t *testing.T, n *G.Node) []float64 {
+	t.Helper()
+	v, err := n.Grad()
+	if err != nil {
+		t.Fatalf("%s: %v", n.Name(), err)
+	}
+	return valueFloats(t, v)
+}
+
+// opGrads holds the loss and the input gradients of one graph run.
+type opGrads struct {
+	machine        string
+	loss           float64
+	x0, theta, phi []float64
+	status         []op.Status
+	iterations     []int
+	gradStatus     []op.GradStatus
+	out            []float64 // the packed trajectory
+}
+
+// runOpTape runs a graph built with grad=true on a TapeMachine, runs times
+// (Reset before each), and returns the last run's results.
+func runOpTape(t *testing.T, og *opGraph, runs int) opGrads {
+	t.Helper()
+	vm := G.NewTapeMachine(og.g)
+	defer vm.Close()
+	var r opGrads
+	for i := 0; i < runs; i++ {
+		vm.Reset()
+		if err := vm.RunAll(); err != nil {
+			t.Fatal(err)
+		}
+		r = collectOpGrads(t, og, "tape")
+	}
+	return r
+}
+
+// runOpLisp runs a graph built with grad=false on a fresh LispMachine
+// (forward and backward) and returns the results.
+func runOpLisp(t *testing.T, og *opGraph) opGrads {
+	t.Helper()
+	vm := G.NewLispMachine(og.g)
+	defer vm.Close()
+	if err := vm.RunAll(); err != nil {
+		t.Fatal(err)
+	}
+	return collectOpGrads(t, og, "lisp")
+}
+
+func collectOpGrads(t *testing.T, og *opGraph, machine string) opGrads {
+	t.Helper()
+	st := og.tr.Op.Stats()
+	return opGrads{
+		machine:    machine,
+		loss:       valueFloats(t, og.lossVal)[0],
+		x0:         gradOf(t, og.x0),
+		theta:      gradOf(t, og.theta),
+		phi:        gradOf(t, og.phi),
+		out:        valueFloats(t, og.tr.Packed.Value()),
+		status:     st.Status,
+		iterations: st.Iterations,
+		gradStatus: st.GradStatus,
+	}
+}
+
+// solverGrads returns the loss and the gradients Solver.Gradient gives for
+// d, the per-example θ and φ rows summed where d shares them.
+func solverGrads(t *testing.T, cfg op.OpConfig, d opData) opGrads {
+	t.Helper()
+	sv, err := op.NewSolver(cfg.Problem, cfg.Settings)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := op.Inputs{X0: d.x0, Theta: d.theta, Phi: d.phi}
+	var r op.Result
+	if err := sv.Solve(&r, in); err != nil {
+		t.Fatal(err)
+	}
+	var g op.Grads
+	if err := sv.Gradient(&g, &r, in, d.wx, d.wu, cfg.Grad); err != nil {
+		t.Fatal(err)
+	}
+	sum := func(v []float64, k int, shared bool) []float64 {
+		if !shared {
+			return v
+		}
+		s := make([]float64, k)
+		for i, x := range v {
+			s[i%k] += x
+		}
+		return s
+	}
+	return opGrads{
+		machine: "solver",
+		loss:    gradDot(d.wx, r.X) + gradDot(d.wu, r.U),
+		x0:      g.X0,
+		theta:   sum(g.Theta, 3, d.thetaShared()),
+		phi:     sum(g.Phi, 8, d.phiShared()),
+		status:  r.Status, iterations: r.Iterations, gradStatus: g.Status,
+	}
+}
+
+// sameOpGrads fails unless a and b agree within tol relative (in the measure
+// of gradRelErr); tol 0 demands bitwise equality.
+func sameOpGrads(t *testing.T, a, b opGrads, tol float64) {
+	t.Helper()
+	for _, p := range []struct {
+		name string
+		x, y []float64
+	}{{"loss", []float64{a.loss}, []float64{b.loss}}, {"x0", a.x0, b.x0}, {"theta", a.theta, b.theta}, {"phi", a.phi, b.phi}} {
+		if len(p.x) != len(p.y) {
+			t.Fatalf("%s: %s has %d values, %s %d", p.name, a.machine, len(p.x), b.machine, len(p.y))
+		}
+		if tol == 0 {
+			if !slices.Equal(p.x, p.y) {
+				e, j := gradRelErr(p.x, p.y)
+				t.Errorf("d/d%s: %s and %s differ (relative %.2g at %d)", p.name, a.machine, b.machine, e, j)
+			}
+			continue
+		}
+		if e, j := gradRelErr(p.x, p.y); !(e <= tol) {
+			t.Errorf("d/d%s[%d]: %s %.12g, %s %.12g: relative error %.2g > %g", p.name, j, a.machine, p.x[j], b.machine, p.y[j], e, tol)
+		}
+	}
+}
+
+// TestOpGradientsMatchSolver runs the ILQR node with every combination of
+// shared and per-example θ and φ on both VMs. The two VMs must give the same
+// gradients bit for bit, and those must equal Solver.Gradient's (summed over
+// the batch for a shared parameter) up to summation order. The TapeMachine
+// runs twice to check that a Reset run repeats the first.
+func TestOpGradientsMatchSolver(t *testing.T) {
+	const b, horizon = 4, 10
+	for _, tc := range []struct {
+		name                   string
+		thetaShared, phiShared bool
+		mode                   op.GradMode
+	}{
+		{"theta(B,P)/phi(B,Q)", false, false, op.Implicit},
+		{"theta(P)/phi(B,Q)", true, false, op.Implicit},
+		{"theta(B,P)/phi(Q)", false, true, op.Implicit},
+		{"theta(P)/phi(Q)", true, true, op.Implicit},
+		{"theta(P)/phi(Q)/fixed_point", true, true, op.FixedPoint},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := pendulumOpData(21, b, horizon, tc.thetaShared, tc.phiShared)
+			cfg := pendulumOpConfig(horizon, &gradTight)
+			cfg.Grad.Mode = tc.mode
+			want := solverGrads(t, cfg, d)
+			tape := runOpTape(t, newOpGraph(t, cfg, d, true), 2)
+			lisp := runOpLisp(t, newOpGraph(t, cfg, d, false))
+			sameOpGrads(t, tape, lisp, 0)
+			sameOpGrads(t, tape, want, 1e-13)
+			for _, r := range []opGrads{tape, lisp} {
+				if !slices.Equal(r.status, want.status) || !slices.Equal(r.gradStatus, want.gradStatus) {
+					t.Errorf("%s: statuses %v / %v, solver %v / %v", r.machine, r.status, r.gradStatus, want.status, want.gradStatus)
+				}
+			}
+		})
+	}
+}
+
+// TestOpLispMachineAccumulates checks that the Op's DoDiff adds into the
+// inputs' gradients as Gorgonia's own ops do: a second LispMachine on the
+// same graph (whose leaves keep their gradient values) gives exactly twice
+// the first gradients, as it does for a graph of built-in ops (checked here
+// on Sum(Square(Slice(x))) too). Users make a graph per step or zero the
+// gradients, as with any Gorgonia graph.
+func TestOpLispMachineAccumulates(t *testing.T) {
+	d := pendulumOpData(5, 3, 10, true, false)
+	og := newOpGraph(t, pendulumOpConfig(10, &gradTight), d, false)
+	first := runOpLisp(t, og)
+	second := runOpLisp(t, og)
+	double := func(v []float64) []float64 {
+		out := make([]float64, len(v))
+		for i, x := range v {
+			out[i] = 2 * x
+		}
+		return out
+	}
+	want := first
+	want.machine = "2×first"
+	want.x0, want.theta, want.phi = double(first.x0), double(first.theta), double(first.phi)
+	sameOpGrads(t, second, want, 0)
+
+	// The same with built-in ops only.
+	g := G.NewGraph()
+	x := G.NewMatrix(g, tensor.Float64, G.WithShape(2, 2), G.WithName("x"), G.WithValue(denseOf([]float64{1, 2, 3, 4}, 2, 2)))
+	y, err := G.Slice(x, nil, G.S(0, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sq, err := G.Square(y)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := G.Sum(sq); err != nil {
+		t.Fatal(err)
+	}
+	var gs [][]float64
+	for i := 0; i < 2; i++ {
+		vm := G.NewLispMachine(g)
+		if err := vm.RunAll(); err != nil {
+			t.Fatal(err)
+		}
+		vm.Close()
+		gs = append(gs, gradOf(t, x))
+	}
+	if !slices.Equal(gs[1], double(gs[0])) {
+		t.Errorf("built-in ops: second LispMachine gave %v after %v; the premise of this test changed", gs[1], gs[0])
+	}
+}
+
+// mlpGraph is a graph in which an MLP computes the pendulum's dynamics
+// parameters per example from fixed input features:
+//
+//	θ = s ⊙ softplus(W2ᵀ tanh(W1ᵀ f + b1) + b2),  s = (10, 1, 1)/ln 2,
+//
+// so that zero weights give the nominal (g, m, l) = (10, 1, 1), followed by
+// the ILQR node and the loss Σ wu·U + Σ wx·X.
+type mlpGraph struct {
+	g       *G.ExprGraph
+	weights []*G.Node // W1 (F,H), b1 (H), W2 (H,3), b2 (3)
+	tr      *op.Trajectory
+	loss    *G.Node
+	lossVal G.Value
+}
+
+const mlpF, mlpH = 4, 5
+
+// opMLPWeights returns seeded initial weights for mlpGraph.
+func opMLPWeights(seed uint64) [][]float64 {
+	rng := rand.New(rand.NewPCG(seed, 3))
+	w := [][]float64{make([]float64, mlpF*mlpH), make([]float64, mlpH), make([]float64, mlpH*3), make([]float64, 3)}
+	for _, v := range w {
+		for j := range v {
+			v[j] = 0.3 * rng.NormFloat64()
+		}
+	}
+	return w
+}
+
+func newMLPGraph(t *testing.T, cfg op.OpConfig, d opData, feat []float64, w [][]float64, grad bool) *mlpGraph {
+	t.Helper()
+	g := G.NewGraph()
+	mg := &mlpGraph{g: g}
+	must := func(n *G.Node, err error) *G.Node {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	f := G.NewConstant(denseOf(feat, d.b, mlpF), G.WithName("features"))
+	w1 := G.NewMatrix(g, tensor.Float64, G.WithShape(mlpF, mlpH), G.WithName("W1"), G.WithValue(denseOf(w[0], mlpF, mlpH)))
+	b1 := G.NewVector(g, tensor.Float64, G.WithShape(mlpH), G.WithName("b1"), G.WithValue(denseOf(w[1], mlpH)))
+	w2 := G.NewMatrix(g, tensor.Float64, G.WithShape(mlpH, 3), G.WithName("W2"), G.WithValue(denseOf(w[2], mlpH, 3)))
+	b2 := G.NewVector(g, tensor.Float64, G.WithShape(3), G.WithName("b2"), G.WithValue(denseOf(w[3], 3)))
+	mg.weights = []*G.Node{w1, b1, w2, b2}
+	h := must(G.Tanh(must(G.BroadcastAdd(must(G.Mul(f, w1)), b1, nil, []byte{0}))))
+	z := must(G.BroadcastAdd(must(G.Mul(h, w2)), b2, nil, []byte{0}))
+	// Constants live in no graph; an op on constants alone fails, so the
+	// scale is an (untrained) input node.
+	scale := G.NewVector(g, tensor.Float64, G.WithShape(3), G.WithName("scale"),
+		G.WithValue(denseOf([]float64{10 / math.Ln2, 1 / math.Ln2, 1 / math.Ln2}, 3)))
+	theta := must(G.BroadcastHadamardProd(must(G.Softplus(z)), scale, nil, []byte{0}))
+	x0 := G.NewConstant(denseOf(d.x0, d.b, 3), G.WithName("x0"))
+	phi := G.NewConstant(denseOf(d.phi, len(d.phi)), G.WithName("phi"))
+	tr, err := op.ILQR(x0, theta, phi, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mg.tr = tr
+	mg.loss = must(opLossOn(g, tr, d.b, cfg.Problem.T, d.wx, d.wu))
+	G.Read(mg.loss, &mg.lossVal)
+	if grad {
+		if _, err := G.Grad(mg.loss, mg.weights...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return mg
+}
+
+// TestOpMLPFiniteDifferences trains nothing but checks the chain rule
+// through the Op: the gradients of the loss with respect to the weights of
+// an MLP that computes θ match Richardson-extrapolated central differences
+// of the whole graph's forward value (the VM re-run with one weight
+// perturbed, every solve cold-started and converged to TolGrad 1e-13) to
+// 1e-6 relative, on both VMs. The steps are those of grad_test.go.
+//
+// Measured: largest relative error 1.2e-10 (tape and lisp alike; 43
+// weights).
+func TestOpMLPFiniteDifferences(t *testing.T) {
+	const b, horizon = 3, 10
+	d := pendulumOpData(8, b, horizon, true, true)
+	rng := rand.New(rand.NewPCG(8, 8))
+	feat := make([]float64, b*mlpF)
+	for i := range feat {
+		feat[i] = rng.NormFloat64()
+	}
+	cfg := pendulumOpConfig(horizon, &gradTight)
+	w := opMLPWeights(8)
+
+	tape := newMLPGraph(t, cfg, d, feat, w, true)
+	vm := G.NewTapeMachine(tape.g)
+	defer vm.Close()
+	run := func() float64 {
+		vm.Reset()
+		if err := vm.RunAll(); err != nil {
+			t.Fatal(err)
+		}
+		if st := tape.tr.Op.Stats(); !slices.Equal(st.Status, []op.Status{op.Converged, op.Converged, op.Converged}) {
+			t.Fatalf("statuses %v", st.Status)
+		}
+		return valueFloats(t, tape.lossVal)[0]
+	}
+	run()
+	var tapeGrads [][]float64
+	for _, n := range tape.weights {
+		tapeGrads = append(tapeGrads, gradOf(t, n))
+	}
+	lisp := newMLPGraph(t, cfg, d, feat, w, false)
+	lvm := G.NewLispMachine(lisp.g)
+	if err := lvm.RunAll(); err != nil {
+		t.Fatal(err)
+	}
+	lvm.Close()
+	var lispGrads [][]float64
+	for _, n := range lisp.weights {
+		lispGrads = append(lispGrads, gradOf(t, n))
+	}
+
+	// Central differences on the tape graph: Let the perturbed weight, re-run.
+	var worst float64
+	for k, n := range tape.weights {
+		v := slices.Clone(w[k])
+		shape := n.Shape().Clone()
+		fd := centralDiff(v, func() float64 {
+			if err := G.Let(n, denseOf(v, shape...)); err != nil {
+				t.Fatal(err)
+			}
+			return run()
+		})
+		if err := G.Let(n, denseOf(w[k], shape...)); err != nil {
+			t.Fatal(err)
+		}
+		for _, got := range []struct {
+			machine string
+			g       []float64
+		}{{"tape", tapeGrads[k]}, {"lisp", lispGrads[k]}} {
+			e, j := gradRelErr(got.g, fd)
+			worst = math.Max(worst, e)
+			if !(e <= gradTol) {
+				t.Errorf("%s: d/d%s[%d] = %.12g, finite differences %.12g: relative error %.2g", got.machine, n.Name(), j, got.g[j], fd[j], e)
+			}
+		}
+		if !slices.Equal(tapeGrads[k], lispGrads[k]) {
+			t.Errorf("d/d%s: tape and lisp machines differ", n.Name())
+		}
+	}
+	t.Logf("MLP weights: largest relative error against finite differences %.2e", worst)
+}
+
+// TestOpBadInput checks that bad data never panics: NaN in an input value
+// fails the run with an error wrapping ErrBadInput (reached with op.Cause),
+// and wrong shapes or impossible settings fail at graph-build time with an
+// error naming the input.
+func TestOpBadInput(t *testing.T) {
+	const b, horizon = 2, 10
+	d := pendulumOpData(1, b, horizon, true, true)
+	cfg := pendulumOpConfig(horizon, nil)
+
+	t.Run("run", func(t *testing.T) {
+		for _, tc := range []struct {
+			name  string
+			input string // x0, theta or phi
+			val   float64
+		}{
+			{"NaN in x0", "x0", math.NaN()},
+			{"Inf in x0", "x0", math.Inf(1)},
+			{"NaN in theta", "theta", math.NaN()},
+			{"Inf in phi", "phi", math.Inf(-1)},
+		} {
+			for _, machine := range []string{"tape", "lisp"} {
+				t.Run(tc.name+"/"+machine, func(t *testing.T) {
+					og := newOpGraph(t, cfg, d, machine == "tape")
+					node := map[string]*G.Node{"x0": og.x0, "theta": og.theta, "phi": og.phi}[tc.input]
+					v := valueFloats(t, node.Value())
+					v[1] = tc.val
+					if err := G.Let(node, denseOf(v, node.Shape()...)); err != nil {
+						t.Fatal(err)
+					}
+					var vm G.VM
+					if machine == "tape" {
+						vm = G.NewTapeMachine(og.g)
+					} else {
+						vm = G.NewLispMachine(og.g)
+					}
+					defer vm.Close()
+					err := vm.RunAll()
+					if err == nil {
+						t.Fatal("RunAll accepted a non-finite input")
+					}
+					cause := op.Cause(err)
+					if !errors.Is(cause, op.ErrBadInput) {
+						t.Fatalf("cause %v (from %v) does not wrap ErrBadInput", cause, err)
+					}
+					if !strings.Contains(cause.Error(), strings.ToUpper(tc.input[:1])+tc.input[1:]) &&
+						!strings.Contains(cause.Error(), tc.input) {
+						t.Errorf("error %q does not name %s", cause, tc.input)
+					}
+				})
+			}
+		}
+	})
+
+	t.Run("build", func(t *testing.T) {
+		g := G.NewGraph()
+		mat := func(name string, r, c int) *G.Node {
+			return G.NewMatrix(g, tensor.Float64, G.WithShape(r, c), G.WithName(name), G.WithValue(denseOf(make([]float64, r*c), r, c)))
+		}
+		vec := func(name string, k int) *G.Node {
+			return G.NewVector(g, tensor.Float64, G.WithShape(k), G.WithName(name), G.WithValue(denseOf(make([]float64, k), k)))
+		}
+		x0, th, ph := mat("x0", b, 3), vec("theta", 3), vec("phi", 8)
+		inverted := pendulumOpConfig(horizon, nil)
+		inverted.Problem.Lower, inverted.Problem.Upper = []float64{1}, []float64{-1}
+		wide := pendulumOpConfig(horizon, nil)
+		wide.Problem.Lower, wide.Problem.Upper = []float64{-3}, []float64{3}
+		zeroT := pendulumOpConfig(0, nil)
+		badSet := pendulumOpConfig(horizon, &op.Settings{TolGrad: math.NaN()})
+		badMode := pendulumOpConfig(horizon, nil)
+		badMode.Grad.Mode = 9
+		for _, tc := range []struct {
+			name           string
+			x0, theta, phi *G.Node
+			cfg            op.OpConfig
+			mention        string // the error must contain this
+		}{
+			{"x0 of wrong N", mat("x0_4", b, 4), th, ph, cfg, "x0"},
+			{"x0 of rank 1", vec("x0_v", 3), th, ph, cfg, "x0"},
+			{"theta of wrong P", x0, vec("theta_4", 4), ph, cfg, "theta"},
+			{"theta of wrong batch", x0, mat("theta_b", b+1, 3), ph, cfg, "theta"},
+			{"phi of wrong Q", x0, th, vec("phi_7", 7), cfg, "phi"},
+			{"phi of wrong batch", x0, th, mat("phi_b", 1, 8), cfg, "phi"},
+			{"nil theta", x0, nil, ph, cfg, "theta"},
+			{"inverted bounds", x0, th, ph, inverted, "Lower"},
+			{"bounds wider than the clamp", x0, th, ph, wide, "clamp"},
+			{"T=0", x0, th, ph, zeroT, "T=0"},
+			{"NaN tolerance", x0, th, ph, badSet, "tolerance"},
+			{"unknown gradient mode", x0, th, ph, badMode, "mode"},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				if _, ok := tc.cfg.Problem.Dynamics.(op.Clamper); tc.mention == "clamp" && !ok {
+					t.Skipf("%s does not implement op.Clamper: NewSolver cannot see its clamp", tc.cfg.Problem.Dynamics.Name())
+				}
+				tr, err := op.ILQR(tc.x0, tc.theta, tc.phi, tc.cfg)
+				if err == nil {
+					t.Fatalf("ILQR accepted it: %v", tr.Packed)
+				}
+				if !errors.Is(err, op.ErrBadInput) {
+					t.Errorf("error %q does not wrap ErrBadInput", err)
+				}
+				if !strings.Contains(err.Error(), tc.mention) {
+					t.Errorf("error %q does not mention %q", err, tc.mention)
+				}
+			})
+		}
+	})
+}
+
+// dampedPendulumStep is the pendulum with viscous damping 0.3ω added to
+// the angular acceleration: a model of the same sizes as the pendulum but a
+// different function (and name), for the node-identity test.
+func dampedPendulumStep[T models.Scalar[T]](next, x, u, th []T) {
+	const dt = models.PendulumDt
+	c, s, w := x[0], x[1], x[2]
+	g, m, l := th[0], th[1], th[2]
+	ub := u[0].Clamp(-2, 2)
+	acc := g.MulC(3).Div(l.MulC(2)).Mul(s).Add(ub.MulC(3).Div(m.Mul(l).Mul(l))).Sub(w.MulC(0.3))
+	w1 := w.Add(acc.MulC(dt))
+	a1 := s.Atan2(c).Add(w1.MulC(dt))
+	next[0] = a1.Cos()
+	next[1] = a1.Sin()
+	next[2] = w1
+}
+
+// TestOpNodeIdentity builds ILQR nodes on the same inputs with configs that
+// differ in one result-changing field each: none may merge with the base
+// node (Gorgonia merges nodes of equal hash, type, shape and children), and
+// their outputs or gradients differ where the field must change them. Two
+// identical configs (distinct Settings values with the same fields) must
+// merge into one node whose Trajectory still reports Stats. Warm-started
+// nodes never merge: their results depend on their own history.
+func TestOpNodeIdentity(t *testing.T) {
+	const b, horizon = 3, 10
+	d := pendulumOpData(4, b, horizon, true, true)
+	// Starts 0.3 rad off: the bound-active pendulum case of grad_test.go.
+	copy(d.x0[3:6], gradAngleState(0.3, 0.2))
+	tight := func() *op.Settings { s := gradTight; return &s }
+	base := pendulumOpConfig(horizon, tight())
+
+	damped, err := models.NewAuto("damped-pendulum(test,c=0.3)", models.Dims{N: 3, M: 1, P: 3}, []float64{10, 1, 1},
+		models.StepFuncs{Float: dampedPendulumStep[models.Float], Dual: dampedPendulumStep[models.Dual],
+			HyperDual: dampedPendulumStep[models.HyperDual]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	goal, err := models.NewGoalCost(3, 1, []float64{0.7, 0.7, 0.2, 0.03}, []float64{1, 0, 0, 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type change int
+	const (
+		sameOut  change = iota // same forward output, different gradient
+		diffOut                // different forward output
+		diffSize               // different output shape
+	)
+	variants := []struct {
+		name   string
+		edit   func(c *op.OpConfig)
+		effect change
+	}{
+		{"T", func(c *op.OpConfig) { c.Problem.T = horizon + 1 }, diffSize},
+		{"bounds", func(c *op.OpConfig) { c.Problem.Lower, c.Problem.Upper = []float64{-1}, []float64{1} }, diffOut},
+		{"per-step bounds", func(c *op.OpConfig) {
+			c.Problem.Lower = make([]float64, horizon)
+			c.Problem.Upper = make([]float64, horizon)
+			for i := range c.Problem.Lower {
+				c.Problem.Lower[i], c.Problem.Upper[i] = -2, 2
+			}
+			c.Problem.Lower[0] = -0.5 // example 1 pushes at −2 first
+		}, diffOut},
+		{"MaxIter", func(c *op.OpConfig) { c.Settings.MaxIter = 1 }, diffOut},
+		{"TolGrad", func(c *op.OpConfig) { c.Settings.TolGrad = 1e-3; c.Settings.TolGradLoose = 1e-3 }, diffOut},
+		{"ExactIter", func(c *op.OpConfig) { c.Settings.ExactIter = true; c.Settings.MaxIter = 3 }, diffOut},
+		{"grad mode", func(c *op.OpConfig) { c.Grad.Mode = op.FixedPoint }, sameOut},
+		{"dynamics model", func(c *op.OpConfig) { c.Problem.Dynamics = damped }, diffOut},
+		{"cost model", func(c *op.OpConfig) { c.Problem.Cost = goal }, diffOut},
+	}
+
+	g := G.NewGraph()
+	x0 := G.NewMatrix(g, tensor.Float64, G.WithShape(b, 3), G.WithName("x0"), G.WithValue(denseOf(d.x0, b, 3)))
+	th := opParamNode(g, "theta", d.theta, b, 3)
+	ph := opParamNode(g, "phi", d.phi, b, 8)
+	baseTr, err := op.ILQR(x0, th, ph, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var baseOut G.Value
+	G.Read(baseTr.Packed, &baseOut)
+	outs := make([]G.Value, len(variants))
+	trs := make([]*op.Trajectory, len(variants))
+	for i, v := range variants {
+		cfg := pendulumOpConfig(horizon, tight())
+		v.edit(&cfg)
+		tr, err := op.ILQR(x0, th, ph, cfg)
+		if err != nil {
+			t.Fatalf("%s: %v", v.name, err)
+		}
+		trs[i] = tr
+		G.Read(tr.Packed, &outs[i])
+	}
+	same, err := op.ILQR(x0, th, ph, pendulumOpConfig(horizon, tight()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	warmCfg := pendulumOpConfig(horizon, tight())
+	warmCfg.WarmStart = true
+	warm1, err := op.ILQR(x0, th, ph, warmCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	warm2, err := op.ILQR(x0, th, ph, warmCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if same.Packed != baseTr.Packed || same.Op != baseTr.Op {
+		t.Errorf("identical configs made two nodes (%d, %d)", baseTr.Packed.ID(), same.Packed.ID())
+	}
+	if warm1.Packed == warm2.Packed {
+		t.Errorf("two warm-started nodes merged (%d)", warm1.Packed.ID())
+	}
+	for i, v := range variants {
+		if trs[i].Packed == baseTr.Packed || trs[i].Packed.ID() == baseTr.Packed.ID() {
+			t.Errorf("%s: merged with the base node", v.name)
+		}
+		if trs[i].Op.Hashcode() == baseTr.Op.Hashcode() {
+			t.Errorf("%s: op hash equals the base op's (%d)", v.name, baseTr.Op.Hashcode())
+		}
+		if trs[i].Op.String() == baseTr.Op.String() {
+			t.Errorf("%s: op string equals the base op's: %s", v.name, baseTr.Op)
+		}
+	}
+
+	vm := G.NewTapeMachine(g)
+	defer vm.Close()
+	if err := vm.RunAll(); err != nil {
+		t.Fatal(err)
+	}
+	bo := valueFloats(t, baseOut)
+	for i, v := range variants {
+		o := valueFloats(t, outs[i])
+		switch v.effect {
+		case diffSize:
+			if len(o) == len(bo) {
+				t.Errorf("%s: output has the base output's size %d", v.name, len(o))
+			}
+		case diffOut:
+			if slices.Equal(o, bo) {
+				t.Errorf("%s: output equals the base output", v.name)
+			}
+		case sameOut:
+			if !slices.Equal(o, bo) {
+				t.Errorf("%s: forward output differs from the base output", v.name)
+			}
+		}
+	}
+	// The merged node's Trajectory reports the run.
+	st := same.Op.Stats()
+	if len(st.Status) != b || len(st.Iterations) != b {
+		t.Fatalf("merged node's stats: %+v", st)
+	}
+	for i, s := range st.Status {
+		if s != op.Converged || st.Iterations[i] < 1 {
+			t.Errorf("merged node's example %d: %v after %d iterations", i, s, st.Iterations[i])
+		}
+	}
+
+	// Gradient mode: same output, different gradients (bound-active
+	// example 1 far enough from upright for the modes to differ).
+	implicitCfg := pendulumOpConfig(horizon, tight())
+	fixedCfg := pendulumOpConfig(horizon, tight())
+	fixedCfg.Grad.Mode = op.FixedPoint
+	gi := runOpTape(t, newOpGraph(t, implicitCfg, d, true), 1)
+	gf := runOpTape(t, newOpGraph(t, fixedCfg, d, true), 1)
+	if slices.Equal(gi.theta, gf.theta) {
+		t.Errorf("implicit and fixed-point graphs gave the same θ gradient %v", gi.theta)
+	}
+	if !slices.Equal(gi.out, gf.out) {
+		t.Errorf("implicit and fixed-point graphs gave different trajectories")
+	}
+}
+
+// TestOpWarmStart checks the WarmStart option: a second run on the same
+// inputs starts from the first run's converged controls, so it needs at
+// most one iteration (measured: 0) and gives the same trajectory to 1e-12;
+// and two fresh graphs fed the same sequence of inputs give the same
+// sequence of outputs bit for bit.
+func TestOpWarmStart(t *testing.T) {
+	const b, horizon = 4, 20
+	cfg := pendulumOpConfig(horizon, nil)
+	cfg.WarmStart = true
+	seq := []opData{
+		pendulumOpData(31, b, horizon, true, true),
+		pendulumOpData(31, b, horizon, true, true), // the same again
+		pendulumOpData(32, b, horizon, true, true),
+		pendulumOpData(33, b, horizon, true, true),
+	}
+	runSeq := func() ([][]float64, []op.RunStats) {
+		og := newOpGraph(t, cfg, seq[0], true)
+		vm := G.NewTapeMachine(og.g)
+		defer vm.Close()
+		var outs [][]float64
+		var stats []op.RunStats
+		for _, d := range seq {
+			if err := G.Let(og.x0, denseOf(d.x0, b, 3)); err != nil {
+				t.Fatal(err)
+			}
+			vm.Reset()
+			if err := vm.RunAll(); err != nil {
+				t.Fatal(err)
+			}
+			outs = append(outs, valueFloats(t, og.tr.Packed.Value()))
+			stats = append(stats, og.tr.Op.Stats())
+		}
+		return outs, stats
+	}
+	outs, stats := runSeq()
+	for i, s := range stats {
+		t.Logf("run %d: statuses %v iterations %v", i, s.Status, s.Iterations)
+		for j, st := range s.Status {
+			if st != op.Converged {
+				t.Fatalf("run %d example %d: %v", i, j, st)
+			}
+		}
+	}
+	if slices.Max(stats[0].Iterations) <= 1 {
+		t.Fatalf("cold run took %v iterations: the test needs a harder start", stats[0].Iterations)
+	}
+	if m := slices.Max(stats[1].Iterations); m > 1 {
+		t.Errorf("warm-started repeat took %v iterations, want ≤ 1", stats[1].Iterations)
+	}
+	if e, j := gradRelErr(outs[1], outs[0]); e > 1e-12 {
+		t.Errorf("warm-started repeat differs from the first run by %.2g at %d", e, j)
+	}
+	outs2, _ := runSeq()
+	for i := range outs {
+		if !slices.Equal(outs[i], outs2[i]) {
+			t.Errorf("run %d: two fresh graphs fed the same sequence differ", i)
+		}
+	}
+}
+
+// TestOpStats checks the per-run statistics: nil before any run, one
+// status and iteration count per example after a forward run, with
+// GradStatus nil until a backward pass fills it.
+func TestOpStats(t *testing.T) {
+	const b, horizon = 3, 10
+	d := pendulumOpData(6, b, horizon, false, true)
+	cfg := pendulumOpConfig(horizon, nil)
+
+	fwd := newOpGraph(t, cfg, d, false)
+	if st := fwd.tr.Op.Stats(); st.Status != nil || st.Iterations != nil || st.GradStatus != nil {
+		t.Fatalf("stats before a run: %+v", st)
+	}
+	vm := G.NewTapeMachine(fwd.g) // no G.Grad: forward only
+	defer vm.Close()
+	if err := vm.RunAll(); err != nil {
+		t.Fatal(err)
+	}
+	want := solverGrads(t, cfg, d)
+	st := fwd.tr.Op.Stats()
+	if !slices.Equal(st.Status, want.status) || !slices.Equal(st.Iterations, want.iterations) || len(st.GradNorm) != b {
+		t.Errorf("forward stats %+v, solver statuses %v iterations %v", st, want.status, want.iterations)
+	}
+	if st.GradStatus != nil {
+		t.Errorf("GradStatus %v before any backward pass", st.GradStatus)
+	}
+	for i, gn := range st.GradNorm {
+		if !(gn <= 1e-6) {
+			t.Errorf("example %d: final projected gradient %g", i, gn)
+		}
+	}
+
+	r := runOpTape(t, newOpGraph(t, cfg, d, true), 1)
+	if !slices.Equal(r.gradStatus, []op.GradStatus{op.GradOK, op.GradOK, op.GradOK}) {
+		t.Errorf("GradStatus after a backward pass: %v", r.gradStatus)
+	}
+}
+
+// TestOpFailedExample runs a batch whose example 1 cannot converge in the
+// single iteration allowed (it hangs down) while example 0 starts at the
+// upright equilibrium (converged after 0 iterations). With the default
+// SkipUnconverged policy example 1's gradients are zero and its GradStatus
+// GradSkipped, no NaN enters the graph, and the shared θ and φ gradients
+// are example 0's alone. Both VMs.
+func TestOpFailedExample(t *testing.T) {
+	const horizon = 20
+	task := models.PendulumTask()
+	d := opData{b: 2, x0: slices.Concat([]float64{1, 0, 0}, gradAngleState(math.Pi-0.1, 0)),
+		theta: task.Dynamics.DefaultParams(), phi: task.Cost.DefaultParams()}
+	d.wx, d.wu = gradWeights(2, 2*horizon, 3, 1)
+	cfg := pendulumOpConfig(horizon, &op.Settings{MaxIter: 1})
+
+	// Example 0 alone, as the Solver sees it.
+	alone := opData{b: 1, x0: d.x0[:3], theta: d.theta, phi: d.phi, wx: d.wx[:horizon*3], wu: d.wu[:horizon]}
+	want := solverGrads(t, cfg, alone)
+
+	for _, r := range []opGrads{
+		runOpTape(t, newOpGraph(t, cfg, d, true), 1),
+		runOpLisp(t, newOpGraph(t, cfg, d, false)),
+	} {
+		if !slices.Equal(r.status, []op.Status{op.Converged, op.IterationLimit}) {
+			t.Fatalf("%s: statuses %v", r.machine, r.status)
+		}
+		if !slices.Equal(r.gradStatus, []op.GradStatus{op.GradOK, op.GradSkipped}) {
+			t.Errorf("%s: gradient statuses %v", r.machine, r.gradStatus)
+		}
+		for _, v := range [][]float64{r.x0, r.theta, r.phi} {
+			for _, x := range v {
+				if math.IsNaN(x) || math.IsInf(x, 0) {
+					t.Fatalf("%s: non-finite gradient", r.machine)
+				}
+			}
+		}
+		if slices.ContainsFunc(r.x0[3:], func(x float64) bool { return x != 0 }) {
+			t.Errorf("%s: unconverged example's x0 gradient %v, want zero", r.machine, r.x0[3:])
+		}
+		got := r
+		got.x0 = r.x0[:3]
+		got.loss = want.loss // the losses differ by example 1's term
+		sameOpGrads(t, got, want, 1e-13)
+	}
+}
+
+// TestOpNonFiniteExample runs a batch whose example 1 has a zero pendulum
+// length in its θ row, so its rollout overflows (status NonFinite) while
+// example 0 solves normally. Nothing may panic and no NaN may reach the
+// input gradients. Stats must report the failure.
+//
+// What the run does is logged, not prescribed: measured, the forward
+// output carries example 1's non-finite states into the graph and the
+// backward pass then fails the whole run with an ErrBadInput error
+// ("refresh: trajectory contains NaN or Inf") instead of giving example 1
+// zero gradients and GradSkipped as SkipUnconverged does for an
+// iteration-limit failure. The test accepts either.
+func TestOpNonFiniteExample(t *testing.T) {
+	const horizon = 10
+	task := models.PendulumTask()
+	d := opData{b: 2, x0: slices.Concat(gradAngleState(0.2, 0), gradAngleState(0.3, 0)),
+		theta: []float64{10, 1, 1, 10, 1, 0}, phi: task.Cost.DefaultParams()}
+	d.wx, d.wu = gradWeights(2, 2*horizon, 3, 1)
+	cfg := pendulumOpConfig(horizon, nil)
+	for _, machine := range []string{"tape", "lisp"} {
+		t.Run(machine, func(t *testing.T) {
+			og := newOpGraph(t, cfg, d, machine == "tape")
+			var vm G.VM
+			if machine == "tape" {
+				vm = G.NewTapeMachine(og.g)
+			} else {
+				vm = G.NewLispMachine(og.g)
+			}
+			defer vm.Close()
+			err := vm.RunAll()
+			st := og.tr.Op.Stats()
+			if len(st.Status) != 2 || st.Status[0] != op.Converged || st.Status[1] != op.NonFinite {
+				t.Fatalf("statuses %v, want [converged non-finite]", st.Status)
+			}
+			// The documented policy: a non-finite rollout would put NaN
+			// into the graph, so the run fails with ErrBadInput naming the
+			// example, and Stats say which example it was.
+			if err == nil {
+				t.Fatal("run with a non-finite example succeeded")
+			}
+			if !errors.Is(op.Cause(err), op.ErrBadInput) || !strings.Contains(err.Error(), "example 1") {
+				t.Fatalf("run failed with %v, want ErrBadInput naming example 1", err)
+			}
+		})
+	}
+}
+
+// TestTrajectoryPartShapes checks that X and U keep their last axis even
+// when it has width one (the pendulum's single control).
+func TestTrajectoryPartShapes(t *testing.T) {
+	g := G.NewGraph()
+	x0 := G.NewMatrix(g, tensor.Float64, G.WithShape(2, 3), G.WithName("x0"))
+	th := G.NewVector(g, tensor.Float64, G.WithShape(3), G.WithName("theta"))
+	ph := G.NewVector(g, tensor.Float64, G.WithShape(8), G.WithName("phi"))
+	tr, err := op.ILQR(x0, th, ph, pendulumOpConfig(7, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, err := tr.X()
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := tr.U()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !x.Shape().Eq(tensor.Shape{2, 7, 3}) || !u.Shape().Eq(tensor.Shape{2, 7, 1}) {
+		t.Fatalf("X %v, U %v; want (2, 7, 3) and (2, 7, 1)", x.Shape(), u.Shape())
+	}
+}
