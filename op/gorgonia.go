@@ -151,7 +151,7 @@ func (tr *Trajectory) part(a, b int) (*G.Node, error) {
 		return nil, err
 	}
 	sh := tr.Packed.Shape()
-	if want := (tensor.Shape{sh[0], sh[1], b - a}); !s.Shape().Eq(want) {
+	if want := (tensor.Shape{sh[0], sh[1], b - a}); !slices.Equal(s.Shape(), want) {
 		return G.Reshape(s, want)
 	}
 	return s, nil
@@ -199,7 +199,7 @@ func (op *ILQROp) InferShape(ds ...G.DimSizer) (tensor.Shape, error) {
 		if !ok {
 			continue // not known yet; Do checks again
 		}
-		if !s.Eq(want[i]) {
+		if !slices.Equal(s, want[i]) {
 			return nil, badInput("%s has shape %v, want %v", inputNames[i], s, want[i])
 		}
 	}
@@ -252,7 +252,8 @@ func float64s(v G.Value, name string, want tensor.Shape) ([]float64, error) {
 	if v == nil {
 		return nil, badInput("%s has no value", name)
 	}
-	if !v.Shape().Eq(want) {
+	// Exact comparison: tensor.Shape.Eq takes (k), (k, 1) and (1, k) as equal.
+	if !slices.Equal(v.Shape(), want) {
 		return nil, badInput("%s has shape %v, want %v", name, v.Shape(), want)
 	}
 	d, ok := v.(*tensor.Dense)

@@ -1,0 +1,102 @@
+// Package layer provides Gorgonia layers that compose into one trainable
+// graph: the iLQR planner as a layer (ILQR), a multilayer perceptron (MLP),
+// a long short-term memory network (LSTM) and a convolutional image encoder
+// (ConvEncoder), each with seeded initialisation, its learnable nodes for
+// Gorgonia's solvers, and Save / Load of its parameters.
+//
+// # Notation
+//
+// B is the batch size, T the planning horizon, N, M and P the state,
+// control and dynamics-parameter sizes of a models.Dynamics, Q the
+// parameter size of a models.Cost, K = N+M. Shapes are written (B, T, N):
+// a node of that shape holds B examples of T rows of N entries, row-major.
+// Everything is float64.
+//
+// The planner solves, for every example b,
+//
+//	minimize   Σ_{t=0}^{T-1} g(x_t, u_t; φ)
+//	subject to x_{t+1} = f(x_t, u_t; θ),  x_0 given,  lower ≤ u_t ≤ upper,
+//
+// and returns X* (B, T, N) and U* (B, T, M). Its gradient is the exact
+// implicit derivative of the converged solution (op.Implicit, the default)
+// or mpc.pytorch's fixed-point approximation (op.FixedPoint); see package
+// op.
+//
+// # Parameters of the planner
+//
+// θ and the cost parameters are two blocks, each described by a ParamSpec:
+// Fixed (a constant), Learned (a node the layer owns, listed by
+// Learnables, saved by Save) or External (a node computed upstream, e.g. by
+// an MLP). Constraints are kept by reparameterisation, never by clipping:
+// a Learned or External block holds raw values r and the planner uses
+// Transform(r), with Softplus for positive physical parameters (θ =
+// log(1 + eʳ)), Sigmoid (the paper's cost learning) or Softplus for cost
+// weights, and Identity for unconstrained entries such as goals. Learned
+// blocks start at the Transform's inverse of ParamSpec.Init, e.g. a wrong
+// initial guess of θ. The cost may be learned in its native form, (q, p)
+// of a models.QuadCost, or in the paper's goal form (w, goal), mapped onto
+// the quadratic cost with Gorgonia ops as q = 2w², p = −2w²⊙goal
+// (CostForm GoalWeights).
+//
+// # Usage
+//
+// A vision-to-control model: images → ConvEncoder → initial state, an MLP
+// on features → θ, a learned cost, the planner, an imitation loss, Adam:
+//
+//	g := G.NewGraph()
+//	enc, _ := layer.NewConvEncoder(g, layer.ConvConfig{Channels: 1, Height: 16, Width: 16,
+//		Convs: []layer.ConvSpec{{Filters: 4, Kernel: 3, Pool: 2}}, Head: []int{16, 3}, Seed: 1})
+//	x0, _ := enc.Forward(images) // (B, 3): a state estimate
+//	mlp, _ := layer.NewMLP(g, layer.MLPConfig{Sizes: []int{F, 16, 3}, Seed: 2})
+//	z, _ := mlp.Forward(features) // (B, 3): raw θ per example
+//	pl, _ := layer.NewILQR(g, models.PendulumTask(), layer.ILQRConfig{T: 10, Batch: B,
+//		Theta:    layer.ParamSpec{Source: layer.External, Transform: layer.Softplus, Node: z},
+//		Cost:     layer.ParamSpec{Source: layer.Learned, Transform: layer.Sigmoid},
+//		CostForm: layer.GoalWeights})
+//	_, u, _ := pl.Plan(x0) // or u0, _ := pl.Policy(x0) for MPC
+//	loss := G.Must(G.Mean(G.Must(G.Square(G.Must(G.Sub(u, expertU))))))
+//	learn := append(append(enc.Learnables(), mlp.Learnables()...), pl.Learnables()...)
+//	G.Grad(loss, learn...)
+//	vm := G.NewTapeMachine(g, G.BindDualValues(learn...))
+//	adam := G.NewAdamSolver(G.WithLearnRate(1e-2))
+//	for step := range steps {
+//		vm.Reset() // a TapeMachine runs only once without it
+//		if err := vm.RunAll(); err != nil {
+//			return op.Cause(err) // the Op's own error
+//		}
+//		stats := pl.Stats() // per-example solver status of this run
+//		adam.Step(G.NodesToValueGrads(learn))
+//	}
+//	layer.SaveLayers("model.params", enc, mlp, pl)
+//
+// A LispMachine works too (made afresh for every run, on a graph without
+// G.Grad); it needs every node nothing consumes to be a scalar, so build
+// only the outputs the loss uses (Trajectory gives X and U on request).
+//
+// # Layers in one graph
+//
+// Gorgonia merges input nodes of equal names, so layers in one graph need
+// distinct Name prefixes; constructors refuse a name already in the graph.
+// Batch sizes are fixed when the graph is built. Layers are not safe for
+// concurrent use; neither are Gorgonia graphs.
+//
+// # Initialisation
+//
+// Constructors take a seed; weights are drawn from math/rand/v2's PCG
+// seeded with it (never from the time, as Gorgonia's initialisers are), so
+// one configuration and seed give the same weights on every run: Glorot
+// uniform for tanh and linear layers, He uniform for ReLU layers, PyTorch's
+// U(±1/√H) for the LSTM with forget-gate bias 1, zero biases otherwise.
+//
+// # Parameter files
+//
+// SaveLayers and LoadLayers (and each layer's Save and Load) store
+// parameters in a small binary format: the magic "DILQRPRM", a format
+// version (FormatVersion), a JSON header listing each layer's kind,
+// architecture (Describe) and parameter names and shapes, the values as
+// little-endian float64, and a CRC-32C of everything before it. Files are
+// written atomically (temporary file, fsync, rename). Load checks the
+// version, length, checksum, kinds, architectures, names and shapes before
+// it changes anything, and says which failed (ErrFormat, ErrVersion,
+// ErrMismatch).
+package layer

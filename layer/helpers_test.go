@@ -1,0 +1,297 @@
+package layer
+
+// Helpers shared by the tests: tensors, graph runs, finite differences.
+//
+// Gorgonia traps these helpers respect (see shared/GORGONIA.md): a
+// TapeMachine is Reset before every run; a LispMachine is made afresh for
+// every run on a graph without G.Grad; values are read through G.Read
+// (registered before the machine is made) and copied at once.
+
+import (
+	"math"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/dilqr/dilqr/models"
+	"github.com/dilqr/dilqr/op"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// gradTight are the solver settings of every solve that is differentiated
+// or finite-differenced: the projected gradient must fall to 1e-13
+// (TolGradLoose as small, so that the stop on a small cost change cannot end
+// a solve early). Round-off in the solution is then ~1e-13, which a
+// difference quotient with step h divides by h.
+var gradTight = op.Settings{MaxIter: 1000, TolGrad: 1e-13, TolGradLoose: 1e-13}
+
+// Finite-difference steps: entry j of a weight tensor w is perturbed by
+//
+//	h_j = fdRel · max(|w_j|, fdFloor),
+//
+// a step relative to the entry's own scale, with a floor for entries near
+// zero (biases start at 0: they get 1e-5). The quotients are
+// Richardson-extrapolated central differences (4·D(h/2) − D(h))/3, whose
+// truncation error is O(h⁴). These are the steps package op's tests chose
+// on a grid (gradFDRel 1e-6…1e-3, floors 1e-3…1) for the same solver
+// settings: smaller steps lose to the ~1e-12 round-off of a re-solved loss.
+const (
+	fdRel   = 1e-3
+	fdFloor = 1e-2
+)
+
+// fdTol bounds |g − fd| / max(|fd|, scale), scale being the largest |fd|
+// of the same parameter tensor (entries far below a tensor's typical size
+// are compared absolutely at that size).
+const fdTol = 1e-6
+
+func dense(v []float64, shape ...int) *tensor.Dense {
+	return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(slices.Clone(v)))
+}
+
+// input adds an input node with value v.
+func input(t testing.TB, g *G.ExprGraph, name string, v []float64, shape ...int) *G.Node {
+	t.Helper()
+	n, err := inputNode(g, name, slices.Clone(v), shape...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// floats returns a copy of a value's float64 data.
+func floats(t testing.TB, v G.Value) []float64 {
+	t.Helper()
+	switch x := v.(type) {
+	case *G.F64:
+		return []float64{float64(*x)}
+	case *tensor.Dense:
+		if x.RequiresIterator() {
+			x = x.Materialize().(*tensor.Dense)
+		}
+		return slices.Clone(x.Data().([]float64))
+	}
+	t.Fatalf("unexpected value %T", v)
+	return nil
+}
+
+func gradOf(t testing.TB, n *G.Node) []float64 {
+	t.Helper()
+	v, err := n.Grad()
+	if err != nil {
+		t.Fatalf("%s: %v", n.Name(), err)
+	}
+	return floats(t, v)
+}
+
+func must(t testing.TB) func(*G.Node, error) *G.Node {
+	return func(n *G.Node, err error) *G.Node {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+}
+
+// angleState is the pendulum state at angle th from upright, velocity om.
+func angleState(th, om float64) []float64 { return []float64{math.Cos(th), math.Sin(th), om} }
+
+// pendulumStarts returns b seeded pendulum states near upright: angles in
+// ±0.3 rad, velocities in ±0.2 rad/s, where the planner's controls stay
+// inside the ±2 bounds (checked by the tests that need it).
+func pendulumStarts(seed uint64, b int) []float64 {
+	rng := rand.New(rand.NewPCG(seed, 1))
+	var x0 []float64
+	for i := 0; i < b; i++ {
+		x0 = append(x0, angleState(0.6*(rng.Float64()-0.5), 0.4*(rng.Float64()-0.5))...)
+	}
+	return x0
+}
+
+// normals returns k seeded standard normal values.
+func normals(seed uint64, k int) []float64 {
+	rng := rand.New(rand.NewPCG(seed, 2))
+	v := make([]float64, k)
+	for i := range v {
+		v[i] = rng.NormFloat64()
+	}
+	return v
+}
+
+// weightedLoss adds L = Σ wx⊙X + Σ wu⊙U with seeded weights: a loss whose
+// gradient reaches every state and control of the plan.
+func weightedLoss(t testing.TB, g *G.ExprGraph, x, u *G.Node, seed uint64) *G.Node {
+	t.Helper()
+	m := must(t)
+	wx := input(t, g, "loss.wx", normals(seed, x.Shape().TotalSize()), x.Shape()...)
+	wu := input(t, g, "loss.wu", normals(seed+1, u.Shape().TotalSize()), u.Shape()...)
+	return m(G.Add(m(G.Sum(m(G.HadamardProd(x, wx)))), m(G.Sum(m(G.HadamardProd(u, wu))))))
+}
+
+// graphRun is a graph with a scalar loss, run on a TapeMachine.
+type graphRun struct {
+	g       *G.ExprGraph
+	loss    *G.Node
+	lossVal G.Value
+	learn   G.Nodes
+	planner *ILQR
+	vm      G.VM
+	// step, when not zero, replaces fdRel.
+	step float64
+}
+
+func (r *graphRun) fdRel() float64 {
+	if r.step != 0 {
+		return r.step
+	}
+	return fdRel
+}
+
+// newTapeRun adds the symbolic gradient of loss w.r.t. learn and makes a
+// TapeMachine bound to learn.
+func newTapeRun(t testing.TB, g *G.ExprGraph, loss *G.Node, learn G.Nodes, planner *ILQR) *graphRun {
+	t.Helper()
+	r := &graphRun{g: g, loss: loss, learn: learn, planner: planner}
+	G.Read(loss, &r.lossVal)
+	if _, err := G.Grad(loss, learn...); err != nil {
+		t.Fatal(err)
+	}
+	r.vm = G.NewTapeMachine(g, G.BindDualValues(learn...))
+	t.Cleanup(func() { r.vm.Close() })
+	return r
+}
+
+// run runs the machine once and returns the loss; with converged it fails
+// unless every example of the planner converged.
+func (r *graphRun) run(t testing.TB, converged bool) float64 {
+	t.Helper()
+	r.vm.Reset()
+	if err := r.vm.RunAll(); err != nil {
+		t.Fatal(op.Cause(err))
+	}
+	if converged && r.planner != nil {
+		for i, s := range r.planner.Stats().Status {
+			if s != op.Converged {
+				t.Fatalf("example %d: %v", i, s)
+			}
+		}
+	}
+	return floats(t, r.lossVal)[0]
+}
+
+// grads runs forward and backward once (gradients zeroed first, since
+// bound dual values accumulate) and returns the loss and the gradient of
+// every learnable.
+func (r *graphRun) grads(t testing.TB) (float64, [][]float64) {
+	t.Helper()
+	for _, n := range r.learn {
+		if v, err := n.Grad(); err == nil {
+			if d, ok := v.(*tensor.Dense); ok {
+				d.Zero()
+			}
+		}
+	}
+	loss := r.run(t, true)
+	out := make([][]float64, len(r.learn))
+	for i, n := range r.learn {
+		out[i] = gradOf(t, n)
+	}
+	return loss, out
+}
+
+// centralDiff returns the Richardson-extrapolated central differences of
+// the loss with respect to the entries pick selects of node n, whose value
+// it perturbs in place and restores.
+func (r *graphRun) centralDiff(t testing.TB, n *G.Node, pick []int) []float64 {
+	t.Helper()
+	v, err := nodeData(Param{Name: n.Name(), Node: n})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([]float64, len(pick))
+	for i, j := range pick {
+		o := v[j]
+		quot := func(h float64) float64 {
+			v[j] = o + h
+			hp := v[j] - o
+			lp := r.run(t, true)
+			v[j] = o - h
+			hm := o - v[j]
+			lm := r.run(t, true)
+			v[j] = o
+			return (lp - lm) / (hp + hm)
+		}
+		h := r.fdRel() * math.Max(math.Abs(o), fdFloor)
+		out[i] = (4*quot(h/2) - quot(h)) / 3
+	}
+	return out
+}
+
+// relErr returns max_j |a_j − b_j| / max(|b_j|, scale), scale = max_j |b_j|,
+// and the worst index.
+func relErr(a, b []float64) (float64, int) {
+	var scale float64
+	for _, v := range b {
+		scale = math.Max(scale, math.Abs(v))
+	}
+	worst, at := 0.0, -1
+	for j := range a {
+		d := math.Max(math.Abs(b[j]), scale)
+		if d == 0 {
+			d = 1
+		}
+		e := math.Abs(a[j]-b[j]) / d
+		if e > worst || math.IsNaN(e) {
+			worst, at = e, j
+		}
+	}
+	return worst, at
+}
+
+// checkFD compares the gradients of every learnable of r (at the entries
+// picks[i] selects, all when nil) with central differences and returns the
+// largest relative error.
+func checkFD(t *testing.T, r *graphRun, picks [][]int) float64 {
+	t.Helper()
+	_, gs := r.grads(t)
+	var worst float64
+	for i, n := range r.learn {
+		pick := allIndices(len(gs[i]))
+		if picks != nil && picks[i] != nil {
+			pick = picks[i]
+		}
+		fd := r.centralDiff(t, n, pick)
+		got := make([]float64, len(pick))
+		for k, j := range pick {
+			got[k] = gs[i][j]
+		}
+		e, k := relErr(got, fd)
+		worst = math.Max(worst, e)
+		if !(e <= fdTol) {
+			t.Errorf("d/d%s[%d] = %.12g, finite differences %.12g: relative error %.2g > %g", n.Name(), pick[k], got[k], fd[k], e, fdTol)
+		}
+	}
+	return worst
+}
+
+func allIndices(n int) []int {
+	out := make([]int, n)
+	for i := range out {
+		out[i] = i
+	}
+	return out
+}
+
+// checkOffBounds fails unless every control of the planner's last run lies
+// at least margin inside the pendulum's ±2 bounds, so that finite
+// differences cannot cross an active-set change.
+func checkOffBounds(t *testing.T, u []float64, margin float64) {
+	t.Helper()
+	for i, v := range u {
+		if math.Abs(v) > models.PendulumMaxTorque-margin {
+			t.Fatalf("control %d is %g, within %g of a bound: choose another start", i, v, margin)
+		}
+	}
+}

@@ -1,0 +1,555 @@
+package layer
+
+import (
+	"fmt"
+	"math"
+	"slices"
+
+	"github.com/dilqr/dilqr/models"
+	"github.com/dilqr/dilqr/op"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// Source says where a parameter block (θ or the cost parameters) of an
+// ILQR layer comes from.
+type Source uint8
+
+const (
+	// Fixed: a constant at ParamSpec.Init (default: the task's nominal
+	// values); not learned, not saved.
+	Fixed Source = iota
+	// Learned: the layer owns a learnable node holding the raw value r,
+	// initialised to the Transform's inverse of ParamSpec.Init, and the
+	// planner uses Transform(r). Saved and loaded with the layer.
+	Learned
+	// External: the raw value comes from the node ParamSpec.Node (an input
+	// or the output of upstream layers); the planner uses Transform of it.
+	External
+)
+
+// String returns "fixed", "learned" or "external".
+func (s Source) String() string {
+	switch s {
+	case Fixed:
+		return "fixed"
+	case Learned:
+		return "learned"
+	case External:
+		return "external"
+	}
+	return fmt.Sprintf("Source(%d)", uint8(s))
+}
+
+// CostForm selects how an ILQR layer's cost parameters are written.
+type CostForm uint8
+
+const (
+	// NativeCost: the parameters φ of the task's cost itself: (q, p) for a
+	// models.QuadCost, (w, goal) for a models.GoalCost, the cost's own φ
+	// otherwise.
+	NativeCost CostForm = iota
+	// GoalWeights: the paper's goal form (w, goal), each of length N+M, on
+	// a task whose cost is a models.QuadCost. The layer maps them onto the
+	// quadratic cost with Gorgonia ops, q = 2w², p = −2w²⊙goal (the goal
+	// cost ‖w⊙(τ − goal)‖² less a constant; see models.GoalCost.ToQuad).
+	GoalWeights
+)
+
+// String returns "native" or "goal".
+func (f CostForm) String() string {
+	switch f {
+	case NativeCost:
+		return "native"
+	case GoalWeights:
+		return "goal"
+	}
+	return fmt.Sprintf("CostForm(%d)", uint8(f))
+}
+
+// ParamSpec says where one parameter block of an ILQR layer comes from and
+// how it is parameterised.
+//
+// Values are in one of two spaces. The natural space is what the planner
+// uses: θ itself; the cost parameters in the layer's CostForm. The raw space
+// is what a Learned node or an External node holds: raw = Transform⁻¹(natural)
+// on the transformed entries, the natural value on the others. Transform
+// acts on all of θ, and on the weight entries of the cost parameters: the
+// first N+M entries (q of a QuadCost, w of a GoalCost or of GoalWeights),
+// or all of φ for any other cost. The other cost entries (p, goal) are
+// unconstrained.
+type ParamSpec struct {
+	// Source of the block; default Fixed.
+	Source Source
+	// Transform from raw to natural values; default Identity. Ignored for
+	// Fixed.
+	Transform Transform
+	// Init is the natural value for Fixed and the initial natural value for
+	// Learned (e.g. a wrong initial guess of θ to be corrected by
+	// training): one row of length K (θ: P; cost: Q, or 2(N+M) for
+	// GoalWeights) or, with PerExample, B rows. Nil means the task's nominal
+	// values (for GoalWeights: w = √(q/2), goal = −p/q of the task's
+	// QuadCost). Must be nil for External.
+	Init []float64
+	// Node holds the raw value for External, (K) shared by the batch or
+	// (B, K) per example; nil otherwise.
+	Node *G.Node
+	// PerExample makes a Fixed or Learned block one row per example (B, K)
+	// rather than one row (K) shared by the batch.
+	PerExample bool
+}
+
+// ILQRConfig configures an ILQR layer.
+type ILQRConfig struct {
+	// T is the horizon: T states and T controls; at least 1.
+	T int
+	// Batch is the number of examples B every x0 must have; at least 1.
+	Batch int
+	// Settings of the solver; nil means op's defaults.
+	Settings *op.Settings
+	// Grad selects the gradient: the zero value is op.Implicit (the exact
+	// derivative of the converged solution) with unconverged examples
+	// skipped; op.FixedPoint is mpc.pytorch's approximation.
+	Grad op.GradOptions
+	// WarmStart starts every run from the previous run's controls of the
+	// examples that converged there (see op.OpConfig).
+	WarmStart bool
+	// Theta is the dynamics parameter block θ (length P).
+	Theta ParamSpec
+	// Cost is the cost parameter block, in the form CostForm says.
+	Cost ParamSpec
+	// CostForm selects the cost parameterisation; default NativeCost.
+	CostForm CostForm
+	// Name prefixes the node names: Name.theta_raw and Name.cost_raw for
+	// Learned blocks, Name.theta and Name.cost (solver-space constants) for
+	// Fixed ones; default "ilqr".
+	Name string
+}
+
+// ILQR is the box-constrained iLQR planner as a layer: given initial states
+// x0 (B, N) it returns the optimal trajectories of
+//
+//	minimize   Σ_{t=0}^{T-1} g(x_t, u_t; φ)
+//	subject to x_{t+1} = f(x_t, u_t; θ),  lower ≤ u_t ≤ upper,
+//
+// for the task's dynamics f and cost g, with θ and φ fixed, learned by the
+// layer, or computed upstream (see ParamSpec). Gradients of a loss on the
+// trajectories flow to x0, θ and φ and on to whatever computed them (see
+// package op for the exact implicit gradient).
+//
+// Parameters, for the blocks with Source Learned: theta_raw ((P) or
+// (B, P)) and cost_raw ((K) or (B, K)), in the raw space of ParamSpec.
+type ILQR struct {
+	params
+	cfg        ILQRConfig
+	prob       op.Problem
+	dims       models.Dims
+	k          int // N+M
+	thetaLen   int // P
+	costLen    int // length of the cost block in the layer's form
+	theta, phi *G.Node
+	raw        [2]*G.Node   // θ and cost blocks in raw space (Learned/External) or solver space (Fixed)
+	fixed      [2][]float64 // natural values of Fixed blocks
+	last       *op.Trajectory
+}
+
+// NewILQR adds an ILQR layer for task to g (for an op.Problem p, pass
+// models.Task{Dynamics: p.Dynamics, Cost: p.Cost, Lower: p.Lower,
+// Upper: p.Upper} and cfg.T = p.T; bounds may have length M or T·M). It
+// checks the configuration
+// and the shapes of external nodes, creates the learnable nodes of Learned
+// blocks (initialised from Init through the Transform's inverse) and the
+// nodes mapping raw values to the solver's θ and φ. The solver itself is
+// checked (bounds, settings, horizon) when Plan or Policy adds its node.
+func NewILQR(g *G.ExprGraph, task models.Task, cfg ILQRConfig) (*ILQR, error) {
+	if task.Dynamics == nil || task.Cost == nil {
+		return nil, configErr("ILQR: the task needs Dynamics and Cost")
+	}
+	if cfg.T < 1 || cfg.Batch < 1 {
+		return nil, configErr("ILQR: horizon T=%d and Batch=%d must be at least 1", cfg.T, cfg.Batch)
+	}
+	p, err := newParams(g, cfg.Name, "ilqr")
+	if err != nil {
+		return nil, err
+	}
+	d := task.Dynamics.Dims()
+	cd := task.Cost.Dims()
+	if cd.N != d.N || cd.M != d.M {
+		return nil, configErr("ILQR: cost %s is for N=%d M=%d, dynamics %s has N=%d M=%d",
+			task.Cost.Name(), cd.N, cd.M, task.Dynamics.Name(), d.N, d.M)
+	}
+	l := &ILQR{params: p, cfg: cfg, dims: d, k: d.N + d.M, thetaLen: d.P}
+	l.cfg.Theta.Init = slices.Clone(cfg.Theta.Init)
+	l.cfg.Cost.Init = slices.Clone(cfg.Cost.Init)
+	l.prob = op.Problem{Dynamics: task.Dynamics, Cost: task.Cost, T: cfg.T,
+		Lower: slices.Clone(task.Lower), Upper: slices.Clone(task.Upper)}
+	switch cfg.CostForm {
+	case NativeCost:
+		l.costLen = cd.Q
+	case GoalWeights:
+		if _, ok := task.Cost.(*models.QuadCost); !ok {
+			return nil, configErr("ILQR: CostForm goal needs a task with a *models.QuadCost, %s is %T (use NativeCost for a GoalCost)",
+				task.Cost.Name(), task.Cost)
+		}
+		l.costLen = 2 * l.k
+	default:
+		return nil, configErr("ILQR: unknown CostForm %v", cfg.CostForm)
+	}
+	if l.theta, err = l.block(0, &l.cfg.Theta); err != nil {
+		return nil, err
+	}
+	if l.phi, err = l.block(1, &l.cfg.Cost); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+var blockNames = [2]string{"theta", "cost"}
+
+// width returns the length K of block i and how many of its leading
+// entries the Transform acts on.
+func (l *ILQR) width(i int) (k, transformed int) {
+	if i == 0 {
+		return l.thetaLen, l.thetaLen
+	}
+	switch l.prob.Cost.(type) {
+	case *models.QuadCost, *models.GoalCost: // also GoalWeights, which needs a QuadCost
+		return l.costLen, l.k
+	}
+	return l.costLen, l.costLen
+}
+
+// defaults returns the nominal natural value of block i.
+func (l *ILQR) defaults(i int) ([]float64, error) {
+	if i == 0 {
+		return l.prob.Dynamics.DefaultParams(), nil
+	}
+	phi := l.prob.Cost.DefaultParams()
+	if l.cfg.CostForm != GoalWeights {
+		return phi, nil
+	}
+	k := l.k
+	out := make([]float64, 2*k)
+	for j := 0; j < k; j++ {
+		q, p := phi[j], phi[k+j]
+		switch {
+		case q > 0:
+			out[j], out[k+j] = math.Sqrt(q/2), -p/q
+		case q == 0 && p == 0:
+		default:
+			return nil, fmt.Errorf("the task's cost (q=%g, p=%g at entry %d) has no goal form: give Init", q, p, j)
+		}
+	}
+	return out, nil
+}
+
+// block builds the node of block i (0: θ, 1: cost) in the solver's space.
+func (l *ILQR) block(i int, s *ParamSpec) (*G.Node, error) {
+	k, nt := l.width(i)
+	b := l.cfg.Batch
+	bad := func(format string, args ...any) error {
+		return configErr("ILQR: "+blockNames[i]+": "+format, args...)
+	}
+	if !s.Transform.valid() {
+		return nil, bad("unknown Transform %v", s.Transform)
+	}
+	switch s.Source {
+	case Fixed, Learned:
+		if s.Node != nil {
+			return nil, bad("Node is only for Source external, the source is %v", s.Source)
+		}
+		init := s.Init
+		if init == nil {
+			def, err := l.defaults(i)
+			if err != nil {
+				return nil, bad("%v", err)
+			}
+			init = def
+		}
+		rows := 1
+		if s.PerExample {
+			rows = b
+			if len(init) == k {
+				init = tile(init, b)
+			}
+		}
+		if len(init) != rows*k {
+			want := fmt.Sprintf("%d", k)
+			if s.PerExample {
+				want = fmt.Sprintf("%d or B·%d=%d", k, k, b*k)
+			}
+			return nil, bad("Init has length %d, want %s", len(init), want)
+		}
+		for j, v := range init {
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				return nil, bad("Init[%d] is %v", j, v)
+			}
+		}
+		shape := []int{k}
+		if s.PerExample {
+			shape = []int{b, k}
+		}
+		if s.Source == Fixed {
+			l.fixed[i] = slices.Clone(init)
+			nat := slices.Clone(init)
+			if i == 1 && l.cfg.CostForm == GoalWeights {
+				nat = goalToQuad(nat, l.k)
+			}
+			n, err := inputNode(l.g, l.prefix+"."+blockNames[i], nat, shape...)
+			if err != nil {
+				return nil, err
+			}
+			l.raw[i] = n
+			return n, nil
+		}
+		raw := slices.Clone(init)
+		for r := 0; r < rows; r++ {
+			for j := 0; j < nt; j++ {
+				v, err := s.Transform.inverse(raw[r*k+j])
+				if err != nil {
+					return nil, bad("Init[%d]: %v", r*k+j, err)
+				}
+				raw[r*k+j] = v
+			}
+		}
+		n, err := l.add(blockNames[i]+"_raw", raw, shape...)
+		if err != nil {
+			return nil, err
+		}
+		l.raw[i] = n
+	case External:
+		if s.Node == nil {
+			return nil, bad("Source external needs a Node")
+		}
+		if s.Init != nil || s.PerExample {
+			return nil, bad("Init and PerExample are not used with Source external: the node's shape decides")
+		}
+		sh := s.Node.Shape()
+		if s.Node.Dtype() != tensor.Float64 || !(slices.Equal(sh, []int{k}) || slices.Equal(sh, []int{b, k})) {
+			return nil, bad("node %s is %v of shape %v, want float64 (%d) or (B=%d, %d)", s.Node.Name(), s.Node.Dtype(), sh, k, b, k)
+		}
+		l.raw[i] = s.Node
+	default:
+		return nil, bad("unknown Source %v", s.Source)
+	}
+	n, err := l.toSolver(i, l.raw[i], s.Transform, nt)
+	if err != nil {
+		return nil, fmt.Errorf("layer: ILQR: %s: %w", blockNames[i], err)
+	}
+	return n, nil
+}
+
+// toSolver maps the raw node of block i to the solver's space: the
+// Transform on the first nt entries of each row, then, for a GoalWeights
+// cost, (w, goal) ↦ (q, p) = (2w², −2w²⊙goal).
+func (l *ILQR) toSolver(i int, raw *G.Node, t Transform, nt int) (*G.Node, error) {
+	k := raw.Shape()[raw.Dims()-1]
+	goal := i == 1 && l.cfg.CostForm == GoalWeights
+	if (t == Identity || nt == 0) && !goal {
+		return raw, nil
+	}
+	if nt == k && !goal {
+		return t.node(raw)
+	}
+	axis := raw.Dims() - 1
+	cols := func(lo, hi int) (*G.Node, error) {
+		if axis == 0 {
+			return G.Slice(raw, G.S(lo, hi))
+		}
+		return G.Slice(raw, nil, G.S(lo, hi))
+	}
+	a, err := cols(0, nt)
+	if err != nil {
+		return nil, err
+	}
+	rest, err := cols(nt, k)
+	if err != nil {
+		return nil, err
+	}
+	if a, err = t.node(a); err != nil {
+		return nil, err
+	}
+	if goal {
+		w2, err := G.Square(a)
+		if err != nil {
+			return nil, err
+		}
+		if a, err = G.Add(w2, w2); err != nil { // q = 2w²
+			return nil, err
+		}
+		qg, err := G.HadamardProd(a, rest)
+		if err != nil {
+			return nil, err
+		}
+		if rest, err = G.Neg(qg); err != nil { // p = −2w²⊙goal
+			return nil, err
+		}
+	}
+	return G.Concat(axis, a, rest)
+}
+
+// goalToQuad maps rows (w, goal) of length 2k to (q, p) = (2w², −2w²⊙goal),
+// with the same floating-point operations as the graph.
+func goalToQuad(v []float64, k int) []float64 {
+	out := make([]float64, len(v))
+	for r := 0; r+2*k <= len(v); r += 2 * k {
+		for j := 0; j < k; j++ {
+			w2 := v[r+j] * v[r+j]
+			q := w2 + w2
+			out[r+j] = q
+			out[r+k+j] = -(q * v[r+k+j])
+		}
+	}
+	return out
+}
+
+func tile(v []float64, n int) []float64 {
+	out := make([]float64, 0, n*len(v))
+	for i := 0; i < n; i++ {
+		out = append(out, v...)
+	}
+	return out
+}
+
+// Kind implements Layer: "ilqr".
+func (l *ILQR) Kind() string { return "ilqr" }
+
+// Describe implements Layer: the model, the cost and, for each learned
+// block, its form and transform, e.g.
+// "ilqr(pendulum(dt=0.05,umax=2),quad(n=3,m=1),theta_raw=softplus,cost_raw=goal/sigmoid)".
+func (l *ILQR) Describe() string {
+	s := fmt.Sprintf("ilqr(%s,%s", l.prob.Dynamics.Name(), l.prob.Cost.Name())
+	if l.cfg.Theta.Source == Learned {
+		s += ",theta_raw=" + l.cfg.Theta.Transform.String()
+	}
+	if l.cfg.Cost.Source == Learned {
+		s += fmt.Sprintf(",cost_raw=%v/%v", l.cfg.CostForm, l.cfg.Cost.Transform)
+	}
+	return s + ")"
+}
+
+// Problem returns the problem the layer solves (a copy).
+func (l *ILQR) Problem() op.Problem {
+	p := l.prob
+	p.Lower, p.Upper = slices.Clone(p.Lower), slices.Clone(p.Upper)
+	return p
+}
+
+// Theta returns the node of θ as the solver receives it, (P) or (B, P).
+func (l *ILQR) Theta() *G.Node { return l.theta }
+
+// Phi returns the node of the solver's cost parameters φ, (Q) or (B, Q):
+// for GoalWeights the mapped (q, p).
+func (l *ILQR) Phi() *G.Node { return l.phi }
+
+// ThetaValue returns the current natural value of θ (P, or B·P with
+// PerExample) of a Fixed or Learned block, computed from the raw node's
+// value in Go; an External block is an error (its value exists only while
+// a machine runs).
+func (l *ILQR) ThetaValue() ([]float64, error) { return l.value(0, l.cfg.Theta) }
+
+// CostValue returns the current natural value of the cost block in the
+// layer's CostForm (φ, or (w, goal) for GoalWeights), as ThetaValue does.
+func (l *ILQR) CostValue() ([]float64, error) { return l.value(1, l.cfg.Cost) }
+
+func (l *ILQR) value(i int, s ParamSpec) ([]float64, error) {
+	if s.Source == External {
+		return nil, fmt.Errorf("layer: ILQR: %s comes from the external node %s", blockNames[i], s.Node.Name())
+	}
+	if s.Source == Fixed {
+		return slices.Clone(l.fixed[i]), nil
+	}
+	v, err := nodeData(Param{Name: blockNames[i], Node: l.raw[i]})
+	if err != nil {
+		return nil, fmt.Errorf("layer: ILQR: %w", err)
+	}
+	v = slices.Clone(v)
+	k, nt := l.width(i)
+	for r := 0; r+k <= len(v); r += k {
+		for j := 0; j < nt; j++ {
+			v[r+j] = s.Transform.apply(v[r+j])
+		}
+	}
+	return v, nil
+}
+
+// opConfig returns the op configuration of the layer.
+func (l *ILQR) opConfig() op.OpConfig {
+	return op.OpConfig{Problem: l.Problem(), Settings: l.cfg.Settings, Grad: l.cfg.Grad, WarmStart: l.cfg.WarmStart}
+}
+
+// Trajectory adds the planner's node for the initial states x0 (B, N) to
+// the graph and returns it; its X and U parts are made only on request
+// (see op.Trajectory: a LispMachine needs every unconsumed node to be a
+// scalar, so make only the parts the loss uses). The same x0 gives the same
+// node (unless WarmStart), so Plan and Policy on one x0 share one solve.
+func (l *ILQR) Trajectory(x0 *G.Node) (*op.Trajectory, error) {
+	if _, err := checkBatchMatrix(x0, l.dims.N, "ILQR x0"); err != nil {
+		return nil, err
+	}
+	if b := x0.Shape()[0]; b != l.cfg.Batch {
+		return nil, configErr("ILQR: x0 has batch %d, the layer was built for %d", b, l.cfg.Batch)
+	}
+	tr, err := op.ILQR(x0, l.theta, l.phi, l.opConfig())
+	if err != nil {
+		return nil, fmt.Errorf("layer: ILQR: %w", err)
+	}
+	l.last = tr
+	return tr, nil
+}
+
+// Plan adds the planner for x0 (B, N) to the graph and returns the optimal
+// states X (B, T, N) and controls U (B, T, M).
+func (l *ILQR) Plan(x0 *G.Node) (x, u *G.Node, err error) {
+	tr, err := l.Trajectory(x0)
+	if err != nil {
+		return nil, nil, err
+	}
+	b, t := l.cfg.Batch, l.cfg.T
+	if x, err = tr.X(); err != nil {
+		return nil, nil, err
+	}
+	if x, err = reshapeTo(x, b, t, l.dims.N); err != nil {
+		return nil, nil, err
+	}
+	if u, err = tr.U(); err != nil {
+		return nil, nil, err
+	}
+	if u, err = reshapeTo(u, b, t, l.dims.M); err != nil {
+		return nil, nil, err
+	}
+	return x, u, nil
+}
+
+// Policy is the planner as an MPC policy: it returns the first control u_0
+// (B, M) of the optimal plan from x0 (B, N). Applying it, stepping the
+// system and planning again from the new state is model-predictive control.
+func (l *ILQR) Policy(x0 *G.Node) (*G.Node, error) {
+	tr, err := l.Trajectory(x0)
+	if err != nil {
+		return nil, err
+	}
+	n, m := l.dims.N, l.dims.M
+	u0, err := G.Slice(tr.Packed, nil, G.S(0), G.S(n, n+m))
+	if err != nil {
+		return nil, fmt.Errorf("layer: ILQR policy: %w", err)
+	}
+	return reshapeTo(u0, l.cfg.Batch, m)
+}
+
+// Stats returns the per-example solver status (status, iterations, final
+// projected-gradient norm, and after a backward pass the gradient status)
+// of the most recent run of the node added by the latest Trajectory, Plan
+// or Policy call; empty before any run.
+func (l *ILQR) Stats() op.RunStats {
+	if l.last == nil {
+		return op.RunStats{}
+	}
+	return l.last.Op.Stats()
+}
+
+// Save writes the layer's learned parameters to path (see SaveLayers).
+func (l *ILQR) Save(path string) error { return SaveLayers(path, l) }
+
+// Load reads the layer's learned parameters from path (see LoadLayers).
+func (l *ILQR) Load(path string) error { return LoadLayers(path, l) }

@@ -1,0 +1,174 @@
+package layer
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// ErrConfig is wrapped by every error about a layer's configuration or the
+// nodes handed to it (sizes, shapes, names, initial values).
+var ErrConfig = errors.New("bad layer configuration")
+
+func configErr(format string, args ...any) error {
+	return fmt.Errorf("layer: %w: "+format, append([]any{ErrConfig}, args...)...)
+}
+
+// Param is one learnable parameter of a layer: its name within the layer
+// (as written to parameter files, independent of the layer's node-name
+// prefix) and its node.
+type Param struct {
+	Name string
+	Node *G.Node
+}
+
+// Layer is implemented by every layer of this package. SaveLayers and
+// LoadLayers work on any Layer.
+type Layer interface {
+	// Kind names the layer type: "mlp", "lstm", "conv" or "ilqr".
+	Kind() string
+	// Describe returns the layer's architecture in one line, without its
+	// node-name prefix; parameter files record it and Load checks it.
+	Describe() string
+	// Params returns the learnable parameters in a fixed order.
+	Params() []Param
+	// Learnables returns the learnable nodes in the order of Params, for
+	// G.Grad, G.BindDualValues and Gorgonia's solvers.
+	Learnables() G.Nodes
+}
+
+// params is the learnable state shared by the layers: their parameters and
+// the graph and name prefix the nodes live under.
+type params struct {
+	g      *G.ExprGraph
+	prefix string
+	list   []Param
+}
+
+func newParams(g *G.ExprGraph, prefix, def string) (params, error) {
+	if g == nil {
+		return params{}, configErr("a graph is required")
+	}
+	if prefix == "" {
+		prefix = def
+	}
+	return params{g: g, prefix: prefix}, nil
+}
+
+// add creates the learnable input node prefix.name holding data (not
+// copied) with the given shape. Gorgonia merges input nodes by name, so a
+// name already in the graph is an error: two layers would silently share
+// their weights.
+func (p *params) add(name string, data []float64, shape ...int) (*G.Node, error) {
+	full := p.prefix + "." + name
+	n, err := inputNode(p.g, full, data, shape...)
+	if err != nil {
+		return nil, err
+	}
+	p.list = append(p.list, Param{Name: name, Node: n})
+	return n, nil
+}
+
+// inputNode makes a float64 input node named name with value data (not
+// copied), refusing a name already used in g.
+func inputNode(g *G.ExprGraph, name string, data []float64, shape ...int) (*G.Node, error) {
+	if len(g.ByName(name)) > 0 {
+		return nil, configErr("a node named %q is already in the graph: give the layer a distinct Name", name)
+	}
+	v := tensor.New(tensor.WithShape(shape...), tensor.WithBacking(data))
+	return G.NewTensor(g, tensor.Float64, len(shape), G.WithShape(shape...), G.WithName(name), G.WithValue(v)), nil
+}
+
+// Params returns the parameters (a copy of the list; the nodes are shared).
+func (p *params) Params() []Param { return slices.Clone(p.list) }
+
+// Learnables returns the parameter nodes.
+func (p *params) Learnables() G.Nodes {
+	out := make(G.Nodes, len(p.list))
+	for i, q := range p.list {
+		out[i] = q.Node
+	}
+	return out
+}
+
+// initRNG returns the generator of a layer's initial values: PCG seeded
+// with (seed, stream), stream a constant per layer kind, so equal
+// configurations and seeds give equal weights, on every platform.
+func initRNG(seed uint64, stream uint64) *rand.Rand {
+	return rand.New(rand.NewPCG(seed, stream))
+}
+
+// Streams of initRNG, one per layer kind ("mlp", "lstm", "conv" in ASCII).
+const (
+	streamMLP  = 0x6d6c70
+	streamLSTM = 0x6c73746d
+	streamConv = 0x636f6e76
+)
+
+// uniform returns k values drawn uniformly from [−a, a).
+func uniform(rng *rand.Rand, k int, a float64) []float64 {
+	v := make([]float64, k)
+	for i := range v {
+		v[i] = a * (2*rng.Float64() - 1)
+	}
+	return v
+}
+
+// Activation is the nonlinearity between layers. The zero value is Tanh.
+type Activation uint8
+
+const (
+	// Tanh is the hyperbolic tangent.
+	Tanh Activation = iota
+	// ReLU is max(0, x) (Gorgonia's Rectify).
+	ReLU
+)
+
+// String returns "tanh" or "relu".
+func (a Activation) String() string {
+	switch a {
+	case Tanh:
+		return "tanh"
+	case ReLU:
+		return "relu"
+	}
+	return fmt.Sprintf("Activation(%d)", uint8(a))
+}
+
+func (a Activation) valid() bool { return a <= ReLU }
+
+// apply adds the activation of x to the graph.
+func (a Activation) apply(x *G.Node) (*G.Node, error) {
+	if a == ReLU {
+		return G.Rectify(x)
+	}
+	return G.Tanh(x)
+}
+
+// gain returns the bound of the uniform initialisation of a weight matrix
+// with fanIn inputs and fanOut outputs followed by activation a: Glorot
+// (Xavier) uniform √(6/(fanIn+fanOut)) for tanh and for a linear output,
+// He uniform √(6/fanIn) for ReLU.
+func (a Activation) gain(fanIn, fanOut int, linear bool) float64 {
+	if a == ReLU && !linear {
+		return math.Sqrt(6 / float64(fanIn))
+	}
+	return math.Sqrt(6 / float64(fanIn+fanOut))
+}
+
+// checkBatchMatrix checks that x is (B, k) for some B ≥ 1 and returns B.
+func checkBatchMatrix(x *G.Node, k int, what string) (int, error) {
+	if x == nil {
+		return 0, configErr("%s: input node is nil", what)
+	}
+	s := x.Shape()
+	if len(s) != 2 || s[1] != k || s[0] < 1 {
+		return 0, configErr("%s: input has shape %v, want (B, %d)", what, s, k)
+	}
+	return s[0], nil
+}

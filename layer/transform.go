@@ -1,0 +1,130 @@
+package layer
+
+import (
+	"fmt"
+	"math"
+
+	G "gorgonia.org/gorgonia"
+)
+
+// Transform maps a raw, unconstrained parameter r to the value the planner
+// uses, so that constraints hold by construction rather than by clipping.
+// It is applied elementwise with Gorgonia's own ops, so gradients flow to r.
+type Transform uint8
+
+const (
+	// Identity uses r as it is.
+	Identity Transform = iota
+	// Softplus gives log(1 + eʳ) > 0: for positive physical parameters
+	// (masses, lengths, gravity) and cost weights.
+	Softplus
+	// Sigmoid gives 1/(1 + e⁻ʳ) ∈ (0, 1): for cost weights, as in the
+	// paper's cost learning. Gorgonia's sigmoid is exactly 1 (and its
+	// derivative 0) for r > 19, so a weight driven there stops learning.
+	Sigmoid
+)
+
+// String returns "identity", "softplus" or "sigmoid".
+func (t Transform) String() string {
+	switch t {
+	case Identity:
+		return "identity"
+	case Softplus:
+		return "softplus"
+	case Sigmoid:
+		return "sigmoid"
+	}
+	return fmt.Sprintf("Transform(%d)", uint8(t))
+}
+
+func (t Transform) valid() bool { return t <= Sigmoid }
+
+// Apply returns the transformed values of raw, computed exactly as
+// Gorgonia's ops compute them (softplus is r above 16 and 0 below −708,
+// sigmoid 1 above 19 and 0 below −709).
+func (t Transform) Apply(raw []float64) []float64 {
+	out := make([]float64, len(raw))
+	for i, r := range raw {
+		out[i] = t.apply(r)
+	}
+	return out
+}
+
+func (t Transform) apply(r float64) float64 {
+	switch t {
+	case Softplus:
+		switch {
+		case r < -708:
+			return 0
+		case r > 16:
+			return r
+		}
+		return math.Log1p(math.Exp(r))
+	case Sigmoid:
+		switch {
+		case r < -709:
+			return 0
+		case r > 19:
+			return 1
+		}
+		return 1 / (1 + math.Exp(-r))
+	}
+	return r
+}
+
+// Inverse returns the raw values whose transforms are v: v itself for
+// Identity, log(eᵛ − 1) for Softplus (v > 0), log(v/(1 − v)) for Sigmoid
+// (0 < v < 1). Values outside the range, or too close to its ends for the
+// raw value to be represented, are an error naming the entry.
+func (t Transform) Inverse(v []float64) ([]float64, error) {
+	out := make([]float64, len(v))
+	for i, x := range v {
+		r, err := t.inverse(x)
+		if err != nil {
+			return nil, fmt.Errorf("entry %d: %w", i, err)
+		}
+		out[i] = r
+	}
+	return out, nil
+}
+
+func (t Transform) inverse(v float64) (float64, error) {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return 0, fmt.Errorf("value %v is not finite", v)
+	}
+	switch t {
+	case Softplus:
+		if v <= 0 {
+			return 0, fmt.Errorf("softplus cannot reach %g: the value must be positive", v)
+		}
+		if v > 16 {
+			return v, nil // Gorgonia's softplus is the identity there
+		}
+		r := math.Log(math.Expm1(v))
+		if r < -708 {
+			return 0, fmt.Errorf("softplus value %g is too small to represent", v)
+		}
+		return r, nil
+	case Sigmoid:
+		if v <= 0 || v >= 1 {
+			return 0, fmt.Errorf("sigmoid cannot reach %g: the value must lie in (0, 1)", v)
+		}
+		r := math.Log(v) - math.Log1p(-v)
+		if r > 19 || r < -709 {
+			return 0, fmt.Errorf("sigmoid value %g is too close to 0 or 1 to represent", v)
+		}
+		return r, nil
+	}
+	return v, nil
+}
+
+// node adds the transform of x to the graph (x itself for Identity).
+func (t Transform) node(x *G.Node) (*G.Node, error) {
+	switch t {
+	case Softplus:
+		return G.Softplus(x)
+	case Sigmoid:
+		return G.Sigmoid(x)
+	}
+	return x, nil
+}
