@@ -1,0 +1,440 @@
+// Command imitation-grid runs the imitation experiments of the paper's
+// sec. 4.2 over a grid of methods × training-set sizes × seeds and writes
+// a results table.
+//
+//	go run ./examples/imitation-grid [-out results] [-full] [-envs pendulum,cartpole]
+//	    [-methods all] [-ntrain 10,50,100] [-seeds 3] [-epochs 120] [-ranges reference]
+//
+// The default grid (pendulum and cart-pole; nn, sysid, diffmpc.dx,
+// diffmpc.cost, dilqr.dx, dilqr.cost; n_train 10, 50, 100; 3 seeds; 120
+// epochs: 108 runs) is sized for about 30 minutes on 2 cores (measured:
+// 150 epochs took 36 minutes on a 2-core machine shared with other jobs;
+// nn takes a third of it, the cart-pole two thirds). -full adds the double
+// pendulum and runs 5 seeds of 500 epochs (the reference runs 1000
+// epochs): several hours on 2 cores.
+//
+// Seed s generates its own demonstrations (train.GenerateDataset with seed
+// s and, by default, the reference experiments' initial-state ranges
+// (train.ReferenceRanges; -ranges envs for envs' own): 100 training, 50
+// validation, 100 test; n_train takes the first n_train) and
+// seeds the run (shuffling, nn's weights), so the spread over seeds covers
+// both the data and the training. Every run keeps its log and checkpoint
+// in OUT/tmp/imitation/ENV-RANGES/METHOD/nN/seedS (the demonstrations in
+// OUT/tmp/imitation/ENV-RANGES/data-seedS.npz) and resumes from it, so an
+// interrupted grid started again with the same flags continues where it
+// stopped, and finished runs are not repeated.
+//
+// Outputs: OUT/imitation.md (the tables), OUT/imitation.csv (one row per
+// run), and per env OUT/imitation-ENV-loss.png (test imitation loss
+// against epochs, mean over seeds, n_train = the largest, log scale: the
+// paper's Figure 3a) and OUT/imitation-ENV-cost-model.png (model loss of
+// the cost estimates of DiffMPC and diLQR against epochs: Figure 3b).
+//
+// A run's imitation loss is its test loss at the epoch of its best
+// validation loss (model selection by validation, as early stopping
+// would), and its model loss MSE(θ − θ_true) at that epoch.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/dilqr/dilqr/envs"
+	"github.com/dilqr/dilqr/train"
+)
+
+// grid is the set of runs.
+type grid struct {
+	envs    []string
+	methods []train.Method
+	ntrain  []int
+	seeds   int
+	epochs  int
+	hidden  int
+	ranges  string
+	out     string
+}
+
+// outcome is the summary of one run.
+type outcome struct {
+	env       string
+	method    train.Method
+	ntrain    int
+	seed      int
+	epochs    int
+	best      train.Row // the row of the best validation loss
+	final     train.Row
+	history   []train.Row
+	seconds   float64
+	skipped   int
+	solves    int
+	stopEarly bool
+}
+
+func main() {
+	var g grid
+	var envList, methodList, ntrainList string
+	full := flag.Bool("full", false, "the full grid: all three environments, 5 seeds, 500 epochs")
+	flag.StringVar(&envList, "envs", "pendulum,cartpole", "comma-separated environments")
+	flag.StringVar(&methodList, "methods", "all", "comma-separated methods, or all")
+	flag.StringVar(&ntrainList, "ntrain", "10,50,100", "comma-separated training-set sizes (at most 100)")
+	flag.IntVar(&g.seeds, "seeds", 3, "number of seeds (1..seeds)")
+	flag.IntVar(&g.epochs, "epochs", 120, "epochs per run")
+	flag.IntVar(&g.hidden, "hidden", 64, "nn: width of the LSTM policy")
+	flag.StringVar(&g.out, "out", "results", "results folder")
+	flag.StringVar(&g.ranges, "ranges", "reference", "initial states: reference (train.ReferenceRanges) or envs")
+	flag.Parse()
+	set := map[string]bool{}
+	flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if *full {
+		if !set["envs"] {
+			envList = "pendulum,cartpole,double_pendulum"
+		}
+		if !set["seeds"] {
+			g.seeds = 5
+		}
+		if !set["epochs"] {
+			g.epochs = 500
+		}
+	}
+	if err := g.parse(envList, methodList, ntrainList); err != nil {
+		fmt.Fprintln(os.Stderr, "imitation-grid:", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := g.run(ctx, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "imitation-grid:", err)
+		if errors.Is(err, context.Canceled) {
+			fmt.Fprintln(os.Stderr, "imitation-grid: interrupted; run the same command again to continue")
+		}
+		os.Exit(1)
+	}
+}
+
+func (g *grid) parse(envList, methodList, ntrainList string) error {
+	for _, e := range strings.Split(envList, ",") {
+		if !slices.Contains(envs.Names(), e) {
+			return fmt.Errorf("unknown env %q (known: %v)", e, envs.Names())
+		}
+		g.envs = append(g.envs, e)
+	}
+	if methodList == "all" {
+		g.methods = train.Methods()
+	} else {
+		for _, m := range strings.Split(methodList, ",") {
+			mm, err := train.ParseMethod(m)
+			if err != nil {
+				return err
+			}
+			g.methods = append(g.methods, mm)
+		}
+	}
+	for _, s := range strings.Split(ntrainList, ",") {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 100 {
+			return fmt.Errorf("bad n_train %q (want 1..100)", s)
+		}
+		g.ntrain = append(g.ntrain, n)
+	}
+	slices.Sort(g.ntrain)
+	if g.ranges != "reference" && g.ranges != "envs" {
+		return fmt.Errorf("-ranges %q: want reference or envs", g.ranges)
+	}
+	if g.seeds < 1 || g.epochs < 1 {
+		return fmt.Errorf("need seeds ≥ 1 and epochs ≥ 1")
+	}
+	return nil
+}
+
+// dataset returns the demonstrations of env for seed, initial states
+// from the named ranges, reloading them from dir when saved there before.
+func dataset(dir, env, ranges string, seed int) (*envs.Dataset, error) {
+	e, err := envs.New(env)
+	if err != nil {
+		return nil, err
+	}
+	r := e.InitialRanges()
+	if ranges == "reference" {
+		if r, err = train.ReferenceRanges(env); err != nil {
+			return nil, err
+		}
+	}
+	path := filepath.Join(dir, fmt.Sprintf("data-seed%d.npz", seed))
+	ds, err := envs.Load(path, e)
+	if err == nil {
+		return ds, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	if ds, err = train.GenerateDataset(e, r, &envs.DatasetOptions{NTrain: 100, NVal: 50, NTest: 100, Seed: uint64(seed)}); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	return ds, ds.Save(path)
+}
+
+func (g *grid) run(ctx context.Context, stdout, stderr io.Writer) error {
+	total := len(g.envs) * len(g.methods) * len(g.ntrain) * g.seeds
+	fmt.Fprintf(stdout, "imitation grid: %d runs (%v × %v × n_train %v × %d seeds), %d epochs each, %d CPUs\n",
+		total, g.envs, g.methods, g.ntrain, g.seeds, g.epochs, runtime.GOMAXPROCS(0))
+	start := time.Now()
+	var outs []outcome
+	k := 0
+	for _, env := range g.envs {
+		envDir := filepath.Join(g.out, "tmp", "imitation", env+"-"+g.ranges)
+		for seed := 1; seed <= g.seeds; seed++ {
+			ds, err := dataset(envDir, env, g.ranges, seed)
+			if err != nil {
+				return err
+			}
+			for _, n := range g.ntrain {
+				for _, m := range g.methods {
+					k++
+					dir := filepath.Join(envDir, string(m), fmt.Sprintf("n%d", n), fmt.Sprintf("seed%d", seed))
+					fmt.Fprintf(stderr, "[%d/%d, %v] ", k, total, time.Since(start).Round(time.Second))
+					res, err := train.Run(ctx, ds, train.Config{Method: m, NTrain: n, Epochs: g.epochs,
+						Seed: uint64(seed), Hidden: g.hidden, Dir: dir, Resume: true, Progress: stderr})
+					if err != nil {
+						return fmt.Errorf("%s %s n=%d seed %d: %w", env, m, n, seed, err)
+					}
+					outs = append(outs, outcome{env: env, method: m, ntrain: n, seed: seed, epochs: g.epochs,
+						best: res.History[res.BestEpoch], final: res.Final(), history: res.History,
+						seconds: res.TotalTime.Seconds(), skipped: res.Skipped, solves: res.Solves, stopEarly: res.StoppedEarly})
+				}
+			}
+		}
+	}
+	if err := os.MkdirAll(g.out, 0o755); err != nil {
+		return err
+	}
+	if err := writeCSV(filepath.Join(g.out, "imitation.csv"), outs); err != nil {
+		return err
+	}
+	md := g.markdown(outs, time.Since(start))
+	if err := os.WriteFile(filepath.Join(g.out, "imitation.md"), []byte(md), 0o644); err != nil {
+		return err
+	}
+	for _, env := range g.envs {
+		if err := g.plots(env, outs); err != nil {
+			return err
+		}
+	}
+	fmt.Fprint(stdout, md)
+	fmt.Fprintf(stdout, "\nwrote %s and %s\n", filepath.Join(g.out, "imitation.md"), filepath.Join(g.out, "imitation.csv"))
+	return nil
+}
+
+func writeCSV(path string, outs []outcome) error {
+	var b strings.Builder
+	b.WriteString("env,method,ntrain,seed,epochs,best_epoch,train_loss,val_loss,test_loss,model_loss,final_test_loss,final_model_loss,skipped_gradients,solves,seconds\n")
+	f := func(v float64) string {
+		if math.IsNaN(v) {
+			return ""
+		}
+		return strconv.FormatFloat(v, 'g', 6, 64)
+	}
+	for _, o := range outs {
+		fmt.Fprintf(&b, "%s,%s,%d,%d,%d,%d,%s,%s,%s,%s,%s,%s,%d,%d,%.1f\n", o.env, o.method, o.ntrain, o.seed, o.final.Epoch,
+			o.best.Epoch, f(o.best.Train), f(o.best.Val), f(o.best.Test), f(o.best.Model), f(o.final.Test), f(o.final.Model),
+			o.skipped, o.solves, o.seconds)
+	}
+	return os.WriteFile(path, []byte(b.String()), 0o644)
+}
+
+// stats returns the mean and sample standard deviation of v.
+func stats(v []float64) (mean, std float64) {
+	for _, x := range v {
+		mean += x
+	}
+	mean /= float64(len(v))
+	if len(v) < 2 {
+		return mean, 0
+	}
+	for _, x := range v {
+		std += (x - mean) * (x - mean)
+	}
+	return mean, math.Sqrt(std / float64(len(v)-1))
+}
+
+// pick returns the values of f over the outcomes of one cell.
+func pick(outs []outcome, env string, m train.Method, n int, f func(outcome) float64) []float64 {
+	var v []float64
+	for _, o := range outs {
+		if o.env == env && o.method == m && o.ntrain == n {
+			v = append(v, f(o))
+		}
+	}
+	return v
+}
+
+func cell(v []float64) string {
+	if len(v) == 0 {
+		return "–"
+	}
+	m, s := stats(v)
+	return fmt.Sprintf("%.3g ± %.2g", m, s)
+}
+
+func (g *grid) markdown(outs []outcome, elapsed time.Duration) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# Imitation learning results\n\n")
+	var total float64
+	for _, o := range outs {
+		total += o.seconds
+	}
+	fmt.Fprintf(&b, "Generated by `go run ./examples/imitation-grid` (%d epochs per run, seeds 1–%d, initial states: %s ranges, %d CPUs; "+
+		"training time of the runs %v, this call %v).\n",
+		g.epochs, g.seeds, g.ranges, runtime.GOMAXPROCS(0), (time.Duration(total) * time.Second).Round(time.Second), elapsed.Round(time.Second))
+	fmt.Fprintf(&b, "Each cell: mean ± standard deviation over seeds; each seed has its own demonstrations "+
+		"(100 train, 50 validation, 100 test). Imitation loss: MSE of the controls over the horizon on the test "+
+		"demonstrations, at the epoch of the best validation loss. Model loss: MSE(θ − θ_true) at that epoch "+
+		"(dynamics parameters for sysid and *.dx; cost parameters (w, goal) for *.cost).\n")
+	testLoss := func(o outcome) float64 { return o.best.Test }
+	modelLoss := func(o outcome) float64 { return o.best.Model }
+	for _, env := range g.envs {
+		fmt.Fprintf(&b, "\n## %s\n\n### Test imitation loss\n\n| method |", env)
+		for _, n := range g.ntrain {
+			fmt.Fprintf(&b, " n_train=%d |", n)
+		}
+		b.WriteString("\n|---|" + strings.Repeat("---|", len(g.ntrain)) + "\n")
+		for _, m := range g.methods {
+			fmt.Fprintf(&b, "| %s |", m)
+			for _, n := range g.ntrain {
+				fmt.Fprintf(&b, " %s |", cell(pick(outs, env, m, n, testLoss)))
+			}
+			b.WriteString("\n")
+		}
+		fmt.Fprintf(&b, "\n### Model loss MSE(θ − θ_true)\n\n| method | parameters |")
+		for _, n := range g.ntrain {
+			fmt.Fprintf(&b, " n_train=%d |", n)
+		}
+		b.WriteString("\n|---|---|" + strings.Repeat("---|", len(g.ntrain)) + "\n")
+		for _, m := range g.methods {
+			if m == train.NN {
+				continue
+			}
+			what := "dynamics θ"
+			if m.LearnsCost() {
+				what = "cost (w, goal)"
+			}
+			fmt.Fprintf(&b, "| %s | %s |", m, what)
+			for _, n := range g.ntrain {
+				fmt.Fprintf(&b, " %s |", cell(pick(outs, env, m, n, modelLoss)))
+			}
+			b.WriteString("\n")
+		}
+		// The paper's headline comparisons, per n_train, from the means.
+		ratio := func(a, c train.Method, n int, f func(outcome) float64) string {
+			va, vc := pick(outs, env, a, n, f), pick(outs, env, c, n, f)
+			if len(va) == 0 || len(vc) == 0 {
+				return "–"
+			}
+			ma, _ := stats(va)
+			mc, _ := stats(vc)
+			return fmt.Sprintf("%.3g", ma/mc)
+		}
+		fmt.Fprintf(&b, "\n### Ratios of the means (paper: nn/diLQR.dx ≈ 10⁶, sysid/diLQR.dx ≈ 10⁴ in imitation loss; diLQR.cost 18%% lower model loss than DiffMPC)\n\n| ratio |")
+		for _, n := range g.ntrain {
+			fmt.Fprintf(&b, " n_train=%d |", n)
+		}
+		b.WriteString("\n|---|" + strings.Repeat("---|", len(g.ntrain)) + "\n")
+		for _, r := range []struct {
+			name string
+			a, c train.Method
+			f    func(outcome) float64
+		}{
+			{"imitation nn / dilqr.dx", train.NN, train.DiLQRDx, testLoss},
+			{"imitation sysid / dilqr.dx", train.SysID, train.DiLQRDx, testLoss},
+			{"imitation diffmpc.dx / dilqr.dx", train.DiffMPCDx, train.DiLQRDx, testLoss},
+			{"imitation dilqr.cost / sysid", train.DiLQRCost, train.SysID, testLoss},
+			{"model loss dilqr.dx / diffmpc.dx", train.DiLQRDx, train.DiffMPCDx, modelLoss},
+			{"model loss dilqr.cost / diffmpc.cost", train.DiLQRCost, train.DiffMPCCost, modelLoss},
+		} {
+			if !slices.Contains(g.methods, r.a) || !slices.Contains(g.methods, r.c) {
+				continue
+			}
+			fmt.Fprintf(&b, "| %s |", r.name)
+			for _, n := range g.ntrain {
+				fmt.Fprintf(&b, " %s |", ratio(r.a, r.c, n, r.f))
+			}
+			b.WriteString("\n")
+		}
+		var skipped, solves int
+		var secs float64
+		for _, o := range outs {
+			if o.env == env {
+				skipped, solves, secs = skipped+o.skipped, solves+o.solves, secs+o.seconds
+			}
+		}
+		fmt.Fprintf(&b, "\nPlanner solves in training: %d, of which %d did not converge and gave no gradient. "+
+			"Training time of the runs: %.0f s.\n", solves, skipped, secs)
+	}
+	return b.String()
+}
+
+// plots draws, for env, the test loss of each method against epochs at the
+// largest n_train (mean over seeds), and the model loss of the two cost
+// methods.
+func (g *grid) plots(env string, outs []outcome) error {
+	n := g.ntrain[len(g.ntrain)-1]
+	mean := func(m train.Method, f func(train.Row) float64) train.Series {
+		s := train.Series{Name: string(m)}
+		var runs [][]train.Row
+		for _, o := range outs {
+			if o.env == env && o.method == m && o.ntrain == n {
+				runs = append(runs, o.history)
+			}
+		}
+		if len(runs) == 0 {
+			return s
+		}
+		for e := 0; ; e++ {
+			var sum float64
+			for _, r := range runs {
+				if e >= len(r) {
+					return s // early stopping may end runs at different epochs
+				}
+				sum += f(r[e])
+			}
+			s.X = append(s.X, float64(e))
+			s.Y = append(s.Y, sum/float64(len(runs)))
+		}
+	}
+	var loss []train.Series
+	for _, m := range g.methods {
+		loss = append(loss, mean(m, func(r train.Row) float64 { return r.Test }))
+	}
+	title := fmt.Sprintf("%s, n_train=%d, mean over %d seeds", env, n, g.seeds)
+	if err := train.PlotSeries(filepath.Join(g.out, fmt.Sprintf("imitation-%s-loss.png", env)), title,
+		"epoch", "test imitation loss", true, loss); err != nil {
+		return err
+	}
+	var cost []train.Series
+	for _, m := range []train.Method{train.DiffMPCCost, train.DiLQRCost} {
+		if slices.Contains(g.methods, m) {
+			cost = append(cost, mean(m, func(r train.Row) float64 { return r.Model }))
+		}
+	}
+	if len(cost) == 0 {
+		return nil
+	}
+	return train.PlotSeries(filepath.Join(g.out, fmt.Sprintf("imitation-%s-cost-model.png", env)), title,
+		"epoch", "cost model loss MSE(θ − θ_true)", true, cost)
+}

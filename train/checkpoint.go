@@ -1,0 +1,312 @@
+package train
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// Checkpoint file format, version 1: one header line
+//
+//	dilqr-train-checkpoint 1 sha256:<64 hex digits>
+//
+// followed by a JSON document (checkpointData) whose SHA-256 the header
+// gives. Floats are JSON numbers in the shortest form that reads back
+// exactly, or the strings "NaN", "+Inf", "-Inf"; so a checkpoint restores
+// parameters and optimizer state bit for bit.
+const (
+	checkpointMagic   = "dilqr-train-checkpoint"
+	checkpointVersion = 1
+	// CheckpointFile and LogFile are the names Run uses inside Config.Dir.
+	CheckpointFile = "checkpoint.json"
+	LogFile        = "log.csv"
+)
+
+// ErrBadCheckpoint is wrapped by errors about a checkpoint file that is
+// not a valid checkpoint: truncated, corrupted (checksum), of another
+// format or version, or with inconsistent content.
+var ErrBadCheckpoint = errors.New("bad checkpoint")
+
+// ErrMismatch is wrapped by errors about a valid checkpoint or log that
+// belongs to another run: another env, method, seed, data, settings, or a
+// log that disagrees with the checkpoint.
+var ErrMismatch = errors.New("checkpoint or log does not match this run")
+
+// jf is a float64 that survives JSON exactly, NaN and infinities included.
+type jf float64
+
+func (f jf) MarshalJSON() ([]byte, error) {
+	v := float64(f)
+	switch {
+	case math.IsNaN(v):
+		return []byte(`"NaN"`), nil
+	case math.IsInf(v, 1):
+		return []byte(`"+Inf"`), nil
+	case math.IsInf(v, -1):
+		return []byte(`"-Inf"`), nil
+	}
+	return strconv.AppendFloat(nil, v, 'g', -1, 64), nil
+}
+
+func (f *jf) UnmarshalJSON(b []byte) error {
+	switch string(b) {
+	case `"NaN"`:
+		*f = jf(math.NaN())
+		return nil
+	case `"+Inf"`:
+		*f = jf(math.Inf(1))
+		return nil
+	case `"-Inf"`:
+		*f = jf(math.Inf(-1))
+		return nil
+	}
+	v, err := strconv.ParseFloat(string(b), 64)
+	if err != nil {
+		return fmt.Errorf("not a number: %s", b)
+	}
+	*f = jf(v)
+	return nil
+}
+
+func toJF(v []float64) []jf {
+	if v == nil {
+		return nil
+	}
+	out := make([]jf, len(v))
+	for i, x := range v {
+		out[i] = jf(x)
+	}
+	return out
+}
+
+func fromJF(v []jf) []float64 {
+	if v == nil {
+		return nil
+	}
+	out := make([]float64, len(v))
+	for i, x := range v {
+		out[i] = float64(x)
+	}
+	return out
+}
+
+func toJF2(v [][]float64) [][]jf {
+	if v == nil {
+		return nil
+	}
+	out := make([][]jf, len(v))
+	for i, x := range v {
+		out[i] = toJF(x)
+	}
+	return out
+}
+
+func fromJF2(v [][]jf) [][]float64 {
+	if v == nil {
+		return nil
+	}
+	out := make([][]float64, len(v))
+	for i, x := range v {
+		out[i] = fromJF(x)
+	}
+	return out
+}
+
+// runID identifies a run: everything that changes its results except the
+// number of epochs (which a resumed run may extend) and the patience.
+type runID struct {
+	Env            string `json:"env"`
+	Method         string `json:"method"`
+	NTrain         int    `json:"ntrain"`
+	Seed           uint64 `json:"seed"`
+	BatchSize      int    `json:"batch_size"`
+	LR             jf     `json:"lr"`
+	Rho            jf     `json:"rho"`
+	AlternateEvery int    `json:"alternate_every"`
+	Hidden         int    `json:"hidden"`
+	InitTheta      []jf   `json:"init_theta"`
+	Settings       string `json:"settings"`
+	// Data is the SHA-256 of the demonstrations used (training subset,
+	// validation and test splits) and their sizes.
+	Data string `json:"data"`
+}
+
+// mismatch lists the fields in which a and b differ.
+func (a runID) mismatch(b runID) []string {
+	ja, _ := json.Marshal(a)
+	jb, _ := json.Marshal(b)
+	var ma, mb map[string]json.RawMessage
+	_ = json.Unmarshal(ja, &ma)
+	_ = json.Unmarshal(jb, &mb)
+	var out []string
+	for _, k := range []string{"env", "method", "ntrain", "seed", "batch_size", "lr", "rho",
+		"alternate_every", "hidden", "init_theta", "settings", "data"} {
+		if !bytes.Equal(ma[k], mb[k]) {
+			out = append(out, fmt.Sprintf("%s: checkpoint %s, this run %s", k, ma[k], mb[k]))
+		}
+	}
+	return out
+}
+
+// optState is the optimizer's state.
+type optState struct {
+	Kind  string `json:"kind"` // "rmsprop" or "adam"
+	Cache [][]jf `json:"cache,omitempty"`
+	Iter  int    `json:"iter,omitempty"`
+	M     [][]jf `json:"m,omitempty"`
+	V     [][]jf `json:"v,omitempty"`
+}
+
+// jrow is a Row in a checkpoint.
+type jrow struct {
+	Epoch int `json:"epoch"`
+	Train jf  `json:"train"`
+	Val   jf  `json:"val"`
+	Test  jf  `json:"test"`
+	Model jf  `json:"model"`
+	// Params are the estimated model parameters (Row.Params).
+	Params []jf `json:"params,omitempty"`
+}
+
+// checkpointData is everything a resumed run needs to continue exactly as
+// an uninterrupted one: the parameters, the optimizer state, the state of
+// the shuffling generator and of early stopping, and the log so far.
+type checkpointData struct {
+	Run runID `json:"run"`
+	// Epoch is the number of completed epochs.
+	Epoch  int      `json:"epoch"`
+	Params [][]jf   `json:"params"`
+	Opt    optState `json:"optimizer"`
+	// RNG is the PCG state (math/rand/v2 PCG.MarshalBinary).
+	RNG []byte `json:"rng"`
+	// BestVal is the best validation loss so far, at epoch BestEpoch, with
+	// parameters BestParams; Bad counts the epochs since.
+	BestVal    jf       `json:"best_val"`
+	BestEpoch  int      `json:"best_epoch"`
+	BestParams [][]jf   `json:"best_params"`
+	Bad        int      `json:"bad"`
+	Stopped    bool     `json:"stopped"`
+	History    []jrow   `json:"history"`
+	Solves     int      `json:"solves"`
+	Skipped    int      `json:"skipped"`
+	Names      []string `json:"names,omitempty"`
+	// Seconds is the wall time spent on the run up to this checkpoint.
+	Seconds jf `json:"seconds"`
+}
+
+// encodeCheckpoint returns the file content for c.
+func encodeCheckpoint(c *checkpointData) ([]byte, error) {
+	body, err := json.Marshal(c)
+	if err != nil {
+		return nil, fmt.Errorf("train: encoding checkpoint: %w", err)
+	}
+	body = append(body, '\n')
+	sum := sha256.Sum256(body)
+	head := fmt.Sprintf("%s %d sha256:%s\n", checkpointMagic, checkpointVersion, hex.EncodeToString(sum[:]))
+	return append([]byte(head), body...), nil
+}
+
+// decodeCheckpoint parses and checks a checkpoint file's content.
+func decodeCheckpoint(raw []byte) (*checkpointData, error) {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: "+format, append([]any{ErrBadCheckpoint}, args...)...)
+	}
+	head, body, ok := bytes.Cut(raw, []byte("\n"))
+	if !ok {
+		return nil, bad("no header line (truncated or not a checkpoint)")
+	}
+	f := strings.Fields(string(head))
+	if len(f) != 3 || f[0] != checkpointMagic {
+		return nil, bad("not a checkpoint: header %.60q", head)
+	}
+	if f[1] != strconv.Itoa(checkpointVersion) {
+		return nil, bad("format version %s, this program reads %d", f[1], checkpointVersion)
+	}
+	want, ok := strings.CutPrefix(f[2], "sha256:")
+	if !ok {
+		return nil, bad("header has no checksum")
+	}
+	sum := sha256.Sum256(body)
+	if hex.EncodeToString(sum[:]) != want {
+		return nil, bad("checksum mismatch: the file is corrupted or truncated")
+	}
+	var c checkpointData
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil {
+		return nil, bad("content: %v", err)
+	}
+	switch {
+	case c.Epoch < 0 || len(c.History) != c.Epoch+1:
+		return nil, bad("%d log rows for %d epochs", len(c.History), c.Epoch)
+	case c.Opt.Kind != "rmsprop" && c.Opt.Kind != "adam":
+		return nil, bad("unknown optimizer %q", c.Opt.Kind)
+	case len(c.BestParams) != 0 && len(c.BestParams) != len(c.Params):
+		return nil, bad("%d best parameter tensors for %d parameters", len(c.BestParams), len(c.Params))
+	}
+	for i, r := range c.History {
+		if r.Epoch != i {
+			return nil, bad("log row %d has epoch %d", i, r.Epoch)
+		}
+	}
+	return &c, nil
+}
+
+// readCheckpoint reads the checkpoint at path; os.ErrNotExist if none.
+func readCheckpoint(path string) (*checkpointData, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	c, err := decodeCheckpoint(raw)
+	if err != nil {
+		return nil, fmt.Errorf("train: checkpoint %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// writeAtomic writes data to path so that a reader (or a run resumed after
+// a crash) sees either the old file or the complete new one: it writes a
+// temporary file in the same directory, syncs it, renames it over path and
+// syncs the directory.
+func writeAtomic(path string, data []byte) (err error) {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("train: writing %s: %w", path, err)
+	}
+	tmp := f.Name()
+	defer func() {
+		if err != nil {
+			os.Remove(tmp)
+		}
+	}()
+	if _, err = f.Write(data); err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(tmp, 0o644)
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		return fmt.Errorf("train: writing %s: %w", path, err)
+	}
+	if d, derr := os.Open(dir); derr == nil {
+		d.Sync() // best effort: not every file system syncs directories
+		d.Close()
+	}
+	return nil
+}

@@ -1,0 +1,184 @@
+package train
+
+import (
+	"fmt"
+
+	"github.com/dilqr/dilqr/op"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// builder adds a model predicting the controls for the initial states x0
+// (B, N) to g. It returns the prediction u, of shape (B, T, M) or
+// (B, T·M) with the controls in time-major order within a row (the layout
+// of a B×T×M array), the learnable nodes in a fixed order, and a function
+// returning the planner's statistics of the last run (nil for a model
+// without a planner).
+type builder func(g *G.ExprGraph, x0 *G.Node, b int) (u *G.Node, learn G.Nodes, stats func() op.RunStats, err error)
+
+// netGraph is one compiled graph of a model for a fixed batch size B
+// (Gorgonia fixes shapes when the graph is built): an evaluation graph
+// computes the predicted controls, a training graph also the imitation
+// loss MSE(u, target) and its gradient with respect to the learnable
+// nodes. The learnable nodes hold a copy of the canonical parameters
+// (paramSet), loaded before every run, so graphs of several batch sizes
+// serve one set of parameters.
+type netGraph struct {
+	b      int
+	g      *G.ExprGraph
+	x0     *G.Node
+	target *G.Node // nil for an evaluation graph
+	u      *G.Node
+	loss   *G.Node // nil for an evaluation graph
+	learn  G.Nodes
+	vm     G.VM
+	stats  func() op.RunStats
+}
+
+// newNetGraph builds the graph of build for batch size b, states of size n
+// and T×M controls; withGrad adds the loss and its gradient.
+func newNetGraph(build builder, b, n, t, m int, withGrad bool) (*netGraph, error) {
+	g := G.NewGraph()
+	x0 := G.NewMatrix(g, tensor.Float64, G.WithShape(b, n), G.WithName("x0"),
+		G.WithValue(tensor.New(tensor.WithShape(b, n), tensor.WithBacking(make([]float64, b*n)))))
+	u, learn, stats, err := build(g, x0, b)
+	if err != nil {
+		return nil, err
+	}
+	if got := u.Shape().TotalSize(); got != b*t*m {
+		return nil, fmt.Errorf("train: model output has shape %v, want %d×%d×%d controls", u.Shape(), b, t, m)
+	}
+	ng := &netGraph{b: b, g: g, x0: x0, u: u, learn: learn, stats: stats}
+	if !withGrad {
+		ng.vm = G.NewTapeMachine(g)
+		return ng, nil
+	}
+	sh := u.Shape().Clone()
+	ng.target = G.NewTensor(g, tensor.Float64, len(sh), G.WithShape(sh...), G.WithName("u_expert"),
+		G.WithValue(tensor.New(tensor.WithShape(sh...), tensor.WithBacking(make([]float64, b*t*m)))))
+	diff, err := G.Sub(u, ng.target)
+	if err != nil {
+		return nil, fmt.Errorf("train: loss: %w", err)
+	}
+	sq, err := G.Square(diff)
+	if err != nil {
+		return nil, fmt.Errorf("train: loss: %w", err)
+	}
+	if ng.loss, err = G.Mean(sq); err != nil {
+		return nil, fmt.Errorf("train: loss: %w", err)
+	}
+	if _, err = G.Grad(ng.loss, learn...); err != nil {
+		return nil, fmt.Errorf("train: gradient: %w", err)
+	}
+	ng.vm = G.NewTapeMachine(g, G.BindDualValues(learn...))
+	return ng, nil
+}
+
+// load copies the canonical parameter values into the learnable nodes.
+func (ng *netGraph) load(ps paramSet) error {
+	if len(ps) != len(ng.learn) {
+		return fmt.Errorf("train: %d parameters for %d learnable nodes", len(ps), len(ng.learn))
+	}
+	for i, n := range ng.learn {
+		d, err := denseData(n.Value())
+		if err != nil {
+			return fmt.Errorf("train: node %s: %w", n.Name(), err)
+		}
+		if len(d) != len(ps[i].values()) {
+			return fmt.Errorf("train: node %s has %d entries, parameter %d", n.Name(), len(d), len(ps[i].values()))
+		}
+		copy(d, ps[i].values())
+	}
+	return nil
+}
+
+// run sets the inputs, loads ps and runs the graph. x0 is B×N; target
+// (training graphs only) B×T×M.
+func (ng *netGraph) run(ps paramSet, x0, target []float64) error {
+	if err := ng.load(ps); err != nil {
+		return err
+	}
+	if err := setData(ng.x0, x0); err != nil {
+		return err
+	}
+	if ng.target != nil {
+		if err := setData(ng.target, target); err != nil {
+			return err
+		}
+	}
+	ng.vm.Reset()
+	if err := ng.vm.RunAll(); err != nil {
+		return fmt.Errorf("train: running the graph: %w", op.Cause(err))
+	}
+	return nil
+}
+
+// controls returns a copy of the predicted controls of the last run (B×T×M).
+func (ng *netGraph) controls() ([]float64, error) {
+	d, err := denseData(ng.u.Value())
+	if err != nil {
+		return nil, fmt.Errorf("train: reading the controls: %w", err)
+	}
+	return append([]float64(nil), d...), nil
+}
+
+// lossValue returns the loss of the last run of a training graph.
+func (ng *netGraph) lossValue() (float64, error) {
+	switch v := ng.loss.Value().(type) {
+	case *G.F64:
+		return float64(*v), nil
+	case *tensor.Dense:
+		if f, ok := v.Data().(float64); ok {
+			return f, nil
+		}
+		if s, ok := v.Data().([]float64); ok && len(s) == 1 {
+			return s[0], nil
+		}
+	}
+	return 0, fmt.Errorf("train: loss has value %T, want a float64 scalar", ng.loss.Value())
+}
+
+// takeGrads moves the gradients of the last run of a training graph into
+// ps (overwriting) and zeroes the nodes' gradients, which Gorgonia would
+// otherwise accumulate over runs.
+func (ng *netGraph) takeGrads(ps paramSet) error {
+	for i, n := range ng.learn {
+		gv, err := n.Grad()
+		if err != nil {
+			return fmt.Errorf("train: node %s has no gradient: %w", n.Name(), err)
+		}
+		d, err := denseData(gv)
+		if err != nil {
+			return fmt.Errorf("train: gradient of %s: %w", n.Name(), err)
+		}
+		copy(ps[i].grads(), d)
+		clear(d)
+	}
+	return nil
+}
+
+// denseData returns the float64 backing of a *tensor.Dense value.
+func denseData(v G.Value) ([]float64, error) {
+	d, ok := v.(*tensor.Dense)
+	if !ok || d.Dtype() != tensor.Float64 || d.RequiresIterator() {
+		return nil, fmt.Errorf("value %T is not a plain float64 tensor", v)
+	}
+	s, ok := d.Data().([]float64)
+	if !ok {
+		return nil, fmt.Errorf("value holds %T, not []float64", d.Data())
+	}
+	return s, nil
+}
+
+// setData copies v into the value of input node n.
+func setData(n *G.Node, v []float64) error {
+	d, err := denseData(n.Value())
+	if err != nil {
+		return fmt.Errorf("train: input %s: %w", n.Name(), err)
+	}
+	if len(d) != len(v) {
+		return fmt.Errorf("train: input %s takes %d values, have %d", n.Name(), len(d), len(v))
+	}
+	copy(d, v)
+	return nil
+}

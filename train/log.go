@@ -1,0 +1,146 @@
+package train
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"strconv"
+	"strings"
+)
+
+// Row is one line of the training log: the losses after an epoch.
+type Row struct {
+	// Epoch counts the completed epochs; row 0 holds the losses of the
+	// initial parameters, before any training.
+	Epoch int
+	// Train, Val and Test are the imitation losses on the training
+	// examples used, the validation split and the test split: the mean
+	// squared difference between the predicted and the expert's controls
+	// over all examples, steps and control entries, with the parameters at
+	// the end of the epoch.
+	Train, Val, Test float64
+	// Model is the model loss MSE(θ − θ_true) of the estimated parameters
+	// (dynamics parameters for sysid and *.dx, cost parameters in goal form
+	// (w, goal) for *.cost), NaN for nn.
+	Model float64
+	// Params holds the estimated model parameters at the end of the epoch
+	// (see Result.Names), nil for nn. It is not part of the log file.
+	Params []float64
+}
+
+// LogHeader is the header line of a training log.
+const LogHeader = "epoch,train_loss,val_loss,test_loss,model_loss"
+
+// ErrBadLog is wrapped by every error ReadLog returns about the content of
+// a log file.
+var ErrBadLog = errors.New("bad training log")
+
+// formatFloat writes v so that parsing it gives v back exactly; NaN is the
+// empty field.
+func formatFloat(v float64) string {
+	if math.IsNaN(v) {
+		return ""
+	}
+	return strconv.FormatFloat(v, 'g', -1, 64)
+}
+
+// String formats r as a log line (without the newline). Numbers are
+// written in the shortest form that reads back exactly.
+func (r Row) String() string {
+	return fmt.Sprintf("%d,%s,%s,%s,%s", r.Epoch, formatFloat(r.Train), formatFloat(r.Val),
+		formatFloat(r.Test), formatFloat(r.Model))
+}
+
+// encodeLog returns the log file content for rows.
+func encodeLog(rows []Row) []byte {
+	var b bytes.Buffer
+	b.WriteString(LogHeader + "\n")
+	for _, r := range rows {
+		b.WriteString(r.String() + "\n")
+	}
+	return b.Bytes()
+}
+
+// ReadLog reads a training log written by Run (CSV with the header
+// LogHeader, one row per epoch from 0, consecutive). Errors about the
+// content wrap ErrBadLog and name the line.
+func ReadLog(path string) ([]Row, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("train: reading log: %w", err)
+	}
+	defer f.Close()
+	rows, err := parseLog(f)
+	if err != nil {
+		return nil, fmt.Errorf("train: log %s: %w", path, err)
+	}
+	return rows, nil
+}
+
+func parseLog(r io.Reader) ([]Row, error) {
+	sc := bufio.NewScanner(r)
+	line := 0
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: line %d: "+format, append([]any{ErrBadLog, line}, args...)...)
+	}
+	var rows []Row
+	for sc.Scan() {
+		line++
+		text := sc.Text()
+		if line == 1 {
+			if text != LogHeader {
+				return nil, bad("header %q, want %q", text, LogHeader)
+			}
+			continue
+		}
+		f := strings.Split(text, ",")
+		if len(f) != 5 {
+			return nil, bad("%d fields, want 5", len(f))
+		}
+		var row Row
+		ep, err := strconv.Atoi(f[0])
+		if err != nil {
+			return nil, bad("epoch %q is not an integer", f[0])
+		}
+		if ep != len(rows) {
+			return nil, bad("epoch %d, want %d (rows must be consecutive from 0)", ep, len(rows))
+		}
+		row.Epoch = ep
+		for i, dst := range []*float64{&row.Train, &row.Val, &row.Test, &row.Model} {
+			s := f[i+1]
+			if s == "" {
+				if i < 3 {
+					return nil, bad("empty %s", strings.Split(LogHeader, ",")[i+1])
+				}
+				*dst = math.NaN()
+				continue
+			}
+			v, err := strconv.ParseFloat(s, 64)
+			if err != nil {
+				return nil, bad("%s %q is not a number", strings.Split(LogHeader, ",")[i+1], s)
+			}
+			*dst = v
+		}
+		rows = append(rows, row)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadLog, err)
+	}
+	if line == 0 {
+		return nil, fmt.Errorf("%w: empty file (no header)", ErrBadLog)
+	}
+	return rows, nil
+}
+
+// sameRow reports whether a and b are equal, bit for bit (NaN equal to
+// NaN).
+func sameRow(a, b Row) bool {
+	eq := func(x, y float64) bool {
+		return math.Float64bits(x) == math.Float64bits(y) || (math.IsNaN(x) && math.IsNaN(y))
+	}
+	return a.Epoch == b.Epoch && eq(a.Train, b.Train) && eq(a.Val, b.Val) && eq(a.Test, b.Test) && eq(a.Model, b.Model)
+}
