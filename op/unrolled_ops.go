@@ -1,0 +1,1326 @@
+package op
+
+import (
+	"encoding/binary"
+	"fmt"
+	"hash"
+	"hash/fnv"
+	"math"
+	"sync/atomic"
+
+	"github.com/chewxy/hm"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// Small elementwise Gorgonia Ops used by Unrolled. Gorgonia has no clamp,
+// no atan2 and no broadcast-free "scale each row by a per-row factor", so
+// they are written here, each with a symbolic derivative (SymDiff, for Grad
+// and the TapeMachine) built from these same Ops or standard ones, and a
+// numeric one (DoDiff, for the LispMachine). All take and return float64
+// tensors, never panic, and return errors for bad input. "Rows" are all
+// leading axes and "columns" the last axis; a column shape is the shape of
+// the other operand with last axis 1, e.g. (R,1) beside (R,K) or (B,1,1)
+// beside (B,1,N).
+//
+//	urClampOp{lo,hi}(x)       clamp(x, lo, hi); derivative 1 on [lo, hi], 0 outside
+//	urMaskMulOp{lo,hi}(x, g)  g ⊙ 1[lo ≤ x ≤ hi], x a column broadcast over g's
+//	                          columns, or shaped like g; not differentiable in x
+//	urAtan2Op(y, x)           atan2(y, x), same shapes
+//	urRowScaleOp(s, d)        s_i·d_ij for a column s and d
+//	urRowDotOp(a, b)          Σ_j a_ij b_ij for equal shapes, a column
+//
+// The clamp's derivative convention is the one of models.Scalar.Clamp (and
+// torch.clamp): 1 inside the closed interval, 0 outside.
+
+// urOpErr is an error about an Op's inputs, wrapping ErrBadInput.
+func urOpErr(op fmt.Stringer, format string, args ...any) error {
+	return fmt.Errorf("op: %v: %w: "+format, append([]any{op, ErrBadInput}, args...)...)
+}
+
+// urDense returns the float64 data of v in row-major order (copied when v
+// is a view) and its shape. Only float64 *tensor.Dense values are accepted.
+func urDense(op fmt.Stringer, v G.Value, what string) ([]float64, tensor.Shape, error) {
+	d, ok := v.(*tensor.Dense)
+	if !ok || d == nil {
+		return nil, nil, urOpErr(op, "%s must be a float64 *tensor.Dense, is %T", what, v)
+	}
+	if d.Dtype() != tensor.Float64 {
+		return nil, nil, urOpErr(op, "%s has dtype %v, want float64", what, d.Dtype())
+	}
+	if d.RequiresIterator() {
+		m, ok := d.Materialize().(*tensor.Dense)
+		if !ok {
+			return nil, nil, urOpErr(op, "%s: cannot materialize view", what)
+		}
+		d = m
+	}
+	data, ok := d.Data().([]float64)
+	if !ok {
+		return nil, nil, urOpErr(op, "%s has no float64 data", what)
+	}
+	if len(data) != d.Shape().TotalSize() {
+		return nil, nil, urOpErr(op, "%s has %d values for shape %v", what, len(data), d.Shape())
+	}
+	return data, d.Shape(), nil
+}
+
+// urGradData returns the writable gradient storage of node n for DoDiff.
+func urGradData(op fmt.Stringer, n *G.Node, what string) ([]float64, error) {
+	g, err := n.Grad()
+	if err != nil {
+		return nil, fmt.Errorf("op: %v: %s has no gradient value: %w", op, what, err)
+	}
+	d, ok := g.(*tensor.Dense)
+	if !ok || d == nil || d.Dtype() != tensor.Float64 {
+		return nil, urOpErr(op, "%s gradient must be a float64 *tensor.Dense, is %T", what, g)
+	}
+	if d.RequiresIterator() {
+		return nil, urOpErr(op, "%s gradient is a view", what)
+	}
+	data, ok := d.Data().([]float64)
+	if !ok || len(data) != n.Shape().TotalSize() {
+		return nil, urOpErr(op, "%s gradient has the wrong size", what)
+	}
+	return data, nil
+}
+
+// urShapes converts DimSizers to shapes of one rank ≥ 1.
+func urShapes(op fmt.Stringer, want int, ds []G.DimSizer) ([]tensor.Shape, error) {
+	if len(ds) != want {
+		return nil, urOpErr(op, "want %d inputs, have %d", want, len(ds))
+	}
+	out := make([]tensor.Shape, len(ds))
+	for i, d := range ds {
+		s, ok := d.(tensor.Shape)
+		if !ok {
+			return nil, urOpErr(op, "input %d: shape unknown (%T)", i, d)
+		}
+		if len(s) < 1 || i > 0 && len(s) != len(out[0]) {
+			return nil, urOpErr(op, "input %d has shape %v: want rank ≥ 1, equal ranks", i, s)
+		}
+		out[i] = s
+	}
+	return out, nil
+}
+
+// urValues checks the arity and fetches the data of every input.
+func urValues(op fmt.Stringer, want int, vals []G.Value) ([][]float64, []tensor.Shape, error) {
+	if len(vals) != want {
+		return nil, nil, urOpErr(op, "want %d inputs, have %d", want, len(vals))
+	}
+	data := make([][]float64, want)
+	shapes := make([]tensor.Shape, want)
+	for i, v := range vals {
+		d, s, err := urDense(op, v, fmt.Sprintf("input %d", i))
+		if err != nil {
+			return nil, nil, err
+		}
+		if len(s) < 1 || i > 0 && len(s) != len(shapes[0]) {
+			return nil, nil, urOpErr(op, "input %d has shape %v: want rank ≥ 1, equal ranks", i, s)
+		}
+		data[i], shapes[i] = d, s
+	}
+	return data, shapes, nil
+}
+
+// urNodeValues collects the values of nodes for DoDiff.
+func urNodeValues(nodes G.Nodes) []G.Value {
+	vals := make([]G.Value, len(nodes))
+	for i, n := range nodes {
+		if n != nil {
+			vals[i] = n.Value()
+		}
+	}
+	return vals
+}
+
+func urNewDense(shape tensor.Shape, data []float64) *tensor.Dense {
+	return tensor.New(tensor.WithShape(shape.Clone()...), tensor.WithBacking(data))
+}
+
+func urHash(s fmt.Stringer) uint32 {
+	h := fnv.New32a()
+	fmt.Fprint(h, s.String())
+	return h.Sum32()
+}
+
+func urUnaryType() hm.Type {
+	a := hm.TypeVariable('a')
+	return hm.NewFnType(a, a)
+}
+
+func urBinaryType() hm.Type {
+	a := hm.TypeVariable('a')
+	return hm.NewFnType(a, a, a)
+}
+
+// urIsColumn reports whether s is the column shape of d: equal ranks,
+// equal leading axes, last axis 1.
+func urIsColumn(s, d tensor.Shape) bool {
+	if len(s) != len(d) || len(s) == 0 || s[len(s)-1] != 1 {
+		return false
+	}
+	for i := range len(s) - 1 {
+		if s[i] != d[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// urRowsCols splits a shape into rows (all leading axes) and columns.
+func urRowsCols(s tensor.Shape) (rows, cols int) {
+	cols = s[len(s)-1]
+	return s.TotalSize() / max(cols, 1), cols
+}
+
+// urColumnOf returns the column shape of s.
+func urColumnOf(s tensor.Shape) tensor.Shape {
+	c := s.Clone()
+	c[len(c)-1] = 1
+	return c
+}
+
+// urRowBroadcast reports whether x (shape xs) is compatible with g (shape
+// gs) for the mask: equal shapes, or x the column shape of g.
+func urRowBroadcast(xs, gs tensor.Shape) bool {
+	return urSameShape(xs, gs) || urIsColumn(xs, gs)
+}
+
+// urRecover turns a panic in code called by an Op method into an error: a
+// panic inside an Op would kill the user's process.
+func urRecover(err *error) {
+	if r := recover(); r != nil {
+		*err = fmt.Errorf("op: unrolled: internal error: %v", r)
+	}
+}
+
+// urClamp is models' clamp: v itself inside [lo, hi] (NaN stays NaN).
+func urClamp(v, lo, hi float64) float64 {
+	if v < lo {
+		return lo
+	}
+	if v > hi {
+		return hi
+	}
+	return v
+}
+
+// inRange is the clamp's derivative: 1 on the closed interval [lo, hi].
+func inRange(v, lo, hi float64) bool { return v >= lo && v <= hi }
+
+func urBoundsString(name string, lo, hi float64) string {
+	return fmt.Sprintf("%s[%x,%x](%g,%g)", name, math.Float64bits(lo), math.Float64bits(hi), lo, hi)
+}
+
+// ---------------------------------------------------------------------------
+
+// urClampOp is clamp(x, lo, hi), elementwise. Every control passes
+// through it, so it also rejects NaN and ±Inf: a non-finite control means a
+// non-finite input or diverging iterations, and is reported as an error
+// rather than propagated.
+type urClampOp struct{ lo, hi float64 }
+
+func (op urClampOp) Arity() int            { return 1 }
+func (op urClampOp) Type() hm.Type         { return urUnaryType() }
+func (op urClampOp) ReturnsPtr() bool      { return false }
+func (op urClampOp) CallsExtern() bool     { return false }
+func (op urClampOp) OverwritesInput() int  { return -1 }
+func (op urClampOp) String() string        { return urBoundsString("unrolled.clamp", op.lo, op.hi) }
+func (op urClampOp) WriteHash(h hash.Hash) { fmt.Fprint(h, op.String()) }
+func (op urClampOp) Hashcode() uint32      { return urHash(op) }
+func (op urClampOp) DiffWRT(int) []bool    { return []bool{true} }
+func (op urClampOp) checkBounds() error {
+	if math.IsNaN(op.lo) || math.IsNaN(op.hi) || op.lo > op.hi {
+		return urOpErr(op, "invalid bounds [%g, %g]", op.lo, op.hi)
+	}
+	return nil
+}
+
+func (op urClampOp) InferShape(ds ...G.DimSizer) (tensor.Shape, error) {
+	s, err := urShapes(op, 1, ds)
+	if err != nil {
+		return nil, err
+	}
+	return s[0].Clone(), op.checkBounds()
+}
+
+func (op urClampOp) Do(vals ...G.Value) (v G.Value, err error) {
+	defer urRecover(&err)
+	if err := op.checkBounds(); err != nil {
+		return nil, err
+	}
+	in, sh, err := urValues(op, 1, vals)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]float64, len(in[0]))
+	for i, x := range in[0] {
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return nil, fmt.Errorf("op: %v: input %d is not finite (%g): a NaN or Inf input, or diverging iterations", op, i, x)
+		}
+		out[i] = urClamp(x, op.lo, op.hi)
+	}
+	return urNewDense(sh[0], out), nil
+}
+
+func (op urClampOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
+	if len(inputs) != 1 || inputs[0] == nil || grad == nil {
+		return nil, urOpErr(op, "SymDiff wants 1 input and a gradient")
+	}
+	d, err := G.ApplyOp(urSalt(urMaskMulOp(op)), inputs[0], grad)
+	if err != nil {
+		return nil, fmt.Errorf("op: %v: SymDiff: %w", op, err)
+	}
+	return G.Nodes{d}, nil
+}
+
+func (op urClampOp) DoDiff(ctx G.ExecutionContext, inputs G.Nodes, output *G.Node) (err error) {
+	defer urRecover(&err)
+	if len(inputs) != 1 || inputs[0] == nil || output == nil {
+		return urOpErr(op, "DoDiff wants 1 input and the output")
+	}
+	x, _, err := urValues(op, 1, urNodeValues(inputs))
+	if err != nil {
+		return err
+	}
+	og, err := urGradData(op, output, "output")
+	if err != nil {
+		return err
+	}
+	xg, err := urGradData(op, inputs[0], "input")
+	if err != nil {
+		return err
+	}
+	if len(og) != len(x[0]) || len(xg) != len(x[0]) {
+		return urOpErr(op, "DoDiff: size mismatch")
+	}
+	for i, v := range x[0] {
+		if inRange(v, op.lo, op.hi) {
+			xg[i] += og[i]
+		}
+	}
+	return nil
+}
+
+// ---------------------------------------------------------------------------
+
+// urMaskMulOp is g ⊙ 1[lo ≤ x ≤ hi]: the clamp's derivative applied to g.
+// x is g's column shape, broadcast over its columns, or shaped like g.
+type urMaskMulOp struct{ lo, hi float64 }
+
+func (op urMaskMulOp) Arity() int            { return 2 }
+func (op urMaskMulOp) Type() hm.Type         { return urBinaryType() }
+func (op urMaskMulOp) ReturnsPtr() bool      { return false }
+func (op urMaskMulOp) CallsExtern() bool     { return false }
+func (op urMaskMulOp) OverwritesInput() int  { return -1 }
+func (op urMaskMulOp) String() string        { return urBoundsString("unrolled.maskmul", op.lo, op.hi) }
+func (op urMaskMulOp) WriteHash(h hash.Hash) { fmt.Fprint(h, op.String()) }
+func (op urMaskMulOp) Hashcode() uint32      { return urHash(op) }
+
+// DiffWRT implements gorgonia.SDOp: the mask is piecewise constant in x.
+func (op urMaskMulOp) DiffWRT(int) []bool { return []bool{false, true} }
+
+func (op urMaskMulOp) InferShape(ds ...G.DimSizer) (tensor.Shape, error) {
+	s, err := urShapes(op, 2, ds)
+	if err != nil {
+		return nil, err
+	}
+	if !urRowBroadcast(s[0], s[1]) {
+		return nil, urOpErr(op, "mask shape %v does not fit %v", s[0], s[1])
+	}
+	return s[1].Clone(), nil
+}
+
+// apply adds (or writes) g ⊙ mask(x) into dst.
+func (op urMaskMulOp) apply(dst, x, g []float64, xs, gs tensor.Shape) {
+	rows, cols := urRowsCols(gs)
+	col := !urSameShape(xs, gs)
+	for i := range rows {
+		for j := range cols {
+			xv := x[i]
+			if !col {
+				xv = x[i*cols+j]
+			}
+			if inRange(xv, op.lo, op.hi) {
+				dst[i*cols+j] += g[i*cols+j]
+			}
+		}
+	}
+}
+
+func (op urMaskMulOp) Do(vals ...G.Value) (v G.Value, err error) {
+	defer urRecover(&err)
+	in, sh, err := urValues(op, 2, vals)
+	if err != nil {
+		return nil, err
+	}
+	if !urRowBroadcast(sh[0], sh[1]) {
+		return nil, urOpErr(op, "mask shape %v does not fit %v", sh[0], sh[1])
+	}
+	out := make([]float64, len(in[1]))
+	op.apply(out, in[0], in[1], sh[0], sh[1])
+	return urNewDense(sh[1], out), nil
+}
+
+func (op urMaskMulOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
+	if len(inputs) != 2 || inputs[0] == nil || grad == nil {
+		return nil, urOpErr(op, "SymDiff wants 2 inputs and a gradient")
+	}
+	d, err := G.ApplyOp(urSalt(op), inputs[0], grad)
+	if err != nil {
+		return nil, fmt.Errorf("op: %v: SymDiff: %w", op, err)
+	}
+	return G.Nodes{nil, d}, nil
+}
+
+func (op urMaskMulOp) DoDiff(ctx G.ExecutionContext, inputs G.Nodes, output *G.Node) (err error) {
+	defer urRecover(&err)
+	if len(inputs) != 2 || inputs[1] == nil || output == nil {
+		return urOpErr(op, "DoDiff wants 2 inputs and the output")
+	}
+	in, sh, err := urValues(op, 2, urNodeValues(inputs))
+	if err != nil {
+		return err
+	}
+	if !urRowBroadcast(sh[0], sh[1]) {
+		return urOpErr(op, "mask shape %v does not fit %v", sh[0], sh[1])
+	}
+	og, err := urGradData(op, output, "output")
+	if err != nil {
+		return err
+	}
+	gg, err := urGradData(op, inputs[1], "input 1")
+	if err != nil {
+		return err
+	}
+	if len(og) != len(in[1]) || len(gg) != len(in[1]) {
+		return urOpErr(op, "DoDiff: size mismatch")
+	}
+	op.apply(gg, in[0], og, sh[0], sh[1])
+	return nil
+}
+
+// ---------------------------------------------------------------------------
+
+// urAtan2Op is atan2(y, x) elementwise, the angle of the point (x, y).
+type urAtan2Op struct{}
+
+func (op urAtan2Op) Arity() int            { return 2 }
+func (op urAtan2Op) Type() hm.Type         { return urBinaryType() }
+func (op urAtan2Op) ReturnsPtr() bool      { return false }
+func (op urAtan2Op) CallsExtern() bool     { return false }
+func (op urAtan2Op) OverwritesInput() int  { return -1 }
+func (op urAtan2Op) String() string        { return "unrolled.atan2" }
+func (op urAtan2Op) WriteHash(h hash.Hash) { fmt.Fprint(h, op.String()) }
+func (op urAtan2Op) Hashcode() uint32      { return urHash(op) }
+func (op urAtan2Op) DiffWRT(int) []bool    { return []bool{true, true} }
+
+func (op urAtan2Op) InferShape(ds ...G.DimSizer) (tensor.Shape, error) {
+	s, err := urShapes(op, 2, ds)
+	if err != nil {
+		return nil, err
+	}
+	if !urSameShape(s[0], s[1]) {
+		return nil, urOpErr(op, "shapes %v and %v differ", s[0], s[1])
+	}
+	return s[0].Clone(), nil
+}
+
+func (op urAtan2Op) Do(vals ...G.Value) (v G.Value, err error) {
+	defer urRecover(&err)
+	in, sh, err := urValues(op, 2, vals)
+	if err != nil {
+		return nil, err
+	}
+	if !urSameShape(sh[0], sh[1]) {
+		return nil, urOpErr(op, "shapes %v and %v differ", sh[0], sh[1])
+	}
+	out := make([]float64, len(in[0]))
+	for i, y := range in[0] {
+		out[i] = math.Atan2(y, in[1][i])
+	}
+	return urNewDense(sh[0], out), nil
+}
+
+// SymDiff implements gorgonia.SDOp: ∂/∂y = x/r², ∂/∂x = −y/r² with
+// r² = x² + y², built from standard Ops.
+func (op urAtan2Op) SymDiff(inputs G.Nodes, output, grad *G.Node) (retVal G.Nodes, err error) {
+	defer urRecover(&err)
+	if len(inputs) != 2 || inputs[0] == nil || inputs[1] == nil || grad == nil {
+		return nil, urOpErr(op, "SymDiff wants 2 inputs and a gradient")
+	}
+	y, x := inputs[0], inputs[1]
+	wrap := func(err error) error { return fmt.Errorf("op: %v: SymDiff: %w", op, err) }
+	x2, err := G.Square(x)
+	if err != nil {
+		return nil, wrap(err)
+	}
+	y2, err := G.Square(y)
+	if err != nil {
+		return nil, wrap(err)
+	}
+	r2, err := G.Add(x2, y2)
+	if err != nil {
+		return nil, wrap(err)
+	}
+	fy, err := G.HadamardDiv(x, r2)
+	if err != nil {
+		return nil, wrap(err)
+	}
+	fx, err := G.HadamardDiv(y, r2)
+	if err != nil {
+		return nil, wrap(err)
+	}
+	dy, err := G.HadamardProd(grad, fy)
+	if err != nil {
+		return nil, wrap(err)
+	}
+	gx, err := G.HadamardProd(grad, fx)
+	if err != nil {
+		return nil, wrap(err)
+	}
+	dx, err := G.Neg(gx)
+	if err != nil {
+		return nil, wrap(err)
+	}
+	return G.Nodes{dy, dx}, nil
+}
+
+func (op urAtan2Op) DoDiff(ctx G.ExecutionContext, inputs G.Nodes, output *G.Node) (err error) {
+	defer urRecover(&err)
+	if len(inputs) != 2 || inputs[0] == nil || inputs[1] == nil || output == nil {
+		return urOpErr(op, "DoDiff wants 2 inputs and the output")
+	}
+	in, sh, err := urValues(op, 2, urNodeValues(inputs))
+	if err != nil {
+		return err
+	}
+	if !urSameShape(sh[0], sh[1]) {
+		return urOpErr(op, "shapes %v and %v differ", sh[0], sh[1])
+	}
+	og, err := urGradData(op, output, "output")
+	if err != nil {
+		return err
+	}
+	yg, err := urGradData(op, inputs[0], "y")
+	if err != nil {
+		return err
+	}
+	xg, err := urGradData(op, inputs[1], "x")
+	if err != nil {
+		return err
+	}
+	if len(og) != len(in[0]) || len(yg) != len(in[0]) || len(xg) != len(in[0]) {
+		return urOpErr(op, "DoDiff: size mismatch")
+	}
+	for i, y := range in[0] {
+		x := in[1][i]
+		r2 := x*x + y*y
+		yg[i] += og[i] * (x / r2)
+		xg[i] -= og[i] * (y / r2)
+	}
+	return nil
+}
+
+// ---------------------------------------------------------------------------
+
+// urRowScaleOp is s_i·d_ij for d and its column s: each row of d scaled by
+// its own factor, without Gorgonia's broadcast nodes.
+type urRowScaleOp struct{}
+
+func (op urRowScaleOp) Arity() int            { return 2 }
+func (op urRowScaleOp) Type() hm.Type         { return urBinaryType() }
+func (op urRowScaleOp) ReturnsPtr() bool      { return false }
+func (op urRowScaleOp) CallsExtern() bool     { return false }
+func (op urRowScaleOp) OverwritesInput() int  { return -1 }
+func (op urRowScaleOp) String() string        { return "unrolled.rowscale" }
+func (op urRowScaleOp) WriteHash(h hash.Hash) { fmt.Fprint(h, op.String()) }
+func (op urRowScaleOp) Hashcode() uint32      { return urHash(op) }
+func (op urRowScaleOp) DiffWRT(int) []bool    { return []bool{true, true} }
+
+func urRowScaleShapes(op fmt.Stringer, s, d tensor.Shape) error {
+	if !urIsColumn(s, d) {
+		return urOpErr(op, "factor shape %v does not fit %v (want %v)", s, d, urColumnOf(d))
+	}
+	return nil
+}
+
+func (op urRowScaleOp) InferShape(ds ...G.DimSizer) (tensor.Shape, error) {
+	s, err := urShapes(op, 2, ds)
+	if err != nil {
+		return nil, err
+	}
+	if err := urRowScaleShapes(op, s[0], s[1]); err != nil {
+		return nil, err
+	}
+	return s[1].Clone(), nil
+}
+
+func (op urRowScaleOp) Do(vals ...G.Value) (v G.Value, err error) {
+	defer urRecover(&err)
+	in, sh, err := urValues(op, 2, vals)
+	if err != nil {
+		return nil, err
+	}
+	if err := urRowScaleShapes(op, sh[0], sh[1]); err != nil {
+		return nil, err
+	}
+	_, k := urRowsCols(sh[1])
+	out := make([]float64, len(in[1]))
+	for i, s := range in[0] {
+		for j := range k {
+			out[i*k+j] = s * in[1][i*k+j]
+		}
+	}
+	return urNewDense(sh[1], out), nil
+}
+
+// SymDiff implements gorgonia.SDOp: ∂/∂s = rowdot(grad, d),
+// ∂/∂d = rowscale(s, grad).
+func (op urRowScaleOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
+	if len(inputs) != 2 || inputs[0] == nil || inputs[1] == nil || grad == nil {
+		return nil, urOpErr(op, "SymDiff wants 2 inputs and a gradient")
+	}
+	ds, err := G.ApplyOp(urSalt(urRowDotOp{}), grad, inputs[1])
+	if err != nil {
+		return nil, fmt.Errorf("op: %v: SymDiff: %w", op, err)
+	}
+	dd, err := G.ApplyOp(urSalt(op), inputs[0], grad)
+	if err != nil {
+		return nil, fmt.Errorf("op: %v: SymDiff: %w", op, err)
+	}
+	return G.Nodes{ds, dd}, nil
+}
+
+func (op urRowScaleOp) DoDiff(ctx G.ExecutionContext, inputs G.Nodes, output *G.Node) (err error) {
+	defer urRecover(&err)
+	if len(inputs) != 2 || inputs[0] == nil || inputs[1] == nil || output == nil {
+		return urOpErr(op, "DoDiff wants 2 inputs and the output")
+	}
+	in, sh, err := urValues(op, 2, urNodeValues(inputs))
+	if err != nil {
+		return err
+	}
+	if err := urRowScaleShapes(op, sh[0], sh[1]); err != nil {
+		return err
+	}
+	og, err := urGradData(op, output, "output")
+	if err != nil {
+		return err
+	}
+	sg, err := urGradData(op, inputs[0], "factor")
+	if err != nil {
+		return err
+	}
+	dg, err := urGradData(op, inputs[1], "rows")
+	if err != nil {
+		return err
+	}
+	if len(og) != len(in[1]) || len(dg) != len(in[1]) || len(sg) != len(in[0]) {
+		return urOpErr(op, "DoDiff: size mismatch")
+	}
+	_, k := urRowsCols(sh[1])
+	for i, s := range in[0] {
+		var acc float64
+		for j := range k {
+			acc += og[i*k+j] * in[1][i*k+j]
+			dg[i*k+j] += s * og[i*k+j]
+		}
+		sg[i] += acc
+	}
+	return nil
+}
+
+// ---------------------------------------------------------------------------
+
+// urRowDotOp is Σ_j a_ij b_ij for a, b of one shape: the row-wise inner
+// product, shaped as their column.
+type urRowDotOp struct{}
+
+func (op urRowDotOp) Arity() int            { return 2 }
+func (op urRowDotOp) Type() hm.Type         { return urBinaryType() }
+func (op urRowDotOp) ReturnsPtr() bool      { return false }
+func (op urRowDotOp) CallsExtern() bool     { return false }
+func (op urRowDotOp) OverwritesInput() int  { return -1 }
+func (op urRowDotOp) String() string        { return "unrolled.rowdot" }
+func (op urRowDotOp) WriteHash(h hash.Hash) { fmt.Fprint(h, op.String()) }
+func (op urRowDotOp) Hashcode() uint32      { return urHash(op) }
+func (op urRowDotOp) DiffWRT(int) []bool    { return []bool{true, true} }
+
+func (op urRowDotOp) InferShape(ds ...G.DimSizer) (tensor.Shape, error) {
+	s, err := urShapes(op, 2, ds)
+	if err != nil {
+		return nil, err
+	}
+	if !urSameShape(s[0], s[1]) {
+		return nil, urOpErr(op, "shapes %v and %v differ", s[0], s[1])
+	}
+	return urColumnOf(s[0]), nil
+}
+
+func (op urRowDotOp) Do(vals ...G.Value) (v G.Value, err error) {
+	defer urRecover(&err)
+	in, sh, err := urValues(op, 2, vals)
+	if err != nil {
+		return nil, err
+	}
+	if !urSameShape(sh[0], sh[1]) {
+		return nil, urOpErr(op, "shapes %v and %v differ", sh[0], sh[1])
+	}
+	r, k := urRowsCols(sh[0])
+	out := make([]float64, r)
+	for i := range r {
+		var acc float64
+		for j := range k {
+			acc += in[0][i*k+j] * in[1][i*k+j]
+		}
+		out[i] = acc
+	}
+	return urNewDense(urColumnOf(sh[0]), out), nil
+}
+
+// SymDiff implements gorgonia.SDOp: ∂/∂a = rowscale(grad, b),
+// ∂/∂b = rowscale(grad, a).
+func (op urRowDotOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
+	if len(inputs) != 2 || inputs[0] == nil || inputs[1] == nil || grad == nil {
+		return nil, urOpErr(op, "SymDiff wants 2 inputs and a gradient")
+	}
+	da, err := G.ApplyOp(urSalt(urRowScaleOp{}), grad, inputs[1])
+	if err != nil {
+		return nil, fmt.Errorf("op: %v: SymDiff: %w", op, err)
+	}
+	db, err := G.ApplyOp(urSalt(urRowScaleOp{}), grad, inputs[0])
+	if err != nil {
+		return nil, fmt.Errorf("op: %v: SymDiff: %w", op, err)
+	}
+	return G.Nodes{da, db}, nil
+}
+
+func (op urRowDotOp) DoDiff(ctx G.ExecutionContext, inputs G.Nodes, output *G.Node) (err error) {
+	defer urRecover(&err)
+	if len(inputs) != 2 || inputs[0] == nil || inputs[1] == nil || output == nil {
+		return urOpErr(op, "DoDiff wants 2 inputs and the output")
+	}
+	in, sh, err := urValues(op, 2, urNodeValues(inputs))
+	if err != nil {
+		return err
+	}
+	if !urSameShape(sh[0], sh[1]) {
+		return urOpErr(op, "shapes %v and %v differ", sh[0], sh[1])
+	}
+	og, err := urGradData(op, output, "output")
+	if err != nil {
+		return err
+	}
+	ag, err := urGradData(op, inputs[0], "a")
+	if err != nil {
+		return err
+	}
+	bg, err := urGradData(op, inputs[1], "b")
+	if err != nil {
+		return err
+	}
+	r, k := urRowsCols(sh[0])
+	if len(og) != r || len(ag) != r*k || len(bg) != r*k {
+		return urOpErr(op, "DoDiff: size mismatch")
+	}
+	for i := range r {
+		for j := range k {
+			ag[i*k+j] += og[i] * in[1][i*k+j]
+			bg[i*k+j] += og[i] * in[0][i*k+j]
+		}
+	}
+	return nil
+}
+
+// ---------------------------------------------------------------------------
+// Structural Ops. Gorgonia's own Reshape and Concat have DoDiffs that are
+// wrong under the LispMachine (reshapeOp.DoDiff replaces the input's
+// gradient instead of adding to it, so a reshaped node with another
+// consumer loses that consumer's gradient; concatOp.DoDiff always slices
+// axis 0), and its Slice adds a node per leading axis and drops axes of
+// length 1. These replacements work on row-major float64 tensors of any
+// rank, keep every axis, and are closed under differentiation: reshape's
+// derivative is a reshape, concat's are slices, slice's is an embedding
+// into zeros, and the embedding's is a slice.
+
+func urTensorType(rank int) G.TensorType { return G.TensorType{Dims: rank, Of: tensor.Float64} }
+
+// urBlocks returns Π s[:axis] and Π s[axis+1:].
+func urBlocks(s tensor.Shape, axis int) (outer, inner int) {
+	outer, inner = 1, 1
+	for i, d := range s {
+		switch {
+		case i < axis:
+			outer *= d
+		case i > axis:
+			inner *= d
+		}
+	}
+	return outer, inner
+}
+
+// urAnyShape converts a DimSizer to a shape of any rank.
+func urAnyShape(op fmt.Stringer, d G.DimSizer, i int) (tensor.Shape, error) {
+	s, ok := d.(tensor.Shape)
+	if !ok {
+		return nil, urOpErr(op, "input %d: shape unknown (%T)", i, d)
+	}
+	return s, nil
+}
+
+// urAnyValues fetches the data of every input, checking their ranks.
+func urAnyValues(op fmt.Stringer, want, rank int, vals []G.Value) ([][]float64, []tensor.Shape, error) {
+	if len(vals) != want {
+		return nil, nil, urOpErr(op, "want %d inputs, have %d", want, len(vals))
+	}
+	data := make([][]float64, want)
+	shapes := make([]tensor.Shape, want)
+	for i, v := range vals {
+		d, s, err := urDense(op, v, fmt.Sprintf("input %d", i))
+		if err != nil {
+			return nil, nil, err
+		}
+		if len(s) != rank {
+			return nil, nil, urOpErr(op, "input %d has shape %v, want rank %d", i, s, rank)
+		}
+		data[i], shapes[i] = d, s
+	}
+	return data, shapes, nil
+}
+
+// urReshapeOp reinterprets a tensor of shape from as shape to.
+type urReshapeOp struct{ from, to tensor.Shape }
+
+func (op urReshapeOp) Arity() int { return 1 }
+func (op urReshapeOp) Type() hm.Type {
+	return hm.NewFnType(urTensorType(len(op.from)), urTensorType(len(op.to)))
+}
+func (op urReshapeOp) ReturnsPtr() bool      { return false }
+func (op urReshapeOp) CallsExtern() bool     { return false }
+func (op urReshapeOp) OverwritesInput() int  { return -1 }
+func (op urReshapeOp) String() string        { return fmt.Sprintf("unrolled.reshape%v→%v", op.from, op.to) }
+func (op urReshapeOp) WriteHash(h hash.Hash) { fmt.Fprint(h, op.String()) }
+func (op urReshapeOp) Hashcode() uint32      { return urHash(op) }
+func (op urReshapeOp) DiffWRT(int) []bool    { return []bool{true} }
+
+func (op urReshapeOp) check(s tensor.Shape) error {
+	if !urSameShape(s, op.from) || op.from.TotalSize() != op.to.TotalSize() {
+		return urOpErr(op, "input shape %v cannot be reshaped from %v to %v", s, op.from, op.to)
+	}
+	return nil
+}
+
+func (op urReshapeOp) InferShape(ds ...G.DimSizer) (tensor.Shape, error) {
+	if len(ds) != 1 {
+		return nil, urOpErr(op, "want 1 input, have %d", len(ds))
+	}
+	s, err := urAnyShape(op, ds[0], 0)
+	if err != nil {
+		return nil, err
+	}
+	return op.to.Clone(), op.check(s)
+}
+
+func (op urReshapeOp) Do(vals ...G.Value) (v G.Value, err error) {
+	defer urRecover(&err)
+	in, sh, err := urAnyValues(op, 1, len(op.from), vals)
+	if err != nil {
+		return nil, err
+	}
+	if err := op.check(sh[0]); err != nil {
+		return nil, err
+	}
+	return urNewDense(op.to, append([]float64(nil), in[0]...)), nil
+}
+
+func (op urReshapeOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
+	if len(inputs) != 1 || grad == nil {
+		return nil, urOpErr(op, "SymDiff wants 1 input and a gradient")
+	}
+	d, err := G.ApplyOp(urSalt(urReshapeOp{from: op.to, to: op.from}), grad)
+	if err != nil {
+		return nil, fmt.Errorf("op: %v: SymDiff: %w", op, err)
+	}
+	return G.Nodes{d}, nil
+}
+
+func (op urReshapeOp) DoDiff(ctx G.ExecutionContext, inputs G.Nodes, output *G.Node) (err error) {
+	defer urRecover(&err)
+	if len(inputs) != 1 || inputs[0] == nil || output == nil {
+		return urOpErr(op, "DoDiff wants 1 input and the output")
+	}
+	og, err := urGradData(op, output, "output")
+	if err != nil {
+		return err
+	}
+	ig, err := urGradData(op, inputs[0], "input")
+	if err != nil {
+		return err
+	}
+	if len(og) != len(ig) {
+		return urOpErr(op, "DoDiff: size mismatch")
+	}
+	for i, g := range og {
+		ig[i] += g
+	}
+	return nil
+}
+
+// urConcatOp concatenates n tensors of one rank along an axis.
+type urConcatOp struct{ axis, rank, n int }
+
+func (op urConcatOp) Arity() int { return op.n }
+func (op urConcatOp) Type() hm.Type {
+	ts := make([]hm.Type, op.n+1)
+	for i := range ts {
+		ts[i] = urTensorType(op.rank)
+	}
+	return hm.NewFnType(ts...)
+}
+func (op urConcatOp) ReturnsPtr() bool     { return false }
+func (op urConcatOp) CallsExtern() bool    { return false }
+func (op urConcatOp) OverwritesInput() int { return -1 }
+func (op urConcatOp) String() string {
+	return fmt.Sprintf("unrolled.concat(axis=%d,rank=%d,n=%d)", op.axis, op.rank, op.n)
+}
+func (op urConcatOp) WriteHash(h hash.Hash) { fmt.Fprint(h, op.String()) }
+func (op urConcatOp) Hashcode() uint32      { return urHash(op) }
+func (op urConcatOp) DiffWRT(n int) []bool {
+	d := make([]bool, n)
+	for i := range d {
+		d[i] = true
+	}
+	return d
+}
+
+// outShape checks the input shapes and returns the output shape.
+func (op urConcatOp) outShape(shapes []tensor.Shape) (tensor.Shape, error) {
+	if op.n < 1 || len(shapes) != op.n || op.axis < 0 || op.axis >= op.rank {
+		return nil, urOpErr(op, "want %d inputs of rank > %d, have %d", op.n, op.axis, len(shapes))
+	}
+	out := shapes[0].Clone()
+	if len(out) != op.rank {
+		return nil, urOpErr(op, "input 0 has shape %v, want rank %d", out, op.rank)
+	}
+	for i, s := range shapes[1:] {
+		if len(s) != op.rank {
+			return nil, urOpErr(op, "input %d has shape %v, want rank %d", i+1, s, op.rank)
+		}
+		for a := range s {
+			if a != op.axis && s[a] != out[a] {
+				return nil, urOpErr(op, "input %d has shape %v, incompatible with %v", i+1, s, shapes[0])
+			}
+		}
+		out[op.axis] += s[op.axis]
+	}
+	return out, nil
+}
+
+func (op urConcatOp) InferShape(ds ...G.DimSizer) (tensor.Shape, error) {
+	shapes := make([]tensor.Shape, len(ds))
+	for i, d := range ds {
+		s, err := urAnyShape(op, d, i)
+		if err != nil {
+			return nil, err
+		}
+		shapes[i] = s
+	}
+	return op.outShape(shapes)
+}
+
+// blocks calls f(o, i, inOff, outOff, size) for each contiguous block of
+// input i in row block o.
+func (op urConcatOp) blocks(shapes []tensor.Shape, out tensor.Shape, f func(i, inOff, outOff, size int)) {
+	outer, inner := urBlocks(out, op.axis)
+	rowOut := out[op.axis] * inner
+	for o := range outer {
+		off := 0
+		for i, s := range shapes {
+			size := s[op.axis] * inner
+			f(i, o*size, o*rowOut+off, size)
+			off += size
+		}
+	}
+}
+
+func (op urConcatOp) Do(vals ...G.Value) (v G.Value, err error) {
+	defer urRecover(&err)
+	in, shapes, err := urAnyValues(op, op.n, op.rank, vals)
+	if err != nil {
+		return nil, err
+	}
+	out, err := op.outShape(shapes)
+	if err != nil {
+		return nil, err
+	}
+	data := make([]float64, out.TotalSize())
+	op.blocks(shapes, out, func(i, inOff, outOff, size int) {
+		copy(data[outOff:outOff+size], in[i][inOff:inOff+size])
+	})
+	return urNewDense(out, data), nil
+}
+
+func (op urConcatOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
+	if len(inputs) != op.n || grad == nil {
+		return nil, urOpErr(op, "SymDiff wants %d inputs and a gradient", op.n)
+	}
+	res := make(G.Nodes, op.n)
+	lo := 0
+	for i, in := range inputs {
+		if in == nil {
+			return nil, urOpErr(op, "SymDiff: input %d is nil", i)
+		}
+		hi := lo + in.Shape()[op.axis]
+		d, err := G.ApplyOp(urSalt(urSliceOp{axis: op.axis, lo: lo, hi: hi, from: grad.Shape()}), grad)
+		if err != nil {
+			return nil, fmt.Errorf("op: %v: SymDiff: %w", op, err)
+		}
+		res[i] = d
+		lo = hi
+	}
+	return res, nil
+}
+
+func (op urConcatOp) DoDiff(ctx G.ExecutionContext, inputs G.Nodes, output *G.Node) (err error) {
+	defer urRecover(&err)
+	if len(inputs) != op.n || output == nil {
+		return urOpErr(op, "DoDiff wants %d inputs and the output", op.n)
+	}
+	shapes := make([]tensor.Shape, op.n)
+	grads := make([][]float64, op.n)
+	for i, in := range inputs {
+		if in == nil {
+			return urOpErr(op, "DoDiff: input %d is nil", i)
+		}
+		shapes[i] = in.Shape()
+		if grads[i], err = urGradData(op, in, fmt.Sprintf("input %d", i)); err != nil {
+			return err
+		}
+	}
+	out, err := op.outShape(shapes)
+	if err != nil {
+		return err
+	}
+	og, err := urGradData(op, output, "output")
+	if err != nil {
+		return err
+	}
+	if len(og) != out.TotalSize() {
+		return urOpErr(op, "DoDiff: size mismatch")
+	}
+	op.blocks(shapes, out, func(i, inOff, outOff, size int) {
+		for j := range size {
+			grads[i][inOff+j] += og[outOff+j]
+		}
+	})
+	return nil
+}
+
+// urSliceOp takes indices [lo, hi) of one axis of a tensor of shape from,
+// keeping the axis.
+type urSliceOp struct {
+	axis, lo, hi int
+	from         tensor.Shape
+}
+
+func (op urSliceOp) Arity() int            { return 1 }
+func (op urSliceOp) Type() hm.Type         { return urUnaryType() }
+func (op urSliceOp) ReturnsPtr() bool      { return false }
+func (op urSliceOp) CallsExtern() bool     { return false }
+func (op urSliceOp) OverwritesInput() int  { return -1 }
+func (op urSliceOp) DiffWRT(int) []bool    { return []bool{true} }
+func (op urSliceOp) WriteHash(h hash.Hash) { fmt.Fprint(h, op.String()) }
+func (op urSliceOp) Hashcode() uint32      { return urHash(op) }
+func (op urSliceOp) String() string {
+	return fmt.Sprintf("unrolled.slice(axis=%d,%d:%d,of %v)", op.axis, op.lo, op.hi, op.from)
+}
+
+func (op urSliceOp) outShape(s tensor.Shape) (tensor.Shape, error) {
+	if !urSameShape(s, op.from) || op.axis < 0 || op.axis >= len(s) || op.lo < 0 || op.hi > s[op.axis] || op.lo >= op.hi {
+		return nil, urOpErr(op, "cannot slice shape %v", s)
+	}
+	out := s.Clone()
+	out[op.axis] = op.hi - op.lo
+	return out, nil
+}
+
+func (op urSliceOp) InferShape(ds ...G.DimSizer) (tensor.Shape, error) {
+	if len(ds) != 1 {
+		return nil, urOpErr(op, "want 1 input, have %d", len(ds))
+	}
+	s, err := urAnyShape(op, ds[0], 0)
+	if err != nil {
+		return nil, err
+	}
+	return op.outShape(s)
+}
+
+// urSliceBlocks calls f(bigOff, smallOff, size) for each contiguous block
+// that [lo, hi) of axis selects in a tensor of shape big.
+func urSliceBlocks(big tensor.Shape, axis, lo, hi int, f func(bigOff, smallOff, size int)) {
+	outer, inner := urBlocks(big, axis)
+	size := (hi - lo) * inner
+	for o := range outer {
+		f(o*big[axis]*inner+lo*inner, o*size, size)
+	}
+}
+
+func (op urSliceOp) Do(vals ...G.Value) (v G.Value, err error) {
+	defer urRecover(&err)
+	in, sh, err := urAnyValues(op, 1, len(op.from), vals)
+	if err != nil {
+		return nil, err
+	}
+	out, err := op.outShape(sh[0])
+	if err != nil {
+		return nil, err
+	}
+	data := make([]float64, out.TotalSize())
+	urSliceBlocks(op.from, op.axis, op.lo, op.hi, func(bigOff, smallOff, size int) {
+		copy(data[smallOff:smallOff+size], in[0][bigOff:bigOff+size])
+	})
+	return urNewDense(out, data), nil
+}
+
+func (op urSliceOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
+	if len(inputs) != 1 || grad == nil {
+		return nil, urOpErr(op, "SymDiff wants 1 input and a gradient")
+	}
+	d, err := G.ApplyOp(urSalt(urEmbedOp(op)), grad)
+	if err != nil {
+		return nil, fmt.Errorf("op: %v: SymDiff: %w", op, err)
+	}
+	return G.Nodes{d}, nil
+}
+
+func (op urSliceOp) DoDiff(ctx G.ExecutionContext, inputs G.Nodes, output *G.Node) (err error) {
+	defer urRecover(&err)
+	if len(inputs) != 1 || inputs[0] == nil || output == nil {
+		return urOpErr(op, "DoDiff wants 1 input and the output")
+	}
+	out, err := op.outShape(inputs[0].Shape())
+	if err != nil {
+		return err
+	}
+	og, err := urGradData(op, output, "output")
+	if err != nil {
+		return err
+	}
+	ig, err := urGradData(op, inputs[0], "input")
+	if err != nil {
+		return err
+	}
+	if len(og) != out.TotalSize() {
+		return urOpErr(op, "DoDiff: size mismatch")
+	}
+	urSliceBlocks(op.from, op.axis, op.lo, op.hi, func(bigOff, smallOff, size int) {
+		for j := range size {
+			ig[bigOff+j] += og[smallOff+j]
+		}
+	})
+	return nil
+}
+
+// urEmbedOp is the adjoint of urSliceOp with the same fields: it places its
+// input at indices [lo, hi) of axis in zeros of shape from.
+type urEmbedOp urSliceOp
+
+func (op urEmbedOp) Arity() int            { return 1 }
+func (op urEmbedOp) Type() hm.Type         { return urUnaryType() }
+func (op urEmbedOp) ReturnsPtr() bool      { return false }
+func (op urEmbedOp) CallsExtern() bool     { return false }
+func (op urEmbedOp) OverwritesInput() int  { return -1 }
+func (op urEmbedOp) DiffWRT(int) []bool    { return []bool{true} }
+func (op urEmbedOp) WriteHash(h hash.Hash) { fmt.Fprint(h, op.String()) }
+func (op urEmbedOp) Hashcode() uint32      { return urHash(op) }
+func (op urEmbedOp) String() string {
+	return fmt.Sprintf("unrolled.embed(axis=%d,%d:%d,in %v)", op.axis, op.lo, op.hi, op.from)
+}
+
+// check verifies that s is the shape of the slice op describes.
+func (op urEmbedOp) check(s tensor.Shape) error {
+	want, err := urSliceOp(op).outShape(op.from)
+	if err != nil {
+		return err
+	}
+	if !urSameShape(s, want) {
+		return urOpErr(op, "input shape %v, want %v", s, want)
+	}
+	return nil
+}
+
+func (op urEmbedOp) InferShape(ds ...G.DimSizer) (tensor.Shape, error) {
+	if len(ds) != 1 {
+		return nil, urOpErr(op, "want 1 input, have %d", len(ds))
+	}
+	s, err := urAnyShape(op, ds[0], 0)
+	if err != nil {
+		return nil, err
+	}
+	return op.from.Clone(), op.check(s)
+}
+
+func (op urEmbedOp) Do(vals ...G.Value) (v G.Value, err error) {
+	defer urRecover(&err)
+	in, sh, err := urAnyValues(op, 1, len(op.from), vals)
+	if err != nil {
+		return nil, err
+	}
+	if err := op.check(sh[0]); err != nil {
+		return nil, err
+	}
+	data := make([]float64, op.from.TotalSize())
+	urSliceBlocks(op.from, op.axis, op.lo, op.hi, func(bigOff, smallOff, size int) {
+		copy(data[bigOff:bigOff+size], in[0][smallOff:smallOff+size])
+	})
+	return urNewDense(op.from, data), nil
+}
+
+func (op urEmbedOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
+	if len(inputs) != 1 || grad == nil {
+		return nil, urOpErr(op, "SymDiff wants 1 input and a gradient")
+	}
+	d, err := G.ApplyOp(urSalt(urSliceOp(op)), grad)
+	if err != nil {
+		return nil, fmt.Errorf("op: %v: SymDiff: %w", op, err)
+	}
+	return G.Nodes{d}, nil
+}
+
+func (op urEmbedOp) DoDiff(ctx G.ExecutionContext, inputs G.Nodes, output *G.Node) (err error) {
+	defer urRecover(&err)
+	if len(inputs) != 1 || inputs[0] == nil || output == nil {
+		return urOpErr(op, "DoDiff wants 1 input and the output")
+	}
+	if err := op.check(inputs[0].Shape()); err != nil {
+		return err
+	}
+	og, err := urGradData(op, output, "output")
+	if err != nil {
+		return err
+	}
+	ig, err := urGradData(op, inputs[0], "input")
+	if err != nil {
+		return err
+	}
+	if len(og) != op.from.TotalSize() {
+		return urOpErr(op, "DoDiff: size mismatch")
+	}
+	urSliceBlocks(op.from, op.axis, op.lo, op.hi, func(bigOff, smallOff, size int) {
+		for j := range size {
+			ig[smallOff+j] += og[bigOff+j]
+		}
+	})
+	return nil
+}
+
+// ---------------------------------------------------------------------------
+// Salted nodes. Gorgonia merges a new node into an existing one when their
+// 32-bit structural hashes are equal and their ops' hashes, child counts,
+// types and shapes agree, without comparing children (graph.go AddNode,
+// equalities.go nodeEq). Among n nodes of one op and shape that happens
+// about n²/2³³ times: likely in graphs of a few hundred thousand nodes,
+// and the merged node then computes something else, silently. urSalted
+// wraps any Op, Gorgonia's own included, delegating everything but the
+// hash, which gets a process-wide unique number: two salted nodes never
+// have equal op hashes, so they are never merged (nor deduplicated).
+
+// urSaltSeq numbers salted Ops.
+var urSaltSeq atomic.Uint64
+
+// urSalt wraps op with a fresh salt: the next sequence number, mixed by
+// SplitMix64 so that all its bytes vary (FNV-1a, Gorgonia's hash, diffuses
+// a few varying low bytes poorly).
+func urSalt(op G.Op) G.Op {
+	z := urSaltSeq.Add(1) * 0x9e3779b97f4a7c15
+	z = (z ^ z>>30) * 0xbf58476d1ce4e5b9
+	z = (z ^ z>>27) * 0x94d049bb133111eb
+	return urSalted{Op: op, salt: z ^ z>>31}
+}
+
+// urSalted is op with a unique salt in its hash.
+type urSalted struct {
+	G.Op
+	salt uint64
+}
+
+// WriteHash implements gorgonia.Op: the inner Op's hash and the salt.
+func (s urSalted) WriteHash(h hash.Hash) {
+	s.Op.WriteHash(h)
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], s.salt)
+	h.Write(b[:])
+}
+
+// Hashcode implements gorgonia.Op.
+func (s urSalted) Hashcode() uint32 {
+	h := fnv.New32a()
+	s.WriteHash(h)
+	return h.Sum32()
+}
+
+// OverwritesInput implements gorgonia.Op: never in place (the wrapper does
+// not forward Gorgonia's in-place execution interfaces).
+func (s urSalted) OverwritesInput() int { return -1 }
+
+// DiffWRT implements gorgonia.SDOp by delegation.
+func (s urSalted) DiffWRT(n int) []bool {
+	if sd, ok := s.Op.(G.SDOp); ok {
+		return sd.DiffWRT(n)
+	}
+	return make([]bool, n)
+}
+
+// SymDiff implements gorgonia.SDOp by delegation.
+func (s urSalted) SymDiff(inputs G.Nodes, output, grad *G.Node) (retVal G.Nodes, err error) {
+	defer urRecover(&err)
+	sd, ok := s.Op.(G.SDOp)
+	if !ok {
+		return nil, fmt.Errorf("op: %v has no symbolic derivative", s.Op)
+	}
+	return sd.SymDiff(inputs, output, grad)
+}
+
+// DoDiff implements gorgonia.ADOp by delegation.
+func (s urSalted) DoDiff(ctx G.ExecutionContext, inputs G.Nodes, output *G.Node) (err error) {
+	defer urRecover(&err)
+	ad, ok := s.Op.(G.ADOp)
+	if !ok {
+		return fmt.Errorf("op: %v has no automatic derivative", s.Op)
+	}
+	return ad.DoDiff(ctx, inputs, output)
+}
+
+// HashCollisions returns the nodes of g whose 32-bit hash equals that of an
+// earlier node of g.
+//
+// Gorgonia's TapeMachine compiles a graph with a common-subexpression
+// elimination that identifies nodes by their 32-bit hash alone (gorgonia
+// v0.9.18 analysis.go:36, dataflow.vn): of two distinct nodes with equal
+// hashes it computes only one and gives its value to the consumers of
+// both, silently. Among n nodes that happens with probability about n²/2³³
+// (1% at 9,000 nodes, 50% at 77,000). Unrolled never adds a node whose hash
+// is already in the graph, but the gradient nodes that G.Grad adds are
+// Gorgonia's own: check a graph before running it on a TapeMachine, and
+// rebuild it if this returns any node (a rebuilt Unrolled graph has fresh
+// salts, so all its hashes change). The LispMachine does no such
+// elimination.
+func HashCollisions(g *G.ExprGraph) G.Nodes {
+	if g == nil {
+		return nil
+	}
+	seen := make(map[uint32]struct{}, len(g.AllNodes()))
+	var dup G.Nodes
+	for _, n := range g.AllNodes() {
+		h := n.Hashcode()
+		if _, ok := seen[h]; ok {
+			dup = append(dup, n)
+			continue
+		}
+		seen[h] = struct{}{}
+	}
+	return dup
+}
