@@ -57,38 +57,41 @@ func BenchmarkSolveCartpole(b *testing.B) {
 }
 
 // BenchmarkGradient times the backward pass (one vector-Jacobian product
-// through the converged solution) of the pendulum swing-up for both
-// gradient modes (DESIGN.md's peers: mpc.pytorch 6.4 ms at T=10, 14 ms at
-// T=20, 35 ms at T=50, B=20).
+// through the solution) of the pendulum swing-up for both gradient modes,
+// on the solution after exactly 10 and 300 solver iterations: the sweep's
+// cost must not depend on the count (DESIGN.md's peers: mpc.pytorch 6.4 ms
+// at T=10, 14 ms at T=20, 35 ms at T=50, B=20).
 func BenchmarkGradient(b *testing.B) {
 	task := models.PendulumTask()
 	for _, T := range []int{10, 20, 50} {
-		for _, mode := range []GradMode{Implicit, FixedPoint} {
-			b.Run(fmt.Sprintf("B=%d/T=%d/%v", benchBatch, T, mode), func(b *testing.B) {
-				rng := rand.New(rand.NewPCG(uint64(T), 12))
-				in := Inputs{X0: pendulumStarts(rng, benchBatch),
-					Theta: task.Dynamics.DefaultParams(), Phi: task.Cost.DefaultParams()}
-				sv, err := NewSolver(taskProblem(task, T), &Settings{MaxIter: 300})
-				if err != nil {
-					b.Fatal(err)
-				}
-				var r Result
-				if err := sv.Solve(&r, in); err != nil {
-					b.Fatal(err)
-				}
-				dX := uniform(rng, benchBatch*T*3, -1, 1)
-				dU := uniform(rng, benchBatch*T, -1, 1)
-				// Unconverged examples are differentiated anyway, so every
-				// example costs one sweep.
-				opt := GradOptions{Mode: mode, Unconverged: GradientAnyway}
-				var g Grads
-				b.ReportAllocs()
-				for b.Loop() {
-					if err := sv.Gradient(&g, &r, in, dX, dU, opt); err != nil {
+		for _, iters := range []int{10, 300} {
+			for _, mode := range []GradMode{Implicit, FixedPoint} {
+				b.Run(fmt.Sprintf("B=%d/T=%d/iters=%d/%v", benchBatch, T, iters, mode), func(b *testing.B) {
+					rng := rand.New(rand.NewPCG(uint64(T), 12))
+					in := Inputs{X0: pendulumStarts(rng, benchBatch),
+						Theta: task.Dynamics.DefaultParams(), Phi: task.Cost.DefaultParams()}
+					sv, err := NewSolver(taskProblem(task, T), &Settings{MaxIter: iters, ExactIter: true})
+					if err != nil {
 						b.Fatal(err)
 					}
-				}
-			})
+					var r Result
+					if err := sv.Solve(&r, in); err != nil {
+						b.Fatal(err)
+					}
+					dX := uniform(rng, benchBatch*T*3, -1, 1)
+					dU := uniform(rng, benchBatch*T, -1, 1)
+					// Unconverged examples are differentiated anyway, so
+					// every example costs one sweep.
+					opt := GradOptions{Mode: mode, Unconverged: GradientAnyway}
+					var g Grads
+					b.ReportAllocs()
+					for b.Loop() {
+						if err := sv.Gradient(&g, &r, in, dX, dU, opt); err != nil {
+							b.Fatal(err)
+						}
+					}
+				})
+			}
 		}
 	}
 }
