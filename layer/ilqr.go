@@ -120,10 +120,30 @@ type ILQRConfig struct {
 	Cost ParamSpec
 	// CostForm selects the cost parameterisation; default NativeCost.
 	CostForm CostForm
+	// Unrolled, when not nil, replaces the planner's node by the unrolled
+	// baseline (op.Unrolled): a fixed number of iLQR iterations built from
+	// Gorgonia operations, differentiated by Gorgonia's reverse mode through
+	// every iteration (the paper's "AutoDiff"). Settings, Grad and
+	// WarmStart are then not used and Stats is empty. It needs a model with
+	// one control and a models.QuadCost task cost (in the native or the
+	// goal-weights form).
+	Unrolled *UnrolledSpec
 	// Name prefixes the node names: Name.theta_raw and Name.cost_raw for
 	// Learned blocks, Name.theta and Name.cost (solver-space constants) for
 	// Fixed ones; default "ilqr".
 	Name string
+}
+
+// UnrolledSpec selects the unrolled baseline for an ILQR layer (see
+// op.UnrolledConfig).
+type UnrolledSpec struct {
+	// Step is the model's step function for graph scalars, e.g.
+	// models.PendulumStep[op.GraphScalar].
+	Step models.Step[op.GraphScalar]
+	// Iters is the number of unrolled iterations.
+	Iters int
+	// Reg is the fixed regularization; zero means op.DefaultUnrolledReg.
+	Reg float64
 }
 
 // ILQR is the box-constrained iLQR planner as a layer: given initial states
@@ -490,7 +510,14 @@ func (l *ILQR) Trajectory(x0 *G.Node) (*op.Trajectory, error) {
 	if b := x0.Shape()[0]; b != l.cfg.Batch {
 		return nil, configErr("ILQR: x0 has batch %d, the layer was built for %d", b, l.cfg.Batch)
 	}
-	tr, err := op.ILQR(x0, l.theta, l.phi, l.opConfig())
+	var tr *op.Trajectory
+	var err error
+	if u := l.cfg.Unrolled; u != nil {
+		tr, err = op.UnrolledTrajectory(x0, l.theta, l.phi,
+			op.UnrolledConfig{Problem: l.Problem(), Step: u.Step, Iters: u.Iters, Reg: u.Reg})
+	} else {
+		tr, err = op.ILQR(x0, l.theta, l.phi, l.opConfig())
+	}
 	if err != nil {
 		return nil, fmt.Errorf("layer: ILQR: %w", err)
 	}
@@ -542,7 +569,7 @@ func (l *ILQR) Policy(x0 *G.Node) (*G.Node, error) {
 // of the most recent run of the node added by the latest Trajectory, Plan
 // or Policy call; empty before any run.
 func (l *ILQR) Stats() op.RunStats {
-	if l.last == nil {
+	if l.last == nil || l.last.Op == nil {
 		return op.RunStats{}
 	}
 	return l.last.Op.Stats()

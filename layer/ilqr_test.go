@@ -392,3 +392,65 @@ func TestTapeAndLispAgree(t *testing.T) {
 	}
 	t.Logf("tape vs lisp: largest relative difference %.2g over %d weights", worst, countValues(learnT))
 }
+
+// TestILQRUnrolled: the layer with the unrolled baseline (40 iterations,
+// which reach the solver's solution from these starts) gives the exact
+// implicit gradient of the converged plan to 1e-6, on a LispMachine; its
+// Stats are empty, and a goal-form cost is refused with an error.
+func TestILQRUnrolled(t *testing.T) {
+	const b = 2
+	x0 := append(angleState(1, 0), angleState(0.8, 0.3)...)
+	phi := gradCost()
+	task := models.PendulumTask()
+	g := G.NewGraph()
+	pl, err := NewILQR(g, task, ILQRConfig{T: gradT, Batch: b,
+		Unrolled: &UnrolledSpec{Step: models.PendulumStep[op.GraphScalar], Iters: 40},
+		Theta:    ParamSpec{Source: Learned}, Cost: ParamSpec{Source: Learned, Init: phi}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, u, err := pl.Plan(input(t, g, "x0", x0, b, 3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	weightedLoss(t, g, x, u, 6)
+	vm := G.NewLispMachine(g)
+	defer vm.Close()
+	if err := vm.RunAll(); err != nil {
+		t.Fatal(op.Cause(err))
+	}
+	got := append(gradOf(t, pl.Learnables()[0]), gradOf(t, pl.Learnables()[1])...)
+	if s := pl.Stats(); len(s.Status) != 0 {
+		t.Errorf("unrolled layer has solver stats %v", s)
+	}
+
+	sv, err := op.NewSolver(pl.Problem(), &gradTight)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := op.Inputs{X0: x0, Theta: task.Dynamics.DefaultParams(), Phi: phi}
+	var res op.Result
+	if err := sv.Solve(&res, in); err != nil {
+		t.Fatal(err)
+	}
+	var og op.Grads
+	if err := sv.Gradient(&og, &res, in, normals(6, b*gradT*3), normals(7, b*gradT), op.GradOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// The learnables are the raw blocks; with the identity transform
+	// (the default) raw and natural values coincide.
+	want := append(sumRows(og.Theta, 3), sumRows(og.Phi, 8)...)
+	if e, j := relErr(got, want); e > 1e-6 {
+		t.Errorf("unrolled layer gradient [%d] %.12g, implicit %.12g (relative %.2g)", j, got[j], want[j], e)
+	}
+
+	g2 := G.NewGraph()
+	bad, err := NewILQR(g2, task, ILQRConfig{T: gradT, Batch: b,
+		Unrolled: &UnrolledSpec{Step: models.PendulumStep[op.GraphScalar], Iters: -1}})
+	if err == nil {
+		_, _, err = bad.Plan(input(t, g2, "x0", x0, b, 3))
+	}
+	if err == nil || !strings.Contains(err.Error(), "Iters") {
+		t.Errorf("unrolled layer with Iters = -1: error %v, want one naming Iters", err)
+	}
+}
