@@ -2,12 +2,15 @@
 // three gradient modes on the pendulum (the paper's Figure 2): batch 20,
 // horizons T ∈ {10, 20, 50}, exactly {10, 50, 100, 300} solver iterations.
 //
-//	go run ./examples/backward-timing [-quick] [-csv FILE] [-png FILE] [-reps N]
+//	go run ./examples/backward-timing [-quick] [-csv FILE] [-png FILE] [-reps N] [-unrolled-reps N]
+//	go run ./examples/backward-timing -from-csv FILE [-png FILE]
 //
 // implicit and fixed_point time the solver's forward solve and its gradient
 // sweep; unrolled builds the same number of iLQR iterations from Gorgonia
-// operations and times the graph's forward pass and Gorgonia's reverse pass
-// through it. Each time is the median of -reps runs.
+// operations (op.Unrolled) and times the graph's forward pass and
+// Gorgonia's reverse pass through it on a LispMachine. Each time is the
+// median of -reps runs (-unrolled-reps for unrolled, whose runs take
+// seconds and need a new graph each; 1 with -quick).
 package main
 
 import (
@@ -18,6 +21,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"runtime"
 	"slices"
 	"strconv"
 	"text/tabwriter"
@@ -42,17 +46,36 @@ func main() {
 	csvPath := flag.String("csv", "", "write the table as CSV to this file")
 	pngPath := flag.String("png", "backward-timing.png", "write the plot to this PNG file (empty: no plot)")
 	reps := flag.Int("reps", 7, "repetitions per measurement (median reported)")
-	maxUnrolled := flag.Int("max-unrolled", 3000, "skip unrolled cases with T·iterations above this (graph size)")
+	unrolledReps := flag.Int("unrolled-reps", 3, "repetitions per unrolled measurement (1 with -quick unless set)")
+	maxUnrolled := flag.Int("max-unrolled", 15000, "skip unrolled cases with T·iterations above this (graph size, memory)")
+	fromCSV := flag.String("from-csv", "", "measure nothing: print and plot the table of this CSV file (as written by -csv)")
 	flag.Parse()
-	if err := run(*quick, *csvPath, *pngPath, *reps, *maxUnrolled); err != nil {
+	if *fromCSV != "" {
+		if err := replot(*fromCSV, *pngPath); err != nil {
+			fmt.Fprintln(os.Stderr, "backward-timing:", err)
+			os.Exit(2)
+		}
+		return
+	}
+	if *quick && !flagSet("unrolled-reps") {
+		*unrolledReps = 1
+	}
+	if err := run(*quick, *csvPath, *pngPath, *reps, *unrolledReps, *maxUnrolled); err != nil {
 		fmt.Fprintln(os.Stderr, "backward-timing:", err)
 		os.Exit(2)
 	}
 }
 
-func run(quick bool, csvPath, pngPath string, reps, maxUnrolled int) error {
-	if reps < 1 {
-		return errors.New("-reps must be at least 1")
+// flagSet reports whether the named flag was given.
+func flagSet(name string) bool {
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
+func run(quick bool, csvPath, pngPath string, reps, unrolledReps, maxUnrolled int) error {
+	if reps < 1 || unrolledReps < 1 {
+		return errors.New("-reps and -unrolled-reps must be at least 1")
 	}
 	horizons := []int{10, 20, 50}
 	iterations := []int{10, 50, 100, 300}
@@ -60,6 +83,7 @@ func run(quick bool, csvPath, pngPath string, reps, maxUnrolled int) error {
 		horizons, iterations = []int{10}, []int{10, 300}
 	}
 	task := models.PendulumTask()
+	warmUp(task)
 	var rows []row
 	for _, t := range horizons {
 		x0 := starts(batch, 1)
@@ -80,12 +104,13 @@ func run(quick bool, csvPath, pngPath string, reps, maxUnrolled int) error {
 				}
 				rows = append(rows, r)
 			}
-			r, err := timeUnrolled(task, t, it, x0, dX, dU, reps, maxUnrolled)
+			r, err := timeUnrolled(task, t, it, x0, dX, dU, unrolledReps, maxUnrolled)
 			if err != nil {
 				return err
 			}
 			rows = append(rows, r)
-			fmt.Fprintf(os.Stderr, "T=%d iterations=%d done\n", t, it)
+			fmt.Fprintf(os.Stderr, "T=%d iterations=%d: backward %s (implicit), %s (fixed_point), %s (unrolled)\n", t, it,
+				dur(rows[len(rows)-3].backward), dur(rows[len(rows)-2].backward), dur(rows[len(rows)-1].backward))
 		}
 	}
 	printTable(rows)
@@ -101,6 +126,17 @@ func run(quick bool, csvPath, pngPath string, reps, maxUnrolled int) error {
 		fmt.Println("plot written to", pngPath)
 	}
 	return nil
+}
+
+// warmUp runs solves and gradients, untimed, for about half a second, so
+// that the first measurement does not include the process's start (page
+// faults, the runtime sizing its heap, the CPU leaving a low-power state).
+func warmUp(task models.Task) {
+	x0 := starts(batch, 1)
+	dX, dU := make([]float64, batch*10*3), make([]float64, batch*10)
+	for start := time.Now(); time.Since(start) < 500*time.Millisecond; {
+		timeSolver(task, 10, 10, x0, dX, dU, op.Implicit, 1)
+	}
 }
 
 // starts returns b seeded pendulum initial states (c, s, ω).
@@ -121,6 +157,10 @@ func median(v []float64) float64 {
 }
 
 // timeSolver times Solve (exactly it iterations) and Gradient in mode.
+// The forward time is the median of reps solves. The backward time is the
+// median of gradientReps(reps) gradient sweeps over the last solution, run
+// back to back: a sweep takes about 100 µs, so single runs right after a
+// multi-millisecond solve mostly measure the scheduler waking the workers.
 func timeSolver(task models.Task, t, it int, x0, dX, dU []float64, mode op.GradMode, reps int) (row, error) {
 	prob := op.Problem{Dynamics: task.Dynamics, Cost: task.Cost, T: t, Lower: task.Lower, Upper: task.Upper}
 	sv, err := op.NewSolver(prob, &op.Settings{MaxIter: it, ExactIter: true})
@@ -133,24 +173,38 @@ func timeSolver(task models.Task, t, it int, x0, dX, dU []float64, mode op.GradM
 	// Examples that have not converged after it iterations still get the
 	// formula's value, so every mode does the same work at every count.
 	opt := op.GradOptions{Mode: mode, Unconverged: op.GradientAnyway}
+	// The unrolled graphs of the previous case leave gigabytes of garbage,
+	// which the collector would otherwise sweep during these timings.
+	runtime.GC()
 	fwd := make([]float64, reps)
-	bwd := make([]float64, reps)
 	for r := -1; r < reps; r++ { // r = −1 warms up
 		start := time.Now()
 		if err := sv.Solve(&res, in); err != nil {
 			return row{}, err
 		}
-		mid := time.Now()
+		if r >= 0 {
+			fwd[r] = time.Since(start).Seconds()
+		}
+	}
+	bwd := make([]float64, gradientReps(reps))
+	for r := -gradientWarmup; r < len(bwd); r++ {
+		start := time.Now()
 		if err := sv.Gradient(&g, &res, in, dX, dU, opt); err != nil {
 			return row{}, err
 		}
-		end := time.Now()
 		if r >= 0 {
-			fwd[r], bwd[r] = mid.Sub(start).Seconds(), end.Sub(mid).Seconds()
+			bwd[r] = time.Since(start).Seconds()
 		}
 	}
 	return row{mode: mode.String(), t: t, iters: it, forward: median(fwd), backward: median(bwd)}, nil
 }
+
+// gradientWarmup is the number of untimed gradient sweeps before the timed
+// ones.
+const gradientWarmup = 20
+
+// gradientReps is the number of timed gradient sweeps per measurement.
+func gradientReps(reps int) int { return max(50*reps, 200) }
 
 func printTable(rows []row) {
 	fmt.Printf("Pendulum, batch %d: median forward and backward times\n\n", batch)
@@ -188,4 +242,45 @@ func writeCSV(path string, rows []row) error {
 		return err
 	}
 	return f.Close()
+}
+
+// replot prints and plots the rows of a CSV file written by writeCSV.
+func replot(path, pngPath string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	recs, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	header := []string{"mode", "T", "iters", "batch", "forward_s", "backward_s"}
+	if len(recs) == 0 || !slices.Equal(recs[0], header) {
+		return fmt.Errorf("%s: want the header %v", path, header)
+	}
+	var rows []row
+	var horizons []int
+	for i, rec := range recs[1:] {
+		t, err1 := strconv.Atoi(rec[1])
+		it, err2 := strconv.Atoi(rec[2])
+		fwd, err3 := strconv.ParseFloat(rec[4], 64)
+		bwd, err4 := strconv.ParseFloat(rec[5], 64)
+		if err := errors.Join(err1, err2, err3, err4); err != nil {
+			return fmt.Errorf("%s: line %d: %w", path, i+2, err)
+		}
+		rows = append(rows, row{mode: rec[0], t: t, iters: it, forward: fwd, backward: bwd})
+		if !slices.Contains(horizons, t) {
+			horizons = append(horizons, t)
+		}
+	}
+	printTable(rows)
+	if pngPath == "" {
+		return nil
+	}
+	if err := plotRows(pngPath, rows, horizons); err != nil {
+		return err
+	}
+	fmt.Println("plot written to", pngPath)
+	return nil
 }

@@ -18,6 +18,8 @@ func plotRows(path string, rows []row, horizons []int) error {
 	p.Title.Text = "Backward time, pendulum, batch 20"
 	p.X.Label.Text = "iLQR iterations"
 	p.Y.Label.Text = "backward time (s)"
+	p.X.Scale = plot.LogScale{}
+	p.X.Tick.Marker = iterationTicks(rows)
 	p.Y.Scale = plot.LogScale{}
 	p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
 	p.Legend.Top = true
@@ -60,7 +62,21 @@ func plotRows(path string, rows []row, horizons []int) error {
 	}
 	if hi > 0 {
 		p.Y.Min = 0.999 * math.Pow(10, math.Floor(math.Log10(lo)))
-		p.Y.Max = 1.001 * math.Pow(10, math.Ceil(math.Log10(hi)+1e-9))
+		// Two decades of headroom for the legend in the top left corner.
+		p.Y.Max = 1.001 * math.Pow(10, math.Ceil(math.Log10(hi)+1e-9)+2)
 	}
 	return p.Save(7*vg.Inch, 5*vg.Inch, path)
+}
+
+// iterationTicks labels the x axis at the measured iteration counts.
+func iterationTicks(rows []row) plot.ConstantTicks {
+	var ticks plot.ConstantTicks
+	seen := map[int]bool{}
+	for _, r := range rows {
+		if !seen[r.iters] {
+			seen[r.iters] = true
+			ticks = append(ticks, plot.Tick{Value: float64(r.iters), Label: fmt.Sprint(r.iters)})
+		}
+	}
+	return ticks
 }

@@ -98,3 +98,52 @@ func TestSolveJSONBadInput(t *testing.T) {
 		})
 	}
 }
+
+// TestSolveJSONUnrolled checks the unrolled mode against the implicit one
+// on problems where the unrolled iterations reach the solver's solution:
+// the gradients must then agree (the exact gradient is the limit of the
+// unrolled one).
+func TestSolveJSONUnrolled(t *testing.T) {
+	cases := []struct{ name, in string }{
+		{"pendulum", pendulumJSON},
+		{"cartpole", `{"model": "cartpole", "T": 6, "x0": [0.1, 0.2, 0.995004165278, 0.0998334166468, -0.1],
+		  "u_lower": -10, "u_upper": 10, "loss": {"kind": "linear",
+		  "wx": [[1,0,0,0,1],[0,1,0,0,0],[0,0,1,0,0],[0,0,0,1,0],[1,1,1,1,1],[0,0,0,0,1]],
+		  "wu": [[1],[0.5],[-1],[0],[2],[1]]}, "tol": 1e-12, "max_iter": 1000}`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			want, err := runJSON(t, c.in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			in := strings.Replace(c.in, `"tol": 1e-12, "max_iter": 1000`, `"grad_mode": "unrolled", "max_iter": 60`, 1)
+			got, err := runJSON(t, in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Status != "unrolled" || got.Iterations != 60 {
+				t.Fatalf("status %q, iterations %d", got.Status, got.Iterations)
+			}
+			if d := math.Abs(got.Loss - want.Loss); d > 1e-7*math.Max(1, math.Abs(want.Loss)) {
+				t.Errorf("loss %.12g, implicit mode %.12g", got.Loss, want.Loss)
+			}
+			pairs := [][2][]float64{{got.Grad.Params, want.Grad.Params}, {got.Grad.Q, want.Grad.Q},
+				{got.Grad.P, want.Grad.P}, {got.Grad.X0, want.Grad.X0}}
+			for _, p := range pairs {
+				if len(p[0]) != len(p[1]) {
+					t.Fatalf("gradient lengths %d and %d", len(p[0]), len(p[1]))
+				}
+				for i := range p[0] {
+					if d := math.Abs(p[0][i] - p[1][i]); d > 1e-6*math.Max(1, math.Abs(p[1][i])) {
+						t.Errorf("gradient entry %d: unrolled %.10g, implicit %.10g", i, p[0][i], p[1][i])
+					}
+				}
+			}
+		})
+	}
+	if _, err := runJSON(t, strings.Replace(pendulumJSON, `"tol"`, `"grad_mode": "unrolled", "tol"`, 1)); err == nil ||
+		!strings.Contains(err.Error(), "tol") {
+		t.Errorf("unrolled with tol: error %v, want one naming tol", err)
+	}
+}
