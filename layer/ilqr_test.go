@@ -249,20 +249,7 @@ func TestILQRGradModes(t *testing.T) {
 		_, gs := r.grads(t)
 		got := append(gs[0], gs[1]...)
 
-		sv, err := op.NewSolver(pl.Problem(), &gradTight)
-		if err != nil {
-			t.Fatal(err)
-		}
-		in := op.Inputs{X0: x0, Theta: task.Dynamics.DefaultParams(), Phi: phi}
-		var res op.Result
-		if err := sv.Solve(&res, in); err != nil {
-			t.Fatal(err)
-		}
-		var og op.Grads
-		if err := sv.Gradient(&og, &res, in, normals(6, b*gradT*3), normals(7, b*gradT), op.GradOptions{Mode: mode}); err != nil {
-			t.Fatal(err)
-		}
-		want := append(sumRows(og.Theta, 3), sumRows(og.Phi, 8)...)
+		want := solverGrads(t, pl, x0, phi, mode)
 		if e, j := relErr(got, want); e > 1e-12 {
 			t.Errorf("%v: layer gradient [%d] %.15g, solver %.15g (relative %.2g)", mode, j, got[j], want[j], e)
 		}
@@ -273,6 +260,28 @@ func TestILQRGradModes(t *testing.T) {
 	if e < 1e-3 {
 		t.Errorf("fixed-point and implicit gradients agree to %.2g: the mode did not reach the op", e)
 	}
+}
+
+// solverGrads solves the pendulum problem of the layer pl from x0 (nominal
+// θ, cost φ) with the solver and returns the gradient of weightedLoss
+// (seed 6) for θ and φ, summed over the batch, in mode.
+func solverGrads(t *testing.T, pl *ILQR, x0, phi []float64, mode op.GradMode) []float64 {
+	t.Helper()
+	b := len(x0) / 3
+	sv, err := op.NewSolver(pl.Problem(), &gradTight)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := op.Inputs{X0: x0, Theta: models.PendulumTask().Dynamics.DefaultParams(), Phi: phi}
+	var res op.Result
+	if err := sv.Solve(&res, in); err != nil {
+		t.Fatal(err)
+	}
+	var og op.Grads
+	if err := sv.Gradient(&og, &res, in, normals(6, b*gradT*3), normals(7, b*gradT), op.GradOptions{Mode: mode}); err != nil {
+		t.Fatal(err)
+	}
+	return append(sumRows(og.Theta, 3), sumRows(og.Phi, 8)...)
 }
 
 func sumRows(v []float64, k int) []float64 {
@@ -424,22 +433,9 @@ func TestILQRUnrolled(t *testing.T) {
 		t.Errorf("unrolled layer has solver stats %v", s)
 	}
 
-	sv, err := op.NewSolver(pl.Problem(), &gradTight)
-	if err != nil {
-		t.Fatal(err)
-	}
-	in := op.Inputs{X0: x0, Theta: task.Dynamics.DefaultParams(), Phi: phi}
-	var res op.Result
-	if err := sv.Solve(&res, in); err != nil {
-		t.Fatal(err)
-	}
-	var og op.Grads
-	if err := sv.Gradient(&og, &res, in, normals(6, b*gradT*3), normals(7, b*gradT), op.GradOptions{}); err != nil {
-		t.Fatal(err)
-	}
 	// The learnables are the raw blocks; with the identity transform
 	// (the default) raw and natural values coincide.
-	want := append(sumRows(og.Theta, 3), sumRows(og.Phi, 8)...)
+	want := solverGrads(t, pl, x0, phi, op.Implicit)
 	if e, j := relErr(got, want); e > 1e-6 {
 		t.Errorf("unrolled layer gradient [%d] %.12g, implicit %.12g (relative %.2g)", j, got[j], want[j], e)
 	}

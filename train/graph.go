@@ -80,7 +80,7 @@ func (ng *netGraph) load(ps paramSet) error {
 		return fmt.Errorf("train: %d parameters for %d learnable nodes", len(ps), len(ng.learn))
 	}
 	for i, n := range ng.learn {
-		d, err := denseData(n.Value())
+		d, err := Float64s(n.Value())
 		if err != nil {
 			return fmt.Errorf("train: node %s: %w", n.Name(), err)
 		}
@@ -98,11 +98,11 @@ func (ng *netGraph) run(ps paramSet, x0, target []float64) error {
 	if err := ng.load(ps); err != nil {
 		return err
 	}
-	if err := setData(ng.x0, x0); err != nil {
+	if err := SetInput(ng.x0, x0); err != nil {
 		return err
 	}
 	if ng.target != nil {
-		if err := setData(ng.target, target); err != nil {
+		if err := SetInput(ng.target, target); err != nil {
 			return err
 		}
 	}
@@ -115,7 +115,7 @@ func (ng *netGraph) run(ps paramSet, x0, target []float64) error {
 
 // controls returns a copy of the predicted controls of the last run (B×T×M).
 func (ng *netGraph) controls() ([]float64, error) {
-	d, err := denseData(ng.u.Value())
+	d, err := Float64s(ng.u.Value())
 	if err != nil {
 		return nil, fmt.Errorf("train: reading the controls: %w", err)
 	}
@@ -147,7 +147,7 @@ func (ng *netGraph) takeGrads(ps paramSet) error {
 		if err != nil {
 			return fmt.Errorf("train: node %s has no gradient: %w", n.Name(), err)
 		}
-		d, err := denseData(gv)
+		d, err := Float64s(gv)
 		if err != nil {
 			return fmt.Errorf("train: gradient of %s: %w", n.Name(), err)
 		}
@@ -157,8 +157,10 @@ func (ng *netGraph) takeGrads(ps paramSet) error {
 	return nil
 }
 
-// denseData returns the float64 backing of a *tensor.Dense value.
-func denseData(v G.Value) ([]float64, error) {
+// Float64s returns the float64 backing of a node's value, which must be a
+// plain (not a view) float64 *tensor.Dense, as Gorgonia's float64 nodes
+// hold. The slice aliases the value: writing to it changes the node.
+func Float64s(v G.Value) ([]float64, error) {
 	d, ok := v.(*tensor.Dense)
 	if !ok || d.Dtype() != tensor.Float64 || d.RequiresIterator() {
 		return nil, fmt.Errorf("value %T is not a plain float64 tensor", v)
@@ -170,9 +172,10 @@ func denseData(v G.Value) ([]float64, error) {
 	return s, nil
 }
 
-// setData copies v into the value of input node n.
-func setData(n *G.Node, v []float64) error {
-	d, err := denseData(n.Value())
+// SetInput copies v into the value of the input node n, which must hold
+// exactly len(v) float64 values (a minibatch into a graph built once).
+func SetInput(n *G.Node, v []float64) error {
+	d, err := Float64s(n.Value())
 	if err != nil {
 		return fmt.Errorf("train: input %s: %w", n.Name(), err)
 	}

@@ -128,7 +128,7 @@ func newLearner(ds *envs.Dataset, task models.Task, cfg *Config) (*learner, erro
 		return nil, err
 	}
 	for _, n := range g.learn {
-		d, err := denseData(n.Value())
+		d, err := Float64s(n.Value())
 		if err != nil {
 			return nil, fmt.Errorf("train: node %s: %w", n.Name(), err)
 		}

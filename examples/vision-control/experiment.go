@@ -372,7 +372,7 @@ func (nt *net) mse(s *split) (float64, evalOut, error) {
 		if err := nt.run(images, nil); err != nil {
 			return 0, out, err
 		}
-		u, err := denseData(nt.uVal)
+		u, err := train.Float64s(nt.uVal)
 		if err != nil {
 			return 0, out, err
 		}
@@ -386,7 +386,7 @@ func (nt *net) mse(s *split) (float64, evalOut, error) {
 		st := nt.planner.Stats()
 		st.Status, st.Iterations = st.Status[:valid], st.Iterations[:valid]
 		out.stats.add(st)
-		x, err := denseData(nt.stateVal)
+		x, err := train.Float64s(nt.stateVal)
 		if err != nil {
 			return 0, out, err
 		}

@@ -228,11 +228,11 @@ func (nt *net) buildMLP(c *config) error {
 // run sets the inputs and runs the graph once; target is ignored by a graph
 // without gradient.
 func (nt *net) run(images, target []float64) error {
-	if err := setData(nt.images, images); err != nil {
+	if err := train.SetInput(nt.images, images); err != nil {
 		return err
 	}
 	if nt.target != nil {
-		if err := setData(nt.target, target); err != nil {
+		if err := train.SetInput(nt.target, target); err != nil {
 			return err
 		}
 	}
@@ -263,11 +263,11 @@ func copyParams(dst, src *net) error {
 		return fmt.Errorf("copying %d parameters into %d", len(src.learn), len(dst.learn))
 	}
 	for i := range src.learn {
-		s, err := denseData(src.learn[i].Value())
+		s, err := train.Float64s(src.learn[i].Value())
 		if err != nil {
 			return err
 		}
-		d, err := denseData(dst.learn[i].Value())
+		d, err := train.Float64s(dst.learn[i].Value())
 		if err != nil {
 			return err
 		}
@@ -276,31 +276,5 @@ func copyParams(dst, src *net) error {
 		}
 		copy(d, s)
 	}
-	return nil
-}
-
-// denseData returns the float64 backing of a plain *tensor.Dense value.
-func denseData(v G.Value) ([]float64, error) {
-	d, ok := v.(*tensor.Dense)
-	if !ok || d.Dtype() != tensor.Float64 || d.RequiresIterator() {
-		return nil, fmt.Errorf("value %T is not a plain float64 tensor", v)
-	}
-	s, ok := d.Data().([]float64)
-	if !ok {
-		return nil, fmt.Errorf("value holds %T, not []float64", d.Data())
-	}
-	return s, nil
-}
-
-// setData copies v into the value of the input node n.
-func setData(n *G.Node, v []float64) error {
-	d, err := denseData(n.Value())
-	if err != nil {
-		return fmt.Errorf("input %s: %w", n.Name(), err)
-	}
-	if len(d) != len(v) {
-		return fmt.Errorf("input %s takes %d values, have %d", n.Name(), len(d), len(v))
-	}
-	copy(d, v)
 	return nil
 }
