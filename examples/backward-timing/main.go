@@ -8,9 +8,11 @@
 // implicit and fixed_point time the solver's forward solve and its gradient
 // sweep; unrolled builds the same number of iLQR iterations from Gorgonia
 // operations (op.Unrolled) and times the graph's forward pass and
-// Gorgonia's reverse pass through it on a LispMachine. Each time is the
-// median of -reps runs (-unrolled-reps for unrolled, whose runs take
-// seconds and need a new graph each; 1 with -quick).
+// Gorgonia's reverse pass through it on a LispMachine. Forward times are
+// medians of -reps runs; the solver modes' backward times medians of
+// 50·-reps gradient sweeps (a sweep takes about 100 µs); the unrolled
+// times medians of -unrolled-reps runs (seconds each, a new graph each; 1
+// with -quick). Progress goes to stderr, the table to stdout.
 package main
 
 import (
@@ -50,17 +52,16 @@ func main() {
 	maxUnrolled := flag.Int("max-unrolled", 15000, "skip unrolled cases with T·iterations above this (graph size, memory)")
 	fromCSV := flag.String("from-csv", "", "measure nothing: print and plot the table of this CSV file (as written by -csv)")
 	flag.Parse()
-	if *fromCSV != "" {
-		if err := replot(*fromCSV, *pngPath); err != nil {
-			fmt.Fprintln(os.Stderr, "backward-timing:", err)
-			os.Exit(2)
-		}
-		return
-	}
 	if *quick && !flagSet("unrolled-reps") {
 		*unrolledReps = 1
 	}
-	if err := run(*quick, *csvPath, *pngPath, *reps, *unrolledReps, *maxUnrolled); err != nil {
+	var err error
+	if *fromCSV != "" {
+		err = replot(*fromCSV, *pngPath)
+	} else {
+		err = run(*quick, *csvPath, *pngPath, *reps, *unrolledReps, *maxUnrolled)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "backward-timing:", err)
 		os.Exit(2)
 	}
