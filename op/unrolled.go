@@ -332,7 +332,7 @@ func (b *urBuilder) build() *G.Node {
 	b.setup()
 	u0 := make([]*G.Node, b.t)
 	for t := range u0 {
-		u0[t] = b.filled(b.col(b.bs), urClamp(0, b.lo[t], b.hi[t]))
+		u0[t] = b.filled(b.col(b.bs), clampf(0, b.lo[t], b.hi[t]))
 	}
 	tr := b.rollout(u0, nil, nil)
 	for range b.iters {

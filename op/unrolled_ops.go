@@ -196,16 +196,13 @@ func urRecover(err *error) {
 	}
 }
 
-// urClamp is models' clamp: v itself inside [lo, hi] (NaN stays NaN).
-func urClamp(v, lo, hi float64) float64 {
-	if v < lo {
-		return lo
-	}
-	if v > hi {
-		return hi
-	}
-	return v
-}
+// urOpBase gives the Ops of this file Gorgonia's defaults: a new value,
+// computed in Go, never in place.
+type urOpBase struct{}
+
+func (urOpBase) ReturnsPtr() bool     { return false }
+func (urOpBase) CallsExtern() bool    { return false }
+func (urOpBase) OverwritesInput() int { return -1 }
 
 // inRange is the clamp's derivative: 1 on the closed interval [lo, hi].
 func inRange(v, lo, hi float64) bool { return v >= lo && v <= hi }
@@ -220,13 +217,13 @@ func urBoundsString(name string, lo, hi float64) string {
 // through it, so it also rejects NaN and ±Inf: a non-finite control means a
 // non-finite input or diverging iterations, and is reported as an error
 // rather than propagated.
-type urClampOp struct{ lo, hi float64 }
+type urClampOp struct {
+	urOpBase
+	lo, hi float64
+}
 
 func (op urClampOp) Arity() int            { return 1 }
 func (op urClampOp) Type() hm.Type         { return urUnaryType() }
-func (op urClampOp) ReturnsPtr() bool      { return false }
-func (op urClampOp) CallsExtern() bool     { return false }
-func (op urClampOp) OverwritesInput() int  { return -1 }
 func (op urClampOp) String() string        { return urBoundsString("unrolled.clamp", op.lo, op.hi) }
 func (op urClampOp) WriteHash(h hash.Hash) { fmt.Fprint(h, op.String()) }
 func (op urClampOp) Hashcode() uint32      { return urHash(op) }
@@ -260,7 +257,7 @@ func (op urClampOp) Do(vals ...G.Value) (v G.Value, err error) {
 		if math.IsNaN(x) || math.IsInf(x, 0) {
 			return nil, fmt.Errorf("op: %v: input %d is not finite (%g): a NaN or Inf input, or diverging iterations", op, i, x)
 		}
-		out[i] = urClamp(x, op.lo, op.hi)
+		out[i] = clampf(x, op.lo, op.hi)
 	}
 	return urNewDense(sh[0], out), nil
 }
@@ -308,13 +305,13 @@ func (op urClampOp) DoDiff(ctx G.ExecutionContext, inputs G.Nodes, output *G.Nod
 
 // urMaskMulOp is g ⊙ 1[lo ≤ x ≤ hi]: the clamp's derivative applied to g.
 // x is g's column shape, broadcast over its columns, or shaped like g.
-type urMaskMulOp struct{ lo, hi float64 }
+type urMaskMulOp struct {
+	urOpBase
+	lo, hi float64
+}
 
 func (op urMaskMulOp) Arity() int            { return 2 }
 func (op urMaskMulOp) Type() hm.Type         { return urBinaryType() }
-func (op urMaskMulOp) ReturnsPtr() bool      { return false }
-func (op urMaskMulOp) CallsExtern() bool     { return false }
-func (op urMaskMulOp) OverwritesInput() int  { return -1 }
 func (op urMaskMulOp) String() string        { return urBoundsString("unrolled.maskmul", op.lo, op.hi) }
 func (op urMaskMulOp) WriteHash(h hash.Hash) { fmt.Fprint(h, op.String()) }
 func (op urMaskMulOp) Hashcode() uint32      { return urHash(op) }
@@ -405,13 +402,12 @@ func (op urMaskMulOp) DoDiff(ctx G.ExecutionContext, inputs G.Nodes, output *G.N
 // ---------------------------------------------------------------------------
 
 // urAtan2Op is atan2(y, x) elementwise, the angle of the point (x, y).
-type urAtan2Op struct{}
+type urAtan2Op struct {
+	urOpBase
+}
 
 func (op urAtan2Op) Arity() int            { return 2 }
 func (op urAtan2Op) Type() hm.Type         { return urBinaryType() }
-func (op urAtan2Op) ReturnsPtr() bool      { return false }
-func (op urAtan2Op) CallsExtern() bool     { return false }
-func (op urAtan2Op) OverwritesInput() int  { return -1 }
 func (op urAtan2Op) String() string        { return "unrolled.atan2" }
 func (op urAtan2Op) WriteHash(h hash.Hash) { fmt.Fprint(h, op.String()) }
 func (op urAtan2Op) Hashcode() uint32      { return urHash(op) }
@@ -528,13 +524,12 @@ func (op urAtan2Op) DoDiff(ctx G.ExecutionContext, inputs G.Nodes, output *G.Nod
 
 // urRowScaleOp is s_i·d_ij for d and its column s: each row of d scaled by
 // its own factor, without Gorgonia's broadcast nodes.
-type urRowScaleOp struct{}
+type urRowScaleOp struct {
+	urOpBase
+}
 
 func (op urRowScaleOp) Arity() int            { return 2 }
 func (op urRowScaleOp) Type() hm.Type         { return urBinaryType() }
-func (op urRowScaleOp) ReturnsPtr() bool      { return false }
-func (op urRowScaleOp) CallsExtern() bool     { return false }
-func (op urRowScaleOp) OverwritesInput() int  { return -1 }
 func (op urRowScaleOp) String() string        { return "unrolled.rowscale" }
 func (op urRowScaleOp) WriteHash(h hash.Hash) { fmt.Fprint(h, op.String()) }
 func (op urRowScaleOp) Hashcode() uint32      { return urHash(op) }
@@ -637,13 +632,12 @@ func (op urRowScaleOp) DoDiff(ctx G.ExecutionContext, inputs G.Nodes, output *G.
 
 // urRowDotOp is Σ_j a_ij b_ij for a, b of one shape: the row-wise inner
 // product, shaped as their column.
-type urRowDotOp struct{}
+type urRowDotOp struct {
+	urOpBase
+}
 
 func (op urRowDotOp) Arity() int            { return 2 }
 func (op urRowDotOp) Type() hm.Type         { return urBinaryType() }
-func (op urRowDotOp) ReturnsPtr() bool      { return false }
-func (op urRowDotOp) CallsExtern() bool     { return false }
-func (op urRowDotOp) OverwritesInput() int  { return -1 }
 func (op urRowDotOp) String() string        { return "unrolled.rowdot" }
 func (op urRowDotOp) WriteHash(h hash.Hash) { fmt.Fprint(h, op.String()) }
 func (op urRowDotOp) Hashcode() uint32      { return urHash(op) }
@@ -792,15 +786,15 @@ func urAnyValues(op fmt.Stringer, want, rank int, vals []G.Value) ([][]float64, 
 }
 
 // urReshapeOp reinterprets a tensor of shape from as shape to.
-type urReshapeOp struct{ from, to tensor.Shape }
+type urReshapeOp struct {
+	urOpBase
+	from, to tensor.Shape
+}
 
 func (op urReshapeOp) Arity() int { return 1 }
 func (op urReshapeOp) Type() hm.Type {
 	return hm.NewFnType(urTensorType(len(op.from)), urTensorType(len(op.to)))
 }
-func (op urReshapeOp) ReturnsPtr() bool      { return false }
-func (op urReshapeOp) CallsExtern() bool     { return false }
-func (op urReshapeOp) OverwritesInput() int  { return -1 }
 func (op urReshapeOp) String() string        { return fmt.Sprintf("unrolled.reshape%v→%v", op.from, op.to) }
 func (op urReshapeOp) WriteHash(h hash.Hash) { fmt.Fprint(h, op.String()) }
 func (op urReshapeOp) Hashcode() uint32      { return urHash(op) }
@@ -870,7 +864,10 @@ func (op urReshapeOp) DoDiff(ctx G.ExecutionContext, inputs G.Nodes, output *G.N
 }
 
 // urConcatOp concatenates n tensors of one rank along an axis.
-type urConcatOp struct{ axis, rank, n int }
+type urConcatOp struct {
+	urOpBase
+	axis, rank, n int
+}
 
 func (op urConcatOp) Arity() int { return op.n }
 func (op urConcatOp) Type() hm.Type {
@@ -880,9 +877,6 @@ func (op urConcatOp) Type() hm.Type {
 	}
 	return hm.NewFnType(ts...)
 }
-func (op urConcatOp) ReturnsPtr() bool     { return false }
-func (op urConcatOp) CallsExtern() bool    { return false }
-func (op urConcatOp) OverwritesInput() int { return -1 }
 func (op urConcatOp) String() string {
 	return fmt.Sprintf("unrolled.concat(axis=%d,rank=%d,n=%d)", op.axis, op.rank, op.n)
 }
@@ -1022,15 +1016,13 @@ func (op urConcatOp) DoDiff(ctx G.ExecutionContext, inputs G.Nodes, output *G.No
 // urSliceOp takes indices [lo, hi) of one axis of a tensor of shape from,
 // keeping the axis.
 type urSliceOp struct {
+	urOpBase
 	axis, lo, hi int
 	from         tensor.Shape
 }
 
 func (op urSliceOp) Arity() int            { return 1 }
 func (op urSliceOp) Type() hm.Type         { return urUnaryType() }
-func (op urSliceOp) ReturnsPtr() bool      { return false }
-func (op urSliceOp) CallsExtern() bool     { return false }
-func (op urSliceOp) OverwritesInput() int  { return -1 }
 func (op urSliceOp) DiffWRT(int) []bool    { return []bool{true} }
 func (op urSliceOp) WriteHash(h hash.Hash) { fmt.Fprint(h, op.String()) }
 func (op urSliceOp) Hashcode() uint32      { return urHash(op) }
@@ -1130,9 +1122,6 @@ type urEmbedOp urSliceOp
 
 func (op urEmbedOp) Arity() int            { return 1 }
 func (op urEmbedOp) Type() hm.Type         { return urUnaryType() }
-func (op urEmbedOp) ReturnsPtr() bool      { return false }
-func (op urEmbedOp) CallsExtern() bool     { return false }
-func (op urEmbedOp) OverwritesInput() int  { return -1 }
 func (op urEmbedOp) DiffWRT(int) []bool    { return []bool{true} }
 func (op urEmbedOp) WriteHash(h hash.Hash) { fmt.Fprint(h, op.String()) }
 func (op urEmbedOp) Hashcode() uint32      { return urHash(op) }

@@ -231,7 +231,7 @@ func (a GraphScalar) Atan2(x GraphScalar) GraphScalar {
 // interval [lo, hi] and 0 outside.
 func (a GraphScalar) Clamp(lo, hi float64) GraphScalar {
 	if a.isConst() {
-		return GraphScalar{c: urClamp(a.c, lo, hi)}
+		return GraphScalar{c: clampf(a.c, lo, hi)}
 	}
 	g := urUnary(urClampK, a.e, lo)
 	g.e.c2 = hi
