@@ -25,7 +25,10 @@
 // stopped, and finished runs are not repeated.
 //
 // Outputs: OUT/imitation.md (the tables), OUT/imitation.csv (one row per
-// run), and per env OUT/imitation-ENV-loss.png (test imitation loss
+// run), the summary table in the README (-readme FILE: the lines between
+// the markers "<!-- imitation-results:begin -->" and
+// "<!-- imitation-results:end -->" are replaced; "" leaves it alone), and
+// per env OUT/imitation-ENV-loss.png (test imitation loss
 // against epochs, mean over seeds, n_train = the largest, log scale: the
 // paper's Figure 3a) and OUT/imitation-ENV-cost-model.png (model loss of
 // the cost estimates of DiffMPC and diLQR against epochs: Figure 3b).
@@ -66,6 +69,7 @@ type grid struct {
 	hidden  int
 	ranges  string
 	out     string
+	readme  string
 }
 
 // outcome is the summary of one run.
@@ -96,6 +100,7 @@ func main() {
 	flag.IntVar(&g.hidden, "hidden", 64, "nn: width of the LSTM policy")
 	flag.StringVar(&g.out, "out", "results", "results folder")
 	flag.StringVar(&g.ranges, "ranges", "reference", "initial states: reference (train.ReferenceRanges) or envs")
+	flag.StringVar(&g.readme, "readme", "README.md", "write the summary table between the imitation-results markers of this file (empty: none)")
 	flag.Parse()
 	set := map[string]bool{}
 	flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
@@ -238,7 +243,80 @@ func (g *grid) run(ctx context.Context, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprint(stdout, md)
 	fmt.Fprintf(stdout, "\nwrote %s and %s\n", filepath.Join(g.out, "imitation.md"), filepath.Join(g.out, "imitation.csv"))
+	if g.readme != "" {
+		if err := replaceBlock(g.readme, g.summary(outs)); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "updated the results table in %s\n", g.readme)
+	}
 	return nil
+}
+
+// The markers around the generated table in the README.
+const (
+	readmeBegin = "<!-- imitation-results:begin -->"
+	readmeEnd   = "<!-- imitation-results:end -->"
+)
+
+// summary is the README's table: the test imitation loss of every method
+// at the largest n_train, mean over seeds, one column per environment.
+func (g *grid) summary(outs []outcome) string {
+	n := slices.Max(g.ntrain)
+	var b strings.Builder
+	fmt.Fprintf(&b, "Imitation learning (`%s`, made by `go run ./examples/imitation-grid`: %d epochs, %d seeds; "+
+		"test imitation loss at the best validation epoch, mean over seeds, n_train = %d):\n\n| method |",
+		filepath.ToSlash(filepath.Join(g.out, "imitation.md")), g.epochs, g.seeds, n)
+	for _, env := range g.envs {
+		fmt.Fprintf(&b, " %s |", env)
+	}
+	b.WriteString("\n|---|" + strings.Repeat("---|", len(g.envs)) + "\n")
+	for _, m := range g.methods {
+		fmt.Fprintf(&b, "| %s |", m)
+		for _, env := range g.envs {
+			v := pick(outs, env, m, n, func(o outcome) float64 { return o.best.Test })
+			if len(v) == 0 {
+				b.WriteString(" – |")
+				continue
+			}
+			mean, _ := stats(v)
+			fmt.Fprintf(&b, " %.2g |", mean)
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+// replaceBlock replaces the lines between readmeBegin and readmeEnd in the
+// file at path by block, writing the file atomically. A file without both
+// markers, in order, is an error and is left unchanged.
+func replaceBlock(path, block string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("-readme: %w", err)
+	}
+	text := string(data)
+	i := strings.Index(text, readmeBegin)
+	j := strings.Index(text, readmeEnd)
+	if i < 0 || j < i {
+		return fmt.Errorf("-readme: %s has no %q … %q block (use -readme \"\" to skip it)", path, readmeBegin, readmeEnd)
+	}
+	text = text[:i+len(readmeBegin)] + "\n" + block + text[j:]
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".readme-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.WriteString(text); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if st, err := os.Stat(path); err == nil {
+		os.Chmod(tmp.Name(), st.Mode().Perm())
+	}
+	return os.Rename(tmp.Name(), path)
 }
 
 func writeCSV(path string, outs []outcome) error {
