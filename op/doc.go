@@ -51,4 +51,14 @@
 // its SymDiff (TapeMachine) and DoDiff (LispMachine) apply the gradient in
 // one backward sweep. Errors in Do never panic; use Cause to reach the error
 // a VM wrapped.
+//
+// # The unrolled baseline
+//
+// Unrolled builds a fixed number of iLQR iterations out of Gorgonia
+// operations (the model's generic step instantiated with GraphScalar), so
+// that Gorgonia's reverse mode differentiates through every iteration: the
+// paper's "AutoDiff" baseline, whose backward cost grows with the iteration
+// count and whose gradient tends to the implicit one as the iterations
+// converge. It supports one control and the quadratic cost; see its
+// documentation for the Gorgonia limits it works around.
 package op
