@@ -85,6 +85,33 @@ func urGradData(op fmt.Stringer, n *G.Node, what string) ([]float64, error) {
 	return data, nil
 }
 
+// urCheckSame is the error of an elementwise binary Op whose operands'
+// shapes a and b differ, or nil.
+func urCheckSame(op fmt.Stringer, a, b tensor.Shape) error {
+	if !urSameShape(a, b) {
+		return urOpErr(op, "shapes %v and %v differ", a, b)
+	}
+	return nil
+}
+
+// urDiffGrads returns, for a DoDiff, the gradient storage of output and of
+// each input named in names ("" for an input that gets no gradient).
+func urDiffGrads(op fmt.Stringer, inputs G.Nodes, output *G.Node, names ...string) (og []float64, gs [][]float64, err error) {
+	if og, err = urGradData(op, output, "output"); err != nil {
+		return nil, nil, err
+	}
+	gs = make([][]float64, len(names))
+	for i, name := range names {
+		if name == "" {
+			continue
+		}
+		if gs[i], err = urGradData(op, inputs[i], name); err != nil {
+			return nil, nil, err
+		}
+	}
+	return og, gs, nil
+}
+
 // urShapes converts DimSizers to shapes of one rank ≥ 1.
 func urShapes(op fmt.Stringer, want int, ds []G.DimSizer) ([]tensor.Shape, error) {
 	if len(ds) != want {
@@ -282,14 +309,11 @@ func (op urClampOp) DoDiff(ctx G.ExecutionContext, inputs G.Nodes, output *G.Nod
 	if err != nil {
 		return err
 	}
-	og, err := urGradData(op, output, "output")
+	og, gs, err := urDiffGrads(op, inputs, output, "input")
 	if err != nil {
 		return err
 	}
-	xg, err := urGradData(op, inputs[0], "input")
-	if err != nil {
-		return err
-	}
+	xg := gs[0]
 	if len(og) != len(x[0]) || len(xg) != len(x[0]) {
 		return urOpErr(op, "DoDiff: size mismatch")
 	}
@@ -384,14 +408,11 @@ func (op urMaskMulOp) DoDiff(ctx G.ExecutionContext, inputs G.Nodes, output *G.N
 	if !urRowBroadcast(sh[0], sh[1]) {
 		return urOpErr(op, "mask shape %v does not fit %v", sh[0], sh[1])
 	}
-	og, err := urGradData(op, output, "output")
+	og, gs, err := urDiffGrads(op, inputs, output, "", "input 1")
 	if err != nil {
 		return err
 	}
-	gg, err := urGradData(op, inputs[1], "input 1")
-	if err != nil {
-		return err
-	}
+	gg := gs[1]
 	if len(og) != len(in[1]) || len(gg) != len(in[1]) {
 		return urOpErr(op, "DoDiff: size mismatch")
 	}
@@ -418,8 +439,8 @@ func (op urAtan2Op) InferShape(ds ...G.DimSizer) (tensor.Shape, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !urSameShape(s[0], s[1]) {
-		return nil, urOpErr(op, "shapes %v and %v differ", s[0], s[1])
+	if err := urCheckSame(op, s[0], s[1]); err != nil {
+		return nil, err
 	}
 	return s[0].Clone(), nil
 }
@@ -430,8 +451,8 @@ func (op urAtan2Op) Do(vals ...G.Value) (v G.Value, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if !urSameShape(sh[0], sh[1]) {
-		return nil, urOpErr(op, "shapes %v and %v differ", sh[0], sh[1])
+	if err := urCheckSame(op, sh[0], sh[1]); err != nil {
+		return nil, err
 	}
 	out := make([]float64, len(in[0]))
 	for i, y := range in[0] {
@@ -493,21 +514,14 @@ func (op urAtan2Op) DoDiff(ctx G.ExecutionContext, inputs G.Nodes, output *G.Nod
 	if err != nil {
 		return err
 	}
-	if !urSameShape(sh[0], sh[1]) {
-		return urOpErr(op, "shapes %v and %v differ", sh[0], sh[1])
+	if err := urCheckSame(op, sh[0], sh[1]); err != nil {
+		return err
 	}
-	og, err := urGradData(op, output, "output")
+	og, gs, err := urDiffGrads(op, inputs, output, "y", "x")
 	if err != nil {
 		return err
 	}
-	yg, err := urGradData(op, inputs[0], "y")
-	if err != nil {
-		return err
-	}
-	xg, err := urGradData(op, inputs[1], "x")
-	if err != nil {
-		return err
-	}
+	yg, xg := gs[0], gs[1]
 	if len(og) != len(in[0]) || len(yg) != len(in[0]) || len(xg) != len(in[0]) {
 		return urOpErr(op, "DoDiff: size mismatch")
 	}
@@ -601,18 +615,11 @@ func (op urRowScaleOp) DoDiff(ctx G.ExecutionContext, inputs G.Nodes, output *G.
 	if err := urRowScaleShapes(op, sh[0], sh[1]); err != nil {
 		return err
 	}
-	og, err := urGradData(op, output, "output")
+	og, gs, err := urDiffGrads(op, inputs, output, "factor", "rows")
 	if err != nil {
 		return err
 	}
-	sg, err := urGradData(op, inputs[0], "factor")
-	if err != nil {
-		return err
-	}
-	dg, err := urGradData(op, inputs[1], "rows")
-	if err != nil {
-		return err
-	}
+	sg, dg := gs[0], gs[1]
 	if len(og) != len(in[1]) || len(dg) != len(in[1]) || len(sg) != len(in[0]) {
 		return urOpErr(op, "DoDiff: size mismatch")
 	}
@@ -648,8 +655,8 @@ func (op urRowDotOp) InferShape(ds ...G.DimSizer) (tensor.Shape, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !urSameShape(s[0], s[1]) {
-		return nil, urOpErr(op, "shapes %v and %v differ", s[0], s[1])
+	if err := urCheckSame(op, s[0], s[1]); err != nil {
+		return nil, err
 	}
 	return urColumnOf(s[0]), nil
 }
@@ -660,8 +667,8 @@ func (op urRowDotOp) Do(vals ...G.Value) (v G.Value, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if !urSameShape(sh[0], sh[1]) {
-		return nil, urOpErr(op, "shapes %v and %v differ", sh[0], sh[1])
+	if err := urCheckSame(op, sh[0], sh[1]); err != nil {
+		return nil, err
 	}
 	r, k := urRowsCols(sh[0])
 	out := make([]float64, r)
@@ -701,21 +708,14 @@ func (op urRowDotOp) DoDiff(ctx G.ExecutionContext, inputs G.Nodes, output *G.No
 	if err != nil {
 		return err
 	}
-	if !urSameShape(sh[0], sh[1]) {
-		return urOpErr(op, "shapes %v and %v differ", sh[0], sh[1])
+	if err := urCheckSame(op, sh[0], sh[1]); err != nil {
+		return err
 	}
-	og, err := urGradData(op, output, "output")
+	og, gs, err := urDiffGrads(op, inputs, output, "a", "b")
 	if err != nil {
 		return err
 	}
-	ag, err := urGradData(op, inputs[0], "a")
-	if err != nil {
-		return err
-	}
-	bg, err := urGradData(op, inputs[1], "b")
-	if err != nil {
-		return err
-	}
+	ag, bg := gs[0], gs[1]
 	r, k := urRowsCols(sh[0])
 	if len(og) != r || len(ag) != r*k || len(bg) != r*k {
 		return urOpErr(op, "DoDiff: size mismatch")
@@ -846,14 +846,11 @@ func (op urReshapeOp) DoDiff(ctx G.ExecutionContext, inputs G.Nodes, output *G.N
 	if len(inputs) != 1 || inputs[0] == nil || output == nil {
 		return urOpErr(op, "DoDiff wants 1 input and the output")
 	}
-	og, err := urGradData(op, output, "output")
+	og, gs, err := urDiffGrads(op, inputs, output, "input")
 	if err != nil {
 		return err
 	}
-	ig, err := urGradData(op, inputs[0], "input")
-	if err != nil {
-		return err
-	}
+	ig := gs[0]
 	if len(og) != len(ig) {
 		return urOpErr(op, "DoDiff: size mismatch")
 	}
@@ -1097,14 +1094,11 @@ func (op urSliceOp) DoDiff(ctx G.ExecutionContext, inputs G.Nodes, output *G.Nod
 	if err != nil {
 		return err
 	}
-	og, err := urGradData(op, output, "output")
+	og, gs, err := urDiffGrads(op, inputs, output, "input")
 	if err != nil {
 		return err
 	}
-	ig, err := urGradData(op, inputs[0], "input")
-	if err != nil {
-		return err
-	}
+	ig := gs[0]
 	if len(og) != out.TotalSize() {
 		return urOpErr(op, "DoDiff: size mismatch")
 	}
@@ -1187,14 +1181,11 @@ func (op urEmbedOp) DoDiff(ctx G.ExecutionContext, inputs G.Nodes, output *G.Nod
 	if err := op.check(inputs[0].Shape()); err != nil {
 		return err
 	}
-	og, err := urGradData(op, output, "output")
+	og, gs, err := urDiffGrads(op, inputs, output, "input")
 	if err != nil {
 		return err
 	}
-	ig, err := urGradData(op, inputs[0], "input")
-	if err != nil {
-		return err
-	}
+	ig := gs[0]
 	if len(og) != op.from.TotalSize() {
 		return urOpErr(op, "DoDiff: size mismatch")
 	}

@@ -396,36 +396,15 @@ func (g *grid) markdown(outs []outcome, elapsed time.Duration) string {
 	modelLoss := func(o outcome) float64 { return o.best.Model }
 	for _, env := range g.envs {
 		fmt.Fprintf(&b, "\n## %s\n\n### Test imitation loss\n\n| method |", env)
-		for _, n := range g.ntrain {
-			fmt.Fprintf(&b, " n_train=%d |", n)
-		}
-		b.WriteString("\n|---|" + strings.Repeat("---|", len(g.ntrain)) + "\n")
-		for _, m := range g.methods {
-			fmt.Fprintf(&b, "| %s |", m)
-			for _, n := range g.ntrain {
-				fmt.Fprintf(&b, " %s |", cell(pick(outs, env, m, n, testLoss)))
-			}
-			b.WriteString("\n")
-		}
+		g.ntrainColumns(&b, 1)
+		g.methodRows(&b, outs, env, testLoss)
 		fmt.Fprintf(&b, "\n### Test imitation loss at the last epoch\n\n"+
 			"Without model selection: where the parameters keep moving around the optimum (RMSprop at a fixed rate), "+
 			"the best-validation epoch above can sit far below the typical late-training loss.\n\n| method |")
-		for _, n := range g.ntrain {
-			fmt.Fprintf(&b, " n_train=%d |", n)
-		}
-		b.WriteString("\n|---|" + strings.Repeat("---|", len(g.ntrain)) + "\n")
-		for _, m := range g.methods {
-			fmt.Fprintf(&b, "| %s |", m)
-			for _, n := range g.ntrain {
-				fmt.Fprintf(&b, " %s |", cell(pick(outs, env, m, n, func(o outcome) float64 { return o.final.Test })))
-			}
-			b.WriteString("\n")
-		}
+		g.ntrainColumns(&b, 1)
+		g.methodRows(&b, outs, env, func(o outcome) float64 { return o.final.Test })
 		fmt.Fprintf(&b, "\n### Model loss MSE(θ − θ_true)\n\n| method | parameters |")
-		for _, n := range g.ntrain {
-			fmt.Fprintf(&b, " n_train=%d |", n)
-		}
-		b.WriteString("\n|---|---|" + strings.Repeat("---|", len(g.ntrain)) + "\n")
+		g.ntrainColumns(&b, 2)
 		for _, m := range g.methods {
 			if m == train.NN {
 				continue
@@ -451,10 +430,7 @@ func (g *grid) markdown(outs []outcome, elapsed time.Duration) string {
 			return fmt.Sprintf("%.3g", ma/mc)
 		}
 		fmt.Fprintf(&b, "\n### Ratios of the means (paper: nn/diLQR.dx ≈ 10⁶, sysid/diLQR.dx ≈ 10⁴ in imitation loss; diLQR.cost 18%% lower model loss than DiffMPC)\n\n| ratio |")
-		for _, n := range g.ntrain {
-			fmt.Fprintf(&b, " n_train=%d |", n)
-		}
-		b.WriteString("\n|---|" + strings.Repeat("---|", len(g.ntrain)) + "\n")
+		g.ntrainColumns(&b, 1)
 		for _, r := range []struct {
 			name string
 			a, c train.Method
@@ -487,6 +463,26 @@ func (g *grid) markdown(outs []outcome, elapsed time.Duration) string {
 			"Training time of the runs: %.0f s.\n", solves, skipped, secs)
 	}
 	return b.String()
+}
+
+// ntrainColumns ends a table's header row with one column per n_train
+// and writes the separator row; lead is the number of columns before them.
+func (g *grid) ntrainColumns(b *strings.Builder, lead int) {
+	for _, n := range g.ntrain {
+		fmt.Fprintf(b, " n_train=%d |", n)
+	}
+	b.WriteString("\n|" + strings.Repeat("---|", lead+len(g.ntrain)) + "\n")
+}
+
+// methodRows writes one row per method: f over the seeds, per n_train.
+func (g *grid) methodRows(b *strings.Builder, outs []outcome, env string, f func(outcome) float64) {
+	for _, m := range g.methods {
+		fmt.Fprintf(b, "| %s |", m)
+		for _, n := range g.ntrain {
+			fmt.Fprintf(b, " %s |", cell(pick(outs, env, m, n, f)))
+		}
+		b.WriteString("\n")
+	}
 }
 
 // plots draws, for env, the test loss of each method against epochs at the
