@@ -5,7 +5,7 @@ import (
 	"math/rand/v2"
 	"slices"
 
-	"github.com/dilqr/dilqr/op"
+	"github.com/dilqr/dilqr/op/ilqr"
 )
 
 // Default split sizes of a Dataset.
@@ -32,7 +32,7 @@ type DatasetOptions struct {
 	T int
 	// Expert holds the expert's solver settings. Default (nil)
 	// DefaultExpertSettings().
-	Expert *op.Settings
+	Expert *ilqr.Settings
 	// MaxRejected is the largest number of non-converged expert solves
 	// tolerated per split before Generate gives up. Default (0)
 	// max(16, split size); negative means none is tolerated.

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/dilqr/dilqr/op"
+	"github.com/dilqr/dilqr/op/ilqr"
 )
 
 // smallDataset returns a small generated dataset for the named env.
@@ -74,7 +74,7 @@ func TestGenerateSizesAndDefaults(t *testing.T) {
 	if long.T != 7 || len(long.Train.U) != 7 {
 		t.Errorf("T=7: dataset T=%d, %d controls", long.T, len(long.Train.U))
 	}
-	for _, o := range []DatasetOptions{{NTrain: -1}, {NVal: -2}, {T: -1}, {NTrain: 1, NVal: 1, NTest: 1, Expert: &op.Settings{MaxIter: -1}}} {
+	for _, o := range []DatasetOptions{{NTrain: -1}, {NVal: -2}, {T: -1}, {NTrain: 1, NVal: 1, NTest: 1, Expert: &ilqr.Settings{MaxIter: -1}}} {
 		if _, err := Generate(e, &o); err == nil {
 			t.Errorf("options %+v: no error", o)
 		}
@@ -91,7 +91,7 @@ func TestGenerateDeterministic(t *testing.T) {
 	for _, name := range Names() {
 		t.Run(name, func(t *testing.T) {
 			_, a := smallDataset(t, name, nil)
-			_, b := smallDataset(t, name, &DatasetOptions{NTrain: 4, NVal: 2, NTest: 3, Seed: 5, Expert: &op.Settings{
+			_, b := smallDataset(t, name, &DatasetOptions{NTrain: 4, NVal: 2, NTest: 3, Seed: 5, Expert: &ilqr.Settings{
 				MaxIter: 500, TolGrad: 1e-9, TolCost: 1e-14, TolGradLoose: 1e-8, Workers: 1}})
 			ba, bb := encodeBytes(t, a), encodeBytes(t, b)
 			if !bytes.Equal(ba, bb) {

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 
-	"github.com/dilqr/dilqr/op"
+	"github.com/dilqr/dilqr/op/ilqr"
 )
 
 // Demos is a batch of B expert demonstrations of horizon T for a system
@@ -37,27 +37,27 @@ func (d *Demos) Example(b int) (x0, X, U []float64) {
 // 500), convergence when the projected gradient of the total cost over the
 // controls falls below 1e-9, or below 1e-8 once the cost has stopped
 // changing (relative change under 1e-14). Other fields are op's defaults.
-func DefaultExpertSettings() op.Settings {
-	return op.Settings{MaxIter: 500, TolGrad: 1e-9, TolCost: 1e-14, TolGradLoose: 1e-8}
+func DefaultExpertSettings() ilqr.Settings {
+	return ilqr.Settings{MaxIter: 500, TolGrad: 1e-9, TolCost: 1e-14, TolGradLoose: 1e-8}
 }
 
 // Expert plans optimal trajectories for an Env with its true dynamics,
-// cost and bounds, solving batches with op.Solver from zero initial
+// cost and bounds, solving batches with ilqr.Solver from zero initial
 // controls. Its demonstrations are local optima of the finite-horizon
 // problem (stationary points of the projected gradient), certified per
 // example by the solver's status. An Expert must not be used by two
 // goroutines at once.
 type Expert struct {
 	env      *Env
-	settings op.Settings
-	solver   *op.Solver
-	res      op.Result
+	settings ilqr.Settings
+	solver   *ilqr.Solver
+	res      ilqr.Result
 }
 
 // NewExpert returns an expert for env with horizon env.Horizon(). A nil s
 // means DefaultExpertSettings(); zero fields of a non-nil s take op's
-// defaults (see op.Settings).
-func NewExpert(env *Env, s *op.Settings) (*Expert, error) {
+// defaults (see ilqr.Settings).
+func NewExpert(env *Env, s *ilqr.Settings) (*Expert, error) {
 	if env == nil {
 		return nil, fmt.Errorf("envs: expert: nil Env")
 	}
@@ -66,8 +66,8 @@ func NewExpert(env *Env, s *op.Settings) (*Expert, error) {
 		set = *s
 	}
 	task := env.task
-	sv, err := op.NewSolver(op.Problem{Dynamics: task.Dynamics, Cost: task.Cost, T: env.t,
-		Lower: task.Lower, Upper: task.Upper}, &set)
+	sv, err := ilqr.NewSolver(ilqr.Problem{Task: task, T: env.t},
+		&set)
 	if err != nil {
 		return nil, fmt.Errorf("envs: expert for %s: %w", env.name, err)
 	}
@@ -75,7 +75,7 @@ func NewExpert(env *Env, s *op.Settings) (*Expert, error) {
 }
 
 // Settings returns the solver settings in force, defaults filled in.
-func (ex *Expert) Settings() op.Settings { return ex.settings }
+func (ex *Expert) Settings() ilqr.Settings { return ex.settings }
 
 // Env returns the environment the expert plans for.
 func (ex *Expert) Env() *Env { return ex.env }
@@ -84,8 +84,8 @@ func (ex *Expert) Env() *Env { return ex.env }
 // length N) and returns the solver's result for the whole batch,
 // converged or not: check Result.Status before using an example. The
 // result is owned by the expert and overwritten by its next call.
-func (ex *Expert) Plan(x0 []float64) (*op.Result, error) {
-	if err := ex.solver.Solve(&ex.res, op.Inputs{X0: x0, Theta: ex.env.theta, Phi: ex.env.phi}); err != nil {
+func (ex *Expert) Plan(x0 []float64) (*ilqr.Result, error) {
+	if err := ex.solver.Solve(&ex.res, ilqr.Inputs{X0: x0, Theta: ex.env.theta, Phi: ex.env.phi}); err != nil {
 		return nil, fmt.Errorf("envs: expert for %s: %w", ex.env.name, err)
 	}
 	return &ex.res, nil
@@ -93,7 +93,7 @@ func (ex *Expert) Plan(x0 []float64) (*op.Result, error) {
 
 // Collect returns n demonstrations whose solves converged. It draws
 // initial states from rng with Env.SampleInitial, solves them in batches
-// and keeps, in draw order, the first n whose status is op.Converged; a
+// and keeps, in draw order, the first n whose status is ilqr.Converged; a
 // draw that does not converge is rejected, counted in Demos.Rejected and
 // replaced by the next draw. The kept set depends only on the sequence of
 // draws, not on batch sizes or worker counts, so the same rng state gives
@@ -135,7 +135,7 @@ func (ex *Expert) Collect(n int, rng *rand.Rand, maxRejected int) (Demos, error)
 			return Demos{}, err
 		}
 		for i := 0; i < b && kept < n; i++ {
-			if res.Status[i] != op.Converged {
+			if res.Status[i] != ilqr.Converged {
 				out.Rejected++
 				if out.Rejected > maxRejected {
 					return Demos{}, fmt.Errorf("envs: collect %s: %d expert solves did not converge (last: %v after %d iterations) with only %d of %d demonstrations kept",

@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/dilqr/dilqr/models"
-	"github.com/dilqr/dilqr/op"
+	"github.com/dilqr/dilqr/op/ilqr"
 )
 
 // referenceEvaluator returns the automatic-differentiation evaluator of the
@@ -118,7 +118,7 @@ func TestExpertOptimal(t *testing.T) {
 				t.Fatal(err)
 			}
 			for b := range n {
-				if res.Status[b] != op.Converged {
+				if res.Status[b] != ilqr.Converged {
 					t.Errorf("demo %d: re-solve status %v", b, res.Status[b])
 				}
 			}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/dilqr/dilqr/models"
 	"github.com/dilqr/dilqr/op"
+	"github.com/dilqr/dilqr/op/ilqr"
 	G "gorgonia.org/gorgonia"
 )
 
@@ -42,7 +43,7 @@ func nominalRaw(t testing.TB) []float64 {
 // per example → ILQR on the pendulum from fixed starts, with the loss
 // Σ wx⊙X + Σ wu⊙U. The MLP's output bias starts at the inverse softplus of
 // the nominal θ, so θ starts within a factor of about 2 of (10, 1, 1).
-func mlpPlanner(t testing.TB, g *G.ExprGraph, seed uint64, mode op.GradMode) (*MLP, *ILQR, *G.Node, *G.Node) {
+func mlpPlanner(t testing.TB, g *G.ExprGraph, seed uint64, mode ilqr.GradMode) (*MLP, *ILQR, *G.Node, *G.Node) {
 	t.Helper()
 	m := must(t)
 	mlp, err := NewMLP(g, MLPConfig{Sizes: []int{4, 5, 3}, Seed: seed, OutputBias: nominalRaw(t)})
@@ -52,9 +53,9 @@ func mlpPlanner(t testing.TB, g *G.ExprGraph, seed uint64, mode op.GradMode) (*M
 	feat := input(t, g, "features", normals(seed+10, gradB*4), gradB, 4)
 	z := m(mlp.Forward(feat))
 	pl, err := NewILQR(g, models.PendulumTask(), ILQRConfig{
-		T: gradT, Batch: gradB, Settings: &gradTight, Grad: op.GradOptions{Mode: mode},
+		T: gradT, Batch: gradB,
 		Theta: ParamSpec{Source: External, Transform: Softplus, Node: z},
-		Cost:  ParamSpec{Init: gradCost()},
+		Cost:  ParamSpec{Init: gradCost()}, Solver: op.SolverConfig{Settings: &gradTight, Grad: ilqr.GradOptions{Mode: mode}},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -71,7 +72,7 @@ func mlpPlanner(t testing.TB, g *G.ExprGraph, seed uint64, mode op.GradMode) (*M
 // the MLP's 43 weights match finite differences to 1e-6 relative.
 func TestGradMLPToILQR(t *testing.T) {
 	g := G.NewGraph()
-	mlp, pl, loss, u := mlpPlanner(t, g, 1, op.Implicit)
+	mlp, pl, loss, u := mlpPlanner(t, g, 1, ilqr.Implicit)
 	var uv G.Value
 	G.Read(u, &uv)
 	r := newTapeRun(t, g, loss, mlp.Learnables(), pl)
@@ -96,10 +97,10 @@ func TestGradILQRLearned(t *testing.T) {
 	}
 	wg = append(wg, 1, 0, 0, 0)
 	pl, err := NewILQR(g, models.PendulumTask(), ILQRConfig{
-		T: gradT, Batch: gradB, Settings: &gradTight,
+		T: gradT, Batch: gradB,
 		Theta:    ParamSpec{Source: Learned, Transform: Softplus, Init: []float64{9, 1.2, 0.9}},
 		Cost:     ParamSpec{Source: Learned, Transform: Sigmoid, PerExample: true, Init: wg},
-		CostForm: GoalWeights,
+		CostForm: GoalWeights, Solver: op.SolverConfig{Settings: &gradTight},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -150,9 +151,9 @@ func TestGradLSTMToILQR(t *testing.T) {
 	}
 	z := m(head.Forward(hs[seq-1]))
 	pl, err := NewILQR(g, models.PendulumTask(), ILQRConfig{
-		T: gradT, Batch: gradB, Settings: &gradTight,
+		T: gradT, Batch: gradB,
 		Theta: ParamSpec{Source: External, Transform: Softplus, Node: z},
-		Cost:  ParamSpec{Init: gradCost()},
+		Cost:  ParamSpec{Init: gradCost()}, Solver: op.SolverConfig{Settings: &gradTight},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -190,8 +191,8 @@ func TestGradConvToILQR(t *testing.T) {
 	img := input(t, g, "image", normals(44, b*16*16), b, 1, 16, 16)
 	z := m(enc.Forward(img))
 	x0 := pendulumState(t, g, z, 0.3)
-	pl, err := NewILQR(g, models.PendulumTask(), ILQRConfig{T: gradT, Batch: b, Settings: &gradTight,
-		Cost: ParamSpec{Init: gradCost()}})
+	pl, err := NewILQR(g, models.PendulumTask(), ILQRConfig{T: gradT, Batch: b,
+		Cost: ParamSpec{Init: gradCost()}, Solver: op.SolverConfig{Settings: &gradTight}})
 	if err != nil {
 		t.Fatal(err)
 	}

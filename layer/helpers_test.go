@@ -15,6 +15,7 @@ import (
 
 	"github.com/dilqr/dilqr/models"
 	"github.com/dilqr/dilqr/op"
+	"github.com/dilqr/dilqr/op/ilqr"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -24,7 +25,7 @@ import (
 // (TolGradLoose as small, so that the stop on a small cost change cannot end
 // a solve early). Round-off in the solution is then ~1e-13, which a
 // difference quotient with step h divides by h.
-var gradTight = op.Settings{MaxIter: 1000, TolGrad: 1e-13, TolGradLoose: 1e-13}
+var gradTight = ilqr.Settings{MaxIter: 1000, TolGrad: 1e-13, TolGradLoose: 1e-13}
 
 // Finite-difference steps: entry j of a weight tensor w is perturbed by
 //
@@ -173,7 +174,7 @@ func (r *graphRun) run(t testing.TB, converged bool) float64 {
 	}
 	if converged && r.planner != nil {
 		for i, s := range r.planner.Stats().Status {
-			if s != op.Converged {
+			if s != ilqr.Converged {
 				t.Fatalf("example %d: %v", i, s)
 			}
 		}

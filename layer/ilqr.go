@@ -7,6 +7,8 @@ import (
 
 	"github.com/dilqr/dilqr/models"
 	"github.com/dilqr/dilqr/op"
+	"github.com/dilqr/dilqr/op/ilqr"
+	"github.com/dilqr/dilqr/op/unrolled"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -105,15 +107,12 @@ type ILQRConfig struct {
 	T int
 	// Batch is the number of examples B every x0 must have; at least 1.
 	Batch int
-	// Settings of the solver; nil means op's defaults.
-	Settings *op.Settings
-	// Grad selects the gradient: the zero value is op.Implicit (the exact
-	// derivative of the converged solution) with unconverged examples
-	// skipped; op.FixedPoint is mpc.pytorch's approximation.
-	Grad op.GradOptions
-	// WarmStart starts every run from the previous run's controls of the
-	// examples that converged there (see op.OpConfig).
-	WarmStart bool
+	// Solver holds the solver's settings (nil: defaults), the gradient
+	// (the zero value is ilqr.Implicit, the exact derivative of the
+	// converged solution, with unconverged examples skipped;
+	// ilqr.FixedPoint is mpc.pytorch's approximation) and warm starting
+	// (see op.SolverConfig).
+	Solver op.SolverConfig
 	// Theta is the dynamics parameter block θ (length P).
 	Theta ParamSpec
 	// Cost is the cost parameter block, in the form CostForm says.
@@ -121,7 +120,7 @@ type ILQRConfig struct {
 	// CostForm selects the cost parameterisation; default NativeCost.
 	CostForm CostForm
 	// Unrolled, when not nil, replaces the planner's node by the unrolled
-	// baseline (op.Unrolled): a fixed number of iLQR iterations built from
+	// baseline (unrolled.Build): a fixed number of iLQR iterations built from
 	// Gorgonia operations, differentiated by Gorgonia's reverse mode through
 	// every iteration (the paper's "AutoDiff"). Settings, Grad and
 	// WarmStart are then not used and Stats is empty. It needs a model with
@@ -135,14 +134,14 @@ type ILQRConfig struct {
 }
 
 // UnrolledSpec selects the unrolled baseline for an ILQR layer (see
-// op.UnrolledConfig).
+// unrolled.Config).
 type UnrolledSpec struct {
 	// Step is the model's step function for graph scalars, e.g.
-	// models.PendulumStep[op.GraphScalar].
-	Step models.Step[op.GraphScalar]
+	// models.PendulumStep[unrolled.GraphScalar].
+	Step models.Step[unrolled.GraphScalar]
 	// Iters is the number of unrolled iterations.
 	Iters int
-	// Reg is the fixed regularization; zero means op.DefaultUnrolledReg.
+	// Reg is the fixed regularization; zero means unrolled.DefaultReg.
 	Reg float64
 }
 
@@ -162,7 +161,7 @@ type UnrolledSpec struct {
 type ILQR struct {
 	params
 	cfg        ILQRConfig
-	prob       op.Problem
+	prob       ilqr.Problem
 	dims       models.Dims
 	k          int // N+M
 	thetaLen   int // P
@@ -173,7 +172,7 @@ type ILQR struct {
 	last       *op.Trajectory
 }
 
-// NewILQR adds an ILQR layer for task to g (for an op.Problem p, pass
+// NewILQR adds an ILQR layer for task to g (for an ilqr.Problem p, pass
 // models.Task{Dynamics: p.Dynamics, Cost: p.Cost, Lower: p.Lower,
 // Upper: p.Upper} and cfg.T = p.T; bounds may have length M or T·M). It
 // checks the configuration
@@ -201,8 +200,8 @@ func NewILQR(g *G.ExprGraph, task models.Task, cfg ILQRConfig) (*ILQR, error) {
 	l := &ILQR{params: p, cfg: cfg, dims: d, k: d.N + d.M, thetaLen: d.P}
 	l.cfg.Theta.Init = slices.Clone(cfg.Theta.Init)
 	l.cfg.Cost.Init = slices.Clone(cfg.Cost.Init)
-	l.prob = op.Problem{Dynamics: task.Dynamics, Cost: task.Cost, T: cfg.T,
-		Lower: slices.Clone(task.Lower), Upper: slices.Clone(task.Upper)}
+	l.prob = ilqr.Problem{Task: models.Task{Dynamics: task.Dynamics, Cost: task.Cost, Lower: slices.Clone(task.Lower), Upper: slices.Clone(task.Upper)}, T: cfg.T}
+
 	switch cfg.CostForm {
 	case NativeCost:
 		l.costLen = cd.Q
@@ -449,7 +448,7 @@ func (l *ILQR) Describe() string {
 }
 
 // Problem returns the problem the layer solves (a copy).
-func (l *ILQR) Problem() op.Problem {
+func (l *ILQR) Problem() ilqr.Problem {
 	p := l.prob
 	p.Lower, p.Upper = slices.Clone(p.Lower), slices.Clone(p.Upper)
 	return p
@@ -495,7 +494,7 @@ func (l *ILQR) value(i int, s ParamSpec) ([]float64, error) {
 
 // opConfig returns the op configuration of the layer.
 func (l *ILQR) opConfig() op.OpConfig {
-	return op.OpConfig{Problem: l.Problem(), Settings: l.cfg.Settings, Grad: l.cfg.Grad, WarmStart: l.cfg.WarmStart}
+	return op.OpConfig{Problem: l.Problem(), Solver: l.cfg.Solver}
 }
 
 // Trajectory adds the planner's node for the initial states x0 (B, N) to
@@ -513,8 +512,8 @@ func (l *ILQR) Trajectory(x0 *G.Node) (*op.Trajectory, error) {
 	var tr *op.Trajectory
 	var err error
 	if u := l.cfg.Unrolled; u != nil {
-		tr, err = op.UnrolledTrajectory(x0, l.theta, l.phi,
-			op.UnrolledConfig{Problem: l.Problem(), Step: u.Step, Iters: u.Iters, Reg: u.Reg})
+		tr, err = unrolled.BuildTrajectory(x0, l.theta, l.phi,
+			unrolled.Config{Problem: l.Problem(), Step: u.Step, Iters: u.Iters, Reg: u.Reg})
 	} else {
 		tr, err = op.ILQR(x0, l.theta, l.phi, l.opConfig())
 	}

@@ -12,6 +12,8 @@ import (
 
 	"github.com/dilqr/dilqr/models"
 	"github.com/dilqr/dilqr/op"
+	"github.com/dilqr/dilqr/op/ilqr"
+	"github.com/dilqr/dilqr/op/unrolled"
 	G "gorgonia.org/gorgonia"
 )
 
@@ -126,7 +128,7 @@ func TestILQRPlanErrors(t *testing.T) {
 			t.Errorf("Plan(%v): %v, want ErrConfig", x0, err)
 		}
 	}
-	badSet, err := NewILQR(g, task, ILQRConfig{T: 5, Batch: 2, Settings: &op.Settings{TolGrad: -1}, Name: "bad"})
+	badSet, err := NewILQR(g, task, ILQRConfig{T: 5, Batch: 2, Name: "bad", Solver: op.SolverConfig{Settings: &ilqr.Settings{TolGrad: -1}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,7 +218,7 @@ func TestILQRPlanPolicyStats(t *testing.T) {
 			t.Fatalf("stats %+v", st)
 		}
 		for i, s := range st.Status {
-			if s != op.Converged || st.Iterations[i] < 1 {
+			if s != ilqr.Converged || st.Iterations[i] < 1 {
 				t.Errorf("example %d: %v after %d iterations", i, s, st.Iterations[i])
 			}
 		}
@@ -225,7 +227,7 @@ func TestILQRPlanPolicyStats(t *testing.T) {
 
 // TestILQRGradModes: with θ and the quadratic cost learned as they are
 // (identity transform, shared rows), the layer's gradients equal
-// op.Solver.Gradient's (summed over the batch) in both modes, and on a
+// ilqr.Solver.Gradient's (summed over the batch) in both modes, and on a
 // swing where the costates are large the fixed-point gradient differs from
 // the implicit one.
 func TestILQRGradModes(t *testing.T) {
@@ -234,10 +236,10 @@ func TestILQRGradModes(t *testing.T) {
 	phi := gradCost()
 	task := models.PendulumTask()
 	var grads [2][]float64
-	for _, mode := range []op.GradMode{op.Implicit, op.FixedPoint} {
+	for _, mode := range []ilqr.GradMode{ilqr.Implicit, ilqr.FixedPoint} {
 		g := G.NewGraph()
-		pl, err := NewILQR(g, task, ILQRConfig{T: gradT, Batch: b, Settings: &gradTight, Grad: op.GradOptions{Mode: mode},
-			Theta: ParamSpec{Source: Learned}, Cost: ParamSpec{Source: Learned, Init: phi}})
+		pl, err := NewILQR(g, task, ILQRConfig{T: gradT, Batch: b,
+			Theta: ParamSpec{Source: Learned}, Cost: ParamSpec{Source: Learned, Init: phi}, Solver: op.SolverConfig{Settings: &gradTight, Grad: ilqr.GradOptions{Mode: mode}}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -255,7 +257,7 @@ func TestILQRGradModes(t *testing.T) {
 		}
 		grads[mode] = got
 	}
-	e, _ := relErr(grads[op.FixedPoint], grads[op.Implicit])
+	e, _ := relErr(grads[ilqr.FixedPoint], grads[ilqr.Implicit])
 	t.Logf("fixed-point gradient off the implicit one by %.2g relative", e)
 	if e < 1e-3 {
 		t.Errorf("fixed-point and implicit gradients agree to %.2g: the mode did not reach the op", e)
@@ -265,20 +267,20 @@ func TestILQRGradModes(t *testing.T) {
 // solverGrads solves the pendulum problem of the layer pl from x0 (nominal
 // θ, cost φ) with the solver and returns the gradient of weightedLoss
 // (seed 6) for θ and φ, summed over the batch, in mode.
-func solverGrads(t *testing.T, pl *ILQR, x0, phi []float64, mode op.GradMode) []float64 {
+func solverGrads(t *testing.T, pl *ILQR, x0, phi []float64, mode ilqr.GradMode) []float64 {
 	t.Helper()
 	b := len(x0) / 3
-	sv, err := op.NewSolver(pl.Problem(), &gradTight)
+	sv, err := ilqr.NewSolver(pl.Problem(), &gradTight)
 	if err != nil {
 		t.Fatal(err)
 	}
-	in := op.Inputs{X0: x0, Theta: models.PendulumTask().Dynamics.DefaultParams(), Phi: phi}
-	var res op.Result
+	in := ilqr.Inputs{X0: x0, Theta: models.PendulumTask().Dynamics.DefaultParams(), Phi: phi}
+	var res ilqr.Result
 	if err := sv.Solve(&res, in); err != nil {
 		t.Fatal(err)
 	}
-	var og op.Grads
-	if err := sv.Gradient(&og, &res, in, normals(6, b*gradT*3), normals(7, b*gradT), op.GradOptions{Mode: mode}); err != nil {
+	var og ilqr.Grads
+	if err := sv.Gradient(&og, &res, in, normals(6, b*gradT*3), normals(7, b*gradT), ilqr.GradOptions{Mode: mode}); err != nil {
 		t.Fatal(err)
 	}
 	return append(sumRows(og.Theta, 3), sumRows(og.Phi, 8)...)
@@ -358,10 +360,10 @@ func TestTapeAndLispAgree(t *testing.T) {
 			t.Fatal(err)
 		}
 		z := must(t)(mlp.Forward(input(t, g, "features", normals(80, gradB*4), gradB, 4)))
-		pl, err := NewILQR(g, models.PendulumTask(), ILQRConfig{T: gradT, Batch: gradB, Settings: &gradTight,
+		pl, err := NewILQR(g, models.PendulumTask(), ILQRConfig{T: gradT, Batch: gradB,
 			Theta:    ParamSpec{Source: External, Transform: Softplus, Node: z},
 			Cost:     ParamSpec{Source: Learned, Transform: Sigmoid, Init: []float64{0.7, 0.7, 0.2, 0.5, 1, 0, 0, 0}},
-			CostForm: GoalWeights})
+			CostForm: GoalWeights, Solver: op.SolverConfig{Settings: &gradTight}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -413,7 +415,7 @@ func TestILQRUnrolled(t *testing.T) {
 	task := models.PendulumTask()
 	g := G.NewGraph()
 	pl, err := NewILQR(g, task, ILQRConfig{T: gradT, Batch: b,
-		Unrolled: &UnrolledSpec{Step: models.PendulumStep[op.GraphScalar], Iters: 40},
+		Unrolled: &UnrolledSpec{Step: models.PendulumStep[unrolled.GraphScalar], Iters: 40},
 		Theta:    ParamSpec{Source: Learned}, Cost: ParamSpec{Source: Learned, Init: phi}})
 	if err != nil {
 		t.Fatal(err)
@@ -435,14 +437,14 @@ func TestILQRUnrolled(t *testing.T) {
 
 	// The learnables are the raw blocks; with the identity transform
 	// (the default) raw and natural values coincide.
-	want := solverGrads(t, pl, x0, phi, op.Implicit)
+	want := solverGrads(t, pl, x0, phi, ilqr.Implicit)
 	if e, j := relErr(got, want); e > 1e-6 {
 		t.Errorf("unrolled layer gradient [%d] %.12g, implicit %.12g (relative %.2g)", j, got[j], want[j], e)
 	}
 
 	g2 := G.NewGraph()
 	bad, err := NewILQR(g2, task, ILQRConfig{T: gradT, Batch: b,
-		Unrolled: &UnrolledSpec{Step: models.PendulumStep[op.GraphScalar], Iters: -1}})
+		Unrolled: &UnrolledSpec{Step: models.PendulumStep[unrolled.GraphScalar], Iters: -1}})
 	if err == nil {
 		_, _, err = bad.Plan(input(t, g2, "x0", x0, b, 3))
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/dilqr/dilqr/models"
 	"github.com/dilqr/dilqr/op"
+	"github.com/dilqr/dilqr/op/ilqr"
 	G "gorgonia.org/gorgonia"
 )
 
@@ -32,8 +33,8 @@ const (
 func expertControls(t testing.TB, x0, phi []float64) []float64 {
 	t.Helper()
 	task := models.PendulumTask()
-	res, err := op.Solve(op.Problem{Dynamics: task.Dynamics, Cost: task.Cost, T: trainT, Lower: task.Lower, Upper: task.Upper},
-		op.Inputs{X0: x0, Theta: task.Dynamics.DefaultParams(), Phi: phi}, &gradTight)
+	res, err := ilqr.Solve(ilqr.Problem{Task: task, T: trainT},
+		ilqr.Inputs{X0: x0, Theta: task.Dynamics.DefaultParams(), Phi: phi}, &gradTight)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,16 +46,16 @@ func expertControls(t testing.TB, x0, phi []float64) []float64 {
 
 // newImitation builds the imitation graph with θ learned from the wrong
 // initial guess theta0 through softplus.
-func newImitation(t testing.TB, theta0 []float64, settings *op.Settings) *imitation {
+func newImitation(t testing.TB, theta0 []float64, settings *ilqr.Settings) *imitation {
 	t.Helper()
 	m := must(t)
 	g := G.NewGraph()
 	phi := gradCost()
 	x0v := pendulumStarts(7, trainB)
 	pl, err := NewILQR(g, models.PendulumTask(), ILQRConfig{
-		T: trainT, Batch: trainB, Settings: settings,
+		T: trainT, Batch: trainB,
 		Theta: ParamSpec{Source: Learned, Transform: Softplus, Init: theta0},
-		Cost:  ParamSpec{Init: phi},
+		Cost:  ParamSpec{Init: phi}, Solver: op.SolverConfig{Settings: settings},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -208,8 +209,8 @@ func TestTrainMemoryFlat(t *testing.T) {
 		t.Fatal(err)
 	}
 	task := models.PendulumTask()
-	res, err := op.Solve(op.Problem{Dynamics: task.Dynamics, Cost: task.Cost, T: horizon, Lower: task.Lower, Upper: task.Upper},
-		op.Inputs{X0: x0v, Theta: task.Dynamics.DefaultParams(), Phi: phi}, nil)
+	res, err := ilqr.Solve(ilqr.Problem{Task: task, T: horizon},
+		ilqr.Inputs{X0: x0v, Theta: task.Dynamics.DefaultParams(), Phi: phi}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

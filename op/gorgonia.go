@@ -9,24 +9,33 @@ import (
 	"sync"
 
 	"github.com/chewxy/hm"
+	"github.com/dilqr/dilqr/op/ilqr"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
 
-// OpConfig configures an iLQR Op.
-type OpConfig struct {
-	// Problem fixes the model, cost form, horizon and bounds.
-	Problem Problem
-	// Settings of the solver; nil means defaults.
-	Settings *Settings
+// SolverConfig holds what a planner node needs beyond its problem: the
+// solver's settings, the gradient and warm starting. OpConfig and the
+// layer's ILQRConfig embed it.
+type SolverConfig struct {
+	// Settings of the solver; nil means ilqr's defaults.
+	Settings *ilqr.Settings
 	// Grad selects the gradient mode and the policy for unconverged
-	// examples (default: Implicit, SkipUnconverged).
-	Grad GradOptions
+	// examples (default: ilqr.Implicit, ilqr.SkipUnconverged).
+	Grad ilqr.GradOptions
 	// WarmStart makes each run start from the controls of the previous run
 	// of this Op for every example that converged there (zero controls for
 	// the others and on the first run). Runs stay deterministic: the same
 	// sequence of inputs gives the same sequence of outputs.
 	WarmStart bool
+}
+
+// OpConfig configures an iLQR Op.
+type OpConfig struct {
+	// Problem fixes the model, cost form, horizon and bounds.
+	Problem ilqr.Problem
+	// Solver configures the solver, the gradient and warm starting.
+	Solver SolverConfig
 }
 
 // ILQROp is a Gorgonia Op that solves a batch of box-constrained optimal
@@ -42,13 +51,13 @@ type OpConfig struct {
 // previous runs.
 type ILQROp struct {
 	cfg         OpConfig
-	solver      *Solver
+	solver      *ilqr.Solver
 	b           int
 	thetaShared bool
 	phiShared   bool
 
 	mu   sync.Mutex
-	res  Result
+	res  ilqr.Result
 	last lastRun
 	warm []float64 // B×T×M, valid where warmOK
 	ok   []bool
@@ -58,10 +67,10 @@ type ILQROp struct {
 // same run can use its statuses.
 type lastRun struct {
 	out        []float64 // copy of the packed output
-	status     []Status
+	status     []ilqr.Status
 	iterations []int
 	gradNorm   []float64
-	gradStatus []GradStatus
+	gradStatus []ilqr.GradStatus
 }
 
 // NewILQROp returns the Op for a batch of b examples; thetaShared and
@@ -69,14 +78,14 @@ type lastRun struct {
 // example (rank 2).
 func NewILQROp(cfg OpConfig, b int, thetaShared, phiShared bool) (*ILQROp, error) {
 	if b < 1 {
-		return nil, badInput("op: batch size %d < 1", b)
+		return nil, badInput("batch size %d < 1", b)
 	}
-	sv, err := NewSolver(cfg.Problem, cfg.Settings)
+	sv, err := ilqr.NewSolver(cfg.Problem, cfg.Solver.Settings)
 	if err != nil {
 		return nil, err
 	}
-	if cfg.Grad.Mode > FixedPoint || cfg.Grad.Unconverged > GradientAnyway {
-		return nil, badInput("unknown gradient mode %d or policy %d", cfg.Grad.Mode, cfg.Grad.Unconverged)
+	if cfg.Solver.Grad.Mode > ilqr.FixedPoint || cfg.Solver.Grad.Unconverged > ilqr.GradientAnyway {
+		return nil, badInput("unknown gradient mode %d or policy %d", cfg.Solver.Grad.Mode, cfg.Solver.Grad.Unconverged)
 	}
 	return &ILQROp{cfg: cfg, solver: sv, b: b, thetaShared: thetaShared, phiShared: phiShared}, nil
 }
@@ -113,7 +122,17 @@ func ILQR(x0, theta, phi *G.Node, cfg OpConfig) (*Trajectory, error) {
 	if applied, ok := out.Op().(*ILQROp); ok {
 		op = applied // an identical node already in the graph was reused
 	}
-	return &Trajectory{Packed: out, Op: op, n: op.solver.dims.N, m: op.solver.dims.M}, nil
+	return &Trajectory{Packed: out, Op: op, n: op.solver.Dims().N, m: op.solver.Dims().M}, nil
+}
+
+// NewTrajectory wraps a packed trajectory node (B, T, n+m), made by any
+// planner (such as the unrolled baseline), so that its X and U parts can be
+// taken as for ILQR's output. Its Op is nil.
+func NewTrajectory(packed *G.Node, n, m int) (*Trajectory, error) {
+	if packed == nil || packed.Dims() != 3 || packed.Shape()[2] != n+m || n < 1 || m < 1 {
+		return nil, badInput("NewTrajectory: node must be (B, T, n+m) with n, m ≥ 1")
+	}
+	return &Trajectory{Packed: packed, n: n, m: m}, nil
 }
 
 // X returns the state trajectory node (B, T, N), made on first use. (Nodes
@@ -176,14 +195,14 @@ func (op *ILQROp) Type() hm.Type {
 
 // inputShapes returns the shapes the Op expects for x0, θ and φ.
 func (op *ILQROp) inputShapes() [3]tensor.Shape {
-	d := op.solver.dims
+	d := op.solver.Dims()
 	sh := func(shared bool, k int) tensor.Shape {
 		if shared {
 			return tensor.Shape{k}
 		}
 		return tensor.Shape{op.b, k}
 	}
-	return [3]tensor.Shape{{op.b, d.N}, sh(op.thetaShared, d.P), sh(op.phiShared, op.solver.nq)}
+	return [3]tensor.Shape{{op.b, d.N}, sh(op.thetaShared, d.P), sh(op.phiShared, op.solver.CostParams())}
 }
 
 var inputNames = [...]string{"x0", "theta", "phi"}
@@ -203,8 +222,8 @@ func (op *ILQROp) InferShape(ds ...G.DimSizer) (tensor.Shape, error) {
 			return nil, badInput("%s has shape %v, want %v", inputNames[i], s, want[i])
 		}
 	}
-	d := op.solver.dims
-	return tensor.Shape{op.b, op.solver.prob.T, d.N + d.M}, nil
+	d := op.solver.Dims()
+	return tensor.Shape{op.b, op.solver.Horizon(), d.N + d.M}, nil
 }
 
 // ReturnsPtr implements gorgonia.Op.
@@ -232,18 +251,18 @@ func (op *ILQROp) String() string { return op.identity() }
 // identity describes everything that changes the Op's results. A warm
 // started Op depends on its own history, so it is never merged with another.
 func (op *ILQROp) identity() string {
-	s := op.solver.settings
-	p := op.solver.prob
+	s := op.solver.Settings()
+	p := op.solver.Problem()
 	warm := ""
-	if op.cfg.WarmStart {
+	if op.cfg.Solver.WarmStart {
 		warm = fmt.Sprintf(",warm@%p", op)
 	}
 	return fmt.Sprintf("iLQR{%s,%s,T=%d,B=%d,θshared=%t,φshared=%t,lo=%v,hi=%v,"+
 		"maxit=%d,exact=%t,newton=%t,tol=%g/%g/%g,reg=%g/%g/%g/%g,ls=%d/%g,grad=%v/%d%s}",
 		p.Dynamics.Name(), p.Cost.Name(), p.T, op.b, op.thetaShared, op.phiShared,
-		op.solver.lower, op.solver.upper, s.MaxIter, s.ExactIter, s.Newton, s.TolGrad, s.TolCost, s.TolGradLoose,
+		p.Lower, p.Upper, s.MaxIter, s.ExactIter, s.Newton, s.TolGrad, s.TolCost, s.TolGradLoose,
 		s.RegInit, s.RegMin, s.RegMax, s.RegFactor, s.LineSearchSteps, s.LineSearchMin,
-		op.cfg.Grad.Mode, op.cfg.Grad.Unconverged, warm)
+		op.cfg.Solver.Grad.Mode, op.cfg.Solver.Grad.Unconverged, warm)
 }
 
 // float64s returns the contiguous float64 data of v (copied if v is a
@@ -274,18 +293,18 @@ func float64s(v G.Value, name string, want tensor.Shape) ([]float64, error) {
 	return data, nil
 }
 
-// inputs converts the Op's three values into solver Inputs.
-func (op *ILQROp) inputs(vals []G.Value) (Inputs, error) {
+// inputs converts the Op's three values into solver ilqr.Inputs.
+func (op *ILQROp) inputs(vals []G.Value) (ilqr.Inputs, error) {
 	want := op.inputShapes()
 	var s [3][]float64
 	for i := range s {
 		d, err := float64s(vals[i], inputNames[i], want[i])
 		if err != nil {
-			return Inputs{}, err
+			return ilqr.Inputs{}, err
 		}
 		s[i] = d
 	}
-	return Inputs{X0: s[0], Theta: s[1], Phi: s[2]}, nil
+	return ilqr.Inputs{X0: s[0], Theta: s[1], Phi: s[2]}, nil
 }
 
 // Do implements gorgonia.Op: it solves the batch and returns the packed
@@ -301,8 +320,8 @@ func (op *ILQROp) Do(vals ...G.Value) (v G.Value, err error) {
 	}
 	op.mu.Lock()
 	defer op.mu.Unlock()
-	d, t := op.solver.dims, op.solver.prob.T
-	if op.cfg.WarmStart && op.warm != nil {
+	d, t := op.solver.Dims(), op.solver.Horizon()
+	if op.cfg.Solver.WarmStart && op.warm != nil {
 		u0 := make([]float64, len(op.warm))
 		for i, ok := range op.ok {
 			if ok {
@@ -322,7 +341,7 @@ func (op *ILQROp) Do(vals ...G.Value) (v G.Value, err error) {
 		out:        op.last.out[:0],
 	}
 	for i, st := range r.Status {
-		if st == NonFinite {
+		if st == ilqr.NonFinite {
 			// NaN or Inf would enter the graph: refuse the whole run. Stats
 			// still tell which examples failed.
 			return nil, fmt.Errorf("op: example %d: the rollout from x0 is not finite (check its x0, θ and φ) (%w)", i, ErrBadInput)
@@ -334,32 +353,24 @@ func (op *ILQROp) Do(vals ...G.Value) (v G.Value, err error) {
 		copy(out[i*k:i*k+d.N], r.X[i*d.N:(i+1)*d.N])
 		copy(out[i*k+d.N:(i+1)*k], r.U[i*d.M:(i+1)*d.M])
 	}
-	if op.cfg.WarmStart {
+	if op.cfg.Solver.WarmStart {
 		op.warm = append(op.warm[:0], r.U...)
 		op.ok = op.ok[:0]
 		for _, s := range r.Status {
-			op.ok = append(op.ok, s == Converged)
+			op.ok = append(op.ok, s == ilqr.Converged)
 		}
 	}
 	op.last.out = append(op.last.out, out...)
 	return tensor.New(tensor.WithShape(op.b, t, k), tensor.WithBacking(out)), nil
 }
 
-// recoverInto turns a panic from code called by an Op method into an
-// error: a panic inside an Op would kill the user's process.
-func recoverInto(err *error) {
-	if r := recover(); r != nil {
-		*err = fmt.Errorf("op: internal error: %v", r)
-	}
-}
-
 // RunStats reports the per-example outcome of the Op's most recent run.
 type RunStats struct {
-	Status     []Status
+	Status     []ilqr.Status
 	Iterations []int
 	GradNorm   []float64
-	// GradStatus is set after a backward pass of the run, nil before.
-	GradStatus []GradStatus
+	// ilqr.GradStatus is set after a backward pass of the run, nil before.
+	GradStatus []ilqr.GradStatus
 }
 
 // Stats returns a copy of the statuses of the most recent run (nil slices
@@ -454,7 +465,7 @@ func (op *ILQROp) backward(vals []G.Value) ([]float64, error) {
 	if err != nil {
 		return nil, err
 	}
-	d, t := op.solver.dims, op.solver.prob.T
+	d, t := op.solver.Dims(), op.solver.Horizon()
 	k := d.N + d.M
 	outShape := tensor.Shape{op.b, t, k}
 	out, err := float64s(vals[3], "output", outShape)
@@ -470,8 +481,8 @@ func (op *ILQROp) backward(vals []G.Value) ([]float64, error) {
 	}
 	op.mu.Lock()
 	defer op.mu.Unlock()
-	var r Result
-	r.resize(op.b, t, d.N, d.M)
+	var r ilqr.Result
+	r.Resize(op.b, t, d.N, d.M)
 	dX := make([]float64, op.b*t*d.N)
 	dU := make([]float64, op.b*t*d.M)
 	for i := 0; i < op.b*t; i++ {
@@ -489,21 +500,21 @@ func (op *ILQROp) backward(vals []G.Value) ([]float64, error) {
 		copy(r.Status, op.last.status)
 	} else {
 		for i, pg := range r.GradNorm {
-			r.Status[i] = IterationLimit
-			if pg <= op.solver.settings.TolGradLoose {
-				r.Status[i] = Converged
+			r.Status[i] = ilqr.IterationLimit
+			if pg <= op.solver.Settings().TolGradLoose {
+				r.Status[i] = ilqr.Converged
 			}
 		}
 	}
-	var g Grads
-	if err := op.solver.Gradient(&g, &r, in, dX, dU, op.cfg.Grad); err != nil {
+	var g ilqr.Grads
+	if err := op.solver.Gradient(&g, &r, in, dX, dU, op.cfg.Solver.Grad); err != nil {
 		return nil, err
 	}
 	op.last.gradStatus = append(op.last.gradStatus[:0], g.Status...)
 	packed := make([]float64, 0, len(in.X0)+len(in.Theta)+len(in.Phi))
 	packed = append(packed, g.X0...)
 	packed = appendParamGrad(packed, g.Theta, op.thetaShared, d.P)
-	packed = appendParamGrad(packed, g.Phi, op.phiShared, op.solver.nq)
+	packed = appendParamGrad(packed, g.Phi, op.phiShared, op.solver.CostParams())
 	if !allFinite(packed) {
 		return nil, errors.New("op: backward produced NaN or Inf")
 	}
@@ -570,24 +581,4 @@ func (g *ilqrGradOp) Hashcode() uint32 {
 	h := fnv.New32a()
 	g.WriteHash(h)
 	return h.Sum32()
-}
-
-// Cause returns the error an Op returned from inside a Gorgonia VM, peeling
-// off the VM's contextual wrapper (which has no Unwrap) and any
-// github.com/pkg/errors layers; an error with neither is returned as is.
-func Cause(err error) error {
-	for err != nil {
-		var next error
-		switch c := err.(type) {
-		case interface{ Err() error }: // the VMs' contextual errors
-			next = c.Err()
-		case interface{ Cause() error }: // errors wrapped by github.com/pkg/errors
-			next = c.Cause()
-		}
-		if next == nil || next == err {
-			return err
-		}
-		err = next
-	}
-	return err
 }

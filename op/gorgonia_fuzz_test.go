@@ -18,6 +18,7 @@ import (
 	"testing"
 
 	"github.com/dilqr/dilqr/models"
+	"github.com/dilqr/dilqr/op/ilqr"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -25,16 +26,14 @@ import (
 // fuzzOpConfig returns one of a few small configurations (short horizons,
 // few iterations, so one execution stays fast).
 func fuzzOpConfig(sel uint8) OpConfig {
-	set := &Settings{MaxIter: 20}
+	set := &ilqr.Settings{MaxIter: 20}
 	switch sel % 4 {
 	case 0:
 		task := models.PendulumTask()
-		return OpConfig{Problem: Problem{Dynamics: task.Dynamics, Cost: task.Cost, T: 4, Lower: task.Lower, Upper: task.Upper},
-			Settings: set}
+		return OpConfig{Problem: ilqr.Problem{Task: task, T: 4}, Solver: SolverConfig{Settings: set}}
 	case 1:
 		task := models.PendulumTask()
-		return OpConfig{Problem: Problem{Dynamics: task.Dynamics, Cost: task.Cost, T: 3, Lower: []float64{-1}, Upper: []float64{1.5}},
-			Settings: set, WarmStart: true, Grad: GradOptions{Unconverged: GradientAnyway}}
+		return OpConfig{Problem: ilqr.Problem{Task: models.Task{Dynamics: task.Dynamics, Cost: task.Cost, Lower: []float64{-1}, Upper: []float64{1.5}}, T: 3}, Solver: SolverConfig{Settings: set, WarmStart: true, Grad: ilqr.GradOptions{Unconverged: ilqr.GradientAnyway}}}
 	case 2:
 		dyn, err := models.NewLinear(2, 1, []float64{1, 0.1, 0, 1}, []float64{0, 0.1})
 		if err != nil {
@@ -44,12 +43,10 @@ func fuzzOpConfig(sel uint8) OpConfig {
 		if err != nil {
 			panic(err)
 		}
-		return OpConfig{Problem: Problem{Dynamics: dyn, Cost: cost, T: 3, Lower: []float64{-1}, Upper: []float64{math.Inf(1)}},
-			Settings: set, Grad: GradOptions{Mode: FixedPoint}}
+		return OpConfig{Problem: ilqr.Problem{Task: models.Task{Dynamics: dyn, Cost: cost, Lower: []float64{-1}, Upper: []float64{math.Inf(1)}}, T: 3}, Solver: SolverConfig{Settings: set, Grad: ilqr.GradOptions{Mode: ilqr.FixedPoint}}}
 	default:
 		task := models.CartpoleTask()
-		return OpConfig{Problem: Problem{Dynamics: task.Dynamics, Cost: task.Cost, T: 3, Lower: []float64{-5}, Upper: []float64{5}},
-			Settings: set}
+		return OpConfig{Problem: ilqr.Problem{Task: models.Task{Dynamics: task.Dynamics, Cost: task.Cost, Lower: []float64{-5}, Upper: []float64{5}}, T: 3}, Solver: SolverConfig{Settings: set}}
 	}
 }
 
@@ -269,7 +266,7 @@ func FuzzOpDo(f *testing.F) {
 				return
 			}
 		}
-		d, tt := op.solver.dims, op.solver.prob.T
+		d, tt := op.solver.Dims(), op.solver.Horizon()
 		k := d.N + d.M
 		if !out.Shape().Eq(tensor.Shape{bb, tt, k}) {
 			t.Fatalf("output shape %v, want (%d, %d, %d)", out.Shape(), bb, tt, k)
@@ -277,7 +274,7 @@ func FuzzOpDo(f *testing.F) {
 		od := out.Data().([]float64)
 		st := op.Stats()
 		for i := 0; i < bb; i++ {
-			if st.Status[i] == Converged && !allFinite(od[i*tt*k:(i+1)*tt*k]) {
+			if st.Status[i] == ilqr.Converged && !allFinite(od[i*tt*k:(i+1)*tt*k]) {
 				t.Fatalf("example %d converged with a non-finite trajectory", i)
 			}
 		}

@@ -17,8 +17,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dilqr/dilqr/internal/fdtest"
 	"github.com/dilqr/dilqr/models"
 	"github.com/dilqr/dilqr/op"
+	"github.com/dilqr/dilqr/op/ilqr"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -43,7 +45,7 @@ func pendulumOpData(seed uint64, b, t int, thetaShared, phiShared bool) opData {
 	rng := rand.New(rand.NewPCG(seed, 17))
 	d := opData{b: b}
 	for i := 0; i < b; i++ {
-		d.x0 = append(d.x0, gradAngleState(0.6*(rng.Float64()-0.5), 0.4*(rng.Float64()-0.5))...)
+		d.x0 = append(d.x0, fdtest.AngleState(0.6*(rng.Float64()-0.5), 0.4*(rng.Float64()-0.5))...)
 	}
 	row := func(def []float64) []float64 {
 		for j := range def {
@@ -72,11 +74,10 @@ func pendulumOpData(seed uint64, b, t int, thetaShared, phiShared bool) opData {
 }
 
 // pendulumOpConfig is the pendulum task with horizon t and settings s.
-func pendulumOpConfig(t int, s *op.Settings) op.OpConfig {
+func pendulumOpConfig(t int, s *ilqr.Settings) op.OpConfig {
 	task := models.PendulumTask()
 	return op.OpConfig{
-		Problem:  op.Problem{Dynamics: task.Dynamics, Cost: task.Cost, T: t, Lower: task.Lower, Upper: task.Upper},
-		Settings: s,
+		Problem: ilqr.Problem{Task: task, T: t}, Solver: op.SolverConfig{Settings: s},
 	}
 }
 
@@ -201,9 +202,9 @@ type opGrads struct {
 	machine        string
 	loss           float64
 	x0, theta, phi []float64
-	status         []op.Status
+	status         []ilqr.Status
 	iterations     []int
-	gradStatus     []op.GradStatus
+	gradStatus     []ilqr.GradStatus
 	out            []float64 // the packed trajectory
 }
 
@@ -256,17 +257,17 @@ func collectOpGrads(t *testing.T, og *opGraph, machine string) opGrads {
 // d, the per-example θ and φ rows summed where d shares them.
 func solverGrads(t *testing.T, cfg op.OpConfig, d opData) opGrads {
 	t.Helper()
-	sv, err := op.NewSolver(cfg.Problem, cfg.Settings)
+	sv, err := ilqr.NewSolver(cfg.Problem, cfg.Solver.Settings)
 	if err != nil {
 		t.Fatal(err)
 	}
-	in := op.Inputs{X0: d.x0, Theta: d.theta, Phi: d.phi}
-	var r op.Result
+	in := ilqr.Inputs{X0: d.x0, Theta: d.theta, Phi: d.phi}
+	var r ilqr.Result
 	if err := sv.Solve(&r, in); err != nil {
 		t.Fatal(err)
 	}
-	var g op.Grads
-	if err := sv.Gradient(&g, &r, in, d.wx, d.wu, cfg.Grad); err != nil {
+	var g ilqr.Grads
+	if err := sv.Gradient(&g, &r, in, d.wx, d.wu, cfg.Solver.Grad); err != nil {
 		t.Fatal(err)
 	}
 	sum := func(v []float64, k int, shared bool) []float64 {
@@ -281,7 +282,7 @@ func solverGrads(t *testing.T, cfg op.OpConfig, d opData) opGrads {
 	}
 	return opGrads{
 		machine: "solver",
-		loss:    gradDot(d.wx, r.X) + gradDot(d.wu, r.U),
+		loss:    fdtest.Dot(d.wx, r.X) + fdtest.Dot(d.wu, r.U),
 		x0:      g.X0,
 		theta:   sum(g.Theta, 3, d.thetaShared()),
 		phi:     sum(g.Phi, 8, d.phiShared()),
@@ -302,12 +303,12 @@ func sameOpGrads(t *testing.T, a, b opGrads, tol float64) {
 		}
 		if tol == 0 {
 			if !slices.Equal(p.x, p.y) {
-				e, j := gradRelErr(p.x, p.y)
+				e, j := fdtest.RelErr(p.x, p.y)
 				t.Errorf("d/d%s: %s and %s differ (relative %.2g at %d)", p.name, a.machine, b.machine, e, j)
 			}
 			continue
 		}
-		if e, j := gradRelErr(p.x, p.y); !(e <= tol) {
+		if e, j := fdtest.RelErr(p.x, p.y); !(e <= tol) {
 			t.Errorf("d/d%s[%d]: %s %.12g, %s %.12g: relative error %.2g > %g", p.name, j, a.machine, p.x[j], b.machine, p.y[j], e, tol)
 		}
 	}
@@ -323,18 +324,18 @@ func TestOpGradientsMatchSolver(t *testing.T) {
 	for _, tc := range []struct {
 		name                   string
 		thetaShared, phiShared bool
-		mode                   op.GradMode
+		mode                   ilqr.GradMode
 	}{
-		{"theta(B,P)/phi(B,Q)", false, false, op.Implicit},
-		{"theta(P)/phi(B,Q)", true, false, op.Implicit},
-		{"theta(B,P)/phi(Q)", false, true, op.Implicit},
-		{"theta(P)/phi(Q)", true, true, op.Implicit},
-		{"theta(P)/phi(Q)/fixed_point", true, true, op.FixedPoint},
+		{"theta(B,P)/phi(B,Q)", false, false, ilqr.Implicit},
+		{"theta(P)/phi(B,Q)", true, false, ilqr.Implicit},
+		{"theta(B,P)/phi(Q)", false, true, ilqr.Implicit},
+		{"theta(P)/phi(Q)", true, true, ilqr.Implicit},
+		{"theta(P)/phi(Q)/fixed_point", true, true, ilqr.FixedPoint},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := pendulumOpData(21, b, horizon, tc.thetaShared, tc.phiShared)
 			cfg := pendulumOpConfig(horizon, &gradTight)
-			cfg.Grad.Mode = tc.mode
+			cfg.Solver.Grad.Mode = tc.mode
 			want := solverGrads(t, cfg, d)
 			tape := runOpTape(t, newOpGraph(t, cfg, d, true), 2)
 			lisp := runOpLisp(t, newOpGraph(t, cfg, d, false))
@@ -498,7 +499,7 @@ func TestOpMLPFiniteDifferences(t *testing.T) {
 		if err := vm.RunAll(); err != nil {
 			t.Fatal(err)
 		}
-		if st := tape.tr.Op.Stats(); !slices.Equal(st.Status, []op.Status{op.Converged, op.Converged, op.Converged}) {
+		if st := tape.tr.Op.Stats(); !slices.Equal(st.Status, []ilqr.Status{ilqr.Converged, ilqr.Converged, ilqr.Converged}) {
 			t.Fatalf("statuses %v", st.Status)
 		}
 		return valueFloats(t, tape.lossVal)[0]
@@ -524,7 +525,7 @@ func TestOpMLPFiniteDifferences(t *testing.T) {
 	for k, n := range tape.weights {
 		v := slices.Clone(w[k])
 		shape := n.Shape().Clone()
-		fd := centralDiff(v, func() float64 {
+		fd := fdtest.CentralDiff(v, fdtest.Rel, fdtest.Floor, func() float64 {
 			if err := G.Let(n, denseOf(v, shape...)); err != nil {
 				t.Fatal(err)
 			}
@@ -537,9 +538,9 @@ func TestOpMLPFiniteDifferences(t *testing.T) {
 			machine string
 			g       []float64
 		}{{"tape", tapeGrads[k]}, {"lisp", lispGrads[k]}} {
-			e, j := gradRelErr(got.g, fd)
+			e, j := fdtest.RelErr(got.g, fd)
 			worst = math.Max(worst, e)
-			if !(e <= gradTol) {
+			if !(e <= fdtest.Tol) {
 				t.Errorf("%s: d/d%s[%d] = %.12g, finite differences %.12g: relative error %.2g", got.machine, n.Name(), j, got.g[j], fd[j], e)
 			}
 		}
@@ -617,9 +618,9 @@ func TestOpBadInput(t *testing.T) {
 		wide := pendulumOpConfig(horizon, nil)
 		wide.Problem.Lower, wide.Problem.Upper = []float64{-3}, []float64{3}
 		zeroT := pendulumOpConfig(0, nil)
-		badSet := pendulumOpConfig(horizon, &op.Settings{TolGrad: math.NaN()})
+		badSet := pendulumOpConfig(horizon, &ilqr.Settings{TolGrad: math.NaN()})
 		badMode := pendulumOpConfig(horizon, nil)
-		badMode.Grad.Mode = 9
+		badMode.Solver.Grad.Mode = 9
 		for _, tc := range []struct {
 			name           string
 			x0, theta, phi *G.Node
@@ -640,8 +641,8 @@ func TestOpBadInput(t *testing.T) {
 			{"unknown gradient mode", x0, th, ph, badMode, "mode"},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
-				if _, ok := tc.cfg.Problem.Dynamics.(op.Clamper); tc.mention == "clamp" && !ok {
-					t.Skipf("%s does not implement op.Clamper: NewSolver cannot see its clamp", tc.cfg.Problem.Dynamics.Name())
+				if _, ok := tc.cfg.Problem.Dynamics.(ilqr.Clamper); tc.mention == "clamp" && !ok {
+					t.Skipf("%s does not implement ilqr.Clamper: NewSolver cannot see its clamp", tc.cfg.Problem.Dynamics.Name())
 				}
 				tr, err := op.ILQR(tc.x0, tc.theta, tc.phi, tc.cfg)
 				if err == nil {
@@ -685,8 +686,8 @@ func TestOpNodeIdentity(t *testing.T) {
 	const b, horizon = 3, 10
 	d := pendulumOpData(4, b, horizon, true, true)
 	// Starts 0.3 rad off: the bound-active pendulum case of grad_test.go.
-	copy(d.x0[3:6], gradAngleState(0.3, 0.2))
-	tight := func() *op.Settings { s := gradTight; return &s }
+	copy(d.x0[3:6], fdtest.AngleState(0.3, 0.2))
+	tight := func() *ilqr.Settings { s := gradTight; return &s }
 	base := pendulumOpConfig(horizon, tight())
 
 	damped, err := models.NewAuto("damped-pendulum(test,c=0.3)", models.Dims{N: 3, M: 1, P: 3}, []float64{10, 1, 1},
@@ -720,10 +721,10 @@ func TestOpNodeIdentity(t *testing.T) {
 			}
 			c.Problem.Lower[0] = -0.5 // example 1 pushes at −2 first
 		}, diffOut},
-		{"MaxIter", func(c *op.OpConfig) { c.Settings.MaxIter = 1 }, diffOut},
-		{"TolGrad", func(c *op.OpConfig) { c.Settings.TolGrad = 1e-3; c.Settings.TolGradLoose = 1e-3 }, diffOut},
-		{"ExactIter", func(c *op.OpConfig) { c.Settings.ExactIter = true; c.Settings.MaxIter = 3 }, diffOut},
-		{"grad mode", func(c *op.OpConfig) { c.Grad.Mode = op.FixedPoint }, sameOut},
+		{"MaxIter", func(c *op.OpConfig) { c.Solver.Settings.MaxIter = 1 }, diffOut},
+		{"TolGrad", func(c *op.OpConfig) { c.Solver.Settings.TolGrad = 1e-3; c.Solver.Settings.TolGradLoose = 1e-3 }, diffOut},
+		{"ExactIter", func(c *op.OpConfig) { c.Solver.Settings.ExactIter = true; c.Solver.Settings.MaxIter = 3 }, diffOut},
+		{"grad mode", func(c *op.OpConfig) { c.Solver.Grad.Mode = ilqr.FixedPoint }, sameOut},
 		{"dynamics model", func(c *op.OpConfig) { c.Problem.Dynamics = damped }, diffOut},
 		{"cost model", func(c *op.OpConfig) { c.Problem.Cost = goal }, diffOut},
 	}
@@ -755,7 +756,7 @@ func TestOpNodeIdentity(t *testing.T) {
 		t.Fatal(err)
 	}
 	warmCfg := pendulumOpConfig(horizon, tight())
-	warmCfg.WarmStart = true
+	warmCfg.Solver.WarmStart = true
 	warm1, err := op.ILQR(x0, th, ph, warmCfg)
 	if err != nil {
 		t.Fatal(err)
@@ -812,7 +813,7 @@ func TestOpNodeIdentity(t *testing.T) {
 		t.Fatalf("merged node's stats: %+v", st)
 	}
 	for i, s := range st.Status {
-		if s != op.Converged || st.Iterations[i] < 1 {
+		if s != ilqr.Converged || st.Iterations[i] < 1 {
 			t.Errorf("merged node's example %d: %v after %d iterations", i, s, st.Iterations[i])
 		}
 	}
@@ -821,7 +822,7 @@ func TestOpNodeIdentity(t *testing.T) {
 	// example 1 far enough from upright for the modes to differ).
 	implicitCfg := pendulumOpConfig(horizon, tight())
 	fixedCfg := pendulumOpConfig(horizon, tight())
-	fixedCfg.Grad.Mode = op.FixedPoint
+	fixedCfg.Solver.Grad.Mode = ilqr.FixedPoint
 	gi := runOpTape(t, newOpGraph(t, implicitCfg, d, true), 1)
 	gf := runOpTape(t, newOpGraph(t, fixedCfg, d, true), 1)
 	if slices.Equal(gi.theta, gf.theta) {
@@ -840,7 +841,7 @@ func TestOpNodeIdentity(t *testing.T) {
 func TestOpWarmStart(t *testing.T) {
 	const b, horizon = 4, 20
 	cfg := pendulumOpConfig(horizon, nil)
-	cfg.WarmStart = true
+	cfg.Solver.WarmStart = true
 	seq := []opData{
 		pendulumOpData(31, b, horizon, true, true),
 		pendulumOpData(31, b, horizon, true, true), // the same again
@@ -870,7 +871,7 @@ func TestOpWarmStart(t *testing.T) {
 	for i, s := range stats {
 		t.Logf("run %d: statuses %v iterations %v", i, s.Status, s.Iterations)
 		for j, st := range s.Status {
-			if st != op.Converged {
+			if st != ilqr.Converged {
 				t.Fatalf("run %d example %d: %v", i, j, st)
 			}
 		}
@@ -881,7 +882,7 @@ func TestOpWarmStart(t *testing.T) {
 	if m := slices.Max(stats[1].Iterations); m > 1 {
 		t.Errorf("warm-started repeat took %v iterations, want ≤ 1", stats[1].Iterations)
 	}
-	if e, j := gradRelErr(outs[1], outs[0]); e > 1e-12 {
+	if e, j := fdtest.RelErr(outs[1], outs[0]); e > 1e-12 {
 		t.Errorf("warm-started repeat differs from the first run by %.2g at %d", e, j)
 	}
 	outs2, _ := runSeq()
@@ -924,7 +925,7 @@ func TestOpStats(t *testing.T) {
 	}
 
 	r := runOpTape(t, newOpGraph(t, cfg, d, true), 1)
-	if !slices.Equal(r.gradStatus, []op.GradStatus{op.GradOK, op.GradOK, op.GradOK}) {
+	if !slices.Equal(r.gradStatus, []ilqr.GradStatus{ilqr.GradOK, ilqr.GradOK, ilqr.GradOK}) {
 		t.Errorf("GradStatus after a backward pass: %v", r.gradStatus)
 	}
 }
@@ -938,10 +939,10 @@ func TestOpStats(t *testing.T) {
 func TestOpFailedExample(t *testing.T) {
 	const horizon = 20
 	task := models.PendulumTask()
-	d := opData{b: 2, x0: slices.Concat([]float64{1, 0, 0}, gradAngleState(math.Pi-0.1, 0)),
+	d := opData{b: 2, x0: slices.Concat([]float64{1, 0, 0}, fdtest.AngleState(math.Pi-0.1, 0)),
 		theta: task.Dynamics.DefaultParams(), phi: task.Cost.DefaultParams()}
 	d.wx, d.wu = gradWeights(2, 2*horizon, 3, 1)
-	cfg := pendulumOpConfig(horizon, &op.Settings{MaxIter: 1})
+	cfg := pendulumOpConfig(horizon, &ilqr.Settings{MaxIter: 1})
 
 	// Example 0 alone, as the Solver sees it.
 	alone := opData{b: 1, x0: d.x0[:3], theta: d.theta, phi: d.phi, wx: d.wx[:horizon*3], wu: d.wu[:horizon]}
@@ -951,10 +952,10 @@ func TestOpFailedExample(t *testing.T) {
 		runOpTape(t, newOpGraph(t, cfg, d, true), 1),
 		runOpLisp(t, newOpGraph(t, cfg, d, false)),
 	} {
-		if !slices.Equal(r.status, []op.Status{op.Converged, op.IterationLimit}) {
+		if !slices.Equal(r.status, []ilqr.Status{ilqr.Converged, ilqr.IterationLimit}) {
 			t.Fatalf("%s: statuses %v", r.machine, r.status)
 		}
-		if !slices.Equal(r.gradStatus, []op.GradStatus{op.GradOK, op.GradSkipped}) {
+		if !slices.Equal(r.gradStatus, []ilqr.GradStatus{ilqr.GradOK, ilqr.GradSkipped}) {
 			t.Errorf("%s: gradient statuses %v", r.machine, r.gradStatus)
 		}
 		for _, v := range [][]float64{r.x0, r.theta, r.phi} {
@@ -988,7 +989,7 @@ func TestOpFailedExample(t *testing.T) {
 func TestOpNonFiniteExample(t *testing.T) {
 	const horizon = 10
 	task := models.PendulumTask()
-	d := opData{b: 2, x0: slices.Concat(gradAngleState(0.2, 0), gradAngleState(0.3, 0)),
+	d := opData{b: 2, x0: slices.Concat(fdtest.AngleState(0.2, 0), fdtest.AngleState(0.3, 0)),
 		theta: []float64{10, 1, 1, 10, 1, 0}, phi: task.Cost.DefaultParams()}
 	d.wx, d.wu = gradWeights(2, 2*horizon, 3, 1)
 	cfg := pendulumOpConfig(horizon, nil)
@@ -1004,7 +1005,7 @@ func TestOpNonFiniteExample(t *testing.T) {
 			defer vm.Close()
 			err := vm.RunAll()
 			st := og.tr.Op.Stats()
-			if len(st.Status) != 2 || st.Status[0] != op.Converged || st.Status[1] != op.NonFinite {
+			if len(st.Status) != 2 || st.Status[0] != ilqr.Converged || st.Status[1] != ilqr.NonFinite {
 				t.Fatalf("statuses %v, want [converged non-finite]", st.Status)
 			}
 			// The documented policy: a non-finite rollout would put NaN
@@ -1043,3 +1044,13 @@ func TestTrajectoryPartShapes(t *testing.T) {
 		t.Fatalf("X %v, U %v; want (2, 7, 3) and (2, 7, 1)", x.Shape(), u.Shape())
 	}
 }
+
+// gradWeights returns seeded loss weights for t·n states and t·m controls.
+func gradWeights(seed uint64, t, n, m int) (wx, wu []float64) {
+	w := fdtest.Normals(seed, t*(n+m))
+	return w[:t*n], w[t*n:]
+}
+
+// gradTight are the settings of every solve whose solution is
+// differentiated or finite-differenced (see ilqr's gradient tests).
+var gradTight = ilqr.Settings{MaxIter: 1000, TolGrad: 1e-13, TolGradLoose: 1e-13}

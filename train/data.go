@@ -8,7 +8,7 @@ import (
 	"strings"
 
 	"github.com/dilqr/dilqr/envs"
-	"github.com/dilqr/dilqr/op"
+	"github.com/dilqr/dilqr/op/ilqr"
 )
 
 // ReferenceRanges returns the initial-state ranges of the reference
@@ -148,7 +148,7 @@ func collect(ex *envs.Expert, ranges []envs.Range, n int, rng *rand.Rand, maxRej
 			return envs.Demos{}, err
 		}
 		for i := 0; i < b && kept < n; i++ {
-			if res.Status[i] != op.Converged {
+			if res.Status[i] != ilqr.Converged {
 				out.Rejected++
 				if out.Rejected > maxRejected {
 					return envs.Demos{}, fmt.Errorf("%s: %d expert solves did not converge, with %d of %d demonstrations kept",

@@ -9,6 +9,7 @@ import (
 	"github.com/dilqr/dilqr/layer"
 	"github.com/dilqr/dilqr/models"
 	"github.com/dilqr/dilqr/op"
+	"github.com/dilqr/dilqr/op/ilqr"
 	G "gorgonia.org/gorgonia"
 )
 
@@ -86,9 +87,9 @@ func newLearner(ds *envs.Dataset, task models.Task, cfg *Config) (*learner, erro
 		if len(init) != len(ds.Theta) {
 			return nil, fmt.Errorf("train: initial θ has %d entries, the model %d", len(init), len(ds.Theta))
 		}
-		icfg := layer.ILQRConfig{T: ds.T, Settings: settings, Grad: op.GradOptions{Mode: cfg.Method.GradMode()},
+		icfg := layer.ILQRConfig{T: ds.T,
 			Theta: layer.ParamSpec{Source: layer.Learned, Transform: layer.Softplus, Init: init},
-			Cost:  layer.ParamSpec{Source: layer.Fixed, Init: slices.Clone(ds.Phi)}}
+			Cost:  layer.ParamSpec{Source: layer.Fixed, Init: slices.Clone(ds.Phi)}, Solver: op.SolverConfig{Settings: settings, Grad: ilqr.GradOptions{Mode: cfg.Method.GradMode()}}}
 		l.build = ilqrBuilder(task, icfg)
 		l.truth = slices.Clone(ds.Theta)
 		l.names, _ = DynamicsParamNames(ds.Env)
@@ -107,10 +108,10 @@ func newLearner(ds *envs.Dataset, task models.Task, cfg *Config) (*learner, erro
 		for j := 0; j < k; j++ {
 			init[j] = 0.5
 		}
-		icfg := layer.ILQRConfig{T: ds.T, Settings: settings, Grad: op.GradOptions{Mode: cfg.Method.GradMode()},
+		icfg := layer.ILQRConfig{T: ds.T,
 			Theta:    layer.ParamSpec{Source: layer.Fixed, Init: slices.Clone(ds.Theta)},
 			Cost:     layer.ParamSpec{Source: layer.Learned, Transform: layer.Sigmoid, Init: init},
-			CostForm: layer.GoalWeights}
+			CostForm: layer.GoalWeights, Solver: op.SolverConfig{Settings: settings, Grad: ilqr.GradOptions{Mode: cfg.Method.GradMode()}}}
 		l.build = ilqrBuilder(task, icfg)
 		l.truth = truth
 		l.names = goalNames(k)
@@ -179,7 +180,7 @@ func (l *learner) grad(b int, x0, x, u []float64) (float64, error) {
 	if g.stats != nil {
 		for _, s := range g.stats().GradStatus {
 			l.solves++
-			if s != op.GradOK {
+			if s != ilqr.GradOK {
 				l.skipped++
 			}
 		}

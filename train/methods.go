@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/dilqr/dilqr/op"
+	"github.com/dilqr/dilqr/op/ilqr"
 )
 
 // Method names one imitation-learning method (see the package
@@ -21,13 +21,13 @@ const (
 	// cost.
 	SysID Method = "sysid"
 	// DiffMPCDx learns the dynamics parameters through the planner with
-	// the fixed-point gradient of DiffMPC (op.FixedPoint), cost known.
+	// the fixed-point gradient of DiffMPC (ilqr.FixedPoint), cost known.
 	DiffMPCDx Method = "diffmpc.dx"
 	// DiffMPCCost learns the cost through the planner with the fixed-point
 	// gradient, dynamics known.
 	DiffMPCCost Method = "diffmpc.cost"
 	// DiLQRDx learns the dynamics parameters through the planner with the
-	// exact implicit gradient (op.Implicit), cost known.
+	// exact implicit gradient (ilqr.Implicit), cost known.
 	DiLQRDx Method = "dilqr.dx"
 	// DiLQRCost learns the cost through the planner with the exact implicit
 	// gradient, dynamics known.
@@ -63,13 +63,13 @@ func (m Method) ThroughPlanner() bool {
 	return m == DiffMPCDx || m == DiffMPCCost || m == DiLQRDx || m == DiLQRCost
 }
 
-// GradMode returns the planner gradient m uses: op.FixedPoint for the
-// DiffMPC methods, op.Implicit otherwise.
-func (m Method) GradMode() op.GradMode {
+// GradMode returns the planner gradient m uses: ilqr.FixedPoint for the
+// DiffMPC methods, ilqr.Implicit otherwise.
+func (m Method) GradMode() ilqr.GradMode {
 	if m == DiffMPCDx || m == DiffMPCCost {
-		return op.FixedPoint
+		return ilqr.FixedPoint
 	}
-	return op.Implicit
+	return ilqr.Implicit
 }
 
 // initialGuesses are the dynamics parameters the dynamics-learning methods

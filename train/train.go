@@ -19,7 +19,7 @@ import (
 
 	"github.com/dilqr/dilqr/envs"
 	"github.com/dilqr/dilqr/models"
-	"github.com/dilqr/dilqr/op"
+	"github.com/dilqr/dilqr/op/ilqr"
 	"github.com/schollz/progressbar/v3"
 	G "gorgonia.org/gorgonia"
 )
@@ -67,7 +67,7 @@ type Config struct {
 	// Settings are the planner's solver settings. Default the settings the
 	// dataset's expert used, so that the true parameters reproduce the
 	// demonstrations exactly.
-	Settings *op.Settings
+	Settings *ilqr.Settings
 	// Dir is the folder for the log (LogFile) and the checkpoint
 	// (CheckpointFile), created if needed. Empty: no files.
 	Dir string
@@ -111,7 +111,7 @@ type Result struct {
 	Initial, Learned, Best, True []float64
 	// Solves counts the planner solves of training steps (all epochs) and
 	// Skipped those whose gradient was skipped because the solve did not
-	// converge (op.SkipUnconverged).
+	// converge (ilqr.SkipUnconverged).
 	Solves, Skipped int
 	// Elapsed is the wall time of this call; TotalTime that of all the
 	// calls that made the run (a resumed run adds the time recorded in its
@@ -182,7 +182,7 @@ func (c Config) withDefaults(ds *envs.Dataset) (Config, error) {
 	}
 	if c.Settings == nil {
 		e := ds.Expert
-		c.Settings = &op.Settings{MaxIter: e.MaxIter, Newton: e.Newton, TolGrad: e.TolGrad,
+		c.Settings = &ilqr.Settings{MaxIter: e.MaxIter, Newton: e.Newton, TolGrad: e.TolGrad,
 			TolCost: e.TolCost, TolGradLoose: e.TolGradLoose}
 	} else {
 		s := *c.Settings
@@ -196,7 +196,7 @@ func (c Config) withDefaults(ds *envs.Dataset) (Config, error) {
 }
 
 // settingsID describes the solver settings that change results.
-func settingsID(s *op.Settings) string {
+func settingsID(s *ilqr.Settings) string {
 	return fmt.Sprintf("max_iter=%d exact=%v newton=%v tol=%g/%g/%g reg=%g/%g/%g/%g ls=%d/%g",
 		s.MaxIter, s.ExactIter, s.Newton, s.TolGrad, s.TolCost, s.TolGradLoose,
 		s.RegInit, s.RegMin, s.RegMax, s.RegFactor, s.LineSearchSteps, s.LineSearchMin)

@@ -12,7 +12,8 @@ import (
 	"testing"
 
 	"github.com/dilqr/dilqr/envs"
-	"github.com/dilqr/dilqr/op"
+	"github.com/dilqr/dilqr/models"
+	"github.com/dilqr/dilqr/op/ilqr"
 )
 
 // TestDiLQRDxRecoversPendulum: a short seeded dilqr.dx run on the pendulum
@@ -173,15 +174,15 @@ func TestExpertDemonstrationsConverged(t *testing.T) {
 			}
 			task := e.Task()
 			s := ds.Expert
-			prob := op.Problem{Dynamics: task.Dynamics, Cost: task.Cost, T: ds.T, Lower: ds.Lower, Upper: ds.Upper}
+			prob := ilqr.Problem{Task: models.Task{Dynamics: task.Dynamics, Cost: task.Cost, Lower: ds.Lower, Upper: ds.Upper}, T: ds.T}
 			for _, sp := range ds.Splits() {
-				res, err := op.Solve(prob, op.Inputs{X0: sp.Demos.X0, Theta: ds.Theta, Phi: ds.Phi},
-					&op.Settings{MaxIter: s.MaxIter, Newton: s.Newton, TolGrad: s.TolGrad, TolCost: s.TolCost, TolGradLoose: s.TolGradLoose})
+				res, err := ilqr.Solve(prob, ilqr.Inputs{X0: sp.Demos.X0, Theta: ds.Theta, Phi: ds.Phi},
+					&ilqr.Settings{MaxIter: s.MaxIter, Newton: s.Newton, TolGrad: s.TolGrad, TolCost: s.TolCost, TolGradLoose: s.TolGradLoose})
 				if err != nil {
 					t.Fatal(err)
 				}
 				for b, st := range res.Status {
-					if st != op.Converged {
+					if st != ilqr.Converged {
 						t.Errorf("%s demonstration %d: %v after %d iterations", sp.Name, b, st, res.Iterations[b])
 					}
 				}

@@ -7,7 +7,7 @@
 //
 // implicit and fixed_point time the solver's forward solve and its gradient
 // sweep; unrolled builds the same number of iLQR iterations from Gorgonia
-// operations (op.Unrolled) and times the graph's forward pass and
+// operations (unrolled.Build) and times the graph's forward pass and
 // Gorgonia's reverse pass through it on a LispMachine. Forward times are
 // medians of -reps runs; the solver modes' backward times medians of
 // 50·-reps gradient sweeps (a sweep takes about 100 µs); the unrolled
@@ -30,7 +30,7 @@ import (
 	"time"
 
 	"github.com/dilqr/dilqr/models"
-	"github.com/dilqr/dilqr/op"
+	"github.com/dilqr/dilqr/op/ilqr"
 )
 
 const batch = 20
@@ -98,7 +98,7 @@ func run(quick bool, csvPath, pngPath string, reps, unrolledReps, maxUnrolled in
 			dU[i] = rng.NormFloat64()
 		}
 		for _, it := range iterations {
-			for _, mode := range []op.GradMode{op.Implicit, op.FixedPoint} {
+			for _, mode := range []ilqr.GradMode{ilqr.Implicit, ilqr.FixedPoint} {
 				r, err := timeSolver(task, t, it, x0, dX, dU, mode, reps)
 				if err != nil {
 					return err
@@ -136,7 +136,7 @@ func warmUp(task models.Task) {
 	x0 := starts(batch, 1)
 	dX, dU := make([]float64, batch*10*3), make([]float64, batch*10)
 	for start := time.Now(); time.Since(start) < 500*time.Millisecond; {
-		timeSolver(task, 10, 10, x0, dX, dU, op.Implicit, 1)
+		timeSolver(task, 10, 10, x0, dX, dU, ilqr.Implicit, 1)
 	}
 }
 
@@ -162,18 +162,18 @@ func median(v []float64) float64 {
 // median of gradientReps(reps) gradient sweeps over the last solution, run
 // back to back: a sweep takes about 100 µs, so single runs right after a
 // multi-millisecond solve mostly measure the scheduler waking the workers.
-func timeSolver(task models.Task, t, it int, x0, dX, dU []float64, mode op.GradMode, reps int) (row, error) {
-	prob := op.Problem{Dynamics: task.Dynamics, Cost: task.Cost, T: t, Lower: task.Lower, Upper: task.Upper}
-	sv, err := op.NewSolver(prob, &op.Settings{MaxIter: it, ExactIter: true})
+func timeSolver(task models.Task, t, it int, x0, dX, dU []float64, mode ilqr.GradMode, reps int) (row, error) {
+	prob := ilqr.Problem{Task: task, T: t}
+	sv, err := ilqr.NewSolver(prob, &ilqr.Settings{MaxIter: it, ExactIter: true})
 	if err != nil {
 		return row{}, err
 	}
-	in := op.Inputs{X0: x0}
-	var res op.Result
-	var g op.Grads
+	in := ilqr.Inputs{X0: x0}
+	var res ilqr.Result
+	var g ilqr.Grads
 	// Examples that have not converged after it iterations still get the
 	// formula's value, so every mode does the same work at every count.
-	opt := op.GradOptions{Mode: mode, Unconverged: op.GradientAnyway}
+	opt := ilqr.GradOptions{Mode: mode, Unconverged: ilqr.GradientAnyway}
 	// The unrolled graphs of the previous case leave gigabytes of garbage,
 	// which the collector would otherwise sweep during these timings.
 	runtime.GC()

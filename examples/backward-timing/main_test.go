@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/dilqr/dilqr/models"
-	"github.com/dilqr/dilqr/op"
+	"github.com/dilqr/dilqr/op/ilqr"
 )
 
 // TestSmallCases times every mode on a tiny problem and writes, re-reads
@@ -21,7 +21,7 @@ func TestSmallCases(t *testing.T) {
 		dU[i] = 1
 	}
 	var rows []row
-	for _, mode := range []op.GradMode{op.Implicit, op.FixedPoint} {
+	for _, mode := range []ilqr.GradMode{ilqr.Implicit, ilqr.FixedPoint} {
 		r, err := timeSolver(task, T, 2, x0, dX, dU, mode, 1)
 		if err != nil {
 			t.Fatal(err)

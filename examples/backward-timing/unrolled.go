@@ -7,12 +7,14 @@ import (
 
 	"github.com/dilqr/dilqr/models"
 	"github.com/dilqr/dilqr/op"
+	"github.com/dilqr/dilqr/op/ilqr"
+	"github.com/dilqr/dilqr/op/unrolled"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
 
 // timeUnrolled times the unrolled baseline: it iterations of iLQR built
-// from Gorgonia operations (op.Unrolled) with the loss Σ dX·X + Σ dU·U,
+// from Gorgonia operations (unrolled.Build) with the loss Σ dX·X + Σ dU·U,
 // run on Gorgonia's LispMachine. forward is the median time of a
 // forward-only run; backward is the median time of a forward and reverse
 // run minus forward. A LispMachine cannot run a graph twice, so every run
@@ -23,7 +25,7 @@ import (
 // quadratic in the node count in Gorgonia v0.9.18 (hours at T = 10 and 300
 // iterations, 150,000 nodes), and its common-subexpression elimination
 // merges distinct nodes whose 32-bit hashes collide (see
-// op.HashCollisions). Per node, both machines run the same Ops.
+// unrolled.HashCollisions). Per node, both machines run the same Ops.
 func timeUnrolled(task models.Task, t, it int, x0, dX, dU []float64, reps, maxUnrolled int) (row, error) {
 	r := row{mode: "unrolled", t: t, iters: it}
 	if t*it > maxUnrolled {
@@ -59,8 +61,8 @@ func runUnrolled(task models.Task, t, it int, x0, dX, dU []float64, backward boo
 	th := G.NewVector(g, tensor.Float64, G.WithShape(len(theta)), G.WithName("theta"), G.WithValue(dense(theta, len(theta))))
 	phi := task.Cost.DefaultParams()
 	ph := G.NewVector(g, tensor.Float64, G.WithShape(len(phi)), G.WithName("phi"), G.WithValue(dense(phi, len(phi))))
-	prob := op.Problem{Dynamics: task.Dynamics, Cost: task.Cost, T: t, Lower: task.Lower, Upper: task.Upper}
-	out, err := op.Unrolled(x0n, th, ph, op.UnrolledConfig{Problem: prob, Step: models.PendulumStep[op.GraphScalar], Iters: it})
+	prob := ilqr.Problem{Task: task, T: t}
+	out, err := unrolled.Build(x0n, th, ph, unrolled.Config{Problem: prob, Step: models.PendulumStep[unrolled.GraphScalar], Iters: it})
 	if err != nil {
 		return 0, err
 	}

@@ -38,7 +38,7 @@ import (
 	"os"
 
 	"github.com/dilqr/dilqr/models"
-	"github.com/dilqr/dilqr/op"
+	"github.com/dilqr/dilqr/op/ilqr"
 )
 
 // Problem is the JSON input.
@@ -209,12 +209,12 @@ func solve(pr *Problem) (*Output, error) {
 	if err != nil {
 		return nil, err
 	}
-	var mode op.GradMode
+	var mode ilqr.GradMode
 	switch pr.Mode {
 	case "", "implicit":
-		mode = op.Implicit
+		mode = ilqr.Implicit
 	case "fixed_point":
-		mode = op.FixedPoint
+		mode = ilqr.FixedPoint
 	case "unrolled":
 		return solveUnrolled(pr, task, cost, theta, phi, lo, hi)
 	default:
@@ -231,13 +231,13 @@ func solve(pr *Problem) (*Output, error) {
 	if tol == 0 {
 		tol = 1e-10
 	}
-	prob := op.Problem{Dynamics: task.Dynamics, Cost: cost, T: pr.T, Lower: lo, Upper: hi}
-	sv, err := op.NewSolver(prob, &op.Settings{MaxIter: maxIter, TolGrad: tol})
+	prob := ilqr.Problem{Task: models.Task{Dynamics: task.Dynamics, Cost: cost, Lower: lo, Upper: hi}, T: pr.T}
+	sv, err := ilqr.NewSolver(prob, &ilqr.Settings{MaxIter: maxIter, TolGrad: tol})
 	if err != nil {
 		return nil, err
 	}
-	in := op.Inputs{X0: pr.X0, Theta: theta, Phi: phi}
-	var res op.Result
+	in := ilqr.Inputs{X0: pr.X0, Theta: theta, Phi: phi}
+	var res ilqr.Result
 	if err := sv.Solve(&res, in); err != nil {
 		return nil, err
 	}
@@ -245,8 +245,8 @@ func solve(pr *Problem) (*Output, error) {
 	if err != nil {
 		return nil, err
 	}
-	var g op.Grads
-	if err := sv.Gradient(&g, &res, in, dX, dU, op.GradOptions{Mode: mode, Unconverged: op.GradientAnyway}); err != nil {
+	var g ilqr.Grads
+	if err := sv.Gradient(&g, &res, in, dX, dU, ilqr.GradOptions{Mode: mode, Unconverged: ilqr.GradientAnyway}); err != nil {
 		return nil, err
 	}
 	return &Output{

@@ -6,6 +6,8 @@ import (
 
 	"github.com/dilqr/dilqr/models"
 	"github.com/dilqr/dilqr/op"
+	"github.com/dilqr/dilqr/op/ilqr"
+	"github.com/dilqr/dilqr/op/unrolled"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -15,14 +17,14 @@ import (
 const defaultUnrolledIters = 100
 
 // graphSteps are the models' step functions for the unrolled graph.
-var graphSteps = map[string]models.Step[op.GraphScalar]{
-	"pendulum":        models.PendulumStep[op.GraphScalar],
-	"cartpole":        models.CartpoleStep[op.GraphScalar],
-	"double_pendulum": models.DoublePendulumStep[op.GraphScalar],
+var graphSteps = map[string]models.Step[unrolled.GraphScalar]{
+	"pendulum":        models.PendulumStep[unrolled.GraphScalar],
+	"cartpole":        models.CartpoleStep[unrolled.GraphScalar],
+	"double_pendulum": models.DoublePendulumStep[unrolled.GraphScalar],
 }
 
 // solveUnrolled runs max_iter iLQR iterations built from Gorgonia
-// operations (op.Unrolled: full steps, fixed regularization, no
+// operations (unrolled.Build: full steps, fixed regularization, no
 // convergence test) and differentiates the loss by Gorgonia's reverse mode
 // through all of them on a LispMachine. The status is "unrolled" and
 // iterations is the unrolled count; compare X and U with the implicit
@@ -30,7 +32,7 @@ var graphSteps = map[string]models.Step[op.GraphScalar]{
 //
 // The problem is run as a batch of two identical examples, of which only
 // the first enters the loss: Gorgonia's LispMachine differentiates some
-// single-element tensors wrongly (see op.Unrolled), which a batch of one
+// single-element tensors wrongly (see unrolled.Build), which a batch of one
 // would produce.
 func solveUnrolled(pr *Problem, task models.Task, cost models.Cost, theta, phi, lo, hi []float64) (*Output, error) {
 	if pr.MaxIter < 0 {
@@ -57,8 +59,8 @@ func solveUnrolled(pr *Problem, task models.Task, cost models.Cost, theta, phi, 
 			G.WithValue(tensor.New(tensor.WithShape(bs, cols), tensor.WithBacking(twice(v)))))
 	}
 	x0n, thn, phn := input("x0", pr.X0, n), input("params", theta, d.P), input("phi", phi, len(phi))
-	prob := op.Problem{Dynamics: task.Dynamics, Cost: cost, T: t, Lower: lo, Upper: hi}
-	out, err := op.Unrolled(x0n, thn, phn, op.UnrolledConfig{Problem: prob, Step: step, Iters: iters})
+	prob := ilqr.Problem{Task: models.Task{Dynamics: task.Dynamics, Cost: cost, Lower: lo, Upper: hi}, T: t}
+	out, err := unrolled.Build(x0n, thn, phn, unrolled.Config{Problem: prob, Step: step, Iters: iters})
 	if err != nil {
 		return nil, err
 	}

@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/dilqr/dilqr/models"
-	"github.com/dilqr/dilqr/op"
+	"github.com/dilqr/dilqr/op/ilqr"
 )
 
 func main() {
@@ -42,9 +42,9 @@ func run(b, horizon, iters int, seed uint64) error {
 		th := math.Pi * (2*rng.Float64() - 1)
 		x0[3*i], x0[3*i+1], x0[3*i+2] = math.Cos(th), math.Sin(th), 2*rng.Float64()-1
 	}
-	prob := op.Problem{Dynamics: task.Dynamics, Cost: task.Cost, T: horizon, Lower: task.Lower, Upper: task.Upper}
+	prob := ilqr.Problem{Task: task, T: horizon}
 	start := time.Now()
-	res, err := op.Solve(prob, op.Inputs{X0: x0}, &op.Settings{MaxIter: iters})
+	res, err := ilqr.Solve(prob, ilqr.Inputs{X0: x0}, &ilqr.Settings{MaxIter: iters})
 	if err != nil {
 		return err
 	}
@@ -56,7 +56,7 @@ func run(b, horizon, iters int, seed uint64) error {
 	fmt.Fprintln(w, "example\tθ0 (rad)\tω0\tstatus\titerations\tcost\tfinal cos θ\t‖proj. grad‖∞\t")
 	converged := 0
 	for i := 0; i < b; i++ {
-		if res.Status[i] == op.Converged {
+		if res.Status[i] == ilqr.Converged {
 			converged++
 		}
 		last := (i*horizon + horizon - 1) * 3

@@ -11,6 +11,7 @@ import (
 
 	"github.com/dilqr/dilqr/envs"
 	"github.com/dilqr/dilqr/op"
+	"github.com/dilqr/dilqr/op/ilqr"
 	"github.com/dilqr/dilqr/train"
 	"github.com/schollz/progressbar/v3"
 	G "gorgonia.org/gorgonia"
@@ -33,7 +34,7 @@ type config struct {
 	lrParams  float64 // Adam learning rate of the planner layer's raw parameters
 	lrMLP     float64 // Adam learning rate of the baseline
 	lrFinal   float64 // the learning rates fall to this fraction by the last epoch (cosine)
-	solver    op.Settings
+	solver    ilqr.Settings
 }
 
 // validate checks c.
@@ -90,15 +91,15 @@ func (s *solverStats) add(r op.RunStats) {
 	for i, st := range r.Status {
 		s.solves++
 		s.iterations += r.Iterations[i]
-		if st == op.Converged {
+		if st == ilqr.Converged {
 			s.converged++
 		}
 	}
 	for _, gs := range r.GradStatus {
 		switch gs {
-		case op.GradOK:
+		case ilqr.GradOK:
 			s.gradOK++
-		case op.GradSkipped:
+		case ilqr.GradSkipped:
 			s.gradSkipped++
 		default:
 			s.gradOther++
@@ -410,7 +411,7 @@ func (nt *net) mse(s *split) (float64, evalOut, error) {
 // the true angle but ω = 0: what a state estimate from a single frame,
 // which shows the angle but not the angular velocity, would cost at best,
 // with the exact model.
-func zeroOmegaLoss(env *envs.Env, d *envs.Demos, set op.Settings) (float64, error) {
+func zeroOmegaLoss(env *envs.Env, d *envs.Demos, set ilqr.Settings) (float64, error) {
 	e, err := env.WithHorizon(d.T)
 	if err != nil {
 		return 0, err

@@ -128,7 +128,7 @@ func (nt *net) buildPlanner(c *config) error {
 	if nt.state, err = stateEstimate(z, nt.b); err != nil {
 		return err
 	}
-	cfg := layer.ILQRConfig{T: c.t, Batch: nt.b, Settings: &c.solver, Name: "planner"}
+	cfg := layer.ILQRConfig{T: c.t, Batch: nt.b, Name: "planner", Solver: op.SolverConfig{Settings: &c.solver}}
 	switch c.learn {
 	case learnCost:
 		cfg.Cost = layer.ParamSpec{Source: layer.Learned, Transform: layer.Softplus, Init: initialCost}

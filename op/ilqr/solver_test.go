@@ -1,4 +1,4 @@
-package op
+package ilqr
 
 import (
 	"errors"
@@ -24,7 +24,7 @@ import (
 
 // taskProblem returns the problem of task with horizon T and its bounds.
 func taskProblem(task models.Task, T int) Problem {
-	return Problem{Dynamics: task.Dynamics, Cost: task.Cost, T: T, Lower: task.Lower, Upper: task.Upper}
+	return Problem{Task: task, T: T}
 }
 
 // pendulumStarts returns b pendulum states (cos θ, sin θ, ω) with θ uniform
@@ -368,7 +368,7 @@ func TestSolveLQR(t *testing.T) {
 					// relative; zero means "default", so this is the
 					// closest to μ = 0 the settings allow (it vanishes
 					// when added to Q_uu).
-					p := Problem{Dynamics: lq.dyn, Cost: lq.cost, T: T, Lower: bd.lo, Upper: bd.hi}
+					p := Problem{Task: models.Task{Dynamics: lq.dyn, Cost: lq.cost, Lower: bd.lo, Upper: bd.hi}, T: T}
 					r, err := Solve(p, Inputs{X0: x0}, &Settings{MaxIter: 1, RegMin: 1e-300})
 					if err != nil {
 						t.Fatal(err)
@@ -446,17 +446,17 @@ func TestSolveBoxOptimality(t *testing.T) {
 	}{
 		{"pendulum/T=10", taskProblem(pend, 10), pendulumStarts, false},
 		{"pendulum/T=20", taskProblem(pend, 20), pendulumStarts, false},
-		{"pendulum/T=20/bounds=±0.5", Problem{Dynamics: pend.Dynamics, Cost: pend.Cost, T: 20,
-			Lower: []float64{-0.5}, Upper: []float64{0.5}}, pendulumStarts, false},
-		{"pendulum/T=20/per-step-bounds", Problem{Dynamics: pend.Dynamics, Cost: pend.Cost, T: 20,
-			Lower: stepLo, Upper: stepHi}, pendulumStarts, false},
-		{"cartpole/T=20/bounds=±5", Problem{Dynamics: cart.Dynamics, Cost: cart.Cost, T: 20,
-			Lower: []float64{-5}, Upper: []float64{5}}, cartpoleStarts, true},
-		{"linear/T=10/bounds=±1", Problem{Dynamics: lq.dyn, Cost: lq.cost, T: 10,
-			Lower: []float64{-1, -1}, Upper: []float64{1, 1}},
+		{"pendulum/T=20/bounds=±0.5", Problem{Task: models.Task{Dynamics: pend.Dynamics, Cost: pend.Cost, Lower: []float64{-0.5}, Upper: []float64{0.5}}, T: 20},
+			pendulumStarts, false},
+		{"pendulum/T=20/per-step-bounds", Problem{Task: models.Task{Dynamics: pend.Dynamics, Cost: pend.Cost, Lower: stepLo, Upper: stepHi}, T: 20},
+			pendulumStarts, false},
+		{"cartpole/T=20/bounds=±5", Problem{Task: models.Task{Dynamics: cart.Dynamics, Cost: cart.Cost, Lower: []float64{-5}, Upper: []float64{5}}, T: 20},
+			cartpoleStarts, true},
+		{"linear/T=10/bounds=±1", Problem{Task: models.Task{Dynamics: lq.dyn, Cost: lq.cost, Lower: []float64{-1, -1}, Upper: []float64{1, 1}}, T: 10},
+
 			func(r *rand.Rand, b int) []float64 { return uniform(r, 4*b, -3, 3) }, false},
-		{"linear/T=30/bounds=[-0.5,2]", Problem{Dynamics: lq.dyn, Cost: lq.cost, T: 30,
-			Lower: []float64{-0.5, -0.5}, Upper: []float64{2, 2}},
+		{"linear/T=30/bounds=[-0.5,2]", Problem{Task: models.Task{Dynamics: lq.dyn, Cost: lq.cost, Lower: []float64{-0.5, -0.5}, Upper: []float64{2, 2}}, T: 30},
+
 			func(r *rand.Rand, b int) []float64 { return uniform(r, 4*b, -3, 3) }, false},
 	}
 	const b = 10

@@ -1,4 +1,4 @@
-package op_test
+package unrolled_test
 
 import (
 	"fmt"
@@ -6,6 +6,8 @@ import (
 
 	"github.com/dilqr/dilqr/models"
 	"github.com/dilqr/dilqr/op"
+	"github.com/dilqr/dilqr/op/ilqr"
+	"github.com/dilqr/dilqr/op/unrolled"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -13,9 +15,9 @@ import (
 // ExampleUnrolled differentiates L = Σ u² through 20 unrolled iLQR
 // iterations on a LispMachine and compares dL/dθ with the exact implicit
 // gradient of the solver's converged solution.
-func ExampleUnrolled() {
+func ExampleBuild() {
 	task := models.PendulumTask()
-	prob := op.Problem{Dynamics: task.Dynamics, Cost: task.Cost, T: 10, Lower: task.Lower, Upper: task.Upper}
+	prob := ilqr.Problem{Task: task, T: 10}
 	// Two starts near upright, so the plans stay off the bounds.
 	var x0 []float64
 	for _, th := range []float64{0.3, -0.2} {
@@ -31,8 +33,8 @@ func ExampleUnrolled() {
 	phi := task.Cost.DefaultParams()
 	phn := G.NewVector(g, tensor.Float64, G.WithShape(len(phi)), G.WithName("phi"),
 		G.WithValue(tensor.New(tensor.WithBacking(phi))))
-	tr, err := op.UnrolledTrajectory(x0n, thn, phn, op.UnrolledConfig{
-		Problem: prob, Step: models.PendulumStep[op.GraphScalar], Iters: 20})
+	tr, err := unrolled.BuildTrajectory(x0n, thn, phn, unrolled.Config{
+		Problem: prob, Step: models.PendulumStep[unrolled.GraphScalar], Iters: 20})
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -54,7 +56,7 @@ func ExampleUnrolled() {
 
 	// The same gradient from the solver: dL/dU = 2U, summed over the batch
 	// for the shared θ.
-	res, err := op.Solve(prob, op.Inputs{X0: x0, Theta: theta}, nil)
+	res, err := ilqr.Solve(prob, ilqr.Inputs{X0: x0, Theta: theta}, nil)
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -63,9 +65,9 @@ func ExampleUnrolled() {
 	for i, v := range res.U {
 		dU[i] = 2 * v
 	}
-	sv, _ := op.NewSolver(prob, nil)
-	var grads op.Grads
-	if err := sv.Gradient(&grads, res, op.Inputs{X0: x0, Theta: theta}, make([]float64, len(res.X)), dU, op.GradOptions{}); err != nil {
+	sv, _ := ilqr.NewSolver(prob, nil)
+	var grads ilqr.Grads
+	if err := sv.Gradient(&grads, res, ilqr.Inputs{X0: x0, Theta: theta}, make([]float64, len(res.X)), dU, ilqr.GradOptions{}); err != nil {
 		fmt.Println(err)
 		return
 	}

@@ -1,4 +1,4 @@
-package op
+package unrolled
 
 import (
 	"fmt"
@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dilqr/dilqr/op/ilqr"
 	G "gorgonia.org/gorgonia"
 )
 
@@ -194,7 +195,7 @@ func urMeasure(t *testing.T, T, bs, iters int, tape bool) {
 	heapRun := urHeapMiB()
 
 	// Examples at the solver's solution: compare gradients.
-	sol, err := Solve(c.problem(), c.inputs(), &Settings{MaxIter: 1000, TolGrad: 1e-13, TolGradLoose: 1e-13, TolCost: 1e-300})
+	sol, err := ilqr.Solve(c.problem(), c.inputs(), &ilqr.Settings{MaxIter: 1000, TolGrad: 1e-13, TolGradLoose: 1e-13, TolCost: 1e-300})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,7 +213,7 @@ func urMeasure(t *testing.T, T, bs, iters int, tape bool) {
 				d = math.Max(d, math.Abs(out[(i*T+s)*k+j]-ref))
 			}
 		}
-		if d > 1e-8 || sol.Status[i] != Converged {
+		if d > 1e-8 || sol.Status[i] != ilqr.Converged {
 			continue
 		}
 		matched++

@@ -1,4 +1,4 @@
-package op
+package unrolled
 
 import (
 	"encoding/binary"
@@ -7,24 +7,26 @@ import (
 	"math"
 
 	"github.com/dilqr/dilqr/models"
+	"github.com/dilqr/dilqr/op"
+	"github.com/dilqr/dilqr/op/ilqr"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
 
-// DefaultUnrolledReg is the Levenberg–Marquardt regularization μ that
-// Unrolled adds to Q_uu when UnrolledConfig.Reg is zero: the solver's
+// DefaultReg is the Levenberg–Marquardt regularization μ that
+// Unrolled adds to Q_uu when Config.Reg is zero: the solver's
 // default RegMin.
-const DefaultUnrolledReg = 1e-6
+const DefaultReg = 1e-6
 
-// UnrolledConfig configures Unrolled.
-type UnrolledConfig struct {
+// Config configures Unrolled.
+type Config struct {
 	// Problem fixes the model, the cost, the horizon T and the control
 	// bounds, as for the solver. The cost must be a *models.QuadCost
 	// (φ = (q, p), stage cost ½τᵀdiag(q)τ + pᵀτ) and the model must have
 	// M = 1 control.
-	Problem Problem
+	Problem ilqr.Problem
 	// Step is the model's generic step function instantiated for
-	// GraphScalar, e.g. models.PendulumStep[op.GraphScalar]. It must compute
+	// GraphScalar, e.g. models.PendulumStep[unrolled.GraphScalar]. It must compute
 	// the same function as Problem.Dynamics; Unrolled checks this at one
 	// point and returns an error when they differ.
 	Step models.Step[GraphScalar]
@@ -32,7 +34,7 @@ type UnrolledConfig struct {
 	// Zero gives the rollout of the initial controls.
 	Iters int
 	// Reg is the fixed regularization μ added to Q_uu in every backward
-	// pass. Zero means DefaultUnrolledReg; it must be finite and not
+	// pass. Zero means DefaultReg; it must be finite and not
 	// negative (a value far below Q_uu's, such as 1e-300, acts as none).
 	Reg float64
 }
@@ -46,7 +48,7 @@ type UnrolledConfig struct {
 // Iters, unlike ILQR's implicit gradient, which it approaches as the
 // iterations converge.
 //
-// Inputs, like ILQR's: x0 (B, N); theta (B, P) or shared (P); phi (B, Q) or
+// ilqr.Inputs, like ILQR's: x0 (B, N); theta (B, P) or shared (P); phi (B, Q) or
 // shared (Q), Q = 2(N+M). Each may be a constant, an input or any upstream
 // node of one graph; gradients flow to all of them.
 //
@@ -68,7 +70,7 @@ type UnrolledConfig struct {
 //  4. rolls out u ← clamp(u + k + K(x̂ − x), lo, hi) with the FULL step
 //     α = 1.
 //
-// Differences from Solver, all deliberate so that the graph does not depend
+// Differences from ilqr.Solver, all deliberate so that the graph does not depend
 // on the data: no line search (α = 1 always), no regularization schedule (μ
 // fixed), no convergence test (exactly Iters iterations). Where the solver
 // would need a shorter step or a larger μ (far from the optimum, Q_uu + μ
@@ -121,7 +123,7 @@ type UnrolledConfig struct {
 // slice axis 0), so Unrolled uses small Ops of its own for reshaping,
 // concatenating and slicing, with Clamp, Atan2 and two row-wise products
 // (unrolled_ops.go).
-func Unrolled(x0, theta, phi *G.Node, cfg UnrolledConfig) (out *G.Node, err error) {
+func Build(x0, theta, phi *G.Node, cfg Config) (out *G.Node, err error) {
 	defer urRecover(&err)
 	b, err := newURBuilder(x0, theta, phi, cfg)
 	if err != nil {
@@ -134,16 +136,16 @@ func Unrolled(x0, theta, phi *G.Node, cfg UnrolledConfig) (out *G.Node, err erro
 	return out, nil
 }
 
-// UnrolledTrajectory is Unrolled wrapped as a Trajectory, so that code
+// BuildTrajectory is Unrolled wrapped as a Trajectory, so that code
 // written for ILQR's X and U nodes runs unchanged on the unrolled baseline.
 // Its Op is nil: the unrolled iterations have no solver status.
-func UnrolledTrajectory(x0, theta, phi *G.Node, cfg UnrolledConfig) (*Trajectory, error) {
-	out, err := Unrolled(x0, theta, phi, cfg)
+func BuildTrajectory(x0, theta, phi *G.Node, cfg Config) (*op.Trajectory, error) {
+	out, err := Build(x0, theta, phi, cfg)
 	if err != nil {
 		return nil, err
 	}
 	d := cfg.Problem.Dynamics.Dims()
-	return &Trajectory{Packed: out, n: d.N, m: d.M}, nil
+	return op.NewTrajectory(out, d.N, d.M)
 }
 
 // urBuilder builds one Unrolled graph.
@@ -200,49 +202,50 @@ func (b *urBuilder) fail(err error) {
 
 func (b *urBuilder) col(rows int) tensor.Shape { return tensor.Shape{rows, 1, 1} }
 
-func newURBuilder(x0, theta, phi *G.Node, cfg UnrolledConfig) (*urBuilder, error) {
+func newURBuilder(x0, theta, phi *G.Node, cfg Config) (*urBuilder, error) {
 	if x0 == nil || theta == nil || phi == nil {
-		return nil, badInput("Unrolled: x0, theta and phi nodes are required")
+		return nil, badInput("x0, theta and phi nodes are required")
 	}
 	if cfg.Step == nil {
-		return nil, badInput("Unrolled: UnrolledConfig.Step is required")
+		return nil, badInput("Config.Step is required")
 	}
 	if cfg.Iters < 0 {
-		return nil, badInput("Unrolled: Iters %d < 0", cfg.Iters)
+		return nil, badInput("Iters %d < 0", cfg.Iters)
 	}
 	mu := cfg.Reg
 	if mu == 0 {
-		mu = DefaultUnrolledReg
+		mu = DefaultReg
 	}
 	if math.IsNaN(mu) || math.IsInf(mu, 0) || mu < 0 {
-		return nil, badInput("Unrolled: Reg %g must be finite and non-negative", cfg.Reg)
+		return nil, badInput("Reg %g must be finite and non-negative", cfg.Reg)
 	}
-	sv, err := NewSolver(cfg.Problem, &Settings{Workers: 1})
+	sv, err := ilqr.NewSolver(cfg.Problem, &ilqr.Settings{Workers: 1})
 	if err != nil {
 		return nil, err
 	}
-	d := sv.dims
+	d := sv.Dims()
+	bounds := sv.Problem() // bounds expanded to T·M
 	if d.M != 1 {
-		return nil, badInput("Unrolled: %s has M=%d controls; only M=1 is supported", cfg.Problem.Dynamics.Name(), d.M)
+		return nil, badInput("%s has M=%d controls; only M=1 is supported", cfg.Problem.Dynamics.Name(), d.M)
 	}
 	if _, ok := cfg.Problem.Cost.(*models.QuadCost); !ok {
-		return nil, badInput("Unrolled: cost %s is not a *models.QuadCost", cfg.Problem.Cost.Name())
+		return nil, badInput("cost %s is not a *models.QuadCost", cfg.Problem.Cost.Name())
 	}
 	g := x0.Graph()
 	if g == nil || theta.Graph() != g || phi.Graph() != g {
-		return nil, badInput("Unrolled: x0, theta and phi must belong to one graph")
+		return nil, badInput("x0, theta and phi must belong to one graph")
 	}
 	for _, in := range []struct {
 		n    *G.Node
 		name string
 	}{{x0, "x0"}, {theta, "theta"}, {phi, "phi"}} {
 		if in.n.Dtype() != tensor.Float64 {
-			return nil, badInput("Unrolled: %s has dtype %v, want float64", in.name, in.n.Dtype())
+			return nil, badInput("%s has dtype %v, want float64", in.name, in.n.Dtype())
 		}
 	}
 	xs := x0.Shape()
 	if len(xs) != 2 || xs[0] < 1 || xs[1] != d.N {
-		return nil, badInput("Unrolled: x0 has shape %v, want (B, %d)", xs, d.N)
+		return nil, badInput("x0 has shape %v, want (B, %d)", xs, d.N)
 	}
 	bs := xs[0]
 	nq := cfg.Problem.Cost.Dims().Q
@@ -254,14 +257,14 @@ func newURBuilder(x0, theta, phi *G.Node, cfg UnrolledConfig) (*urBuilder, error
 	if err != nil {
 		return nil, err
 	}
-	if err := urCheckStep(cfg.Step, cfg.Problem.Dynamics, sv.lower[:d.M], sv.upper[:d.M]); err != nil {
+	if err := urCheckStep(cfg.Step, cfg.Problem.Dynamics, bounds.Lower[:d.M], bounds.Upper[:d.M]); err != nil {
 		return nil, err
 	}
 	t := cfg.Problem.T
 	return &urBuilder{
 		g: g, step: cfg.Step, iters: cfg.Iters, mu: mu,
 		bs: bs, t: t, n: d.N, m: d.M, p: d.P, k: d.N + d.M, r: (t - 1) * bs,
-		lo: sv.lower, hi: sv.upper,
+		lo: bounds.Lower, hi: bounds.Upper,
 		consts: make(map[string]*G.Node),
 		x0:     x0, theta: theta, phi: phi, thetaShared: thetaShared, phiShared: phiShared,
 	}, nil
@@ -276,7 +279,7 @@ func urParamShape(name string, s tensor.Shape, bs, k int) (bool, error) {
 	case len(s) == 2 && s[0] == bs && s[1] == k:
 		return false, nil
 	}
-	return false, badInput("Unrolled: %s has shape %v, want (%d) or (%d, %d)", name, s, k, bs, k)
+	return false, badInput("%s has shape %v, want (%d) or (%d, %d)", name, s, k, bs, k)
 }
 
 // urCheckStep evaluates step on constants (plain float64 arithmetic) and
@@ -285,7 +288,7 @@ func urParamShape(name string, s tensor.Shape, bs, k int) (bool, error) {
 func urCheckStep(step models.Step[GraphScalar], dyn models.Dynamics, lo, hi []float64) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = badInput("Unrolled: Step panicked on %s's dimensions: %v", dyn.Name(), r)
+			err = badInput("Step panicked on %s's dimensions: %v", dyn.Name(), r)
 		}
 	}()
 	d := dyn.Dims()
@@ -309,10 +312,10 @@ func urCheckStep(step models.Step[GraphScalar], dyn models.Dynamics, lo, hi []fl
 	for i, w := range want {
 		got := next[i].Value()
 		if !next[i].isConst() {
-			return badInput("Unrolled: Step made a graph node from constants")
+			return badInput("Step made a graph node from constants")
 		}
 		if !(math.Abs(got-w) <= 1e-9*(1+math.Abs(w))) && !(math.IsNaN(got) && math.IsNaN(w)) {
-			return badInput("Unrolled: Step differs from %s at a test point: next[%d] = %g, want %g",
+			return badInput("Step differs from %s at a test point: next[%d] = %g, want %g",
 				dyn.Name(), i, got, w)
 		}
 	}
@@ -332,7 +335,7 @@ func (b *urBuilder) build() *G.Node {
 	b.setup()
 	u0 := make([]*G.Node, b.t)
 	for t := range u0 {
-		u0[t] = b.filled(b.col(b.bs), clampf(0, b.lo[t], b.hi[t]))
+		u0[t] = b.filled(b.col(b.bs), clamp(0, b.lo[t], b.hi[t]))
 	}
 	tr := b.rollout(u0, nil, nil)
 	for range b.iters {

@@ -1,4 +1,4 @@
-package op
+package ilqr
 
 import (
 	"fmt"
@@ -109,19 +109,19 @@ func (s *Settings) validate() error {
 	bad := func(v float64) bool { return math.IsNaN(v) || math.IsInf(v, 0) || v < 0 }
 	switch {
 	case s.MaxIter < 0:
-		return fmt.Errorf("op: settings: MaxIter %d < 0", s.MaxIter)
+		return fmt.Errorf("ilqr: settings: MaxIter %d < 0", s.MaxIter)
 	case bad(s.TolGrad), bad(s.TolCost), bad(s.TolGradLoose):
-		return fmt.Errorf("op: settings: tolerances must be finite and non-negative")
+		return fmt.Errorf("ilqr: settings: tolerances must be finite and non-negative")
 	case bad(s.RegInit), bad(s.RegMin), bad(s.RegMax) || s.RegMax < s.RegMin:
-		return fmt.Errorf("op: settings: regularization bounds must satisfy 0 ≤ RegMin ≤ RegMax < ∞")
+		return fmt.Errorf("ilqr: settings: regularization bounds must satisfy 0 ≤ RegMin ≤ RegMax < ∞")
 	case bad(s.RegFactor) || s.RegFactor <= 1:
-		return fmt.Errorf("op: settings: RegFactor %g must exceed 1", s.RegFactor)
+		return fmt.Errorf("ilqr: settings: RegFactor %g must exceed 1", s.RegFactor)
 	case s.LineSearchSteps < 1:
-		return fmt.Errorf("op: settings: LineSearchSteps %d < 1", s.LineSearchSteps)
+		return fmt.Errorf("ilqr: settings: LineSearchSteps %d < 1", s.LineSearchSteps)
 	case bad(s.LineSearchMin) || s.LineSearchMin > 1 || s.LineSearchMin == 0:
-		return fmt.Errorf("op: settings: LineSearchMin %g outside (0, 1]", s.LineSearchMin)
+		return fmt.Errorf("ilqr: settings: LineSearchMin %g outside (0, 1]", s.LineSearchMin)
 	case s.Workers < 0:
-		return fmt.Errorf("op: settings: Workers %d < 0", s.Workers)
+		return fmt.Errorf("ilqr: settings: Workers %d < 0", s.Workers)
 	}
 	return nil
 }

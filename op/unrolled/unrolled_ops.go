@@ -1,4 +1,4 @@
-package op
+package unrolled
 
 import (
 	"encoding/binary"
@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 
 	"github.com/chewxy/hm"
+	"github.com/dilqr/dilqr/op/ilqr"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -33,9 +34,9 @@ import (
 // The clamp's derivative convention is the one of models.Scalar.Clamp (and
 // torch.clamp): 1 inside the closed interval, 0 outside.
 
-// urOpErr is an error about an Op's inputs, wrapping ErrBadInput.
+// urOpErr is an error about an Op's inputs, wrapping ilqr.ErrBadInput.
 func urOpErr(op fmt.Stringer, format string, args ...any) error {
-	return fmt.Errorf("op: %v: %w: "+format, append([]any{op, ErrBadInput}, args...)...)
+	return fmt.Errorf("unrolled: %v: %w: "+format, append([]any{op, ilqr.ErrBadInput}, args...)...)
 }
 
 // urDense returns the float64 data of v in row-major order (copied when v
@@ -284,7 +285,7 @@ func (op urClampOp) Do(vals ...G.Value) (v G.Value, err error) {
 		if math.IsNaN(x) || math.IsInf(x, 0) {
 			return nil, fmt.Errorf("op: %v: input %d is not finite (%g): a NaN or Inf input, or diverging iterations", op, i, x)
 		}
-		out[i] = clampf(x, op.lo, op.hi)
+		out[i] = clamp(x, op.lo, op.hi)
 	}
 	return urNewDense(sh[0], out), nil
 }
@@ -1304,3 +1305,12 @@ func HashCollisions(g *G.ExprGraph) G.Nodes {
 	}
 	return dup
 }
+
+// badInput formats an error about the caller's data: "unrolled: bad
+// input: …", wrapping ilqr.ErrBadInput.
+func badInput(format string, args ...any) error {
+	return fmt.Errorf("unrolled: %w: "+format, append([]any{ilqr.ErrBadInput}, args...)...)
+}
+
+// clamp returns v limited to [lo, hi].
+func clamp(v, lo, hi float64) float64 { return min(max(v, lo), hi) }

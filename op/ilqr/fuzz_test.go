@@ -1,4 +1,4 @@
-package op
+package ilqr
 
 import (
 	"encoding/binary"
@@ -152,7 +152,7 @@ func FuzzSolve(f *testing.F) {
 		if flags&0x40 != 0 {
 			in.U0 = d.floats(fuzzLen(b*tm, d.byte() == 1))
 		}
-		prob := Problem{Dynamics: dyn, Cost: cost, T: T, Lower: lo, Upper: hi}
+		prob := Problem{Task: models.Task{Dynamics: dyn, Cost: cost, Lower: lo, Upper: hi}, T: T}
 		set := &Settings{MaxIter: 1 + int(d.byte())%20, ExactIter: flags&0x80 != 0, Workers: 1}
 
 		r, err := Solve(prob, in, set)

@@ -1,4 +1,4 @@
-package op_test
+package ilqr_test
 
 // Tests of Solver.Gradient against central finite differences of the
 // re-solved, converged problem: the judge of "exact" in DESIGN.md.
@@ -14,8 +14,9 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/dilqr/dilqr/internal/fdtest"
 	"github.com/dilqr/dilqr/models"
-	"github.com/dilqr/dilqr/op"
+	"github.com/dilqr/dilqr/op/ilqr"
 )
 
 // gradTight are the settings of every solve whose solution is
@@ -23,43 +24,13 @@ import (
 // 1e-13 (TolGradLoose as small, so the looser stop on a small cost change
 // cannot end the solve early). Round-off in U is then ~1e-13, which a
 // difference quotient with step h divides by h.
-var gradTight = op.Settings{MaxIter: 1000, TolGrad: 1e-13, TolGradLoose: 1e-13}
-
-// Finite-difference steps. Entry j of an input v is perturbed by
-//
-//	h_j = gradFDRel · max(|v_j|, gradFDFloor),
-//
-// a step relative to the entry's own scale, since the entries span four
-// decades (q_u = 0.001 to g = 10): a step suited to g would swamp q_u. The
-// floor serves the zero entries (p, ω, cart position): they get 1e-5. So
-// does q_u, a 1% step, where plain central differences left a 5.6e-6
-// relative error on dL/dq_u (truncation); hence the quotients are
-// Richardson-extrapolated central differences, (4·D(h/2) − D(h))/3, with
-// truncation error O(h⁴). Smaller steps lose to round-off instead: with a
-// floor of 1e-3 and gradFDRel 1e-5, 1e-8 steps divided the ~1e-10 round-off
-// of a re-solved L into errors of 1e-5.
-//
-// Measured over the cases, on a grid of gradFDRel 1e-6…1e-3 and floors
-// 1e-3…1: plain central differences came at best within 1.3e-6 of the
-// implicit gradient, the extrapolated ones within 1.7e-7 with these
-// constants (3.5e-7 on the cases added later, see the table below); a
-// floor of 0.1 crossed an active-set change.
-const (
-	gradFDRel   = 1e-3
-	gradFDFloor = 1e-2
-)
-
-// gradTol is the relative tolerance of the implicit gradient against the
-// difference quotients: |g − fd| ≤ gradTol · max(|fd|, scale), scale being
-// the largest |fd| of the same input (x0, θ or φ), so entries far below an
-// input's typical size are compared absolutely at that size.
-const gradTol = 1e-6
+var gradTight = ilqr.Settings{MaxIter: 1000, TolGrad: 1e-13, TolGradLoose: 1e-13}
 
 // gradCase is one problem (batch of one) for the finite-difference checks.
 type gradCase struct {
 	name string
-	prob op.Problem
-	in   op.Inputs
+	prob ilqr.Problem
+	in   ilqr.Inputs
 	// bounded: some control must sit on a bound (and none may sit within
 	// gradNearBound of one without being on it); otherwise no control may
 	// touch a bound.
@@ -81,16 +52,14 @@ const gradNearBound = 1e-3
 // bound under a perturbation.
 const gradMinMultiplier = 1e-4
 
-func gradAngleState(th, om float64) []float64 { return []float64{math.Cos(th), math.Sin(th), om} }
-
 // pendulumGradCase is the pendulum task from angle th (0 = upright) and
 // angular velocity om.
 func pendulumGradCase(name string, t int, th, om float64, bounded, long bool, fpMin float64) gradCase {
 	task := models.PendulumTask()
 	return gradCase{
 		name:    name,
-		prob:    op.Problem{Dynamics: task.Dynamics, Cost: task.Cost, T: t, Lower: task.Lower, Upper: task.Upper},
-		in:      op.Inputs{X0: gradAngleState(th, om), Theta: task.Dynamics.DefaultParams(), Phi: task.Cost.DefaultParams()},
+		prob:    ilqr.Problem{Task: task, T: t},
+		in:      ilqr.Inputs{X0: fdtest.AngleState(th, om), Theta: task.Dynamics.DefaultParams(), Phi: task.Cost.DefaultParams()},
 		bounded: bounded, long: long, fpMin: fpMin,
 	}
 }
@@ -110,9 +79,9 @@ func cartpoleGradCase(name string, t int, th, om float64, lim float64, long bool
 	return gradCase{
 		name: name,
 		long: long,
-		prob: op.Problem{Dynamics: task.Dynamics, Cost: task.Cost, T: t,
-			Lower: []float64{-lim}, Upper: []float64{lim}},
-		in: op.Inputs{X0: []float64{0.1, -0.2, math.Cos(th), math.Sin(th), om},
+		prob: ilqr.Problem{Task: models.Task{Dynamics: task.Dynamics, Cost: task.Cost, Lower: []float64{-lim}, Upper: []float64{lim}}, T: t},
+
+		in: ilqr.Inputs{X0: []float64{0.1, -0.2, math.Cos(th), math.Sin(th), om},
 			Theta: task.Dynamics.DefaultParams(), Phi: task.Cost.DefaultParams()},
 		bounded: lim < models.CartpoleMaxForce,
 		fpMin:   1e-3,
@@ -123,9 +92,9 @@ func doublePendulumGradCase(name string, t int, th1, th2 float64, lim float64, l
 	task := models.DoublePendulumTask()
 	return gradCase{
 		name: name,
-		prob: op.Problem{Dynamics: task.Dynamics, Cost: task.Cost, T: t,
-			Lower: []float64{-lim}, Upper: []float64{lim}},
-		in: op.Inputs{X0: []float64{0, 0.1, math.Cos(th1), math.Sin(th1), 0.2, math.Cos(th2), math.Sin(th2), -0.1},
+		prob: ilqr.Problem{Task: models.Task{Dynamics: task.Dynamics, Cost: task.Cost, Lower: []float64{-lim}, Upper: []float64{lim}}, T: t},
+
+		in: ilqr.Inputs{X0: []float64{0, 0.1, math.Cos(th1), math.Sin(th1), 0.2, math.Cos(th2), math.Sin(th2), -0.1},
 			Theta: task.Dynamics.DefaultParams(), Phi: task.Cost.DefaultParams()},
 		bounded: lim < models.DoublePendulumMaxForce,
 		long:    long,
@@ -172,8 +141,8 @@ func linearGradCase(name string, seed uint64, lim float64) gradCase {
 	x0 := []float64{1, -0.5, 0.8}
 	return gradCase{
 		name:    name,
-		prob:    op.Problem{Dynamics: dyn, Cost: cost, T: t, Lower: lo, Upper: hi},
-		in:      op.Inputs{X0: x0, Theta: dyn.DefaultParams(), Phi: cost.DefaultParams()},
+		prob:    ilqr.Problem{Task: models.Task{Dynamics: dyn, Cost: cost, Lower: lo, Upper: hi}, T: t},
+		in:      ilqr.Inputs{X0: x0, Theta: dyn.DefaultParams(), Phi: cost.DefaultParams()},
 		bounded: !math.IsInf(lim, 1),
 		fpExact: true,
 	}
@@ -203,20 +172,6 @@ func gradCases() []gradCase {
 	}
 }
 
-// gradWeights returns the fixed random loss weights wx (T×N) and wu (T×M).
-func gradWeights(seed uint64, t, n, m int) (wx, wu []float64) {
-	rng := rand.New(rand.NewPCG(seed, 99))
-	wx = make([]float64, t*n)
-	wu = make([]float64, t*m)
-	for i := range wx {
-		wx[i] = rng.NormFloat64()
-	}
-	for i := range wu {
-		wu[i] = rng.NormFloat64()
-	}
-	return wx, wu
-}
-
 // nameSeed derives a case's seed from its name, so adding a case does not
 // change the others' weights.
 func nameSeed(name string) uint64 {
@@ -225,17 +180,9 @@ func nameSeed(name string) uint64 {
 	return h.Sum64()
 }
 
-func gradDot(a, b []float64) float64 {
-	var s float64
-	for i := range a {
-		s += a[i] * b[i]
-	}
-	return s
-}
-
 // activeSet returns, per control of a batch-of-one solution, -1 on the
 // lower bound, +1 on the upper bound and 0 when free.
-func activeSet(sv *op.Solver, u []float64) []int {
+func activeSet(sv *ilqr.Solver, u []float64) []int {
 	p := sv.Problem()
 	act := make([]int, len(u))
 	for j, v := range u {
@@ -251,7 +198,7 @@ func activeSet(sv *op.Solver, u []float64) []int {
 
 // controlGradient returns ∂J/∂u_t = ∇_u g_t + f_uᵀ λ_{t+1} along a
 // batch-of-one solution (the KKT multipliers of the bounds).
-func controlGradient(p op.Problem, in op.Inputs, r *op.Result) []float64 {
+func controlGradient(p ilqr.Problem, in ilqr.Inputs, r *ilqr.Result) []float64 {
 	n, m, t := r.N, r.M, r.T
 	dyn := p.Dynamics.NewEvaluator()
 	cost := p.Cost.NewEvaluator()
@@ -284,7 +231,7 @@ func controlGradient(p op.Problem, in op.Inputs, r *op.Result) []float64 {
 // solution away from active-set changes: free controls at least
 // gradNearBound from their bounds, bound ones with a multiplier of at least
 // gradMinMultiplier pointing outwards.
-func checkActiveSet(t *testing.T, c gradCase, sv *op.Solver, r *op.Result) {
+func checkActiveSet(t *testing.T, c gradCase, sv *ilqr.Solver, r *ilqr.Result) {
 	t.Helper()
 	p := sv.Problem()
 	act := activeSet(sv, r.U)
@@ -326,14 +273,14 @@ type gradFD struct {
 // fdLoss returns the solution-linear loss of the problem re-solved at in,
 // warm-started from the base solution's controls; it fails the test when the
 // re-solve does not converge or its active set differs from base.
-func fdLoss(t *testing.T, sv *op.Solver, in op.Inputs, base *op.Result, wx, wu []float64, f func(*op.Result) float64) float64 {
+func fdLoss(t *testing.T, sv *ilqr.Solver, in ilqr.Inputs, base *ilqr.Result, wx, wu []float64, f func(*ilqr.Result) float64) float64 {
 	t.Helper()
 	in.U0 = base.U
-	var r op.Result
+	var r ilqr.Result
 	if err := sv.Solve(&r, in); err != nil {
 		t.Fatal(err)
 	}
-	if r.Status[0] != op.Converged {
+	if r.Status[0] != ilqr.Converged {
 		t.Fatalf("finite-difference re-solve: %v after %d iterations (‖pg‖ %.2g)", r.Status[0], r.Iterations[0], r.GradNorm[0])
 	}
 	if !slices.Equal(activeSet(sv, r.U), activeSet(sv, base.U)) {
@@ -342,68 +289,22 @@ func fdLoss(t *testing.T, sv *op.Solver, in op.Inputs, base *op.Result, wx, wu [
 	if f != nil {
 		return f(&r)
 	}
-	return gradDot(wx, r.X) + gradDot(wu, r.U)
-}
-
-// centralDiff returns Richardson-extrapolated central difference quotients
-// of loss with respect to every entry of v (modified during the call,
-// restored after).
-func centralDiff(v []float64, loss func() float64) []float64 {
-	out := make([]float64, len(v))
-	for j := range v {
-		o := v[j]
-		// quot is the central quotient with step h, divided by the steps
-		// actually taken (o ± h rounds).
-		quot := func(h float64) float64 {
-			v[j] = o + h
-			hp := v[j] - o
-			lp := loss()
-			v[j] = o - h
-			hm := o - v[j]
-			lm := loss()
-			v[j] = o
-			return (lp - lm) / (hp + hm)
-		}
-		h := gradFDRel * math.Max(math.Abs(o), gradFDFloor)
-		out[j] = (4*quot(h/2) - quot(h)) / 3
-	}
-	return out
-}
-
-// gradRelErr returns max_j |a_j − b_j| / max(|b_j|, scale) with scale = max_j |b_j|
-// (the measure gradTol bounds), and the worst index.
-func gradRelErr(a, b []float64) (float64, int) {
-	var scale float64
-	for _, v := range b {
-		scale = math.Max(scale, math.Abs(v))
-	}
-	worst, at := 0.0, -1
-	for j := range a {
-		d := math.Max(math.Abs(b[j]), scale)
-		if d == 0 {
-			d = 1
-		}
-		e := math.Abs(a[j]-b[j]) / d
-		if e > worst || math.IsNaN(e) {
-			worst, at = e, j
-		}
-	}
-	return worst, at
+	return fdtest.Dot(wx, r.X) + fdtest.Dot(wu, r.U)
 }
 
 // solveGradCase solves a case with the tight settings and checks it
 // converged.
-func solveGradCase(t *testing.T, c gradCase) (*op.Solver, *op.Result) {
+func solveGradCase(t *testing.T, c gradCase) (*ilqr.Solver, *ilqr.Result) {
 	t.Helper()
-	sv, err := op.NewSolver(c.prob, &gradTight)
+	sv, err := ilqr.NewSolver(c.prob, &gradTight)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var r op.Result
+	var r ilqr.Result
 	if err := sv.Solve(&r, c.in); err != nil {
 		t.Fatal(err)
 	}
-	if r.Status[0] != op.Converged {
+	if r.Status[0] != ilqr.Converged {
 		t.Fatalf("solve: %v after %d iterations (‖pg‖ %.2g)", r.Status[0], r.Iterations[0], r.GradNorm[0])
 	}
 	return sv, &r
@@ -453,30 +354,30 @@ func TestGradientFiniteDifferences(t *testing.T) {
 			in.Phi = slices.Clone(c.in.Phi)
 			loss := func() float64 { return fdLoss(t, sv, in, r, wx, wu, nil) }
 			fd := gradFD{
-				x0:    centralDiff(in.X0, loss),
-				theta: centralDiff(in.Theta, loss),
-				phi:   centralDiff(in.Phi, loss),
+				x0:    fdtest.CentralDiff(in.X0, fdtest.Rel, fdtest.Floor, loss),
+				theta: fdtest.CentralDiff(in.Theta, fdtest.Rel, fdtest.Floor, loss),
+				phi:   fdtest.CentralDiff(in.Phi, fdtest.Rel, fdtest.Floor, loss),
 			}
 
 			var worst [2]float64
-			var grads [2]op.Grads
-			for mi, mode := range []op.GradMode{op.Implicit, op.FixedPoint} {
+			var grads [2]ilqr.Grads
+			for mi, mode := range []ilqr.GradMode{ilqr.Implicit, ilqr.FixedPoint} {
 				g := &grads[mi]
-				if err := sv.Gradient(g, r, c.in, wx, wu, op.GradOptions{Mode: mode}); err != nil {
+				if err := sv.Gradient(g, r, c.in, wx, wu, ilqr.GradOptions{Mode: mode}); err != nil {
 					t.Fatal(err)
 				}
-				if g.Status[0] != op.GradOK {
+				if g.Status[0] != ilqr.GradOK {
 					t.Fatalf("%v gradient status %v", mode, g.Status[0])
 				}
 				for _, part := range []struct {
 					name  string
 					g, fd []float64
 				}{{"x0", g.X0, fd.x0}, {"theta", g.Theta, fd.theta}, {"phi", g.Phi, fd.phi}} {
-					e, j := gradRelErr(part.g, part.fd)
+					e, j := fdtest.RelErr(part.g, part.fd)
 					worst[mi] = math.Max(worst[mi], e)
-					if mode == op.Implicit && !(e <= gradTol) {
+					if mode == ilqr.Implicit && !(e <= fdtest.Tol) {
 						t.Errorf("implicit d/d%s[%d] = %.12g, finite differences %.12g: relative error %.2g > %g",
-							part.name, j, part.g[j], part.fd[j], e, gradTol)
+							part.name, j, part.g[j], part.fd[j], e, fdtest.Tol)
 					}
 					t.Logf("%-11v %-5s rel. error %.2e", mode, part.name, e)
 				}
@@ -488,7 +389,7 @@ func TestGradientFiniteDifferences(t *testing.T) {
 			if c.fpExact {
 				// ∇²f = 0: the Lagrangian and Gauss-Newton Hessians coincide.
 				for _, pair := range [][2][]float64{{grads[0].X0, grads[1].X0}, {grads[0].Theta, grads[1].Theta}, {grads[0].Phi, grads[1].Phi}} {
-					if e, j := gradRelErr(pair[1], pair[0]); e > 1e-12 {
+					if e, j := fdtest.RelErr(pair[1], pair[0]); e > 1e-12 {
 						t.Errorf("linear dynamics: fixed-point gradient differs from implicit at %d by %.2g", j, e)
 					}
 				}
@@ -509,10 +410,10 @@ func TestCostateIsValueGradient(t *testing.T) {
 			sv, r := solveGradCase(t, c)
 			in := c.in
 			in.X0 = slices.Clone(c.in.X0)
-			cost := func(r *op.Result) float64 { return r.Cost[0] }
-			fd := centralDiff(in.X0, func() float64 { return fdLoss(t, sv, in, r, nil, nil, cost) })
+			cost := func(r *ilqr.Result) float64 { return r.Cost[0] }
+			fd := fdtest.CentralDiff(in.X0, fdtest.Rel, fdtest.Floor, func() float64 { return fdLoss(t, sv, in, r, nil, nil, cost) })
 			lam0 := r.Lambda[:r.N]
-			if e, j := gradRelErr(lam0, fd); !(e <= gradTol) {
+			if e, j := fdtest.RelErr(lam0, fd); !(e <= fdtest.Tol) {
 				t.Errorf("λ_0[%d] = %.12g, dJ*/dx0 by finite differences %.12g: relative error %.2g", j, lam0[j], fd[j], e)
 			} else {
 				t.Logf("λ_0 vs dJ*/dx0: relative error %.2e", e)
@@ -537,44 +438,44 @@ func TestCostateIsValueGradient(t *testing.T) {
 // the status, no NaN.
 func TestGradientUnconvergedPolicy(t *testing.T) {
 	task := models.PendulumTask()
-	p := op.Problem{Dynamics: task.Dynamics, Cost: task.Cost, T: 20, Lower: task.Lower, Upper: task.Upper}
-	in := op.Inputs{X0: slices.Concat([]float64{1, 0, 0}, gradAngleState(0.1, 0), gradAngleState(math.Pi-0.1, 0))}
-	sv, err := op.NewSolver(p, &op.Settings{MaxIter: 1})
+	p := ilqr.Problem{Task: task, T: 20}
+	in := ilqr.Inputs{X0: slices.Concat([]float64{1, 0, 0}, fdtest.AngleState(0.1, 0), fdtest.AngleState(math.Pi-0.1, 0))}
+	sv, err := ilqr.NewSolver(p, &ilqr.Settings{MaxIter: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var r op.Result
+	var r ilqr.Result
 	if err := sv.Solve(&r, in); err != nil {
 		t.Fatal(err)
 	}
-	if r.Status[0] != op.Converged || r.Iterations[0] != 0 {
+	if r.Status[0] != ilqr.Converged || r.Iterations[0] != 0 {
 		t.Fatalf("upright example: %v after %d iterations, want converged after 0", r.Status[0], r.Iterations[0])
 	}
 	for i := 1; i < 3; i++ {
-		if r.Status[i] != op.IterationLimit {
-			t.Fatalf("example %d: %v, want %v", i, r.Status[i], op.IterationLimit)
+		if r.Status[i] != ilqr.IterationLimit {
+			t.Fatalf("example %d: %v, want %v", i, r.Status[i], ilqr.IterationLimit)
 		}
 	}
 	const b, n, np, nq = 3, 3, 3, 8
 	wx, wu := gradWeights(5, b*p.T, n, 1)
-	ok, skip, indef := op.GradOK, op.GradSkipped, op.GradIndefinite
-	type set = []op.GradStatus
+	ok, skip, indef := ilqr.GradOK, ilqr.GradSkipped, ilqr.GradIndefinite
+	type set = []ilqr.GradStatus
 	for _, tc := range []struct {
 		name string
-		opt  op.GradOptions
+		opt  ilqr.GradOptions
 		want [b]set // statuses allowed per example
 	}{
-		{"skip/implicit", op.GradOptions{Mode: op.Implicit, Unconverged: op.SkipUnconverged},
+		{"skip/implicit", ilqr.GradOptions{Mode: ilqr.Implicit, Unconverged: ilqr.SkipUnconverged},
 			[b]set{{ok}, {skip}, {skip}}},
-		{"skip/fixed_point", op.GradOptions{Mode: op.FixedPoint, Unconverged: op.SkipUnconverged},
+		{"skip/fixed_point", ilqr.GradOptions{Mode: ilqr.FixedPoint, Unconverged: ilqr.SkipUnconverged},
 			[b]set{{ok}, {skip}, {skip}}},
-		{"anyway/implicit", op.GradOptions{Mode: op.Implicit, Unconverged: op.GradientAnyway},
+		{"anyway/implicit", ilqr.GradOptions{Mode: ilqr.Implicit, Unconverged: ilqr.GradientAnyway},
 			[b]set{{ok}, {ok}, {indef, ok}}},
-		{"anyway/fixed_point", op.GradOptions{Mode: op.FixedPoint, Unconverged: op.GradientAnyway},
+		{"anyway/fixed_point", ilqr.GradOptions{Mode: ilqr.FixedPoint, Unconverged: ilqr.GradientAnyway},
 			[b]set{{ok}, {ok}, {ok}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var g op.Grads
+			var g ilqr.Grads
 			if err := sv.Gradient(&g, &r, in, wx, wu, tc.opt); err != nil {
 				t.Fatal(err)
 			}
@@ -592,10 +493,10 @@ func TestGradientUnconvergedPolicy(t *testing.T) {
 				if !slices.Contains(tc.want[i], g.Status[i]) {
 					t.Errorf("example %d: gradient status %v, want one of %v", i, g.Status[i], tc.want[i])
 				}
-				if g.Status[i] != op.GradOK && norm != 0 {
+				if g.Status[i] != ilqr.GradOK && norm != 0 {
 					t.Errorf("example %d: status %v but gradients non-zero (max %g)", i, g.Status[i], norm)
 				}
-				if g.Status[i] == op.GradOK && norm == 0 {
+				if g.Status[i] == ilqr.GradOK && norm == 0 {
 					t.Errorf("example %d: status %v but all gradients zero", i, g.Status[i])
 				}
 			}
@@ -609,12 +510,12 @@ func TestGradientUnconvergedPolicy(t *testing.T) {
 // inputs.
 func TestGradientBatch(t *testing.T) {
 	task := models.PendulumTask()
-	p := op.Problem{Dynamics: task.Dynamics, Cost: task.Cost, T: 10, Lower: task.Lower, Upper: task.Upper}
+	p := ilqr.Problem{Task: task, T: 10}
 	rng := rand.New(rand.NewPCG(3, 4))
 	const b = 5
-	var in op.Inputs
+	var in ilqr.Inputs
 	for i := 0; i < b; i++ {
-		in.X0 = append(in.X0, gradAngleState(rng.Float64()*2-1, rng.Float64()-0.5)...)
+		in.X0 = append(in.X0, fdtest.AngleState(rng.Float64()*2-1, rng.Float64()-0.5)...)
 		th := task.Dynamics.DefaultParams()
 		for j := range th {
 			th[j] *= 1 + 0.2*(rng.Float64()-0.5)
@@ -625,11 +526,11 @@ func TestGradientBatch(t *testing.T) {
 	wx, wu := gradWeights(11, b*p.T, 3, 1)
 	set := gradTight
 	set.Workers = 2
-	sv, err := op.NewSolver(p, &set)
+	sv, err := ilqr.NewSolver(p, &set)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var r op.Result
+	var r ilqr.Result
 	if err := sv.Solve(&r, in); err != nil {
 		t.Fatal(err)
 	}
@@ -641,9 +542,9 @@ func TestGradientBatch(t *testing.T) {
 			slices.Clone(r.X), slices.Clone(r.U), slices.Clone(r.Lambda), slices.Clone(wx), slices.Clone(wu)}
 	}
 	before := snap()
-	var g1, g2 op.Grads
-	for _, g := range []*op.Grads{&g1, &g2} {
-		if err := sv.Gradient(g, &r, in, wx, wu, op.GradOptions{}); err != nil {
+	var g1, g2 ilqr.Grads
+	for _, g := range []*ilqr.Grads{&g1, &g2} {
+		if err := sv.Gradient(g, &r, in, wx, wu, ilqr.GradOptions{}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -655,18 +556,18 @@ func TestGradientBatch(t *testing.T) {
 	if !slices.Equal(g1.X0, g2.X0) || !slices.Equal(g1.Theta, g2.Theta) || !slices.Equal(g1.Phi, g2.Phi) {
 		t.Errorf("two calls gave different gradients")
 	}
-	one, err := op.NewSolver(p, &gradTight)
+	one, err := ilqr.NewSolver(p, &gradTight)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i := 0; i < b; i++ {
-		ini := op.Inputs{X0: in.X0[i*3 : i*3+3], Theta: in.Theta[i*3 : i*3+3], Phi: in.Phi[i*8 : i*8+8]}
-		var ri op.Result
+		ini := ilqr.Inputs{X0: in.X0[i*3 : i*3+3], Theta: in.Theta[i*3 : i*3+3], Phi: in.Phi[i*8 : i*8+8]}
+		var ri ilqr.Result
 		if err := one.Solve(&ri, ini); err != nil {
 			t.Fatal(err)
 		}
-		var gi op.Grads
-		if err := one.Gradient(&gi, &ri, ini, wx[i*p.T*3:(i+1)*p.T*3], wu[i*p.T:(i+1)*p.T], op.GradOptions{}); err != nil {
+		var gi ilqr.Grads
+		if err := one.Gradient(&gi, &ri, ini, wx[i*p.T*3:(i+1)*p.T*3], wu[i*p.T:(i+1)*p.T], ilqr.GradOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		if !slices.Equal(gi.X0, g1.X0[i*3:i*3+3]) || !slices.Equal(gi.Theta, g1.Theta[i*3:i*3+3]) ||
@@ -674,4 +575,10 @@ func TestGradientBatch(t *testing.T) {
 			t.Errorf("example %d: batch gradient differs from the single-example one", i)
 		}
 	}
+}
+
+// gradWeights returns seeded loss weights for t·n states and t·m controls.
+func gradWeights(seed uint64, t, n, m int) (wx, wu []float64) {
+	w := fdtest.Normals(seed, t*(n+m))
+	return w[:t*n], w[t*n:]
 }

@@ -1,4 +1,4 @@
-package op
+package ilqr
 
 import (
 	"math"
@@ -38,7 +38,7 @@ func TestNewtonConverges(t *testing.T) {
 					row[2], row[3], row[4] = math.Cos(th), math.Sin(th), 2*rng.Float64()-1
 				}
 			}
-			p := Problem{Dynamics: c.task.Dynamics, Cost: c.task.Cost, T: c.T, Lower: c.task.Lower, Upper: c.task.Upper}
+			p := Problem{Task: c.task, T: c.T}
 			count := func(newton bool) (int, []int, *Result) {
 				r, err := Solve(p, Inputs{X0: x0}, &Settings{MaxIter: 300, Newton: newton})
 				if err != nil {

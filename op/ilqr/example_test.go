@@ -1,25 +1,25 @@
-package op_test
+package ilqr_test
 
 import (
 	"fmt"
 	"math"
 
 	"github.com/dilqr/dilqr/models"
-	"github.com/dilqr/dilqr/op"
+	"github.com/dilqr/dilqr/op/ilqr"
 )
 
 // ExampleSolve swings the pendulum up from two starts over one second
 // (T = 20 steps of 0.05 s) with the torque bounded by ±2.
 func ExampleSolve() {
 	task := models.PendulumTask()
-	prob := op.Problem{Dynamics: task.Dynamics, Cost: task.Cost, T: 20, Lower: task.Lower, Upper: task.Upper}
+	prob := ilqr.Problem{Task: task, T: 20}
 	// States (cos θ, sin θ, ω), θ = 0 upright: nearly hanging down and
 	// swinging, then a quarter turn off upright at rest.
 	var x0 []float64
 	for _, s := range []struct{ theta, omega float64 }{{2.5, 0.3}, {-1, 0}} {
 		x0 = append(x0, math.Cos(s.theta), math.Sin(s.theta), s.omega)
 	}
-	res, err := op.Solve(prob, op.Inputs{X0: x0}, nil)
+	res, err := ilqr.Solve(prob, ilqr.Inputs{X0: x0}, nil)
 	if err != nil {
 		fmt.Println(err)
 		return

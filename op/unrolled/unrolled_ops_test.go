@@ -1,4 +1,4 @@
-package op
+package unrolled
 
 import (
 	"errors"
@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/dilqr/dilqr/models"
+	"github.com/dilqr/dilqr/op/ilqr"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -281,8 +282,8 @@ func TestUnrolledOpsBadInput(t *testing.T) {
 			for i, vals := range o.bad {
 				urNoPanic(t, fmt.Sprintf("Do(bad %d)", i), func() error {
 					_, err := o.op.Do(vals...)
-					if err != nil && !errors.Is(err, ErrBadInput) {
-						t.Errorf("Do(bad %d): %v does not wrap ErrBadInput", i, err)
+					if err != nil && !errors.Is(err, ilqr.ErrBadInput) {
+						t.Errorf("Do(bad %d): %v does not wrap ilqr.ErrBadInput", i, err)
 					}
 					return err
 				})
@@ -462,7 +463,7 @@ func TestUnrolledDistinctHashes(t *testing.T) {
 		ph := G.NewTensor(g, tensor.Float64, 2, G.WithShape(bs, q), G.WithName("phi"))
 		// Some unrelated nodes already in the graph.
 		G.Must(G.Sin(G.Must(G.Add(x0, x0))))
-		b, err := newURBuilder(x0, th, ph, UnrolledConfig{Problem: c.problem(), Step: c.step, Iters: iters})
+		b, err := newURBuilder(x0, th, ph, Config{Problem: c.problem(), Step: c.step, Iters: iters})
 		if err != nil {
 			t.Fatal(err)
 		}

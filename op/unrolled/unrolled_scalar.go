@@ -1,4 +1,4 @@
-package op
+package unrolled
 
 import (
 	"fmt"
@@ -13,7 +13,7 @@ import (
 // GraphScalar is the models.Scalar that Unrolled instantiates a model's
 // generic step with, so that the step itself builds Gorgonia graph nodes:
 //
-//	cfg.Step = models.PendulumStep[op.GraphScalar]
+//	cfg.Step = models.PendulumStep[unrolled.GraphScalar]
 //
 // A GraphScalar is either a float64 constant (the zero value is the
 // constant 0; Const makes others; arithmetic on constants is plain float64
@@ -231,7 +231,7 @@ func (a GraphScalar) Atan2(x GraphScalar) GraphScalar {
 // interval [lo, hi] and 0 outside.
 func (a GraphScalar) Clamp(lo, hi float64) GraphScalar {
 	if a.isConst() {
-		return GraphScalar{c: clampf(a.c, lo, hi)}
+		return GraphScalar{c: clamp(a.c, lo, hi)}
 	}
 	g := urUnary(urClampK, a.e, lo)
 	g.e.c2 = hi

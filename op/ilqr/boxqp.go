@@ -1,4 +1,4 @@
-package op
+package ilqr
 
 // boxQP solves min ½ xᵀHx + gᵀx subject to lo ≤ x ≤ hi by projected Newton
 // (Tassa, Mansard & Todorov, "Control-limited differential dynamic

@@ -1,4 +1,4 @@
-package op
+package unrolled
 
 import (
 	"errors"
@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/dilqr/dilqr/models"
+	"github.com/dilqr/dilqr/op"
+	"github.com/dilqr/dilqr/op/ilqr"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -31,12 +33,12 @@ func (c urCase) dims() (b, n, m, p, q int) {
 	return len(c.x0) / d.N, d.N, d.M, d.P, c.task.Cost.Dims().Q
 }
 
-func (c urCase) problem() Problem {
-	return Problem{Dynamics: c.task.Dynamics, Cost: c.task.Cost, T: c.T, Lower: c.task.Lower, Upper: c.task.Upper}
+func (c urCase) problem() ilqr.Problem {
+	return ilqr.Problem{Task: c.task, T: c.T}
 }
 
-func (c urCase) inputs() Inputs {
-	return Inputs{X0: c.x0, Theta: c.theta, Phi: c.phi}
+func (c urCase) inputs() ilqr.Inputs {
+	return ilqr.Inputs{X0: c.x0, Theta: c.theta, Phi: c.phi}
 }
 
 // urPendulumCase starts B pendulums near upright with angles th and rates w
@@ -115,7 +117,7 @@ func urBuild(t testing.TB, c urCase, iters int, w []float64) *urGraph {
 	}
 	r.theta = param("theta", c.theta, c.thetaShared, p)
 	r.phi = param("phi", c.phi, c.phiShared, q)
-	out, err := Unrolled(r.x0, r.theta, r.phi, UnrolledConfig{Problem: c.problem(), Step: c.step, Iters: iters})
+	out, err := Build(r.x0, r.theta, r.phi, Config{Problem: c.problem(), Step: c.step, Iters: iters})
 	if err != nil {
 		t.Fatalf("Unrolled: %v", err)
 	}
@@ -229,9 +231,9 @@ func urForwardLisp(t testing.TB, c urCase, iters int) []float64 {
 }
 
 // urSolveTight solves c with the solver to full precision.
-func urSolveTight(t testing.TB, c urCase) *Result {
+func urSolveTight(t testing.TB, c urCase) *ilqr.Result {
 	t.Helper()
-	res, err := Solve(c.problem(), c.inputs(), &Settings{MaxIter: 1000, TolGrad: 1e-13, TolGradLoose: 1e-13, TolCost: 1e-300})
+	res, err := ilqr.Solve(c.problem(), c.inputs(), &ilqr.Settings{MaxIter: 1000, TolGrad: 1e-13, TolGradLoose: 1e-13, TolCost: 1e-300})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,8 +243,8 @@ func urSolveTight(t testing.TB, c urCase) *Result {
 	return res
 }
 
-// urMaxPackedDiff compares a packed (B,T,N+M) trajectory with a Result.
-func urMaxPackedDiff(packed []float64, r *Result) float64 {
+// urMaxPackedDiff compares a packed (B,T,N+M) trajectory with an ilqr.Result.
+func urMaxPackedDiff(packed []float64, r *ilqr.Result) float64 {
 	k := r.N + r.M
 	var e float64
 	for i := range r.B * r.T {
@@ -258,16 +260,16 @@ func urMaxPackedDiff(packed []float64, r *Result) float64 {
 
 // urImplicitGrads is the exact implicit gradient of L = Σ W⊙τ* at the
 // solver's solution, summed over the batch for shared θ and φ.
-func urImplicitGrads(t testing.TB, c urCase, sol *Result, w []float64) urGrads {
+func urImplicitGrads(t testing.TB, c urCase, sol *ilqr.Result, w []float64) urGrads {
 	t.Helper()
 	return urImplicitGradsOpt(t, c, sol, w, true)
 }
 
 // urImplicitGradsOpt is urImplicitGrads; unless strict, examples whose
 // gradient could not be computed are left zero instead of failing.
-func urImplicitGradsOpt(t testing.TB, c urCase, sol *Result, w []float64, strict bool) urGrads {
+func urImplicitGradsOpt(t testing.TB, c urCase, sol *ilqr.Result, w []float64, strict bool) urGrads {
 	t.Helper()
-	sv, err := NewSolver(c.problem(), nil)
+	sv, err := ilqr.NewSolver(c.problem(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -279,12 +281,12 @@ func urImplicitGradsOpt(t testing.TB, c urCase, sol *Result, w []float64, strict
 		copy(dX[i*n:(i+1)*n], w[i*k:i*k+n])
 		copy(dU[i*m:(i+1)*m], w[i*k+n:(i+1)*k])
 	}
-	var g Grads
-	if err := sv.Gradient(&g, sol, c.inputs(), dX, dU, GradOptions{Mode: Implicit}); err != nil {
+	var g ilqr.Grads
+	if err := sv.Gradient(&g, sol, c.inputs(), dX, dU, ilqr.GradOptions{Mode: ilqr.Implicit}); err != nil {
 		t.Fatal(err)
 	}
 	for i, s := range g.Status {
-		if s != GradOK && strict {
+		if s != ilqr.GradOK && strict {
 			t.Fatalf("implicit gradient of example %d: %v", i, s)
 		}
 	}
@@ -604,7 +606,7 @@ func TestUnrolledUpstreamParameters(t *testing.T) {
 	lt := G.NewTensor(g, tensor.Float64, 1, G.WithShape(p), G.WithName("logTheta"), G.WithValue(urTensor([]int{p}, logTh)))
 	theta := G.Must(G.Exp(lt))
 	phi := G.NewTensor(g, tensor.Float64, 1, G.WithShape(q), G.WithName("phi"), G.WithValue(urTensor([]int{q}, c.phi)))
-	out, err := Unrolled(x0, theta, phi, UnrolledConfig{Problem: c.problem(), Step: c.step, Iters: 2})
+	out, err := Build(x0, theta, phi, Config{Problem: c.problem(), Step: c.step, Iters: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -684,7 +686,7 @@ func TestUnrolledDeterministic(t *testing.T) {
 }
 
 // TestUnrolledBadConfig: every invalid configuration or input node is an
-// error wrapping ErrBadInput, never a panic.
+// error wrapping ilqr.ErrBadInput, never a panic.
 func TestUnrolledBadConfig(t *testing.T) {
 	good := urPendulumCase(5, []float64{0.3}, []float64{0.1})
 	lin, err := models.NewLinear(2, 2, []float64{1, 0, 0, 1}, []float64{1, 0, 0, 1})
@@ -713,23 +715,23 @@ func TestUnrolledBadConfig(t *testing.T) {
 	cases := []struct {
 		name       string
 		xs, ts, ps []int
-		edit       func(*UnrolledConfig, *nodes)
+		edit       func(*Config, *nodes)
 	}{
 		{"ok", []int{1, 3}, []int{3}, []int{8}, nil},
-		{"nil x0", []int{1, 3}, []int{3}, []int{8}, func(_ *UnrolledConfig, n *nodes) { n.x0 = nil }},
-		{"nil step", []int{1, 3}, []int{3}, []int{8}, func(c *UnrolledConfig, _ *nodes) { c.Step = nil }},
-		{"negative iters", []int{1, 3}, []int{3}, []int{8}, func(c *UnrolledConfig, _ *nodes) { c.Iters = -1 }},
-		{"NaN reg", []int{1, 3}, []int{3}, []int{8}, func(c *UnrolledConfig, _ *nodes) { c.Reg = math.NaN() }},
-		{"negative reg", []int{1, 3}, []int{3}, []int{8}, func(c *UnrolledConfig, _ *nodes) { c.Reg = -1 }},
-		{"T=0", []int{1, 3}, []int{3}, []int{8}, func(c *UnrolledConfig, _ *nodes) { c.Problem.T = 0 }},
-		{"inverted bounds", []int{1, 3}, []int{3}, []int{8}, func(c *UnrolledConfig, _ *nodes) {
+		{"nil x0", []int{1, 3}, []int{3}, []int{8}, func(_ *Config, n *nodes) { n.x0 = nil }},
+		{"nil step", []int{1, 3}, []int{3}, []int{8}, func(c *Config, _ *nodes) { c.Step = nil }},
+		{"negative iters", []int{1, 3}, []int{3}, []int{8}, func(c *Config, _ *nodes) { c.Iters = -1 }},
+		{"NaN reg", []int{1, 3}, []int{3}, []int{8}, func(c *Config, _ *nodes) { c.Reg = math.NaN() }},
+		{"negative reg", []int{1, 3}, []int{3}, []int{8}, func(c *Config, _ *nodes) { c.Reg = -1 }},
+		{"T=0", []int{1, 3}, []int{3}, []int{8}, func(c *Config, _ *nodes) { c.Problem.T = 0 }},
+		{"inverted bounds", []int{1, 3}, []int{3}, []int{8}, func(c *Config, _ *nodes) {
 			c.Problem.Lower, c.Problem.Upper = []float64{1}, []float64{-1}
 		}},
-		{"bounds wider than clamp", []int{1, 3}, []int{3}, []int{8}, func(c *UnrolledConfig, _ *nodes) {
+		{"bounds wider than clamp", []int{1, 3}, []int{3}, []int{8}, func(c *Config, _ *nodes) {
 			c.Problem.Lower, c.Problem.Upper = []float64{-3}, []float64{3}
 		}},
-		{"goal cost", []int{1, 3}, []int{3}, []int{8}, func(c *UnrolledConfig, _ *nodes) { c.Problem.Cost = goal }},
-		{"two controls", []int{1, 2}, []int{0}, []int{8}, func(c *UnrolledConfig, _ *nodes) {
+		{"goal cost", []int{1, 3}, []int{3}, []int{8}, func(c *Config, _ *nodes) { c.Problem.Cost = goal }},
+		{"two controls", []int{1, 2}, []int{0}, []int{8}, func(c *Config, _ *nodes) {
 			c.Problem.Dynamics, c.Problem.Cost = lin, linCost
 			c.Problem.Lower, c.Problem.Upper = []float64{-1, -1}, []float64{1, 1}
 		}},
@@ -739,13 +741,13 @@ func TestUnrolledBadConfig(t *testing.T) {
 		{"theta wrong B", []int{1, 3}, []int{2, 3}, []int{8}, nil},
 		{"phi wrong Q", []int{1, 3}, []int{3}, []int{7}, nil},
 		{"phi rank 3", []int{1, 3}, []int{3}, []int{1, 1, 8}, nil},
-		{"other graph", []int{1, 3}, []int{3}, []int{8}, func(_ *UnrolledConfig, n *nodes) {
+		{"other graph", []int{1, 3}, []int{3}, []int{8}, func(_ *Config, n *nodes) {
 			n.phi = G.NewTensor(G.NewGraph(), tensor.Float64, 1, G.WithShape(8), G.WithName("phi"))
 		}},
-		{"step of another model", []int{1, 3}, []int{3}, []int{8}, func(c *UnrolledConfig, _ *nodes) {
+		{"step of another model", []int{1, 3}, []int{3}, []int{8}, func(c *Config, _ *nodes) {
 			c.Step = models.CartpoleStep[GraphScalar]
 		}},
-		{"step differs from dynamics", []int{1, 3}, []int{3}, []int{8}, func(c *UnrolledConfig, _ *nodes) {
+		{"step differs from dynamics", []int{1, 3}, []int{3}, []int{8}, func(c *Config, _ *nodes) {
 			c.Step = wrongStep
 		}},
 	}
@@ -753,11 +755,11 @@ func TestUnrolledBadConfig(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			g := G.NewGraph()
 			n := mk(g, tc.xs, tc.ts, tc.ps)
-			cfg := UnrolledConfig{Problem: good.problem(), Step: good.step, Iters: 1}
+			cfg := Config{Problem: good.problem(), Step: good.step, Iters: 1}
 			if tc.edit != nil {
 				tc.edit(&cfg, &n)
 			}
-			out, err := Unrolled(n.x0, n.theta, n.phi, cfg)
+			out, err := Build(n.x0, n.theta, n.phi, cfg)
 			if tc.name == "ok" {
 				if err != nil || out == nil {
 					t.Fatalf("valid config: %v", err)
@@ -767,8 +769,8 @@ func TestUnrolledBadConfig(t *testing.T) {
 			if err == nil {
 				t.Fatalf("no error (output %v)", out)
 			}
-			if !errors.Is(err, ErrBadInput) {
-				t.Errorf("error %q does not wrap ErrBadInput", err)
+			if !errors.Is(err, ilqr.ErrBadInput) {
+				t.Errorf("error %q does not wrap ilqr.ErrBadInput", err)
 			}
 			t.Logf("%v", err)
 		})
@@ -787,7 +789,7 @@ func TestUnrolledNonFinite(t *testing.T) {
 	if err == nil {
 		t.Fatalf("NaN x0 ran without error: %v", r.outVal)
 	}
-	if !strings.Contains(Cause(err).Error(), "not finite") {
+	if !strings.Contains(op.Cause(err).Error(), "not finite") {
 		t.Errorf("unexpected error %v", err)
 	}
 }

@@ -1,4 +1,4 @@
-package op
+package ilqr
 
 import (
 	"errors"
@@ -12,19 +12,18 @@ import (
 )
 
 // Problem is a batch of box-constrained trajectory optimization problems
-// sharing one model, one cost form, one horizon and one set of bounds:
+// sharing one task (model, cost form, control bounds) and one horizon:
 //
 //	minimize   Σ_{t=0}^{T-1} g(x_t, u_t; φ)
 //	subject to x_{t+1} = f(x_t, u_t; θ), t = 0..T-2,  x_0 given,
 //	           Lower ≤ u_t ≤ Upper.
+//
+// The task's Lower and Upper have length M (the same at every step) or T·M
+// (row t bounds u_t); ±Inf means unbounded.
 type Problem struct {
-	Dynamics models.Dynamics
-	Cost     models.Cost
+	models.Task
 	// T is the horizon: T states x_0..x_{T-1} and T controls u_0..u_{T-1}.
 	T int
-	// Lower and Upper bound the controls: length M (the same at every step)
-	// or T·M (row t bounds u_t). ±Inf means unbounded.
-	Lower, Upper []float64
 }
 
 // Inputs are the per-call data of a batch of B examples.
@@ -63,8 +62,8 @@ type Result struct {
 	Reg        []float64
 }
 
-// resize makes r hold a batch of the given size, reusing its storage.
-func (r *Result) resize(b, t, n, m int) {
+// Resize makes r hold a batch of the given size, reusing its storage.
+func (r *Result) Resize(b, t, n, m int) {
 	r.B, r.T, r.N, r.M = b, t, n, m
 	r.X = grow(r.X, b*t*n)
 	r.U = grow(r.U, b*t*m)
@@ -103,7 +102,7 @@ func (r *Result) AllConverged() bool {
 var ErrBadInput = errors.New("bad input")
 
 func badInput(format string, args ...any) error {
-	return fmt.Errorf("op: %w: "+format, append([]any{ErrBadInput}, args...)...)
+	return fmt.Errorf("ilqr: %w: "+format, append([]any{ErrBadInput}, args...)...)
 }
 
 // Solver solves batches of one Problem. It keeps one workspace per worker,
@@ -301,7 +300,7 @@ func (sv *Solver) Solve(dst *Result, in Inputs) error {
 		return err
 	}
 	d := sv.dims
-	dst.resize(bt.b, sv.prob.T, d.N, d.M)
+	dst.Resize(bt.b, sv.prob.T, d.N, d.M)
 	sv.job = job{kind: jobSolve, bt: bt, res: dst}
 	sv.parallel(bt.b)
 	return nil
@@ -405,7 +404,7 @@ func (sv *Solver) Refresh(r *Result, in Inputs) error {
 	if !allFinite(r.X) || !allFinite(r.U) {
 		return badInput("refresh: trajectory contains NaN or Inf")
 	}
-	r.resize(bt.b, t, d.N, d.M)
+	r.Resize(bt.b, t, d.N, d.M)
 	sv.job = job{kind: jobRefresh, bt: bt, res: r}
 	sv.parallel(bt.b)
 	return nil
@@ -427,3 +426,13 @@ func (w *workspace) refresh(r *Result, bt *batch, i int) {
 	}
 	r.Cost[i] = c
 }
+
+// Dims returns the model's sizes: N states, M controls, P dynamics
+// parameters.
+func (sv *Solver) Dims() models.Dims { return sv.dims }
+
+// CostParams returns Q, the number of cost parameters φ.
+func (sv *Solver) CostParams() int { return sv.nq }
+
+// Horizon returns T.
+func (sv *Solver) Horizon() int { return sv.prob.T }
