@@ -12,7 +12,7 @@ import (
 	"gorgonia.org/tensor"
 )
 
-// ExampleUnrolled differentiates L = Σ u² through 20 unrolled iLQR
+// ExampleBuild differentiates L = Σ u² through 20 unrolled iLQR
 // iterations on a LispMachine and compares dL/dθ with the exact implicit
 // gradient of the solver's converged solution.
 func ExampleBuild() {

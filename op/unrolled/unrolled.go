@@ -14,11 +14,11 @@ import (
 )
 
 // DefaultReg is the Levenberg–Marquardt regularization μ that
-// Unrolled adds to Q_uu when Config.Reg is zero: the solver's
+// Build adds to Q_uu when Config.Reg is zero: the solver's
 // default RegMin.
 const DefaultReg = 1e-6
 
-// Config configures Unrolled.
+// Config configures Build and BuildTrajectory.
 type Config struct {
 	// Problem fixes the model, the cost, the horizon T and the control
 	// bounds, as for the solver. The cost must be a *models.QuadCost
@@ -27,7 +27,7 @@ type Config struct {
 	Problem ilqr.Problem
 	// Step is the model's generic step function instantiated for
 	// GraphScalar, e.g. models.PendulumStep[unrolled.GraphScalar]. It must compute
-	// the same function as Problem.Dynamics; Unrolled checks this at one
+	// the same function as Problem.Dynamics; Build checks this at one
 	// point and returns an error when they differ.
 	Step models.Step[GraphScalar]
 	// Iters is the number of iLQR iterations built into the graph, ≥ 0.
@@ -39,16 +39,16 @@ type Config struct {
 	Reg float64
 }
 
-// Unrolled builds Iters iterations of box-constrained iLQR out of Gorgonia
-// operations and returns the packed trajectory node (B, T, N+M) of the last
+// Build adds Iters iterations of box-constrained iLQR, made of Gorgonia
+// operations, to the graph of x0 and returns the packed trajectory node (B, T, N+M) of the last
 // iterate, row t of example b being (x_t, u_t). It is the "AutoDiff"
 // baseline of the DiLQR paper (Wang et al., Figure 2): differentiating the
 // returned node with Gorgonia (G.Grad with a TapeMachine, or a LispMachine)
 // backpropagates through every iteration, so the backward cost grows with
-// Iters, unlike ILQR's implicit gradient, which it approaches as the
+// Iters, unlike op.ILQR's implicit gradient, which it approaches as the
 // iterations converge.
 //
-// ilqr.Inputs, like ILQR's: x0 (B, N); theta (B, P) or shared (P); phi (B, Q) or
+// Inputs, as for op.ILQR: x0 (B, N); theta (B, P) or shared (P); phi (B, Q) or
 // shared (Q), Q = 2(N+M). Each may be a constant, an input or any upstream
 // node of one graph; gradients flow to all of them.
 //
@@ -88,12 +88,12 @@ type Config struct {
 // (one linearization of all steps at once, then per step a Riccati update
 // and a forward step), so the graph grows like T·Iters. Two properties of
 // Gorgonia v0.9.18 then dominate (measured in the package's
-// TestUnrolledMeasure and BenchmarkUnrolled):
+// TestMeasure and BenchmarkUnrolled):
 //
 //   - building would cost O(n²) in the node count n, as Gorgonia looks up
 //     every new node by a linear scan of the graph (graph.go:536,
-//     ExprGraph.node); Unrolled keeps Gorgonia's ID index filled ahead
-//     (urGraphIndex), so its own nodes are added in O(1) each (1.6 s for
+//     ExprGraph.node); Build keeps Gorgonia's ID index filled ahead
+//     (graphIndex), so its own nodes are added in O(1) each (1.6 s for
 //     the 150,000 nodes of the pendulum at T = 10, 300 iterations, B =
 //     20), but the nodes that G.Grad adds later still pay the scan;
 //   - compiling for a TapeMachine also costs O(n²) (compile.go:524,
@@ -112,7 +112,7 @@ type Config struct {
 // shape without comparing children, and the TapeMachine's compile-time
 // common-subexpression elimination treats any two nodes with equal hashes
 // as one value (see HashCollisions). Both silently compute something else
-// once graphs reach tens of thousands of nodes. Unrolled therefore wraps
+// once graphs reach tens of thousands of nodes. Build therefore wraps
 // every Op it applies, Gorgonia's own included, in a salted wrapper that
 // changes only its hash (so no two of its nodes can be merged), picks each
 // salt so that the new node's hash is not yet in the graph, and verifies
@@ -120,12 +120,12 @@ type Config struct {
 // are not protected: call HashCollisions before running such a graph on a
 // TapeMachine. Gorgonia's Reshape and Concat give wrong gradients on the
 // LispMachine (their DoDiffs overwrite the input's gradient, and always
-// slice axis 0), so Unrolled uses small Ops of its own for reshaping,
+// slice axis 0), so Build uses small Ops of its own for reshaping,
 // concatenating and slicing, with Clamp, Atan2 and two row-wise products
 // (unrolled_ops.go).
 func Build(x0, theta, phi *G.Node, cfg Config) (out *G.Node, err error) {
-	defer urRecover(&err)
-	b, err := newURBuilder(x0, theta, phi, cfg)
+	defer recoverErr(&err)
+	b, err := newBuilder(x0, theta, phi, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -136,8 +136,8 @@ func Build(x0, theta, phi *G.Node, cfg Config) (out *G.Node, err error) {
 	return out, nil
 }
 
-// BuildTrajectory is Unrolled wrapped as a Trajectory, so that code
-// written for ILQR's X and U nodes runs unchanged on the unrolled baseline.
+// BuildTrajectory is Build wrapped as a Trajectory, so that code
+// written for op.ILQR's X and U nodes runs unchanged on the unrolled baseline.
 // Its Op is nil: the unrolled iterations have no solver status.
 func BuildTrajectory(x0, theta, phi *G.Node, cfg Config) (*op.Trajectory, error) {
 	out, err := Build(x0, theta, phi, cfg)
@@ -148,14 +148,14 @@ func BuildTrajectory(x0, theta, phi *G.Node, cfg Config) (*op.Trajectory, error)
 	return op.NewTrajectory(out, d.N, d.M)
 }
 
-// urBuilder builds one Unrolled graph.
+// builder builds one unrolled graph.
 //
 // Layout: every per-example quantity keeps the batch on axis 0 and is
 // rank 3, so the batched matrix products need no reshapes: a scalar per
 // example is (B,1,1), a row vector (B,1,N), a column vector (B,N,1), a
 // matrix (B,N,N). GraphScalars are (rows,1,1) with derivative parts
 // (rows,1,K), rows = B in a rollout and R = (T−1)·B in a linearization.
-type urBuilder struct {
+type builder struct {
 	g              *G.ExprGraph
 	step           models.Step[GraphScalar]
 	iters          int
@@ -168,9 +168,9 @@ type urBuilder struct {
 	ops            map[string]G.Op     // Gorgonia's Ops by constructor, types and shapes
 	probe          *G.ExprGraph        // where they are made
 	hashes         map[uint32]struct{} // node hashes in the graph
-	hashMisses     int                 // nodes whose hash urNodeHash mispredicted
+	hashMisses     int                 // nodes whose hash nodeHash mispredicted
 	memo           map[string]*G.Node  // nodes by Op and children
-	index          *urGraphIndex       // keeps node lookups O(1)
+	index          *graphIndex         // keeps node lookups O(1)
 	x0, theta, phi *G.Node
 	thetaShared    bool
 	phiShared      bool
@@ -186,23 +186,23 @@ type urBuilder struct {
 	diagQx         *G.Node   // diag(q_x), (B,N,N)
 }
 
-// urTraj is one iterate, per time step: the state as a row (B,1,N) and as
+// traj is one iterate, per time step: the state as a row (B,1,N) and as
 // N entries (B,1,1), and the control (B,1,1).
-type urTraj struct {
+type traj struct {
 	xv []*G.Node
 	xc [][]*G.Node
 	u  []*G.Node
 }
 
-func (b *urBuilder) fail(err error) {
+func (b *builder) fail(err error) {
 	if b != nil && b.err == nil {
 		b.err = err
 	}
 }
 
-func (b *urBuilder) col(rows int) tensor.Shape { return tensor.Shape{rows, 1, 1} }
+func (b *builder) col(rows int) tensor.Shape { return tensor.Shape{rows, 1, 1} }
 
-func newURBuilder(x0, theta, phi *G.Node, cfg Config) (*urBuilder, error) {
+func newBuilder(x0, theta, phi *G.Node, cfg Config) (*builder, error) {
 	if x0 == nil || theta == nil || phi == nil {
 		return nil, badInput("x0, theta and phi nodes are required")
 	}
@@ -249,19 +249,19 @@ func newURBuilder(x0, theta, phi *G.Node, cfg Config) (*urBuilder, error) {
 	}
 	bs := xs[0]
 	nq := cfg.Problem.Cost.Dims().Q
-	thetaShared, err := urParamShape("theta", theta.Shape(), bs, d.P)
+	thetaShared, err := paramShape("theta", theta.Shape(), bs, d.P)
 	if err != nil {
 		return nil, err
 	}
-	phiShared, err := urParamShape("phi", phi.Shape(), bs, nq)
+	phiShared, err := paramShape("phi", phi.Shape(), bs, nq)
 	if err != nil {
 		return nil, err
 	}
-	if err := urCheckStep(cfg.Step, cfg.Problem.Dynamics, bounds.Lower[:d.M], bounds.Upper[:d.M]); err != nil {
+	if err := checkStep(cfg.Step, cfg.Problem.Dynamics, bounds.Lower[:d.M], bounds.Upper[:d.M]); err != nil {
 		return nil, err
 	}
 	t := cfg.Problem.T
-	return &urBuilder{
+	return &builder{
 		g: g, step: cfg.Step, iters: cfg.Iters, mu: mu,
 		bs: bs, t: t, n: d.N, m: d.M, p: d.P, k: d.N + d.M, r: (t - 1) * bs,
 		lo: bounds.Lower, hi: bounds.Upper,
@@ -270,9 +270,9 @@ func newURBuilder(x0, theta, phi *G.Node, cfg Config) (*urBuilder, error) {
 	}, nil
 }
 
-// urParamShape checks a parameter node's shape, (B, k) or shared (k), and
+// paramShape checks a parameter node's shape, (B, k) or shared (k), and
 // reports whether it is shared.
-func urParamShape(name string, s tensor.Shape, bs, k int) (bool, error) {
+func paramShape(name string, s tensor.Shape, bs, k int) (bool, error) {
 	switch {
 	case len(s) == 1 && s[0] == k:
 		return true, nil
@@ -282,10 +282,10 @@ func urParamShape(name string, s tensor.Shape, bs, k int) (bool, error) {
 	return false, badInput("%s has shape %v, want (%d) or (%d, %d)", name, s, k, bs, k)
 }
 
-// urCheckStep evaluates step on constants (plain float64 arithmetic) and
+// checkStep evaluates step on constants (plain float64 arithmetic) and
 // the model's own evaluator at one point with the default parameters, and
 // reports an error unless they agree.
-func urCheckStep(step models.Step[GraphScalar], dyn models.Dynamics, lo, hi []float64) (err error) {
+func checkStep(step models.Step[GraphScalar], dyn models.Dynamics, lo, hi []float64) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = badInput("Step panicked on %s's dimensions: %v", dyn.Name(), r)
@@ -306,7 +306,7 @@ func urCheckStep(step models.Step[GraphScalar], dyn models.Dynamics, lo, hi []fl
 	th := dyn.DefaultParams()
 	want := make([]float64, d.N)
 	dyn.NewEvaluator().Step(want, x, u, th)
-	gx, gu, gt := urConsts(x), urConsts(u), urConsts(th)
+	gx, gu, gt := constScalars(x), constScalars(u), constScalars(th)
 	next := make([]GraphScalar, d.N)
 	step(next, gx, gu, gt)
 	for i, w := range want {
@@ -322,7 +322,7 @@ func urCheckStep(step models.Step[GraphScalar], dyn models.Dynamics, lo, hi []fl
 	return nil
 }
 
-func urConsts(v []float64) []GraphScalar {
+func constScalars(v []float64) []GraphScalar {
 	out := make([]GraphScalar, len(v))
 	for i, x := range v {
 		out[i] = GraphScalar{c: x}
@@ -331,7 +331,7 @@ func urConsts(v []float64) []GraphScalar {
 }
 
 // build adds the whole unrolled computation and returns the packed output.
-func (b *urBuilder) build() *G.Node {
+func (b *builder) build() *G.Node {
 	b.setup()
 	u0 := make([]*G.Node, b.t)
 	for t := range u0 {
@@ -357,12 +357,12 @@ func (b *urBuilder) build() *G.Node {
 // first use by the accessors below: a node that nothing consumes would be
 // a root of the graph, which the LispMachine rejects unless it is the
 // scalar loss.
-func (b *urBuilder) setup() {
+func (b *builder) setup() {
 	b.x0v = b.reshape(b.x0, tensor.Shape{b.bs, 1, b.n})
 }
 
 // x0Entries returns the entries of x0, (B,1,1) each.
-func (b *urBuilder) x0Entries() []*G.Node {
+func (b *builder) x0Entries() []*G.Node {
 	if b.x0c == nil {
 		b.x0c = make([]*G.Node, b.n)
 		for j := range b.n {
@@ -378,7 +378,7 @@ func (b *urBuilder) x0Entries() []*G.Node {
 // to differentiate.
 
 // thetaCol returns column j of θ as a (B,1) matrix.
-func (b *urBuilder) thetaCol(j int) *G.Node {
+func (b *builder) thetaCol(j int) *G.Node {
 	if b.thetaC == nil {
 		b.thetaC = make([]*G.Node, b.p)
 	}
@@ -390,7 +390,7 @@ func (b *urBuilder) thetaCol(j int) *G.Node {
 }
 
 // thetaRow returns entry j of θ for a rollout, (B,1,1).
-func (b *urBuilder) thetaRow(j int) *G.Node {
+func (b *builder) thetaRow(j int) *G.Node {
 	if b.thetaB == nil {
 		b.thetaB = make([]*G.Node, b.p)
 	}
@@ -402,7 +402,7 @@ func (b *urBuilder) thetaRow(j int) *G.Node {
 
 // thetaTiled returns entry j of θ repeated for the T−1 steps of a
 // linearization, (R,1,1).
-func (b *urBuilder) thetaTiled(j int) *G.Node {
+func (b *builder) thetaTiled(j int) *G.Node {
 	if b.thetaR == nil {
 		b.thetaR = make([]*G.Node, b.p)
 	}
@@ -418,7 +418,7 @@ func (b *urBuilder) thetaTiled(j int) *G.Node {
 // costParams returns the parts of φ = (q, p): q and p for the state as
 // rows (B,1,N), for the control as (B,1,1), and diag(q_x) (B,N,N), made on
 // first use (the state parts only when asked for).
-func (b *urBuilder) costParams(state bool) (qx, px, qu, pu, diagQx *G.Node) {
+func (b *builder) costParams(state bool) (qx, px, qu, pu, diagQx *G.Node) {
 	bs, n, k := b.bs, b.n, b.k
 	if b.phiB == nil {
 		b.phiB = b.perExample(b.phi, b.phiShared, 2*k)
@@ -439,7 +439,7 @@ func (b *urBuilder) costParams(state bool) (qx, px, qu, pu, diagQx *G.Node) {
 }
 
 // seed returns the unit direction j of the K inputs, (R,1,K).
-func (b *urBuilder) seed(j int) *G.Node {
+func (b *builder) seed(j int) *G.Node {
 	return b.constTensor(fmt.Sprintf("unrolled.seed(%d,%d,%d)", b.r, b.k, j), tensor.Shape{b.r, 1, b.k},
 		func(_, c int) float64 { return b01(c == j) })
 }
@@ -453,7 +453,7 @@ func b01(v bool) float64 {
 
 // perExample returns a (B, k) node for a shared (k) or per-example (B, k)
 // parameter node.
-func (b *urBuilder) perExample(v *G.Node, shared bool, k int) *G.Node {
+func (b *builder) perExample(v *G.Node, shared bool, k int) *G.Node {
 	if !shared {
 		return v
 	}
@@ -462,18 +462,18 @@ func (b *urBuilder) perExample(v *G.Node, shared bool, k int) *G.Node {
 }
 
 // stepValues evaluates the model's step on B rows, values only.
-func (b *urBuilder) stepValues(x []*G.Node, u *G.Node) []*G.Node {
+func (b *builder) stepValues(x []*G.Node, u *G.Node) []*G.Node {
 	if b.err != nil {
 		return nil
 	}
 	xs := make([]GraphScalar, b.n)
 	for i, v := range x {
-		xs[i] = urLeafScalar(b, v, nil, b.bs)
+		xs[i] = leafScalar(b, v, nil, b.bs)
 	}
-	us := []GraphScalar{urLeafScalar(b, u, nil, b.bs)}
+	us := []GraphScalar{leafScalar(b, u, nil, b.bs)}
 	ths := make([]GraphScalar, b.p)
 	for i := range ths {
-		ths[i] = urLazyLeaf(b, func() *G.Node { return b.thetaRow(i) }, nil, b.bs)
+		ths[i] = lazyLeaf(b, func() *G.Node { return b.thetaRow(i) }, nil, b.bs)
 	}
 	next := make([]GraphScalar, b.n)
 	b.callStep(next, xs, us, ths)
@@ -485,10 +485,10 @@ func (b *urBuilder) stepValues(x []*G.Node, u *G.Node) []*G.Node {
 }
 
 // callStep runs the user's step, turning a panic into an error.
-func (b *urBuilder) callStep(next, x, u, th []GraphScalar) {
+func (b *builder) callStep(next, x, u, th []GraphScalar) {
 	defer func() {
 		if r := recover(); r != nil {
-			b.fail(fmt.Errorf("op: Unrolled: Step panicked: %v", r))
+			b.fail(fmt.Errorf("unrolled: Step panicked: %v", r))
 		}
 	}()
 	b.step(next, x, u, th)
@@ -498,8 +498,8 @@ func (b *urBuilder) callStep(next, x, u, th []GraphScalar) {
 // they are; with gains it is the forward pass of an iteration from the
 // previous iterate prev: u_t ← clamp(uc_t + K_t(x̂_t − x_t)), where uc_t
 // already holds clamp(u_t + k_raw), and K_t is nil where it is zero.
-func (b *urBuilder) rollout(u []*G.Node, gains []*G.Node, prev *urTraj) *urTraj {
-	tr := &urTraj{xv: make([]*G.Node, b.t), xc: make([][]*G.Node, b.t), u: make([]*G.Node, b.t)}
+func (b *builder) rollout(u []*G.Node, gains []*G.Node, prev *traj) *traj {
+	tr := &traj{xv: make([]*G.Node, b.t), xc: make([][]*G.Node, b.t), u: make([]*G.Node, b.t)}
 	tr.xv[0] = b.x0v
 	if b.t > 1 {
 		tr.xc[0] = b.x0Entries()
@@ -511,8 +511,8 @@ func (b *urBuilder) rollout(u []*G.Node, gains []*G.Node, prev *urTraj) *urTraj 
 		tr.u[t] = u[t]
 		if gains != nil && gains[t] != nil {
 			dx := b.sub(tr.xv[t], prev.xv[t])
-			v := b.add(u[t], b.apply(urRowDotOp{}, gains[t], dx))
-			tr.u[t] = b.apply(urClampOp{lo: b.lo[t], hi: b.hi[t]}, v)
+			v := b.add(u[t], b.apply(rowDotOp{}, gains[t], dx))
+			tr.u[t] = b.apply(clampOp{lo: b.lo[t], hi: b.hi[t]}, v)
 		}
 		if t < b.t-1 {
 			tr.xc[t+1] = b.stepValues(tr.xc[t], tr.u[t])
@@ -522,13 +522,13 @@ func (b *urBuilder) rollout(u []*G.Node, gains []*G.Node, prev *urTraj) *urTraj 
 	return tr
 }
 
-// urJac holds the dynamics Jacobians at one time step: fx (B,N,N) (nil at
+// stepJac holds the dynamics Jacobians at one time step: fx (B,N,N) (nil at
 // t = 0) and fu (B,N,1) (the single control's column).
-type urJac struct{ fx, fu *G.Node }
+type stepJac struct{ fx, fu *G.Node }
 
 // linearize returns the dynamics Jacobians at steps 0..T−2 of tr, from one
 // derivative-carrying evaluation of the step on all R = (T−1)·B rows.
-func (b *urBuilder) linearize(tr *urTraj) []urJac {
+func (b *builder) linearize(tr *traj) []stepJac {
 	if b.t < 2 || b.err != nil {
 		return nil
 	}
@@ -543,14 +543,14 @@ func (b *urBuilder) linearize(tr *urTraj) []urJac {
 	// step uses only linearly, or not at all, needs no stacked values.
 	xs := make([]GraphScalar, b.n)
 	for j := range b.n {
-		xs[j] = urLazyLeaf(b, func() *G.Node { return stack(func(t int) *G.Node { return tr.xc[t][j] }) },
+		xs[j] = lazyLeaf(b, func() *G.Node { return stack(func(t int) *G.Node { return tr.xc[t][j] }) },
 			func() *G.Node { return b.seed(j) }, b.r)
 	}
-	us := []GraphScalar{urLazyLeaf(b, func() *G.Node { return stack(func(t int) *G.Node { return tr.u[t] }) },
+	us := []GraphScalar{lazyLeaf(b, func() *G.Node { return stack(func(t int) *G.Node { return tr.u[t] }) },
 		func() *G.Node { return b.seed(b.n) }, b.r)}
 	ths := make([]GraphScalar, b.p)
 	for i := range ths {
-		ths[i] = urLazyLeaf(b, func() *G.Node { return b.thetaTiled(i) }, nil, b.r)
+		ths[i] = lazyLeaf(b, func() *G.Node { return b.thetaTiled(i) }, nil, b.r)
 	}
 	next := make([]GraphScalar, b.n)
 	b.callStep(next, xs, us, ths)
@@ -564,7 +564,7 @@ func (b *urBuilder) linearize(tr *urTraj) []urJac {
 	if b.t > 2 { // the backward pass needs f_x only where it updates V: t ≥ 1
 		jx = b.slice(jac, 2, 0, b.n)
 	}
-	f := make([]urJac, b.t-1)
+	f := make([]stepJac, b.t-1)
 	for t := range f {
 		f[t].fu = b.slice(ju, 0, t*b.bs, (t+1)*b.bs)
 		if t > 0 {
@@ -579,7 +579,7 @@ func (b *urBuilder) linearize(tr *urTraj) []urJac {
 // feedforward step) and the feedback gain K_t (B,1,N), nil where it is
 // identically zero: at t = 0, where x̂_0 = x_0 makes it unused, and at
 // t = T−1, where Q_ux = 0 for the diagonal quadratic cost.
-func (b *urBuilder) backward(tr *urTraj, f []urJac) (uc, gains []*G.Node) {
+func (b *builder) backward(tr *traj, f []stepJac) (uc, gains []*G.Node) {
 	uc = make([]*G.Node, b.t)
 	gains = make([]*G.Node, b.t)
 	var vx, vxx *G.Node // value function gradient (B,1,N) and Hessian (B,N,N)
@@ -599,7 +599,7 @@ func (b *urBuilder) backward(tr *urTraj, f []urJac) (uc, gains []*G.Node) {
 		}
 		negInv := b.div(b.scalar(-1), b.add(quu, b.scalar(b.mu))) // −1/(Q_uu+μ)
 		v := b.add(tr.u[t], b.mul(qu, negInv))                    // u + k_raw
-		clamp := urClampOp{lo: b.lo[t], hi: b.hi[t]}
+		clamp := clampOp{lo: b.lo[t], hi: b.hi[t]}
 		uc[t] = b.apply(clamp, v)
 		if t == 0 {
 			break
@@ -614,7 +614,7 @@ func (b *urBuilder) backward(tr *urTraj, f []urJac) (uc, gains []*G.Node) {
 		qx = b.add(qx, b.bmm(vx, fx, false, false))
 		qxx := b.add(diagQx, b.bmm(fx, b.bmm(vxx, fx, false, false), true, false))
 		qux := b.bmm(y, fx, true, false)
-		kt := b.apply(urMaskMulOp(clamp), v, b.rowScale(negInv, qux)) // K
+		kt := b.apply(maskMulOp(clamp), v, b.rowScale(negInv, qux)) // K
 		gains[t] = kt
 		k := b.sub(uc[t], tr.u[t])
 		// V_x = Q_x + Kᵀ(Q_uu k + Q_u) + Q_uxᵀ k
@@ -628,7 +628,7 @@ func (b *urBuilder) backward(tr *urTraj, f []urJac) (uc, gains []*G.Node) {
 
 // ---------------------------------------------------------------------------
 // Node construction. Every node goes through apply, which salts its Op
-// (urSalted: no two nodes of an Unrolled graph can be merged by a hash
+// (saltedOp: no two nodes of an unrolled graph can be merged by a hash
 // collision), picks the salt so that the node's hash is new to the graph,
 // and checks that Gorgonia added a new node. Gorgonia's own Ops are taken from its
 // constructors applied once to placeholders of the same types and shapes
@@ -636,7 +636,7 @@ func (b *urBuilder) backward(tr *urTraj, f []urJac) (uc, gains []*G.Node) {
 // Op, its Do, SymDiff and DoDiff. Each helper returns nil once an error
 // has been recorded.
 
-func (b *urBuilder) apply(op G.Op, xs ...*G.Node) *G.Node {
+func (b *builder) apply(op G.Op, xs ...*G.Node) *G.Node {
 	if !b.ok(xs...) {
 		return nil
 	}
@@ -655,7 +655,7 @@ func (b *urBuilder) apply(op G.Op, xs ...*G.Node) *G.Node {
 	}
 	shape, err := op.InferShape(ds...)
 	if err != nil {
-		b.fail(fmt.Errorf("op: Unrolled: %v: %w", op, err))
+		b.fail(fmt.Errorf("unrolled: %v: %w", op, err))
 		return nil
 	}
 	// Pick a salt whose node hash no node of the graph has yet.
@@ -664,31 +664,31 @@ func (b *urBuilder) apply(op G.Op, xs ...*G.Node) *G.Node {
 	var salted G.Op
 	var want uint32
 	for try := 0; ; try++ {
-		salted = urSalt(op)
-		want = urNodeHash(salted, typ, shape, xs)
+		salted = salt(op)
+		want = nodeHash(salted, typ, shape, xs)
 		if _, used := b.hashes[want]; !used {
 			break
 		}
 		if try == 100 {
-			b.fail(fmt.Errorf("op: Unrolled: %v: no unused node hash found", op))
+			b.fail(fmt.Errorf("unrolled: %v: no unused node hash found", op))
 			return nil
 		}
 	}
 	if b.index == nil {
-		b.index = newURGraphIndex(b.g)
+		b.index = newGraphIndex(b.g)
 	}
 	b.index.extend()
 	before := len(b.g.AllNodes())
 	n, err := G.ApplyOp(salted, xs...)
 	if err != nil {
-		b.fail(fmt.Errorf("op: Unrolled: %v: %w", op, err))
+		b.fail(fmt.Errorf("unrolled: %v: %w", op, err))
 		return nil
 	}
 	// A new node, not an existing one returned by Gorgonia's hash-based
 	// merging (which salting rules out; checked because it would be silent).
 	// Gorgonia's own lookups (g.From) scan the graph, so count instead.
 	if all := b.g.AllNodes(); len(all) != before+1 || all[before] != n {
-		b.fail(fmt.Errorf("op: Unrolled: %v: Gorgonia merged a new node with an existing one", op))
+		b.fail(fmt.Errorf("unrolled: %v: Gorgonia merged a new node with an existing one", op))
 		return nil
 	}
 	if n.Hashcode() != want {
@@ -704,18 +704,18 @@ func (b *urBuilder) apply(op G.Op, xs ...*G.Node) *G.Node {
 
 // useHash records n's hash, failing if another node has it: the
 // TapeMachine would compute only one of them (see HashCollisions).
-func (b *urBuilder) useHash(n *G.Node) {
+func (b *builder) useHash(n *G.Node) {
 	b.initHashes()
 	h := n.Hashcode()
 	if _, used := b.hashes[h]; used {
-		b.fail(fmt.Errorf("op: Unrolled: node %v has the 32-bit hash of another node", n))
+		b.fail(fmt.Errorf("unrolled: node %v has the 32-bit hash of another node", n))
 		return
 	}
 	b.hashes[h] = struct{}{}
 }
 
 // initHashes records the hashes of the graph's nodes on first use.
-func (b *urBuilder) initHashes() {
+func (b *builder) initHashes() {
 	if b.hashes != nil {
 		return
 	}
@@ -725,9 +725,9 @@ func (b *urBuilder) initHashes() {
 	}
 }
 
-// urNodeHash is the hash Gorgonia gives a node of type t and shape made by
+// nodeHash is the hash Gorgonia gives a node of type t and shape made by
 // op from children (node.go: Node.WriteHash).
-func urNodeHash(op G.Op, t G.TensorType, shape tensor.Shape, children []*G.Node) uint32 {
+func nodeHash(op G.Op, t G.TensorType, shape tensor.Shape, children []*G.Node) uint32 {
 	h := fnv.New32a()
 	fmt.Fprintf(h, "%v%v", t, shape)
 	op.WriteHash(h)
@@ -740,13 +740,13 @@ func urNodeHash(op G.Op, t G.TensorType, shape tensor.Shape, children []*G.Node)
 	return h.Sum32()
 }
 
-func (b *urBuilder) ok(ns ...*G.Node) bool {
+func (b *builder) ok(ns ...*G.Node) bool {
 	if b.err != nil {
 		return false
 	}
 	for _, n := range ns {
 		if n == nil {
-			b.fail(fmt.Errorf("op: Unrolled: internal error: missing node"))
+			b.fail(fmt.Errorf("unrolled: internal error: missing node"))
 			return false
 		}
 	}
@@ -755,7 +755,7 @@ func (b *urBuilder) ok(ns ...*G.Node) bool {
 
 // std applies the Op that Gorgonia's constructor f makes for nodes of the
 // types and shapes of xs.
-func (b *urBuilder) std(name string, f func(p []*G.Node) (*G.Node, error), xs ...*G.Node) *G.Node {
+func (b *builder) std(name string, f func(p []*G.Node) (*G.Node, error), xs ...*G.Node) *G.Node {
 	if !b.ok(xs...) {
 		return nil
 	}
@@ -779,7 +779,7 @@ func (b *urBuilder) std(name string, f func(p []*G.Node) (*G.Node, error), xs ..
 		}
 		n, err := f(p)
 		if err != nil {
-			b.fail(fmt.Errorf("op: Unrolled: %s %v: %w", name, key, err))
+			b.fail(fmt.Errorf("unrolled: %s %v: %w", name, key, err))
 			return nil
 		}
 		op = n.Op()
@@ -792,34 +792,34 @@ func bin(f func(x, y *G.Node) (*G.Node, error)) func(p []*G.Node) (*G.Node, erro
 	return func(p []*G.Node) (*G.Node, error) { return f(p[0], p[1]) }
 }
 
-func (b *urBuilder) add(x, y *G.Node) *G.Node { return b.std("add", bin(G.Add), x, y) }
-func (b *urBuilder) sub(x, y *G.Node) *G.Node { return b.std("sub", bin(G.Sub), x, y) }
-func (b *urBuilder) mul(x, y *G.Node) *G.Node { return b.std("mul", bin(G.HadamardProd), x, y) }
-func (b *urBuilder) div(x, y *G.Node) *G.Node { return b.std("div", bin(G.HadamardDiv), x, y) }
+func (b *builder) add(x, y *G.Node) *G.Node { return b.std("add", bin(G.Add), x, y) }
+func (b *builder) sub(x, y *G.Node) *G.Node { return b.std("sub", bin(G.Sub), x, y) }
+func (b *builder) mul(x, y *G.Node) *G.Node { return b.std("mul", bin(G.HadamardProd), x, y) }
+func (b *builder) div(x, y *G.Node) *G.Node { return b.std("div", bin(G.HadamardDiv), x, y) }
 
 // matmul is the matrix product of two rank-2 nodes.
-func (b *urBuilder) matmul(x, y *G.Node) *G.Node { return b.std("matmul", bin(G.Mul), x, y) }
+func (b *builder) matmul(x, y *G.Node) *G.Node { return b.std("matmul", bin(G.Mul), x, y) }
 
 // bmm is the batched matrix product, optionally transposing the factors.
-func (b *urBuilder) bmm(x, y *G.Node, transA, transB bool) *G.Node {
+func (b *builder) bmm(x, y *G.Node, transA, transB bool) *G.Node {
 	return b.std(fmt.Sprintf("bmm(%t,%t)", transA, transB), func(p []*G.Node) (*G.Node, error) {
 		return G.BatchedMatMul(p[0], p[1], transA, transB)
 	}, x, y)
 }
 
 // unary applies Gorgonia's elementwise function f.
-func (b *urBuilder) unary(name string, f func(*G.Node) (*G.Node, error), x *G.Node) *G.Node {
+func (b *builder) unary(name string, f func(*G.Node) (*G.Node, error), x *G.Node) *G.Node {
 	return b.std(name, func(p []*G.Node) (*G.Node, error) { return f(p[0]) }, x)
 }
 
-func (b *urBuilder) neg(x *G.Node) *G.Node { return b.unary("neg", G.Neg, x) }
+func (b *builder) neg(x *G.Node) *G.Node { return b.unary("neg", G.Neg, x) }
 
-func (b *urBuilder) rowScale(s, d *G.Node) *G.Node { return b.apply(urRowScaleOp{}, s, d) }
+func (b *builder) rowScale(s, d *G.Node) *G.Node { return b.apply(rowScaleOp{}, s, d) }
 
 // sum adds its arguments left to right.
-func (b *urBuilder) sum(xs ...*G.Node) *G.Node {
+func (b *builder) sum(xs ...*G.Node) *G.Node {
 	if len(xs) == 0 {
-		b.fail(fmt.Errorf("op: Unrolled: internal error: empty sum"))
+		b.fail(fmt.Errorf("unrolled: internal error: empty sum"))
 		return nil
 	}
 	s := xs[0]
@@ -829,40 +829,40 @@ func (b *urBuilder) sum(xs ...*G.Node) *G.Node {
 	return s
 }
 
-func (b *urBuilder) concat(axis int, xs ...*G.Node) *G.Node {
+func (b *builder) concat(axis int, xs ...*G.Node) *G.Node {
 	if !b.ok(xs...) {
 		return nil
 	}
 	if len(xs) == 1 {
 		return xs[0]
 	}
-	return b.apply(urConcatOp{axis: axis, rank: xs[0].Dims(), n: len(xs)}, xs...)
+	return b.apply(concatOp{axis: axis, rank: xs[0].Dims(), n: len(xs)}, xs...)
 }
 
-func (b *urBuilder) reshape(x *G.Node, to tensor.Shape) *G.Node {
+func (b *builder) reshape(x *G.Node, to tensor.Shape) *G.Node {
 	if !b.ok(x) {
 		return nil
 	}
-	if urSameShape(x.Shape(), to) {
+	if sameShape(x.Shape(), to) {
 		return x
 	}
-	return b.apply(urReshapeOp{from: x.Shape(), to: to.Clone()}, x)
+	return b.apply(reshapeOp{from: x.Shape(), to: to.Clone()}, x)
 }
 
 // slice takes [lo, hi) of one axis, keeping the axis.
-func (b *urBuilder) slice(x *G.Node, axis, lo, hi int) *G.Node {
+func (b *builder) slice(x *G.Node, axis, lo, hi int) *G.Node {
 	if !b.ok(x) {
 		return nil
 	}
 	if lo == 0 && hi == x.Shape()[axis] {
 		return x
 	}
-	return b.apply(urSliceOp{axis: axis, lo: lo, hi: hi, from: x.Shape()}, x)
+	return b.apply(sliceOp{axis: axis, lo: lo, hi: hi, from: x.Shape()}, x)
 }
 
-// urSameShape compares shapes exactly (tensor.Shape.Eq treats (k) and
+// sameShape compares shapes exactly (tensor.Shape.Eq treats (k) and
 // (1, k) as equal).
-func urSameShape(a, b tensor.Shape) bool {
+func sameShape(a, b tensor.Shape) bool {
 	if len(a) != len(b) {
 		return false
 	}

@@ -15,11 +15,11 @@ import (
 	G "gorgonia.org/gorgonia"
 )
 
-// urBenchCase is the pendulum of the paper's Figure 2: batch 20, starts
+// benchCase is the pendulum of the paper's Figure 2: batch 20, starts
 // with θ uniform in ±0.5 rad and ω in ±0.5 rad/s (seeded), per-example θ
 // and φ, so gradients can be compared with the implicit ones example by
 // example.
-func urBenchCase(T, bs int) urCase {
+func benchCase(T, bs int) testCase {
 	rng := rand.New(rand.NewPCG(42, 1))
 	th := make([]float64, bs)
 	w := make([]float64, bs)
@@ -27,7 +27,7 @@ func urBenchCase(T, bs int) urCase {
 		th[i] = rng.Float64() - 0.5
 		w[i] = rng.Float64() - 0.5
 	}
-	return urPendulumCase(T, th, w).perExample()
+	return pendulumCase(T, th, w).perExample()
 }
 
 // BenchmarkUnrolled times the unrolled baseline on the pendulum, B = 20,
@@ -39,9 +39,9 @@ func urBenchCase(T, bs int) urCase {
 // alone takes minutes (quadratic in the node count, compile.go:524).
 func BenchmarkUnrolled(b *testing.B) {
 	const bs, T = 20, 10
-	c := urBenchCase(T, bs)
+	c := benchCase(T, bs)
 	_, n, m, _, _ := c.dims()
-	w := urWeights(bs*T*(n+m), 5)
+	w := lossWeights(bs*T*(n+m), 5)
 	for _, iters := range []int{10, 50} {
 		for _, machine := range []string{"tape", "lisp"} {
 			for _, pass := range []string{"forward", "forward+backward"} {
@@ -50,7 +50,7 @@ func BenchmarkUnrolled(b *testing.B) {
 				}
 				name := fmt.Sprintf("iters=%d/%s/%s", iters, machine, pass)
 				b.Run(name, func(b *testing.B) {
-					r := urBuild(b, c, iters, w)
+					r := buildGraph(b, c, iters, w)
 					if machine == "lisp" {
 						// A LispMachine leaves derivative state on the
 						// graph's nodes, and a second one on the same graph
@@ -60,7 +60,7 @@ func BenchmarkUnrolled(b *testing.B) {
 						for i := 0; i < b.N; i++ {
 							if i > 0 {
 								b.StopTimer()
-								r = urBuild(b, c, iters, w)
+								r = buildGraph(b, c, iters, w)
 								b.StartTimer()
 							}
 							var vm G.VM
@@ -98,11 +98,11 @@ func BenchmarkUnrolled(b *testing.B) {
 	}
 }
 
-// urCollisionRisk is the expected number of false merges among the nodes of
+// collisionRisk is the expected number of false merges among the nodes of
 // g: Gorgonia merges two nodes with equal 32-bit hashes when their ops,
 // child counts, types and shapes agree (equalities.go: nodeEq), so each
 // class of n such nodes expects about n(n−1)/2/2³² collisions.
-func urCollisionRisk(g *G.ExprGraph) float64 {
+func collisionRisk(g *G.ExprGraph) float64 {
 	classes := make(map[string]int)
 	for _, nd := range g.AllNodes() {
 		if nd.Op() == nil {
@@ -117,20 +117,20 @@ func urCollisionRisk(g *G.ExprGraph) float64 {
 	return risk
 }
 
-func urHeapMiB() float64 {
+func heapMiB() float64 {
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	return float64(ms.HeapAlloc) / (1 << 20)
 }
 
-// TestUnrolledMeasure records graph size, build time, memory and run times
+// TestMeasure records graph size, build time, memory and run times
 // for the pendulum at B = 20 (the paper's Figure 2 grid). It runs only
 // when UNROLLED_MEASURE lists cases as TxIters (e.g. "10x10,10x300"); a
 // suffix "+tape" also times the TapeMachine (compile is quadratic). Each
 // run checks the examples whose unrolled trajectory matches the solver's
 // against the implicit gradient.
-func TestUnrolledMeasure(t *testing.T) {
+func TestMeasure(t *testing.T) {
 	spec := os.Getenv("UNROLLED_MEASURE")
 	if spec == "" {
 		t.Skip("set UNROLLED_MEASURE=TxIters[,...] (e.g. 10x10,10x300+tape) to measure")
@@ -148,20 +148,20 @@ func TestUnrolledMeasure(t *testing.T) {
 		if err1 != nil || err2 != nil {
 			t.Fatalf("bad case %q", item)
 		}
-		urMeasure(t, T, bs, iters, tape)
+		measure(t, T, bs, iters, tape)
 	}
 }
 
-func urMeasure(t *testing.T, T, bs, iters int, tape bool) {
-	c := urBenchCase(T, bs)
+func measure(t *testing.T, T, bs, iters int, tape bool) {
+	c := benchCase(T, bs)
 	_, n, m, _, _ := c.dims()
-	w := urWeights(bs*T*(n+m), 5)
-	urHeapMiB() // collect the previous case's garbage
+	w := lossWeights(bs*T*(n+m), 5)
+	heapMiB() // collect the previous case's garbage
 	t0 := time.Now()
-	r := urBuild(t, c, iters, w)
+	r := buildGraph(t, c, iters, w)
 	build := time.Since(t0)
 	nodes := len(r.g.AllNodes())
-	heap := urHeapMiB()
+	heap := heapMiB()
 
 	// Run times: the best of 3 for small graphs (the machine may be
 	// shared); each LispMachine forward+backward run needs a fresh graph.
@@ -173,7 +173,7 @@ func urMeasure(t *testing.T, T, bs, iters int, tape bool) {
 	var out []float64
 	for rep := range reps {
 		if rep > 0 {
-			r = urBuild(t, c, iters, w)
+			r = buildGraph(t, c, iters, w)
 		}
 		t0 = time.Now()
 		vm := G.NewLispMachine(r.g, G.ExecuteFwdOnly())
@@ -182,7 +182,7 @@ func urMeasure(t *testing.T, T, bs, iters int, tape bool) {
 		}
 		vm.Close()
 		fwd = min(fwd, time.Since(t0))
-		out = urCopy(r.outVal)
+		out = copyValue(r.outVal)
 		t0 = time.Now()
 		vm = G.NewLispMachine(r.g)
 		if err := vm.RunAll(); err != nil {
@@ -192,14 +192,14 @@ func urMeasure(t *testing.T, T, bs, iters int, tape bool) {
 		both = min(both, time.Since(t0))
 	}
 	got := r.grads(t)
-	heapRun := urHeapMiB()
+	heapRun := heapMiB()
 
 	// Examples at the solver's solution: compare gradients.
 	sol, err := ilqr.Solve(c.problem(), c.inputs(), &ilqr.Settings{MaxIter: 1000, TolGrad: 1e-13, TolGradLoose: 1e-13, TolCost: 1e-300})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := urImplicitGradsOpt(t, c, sol, w, false)
+	want := implicitGradsOpt(t, c, sol, w, false)
 	k := n + m
 	matched, worst := 0, 0.0
 	for i := range bs {
@@ -219,30 +219,30 @@ func urMeasure(t *testing.T, T, bs, iters int, tape bool) {
 		matched++
 		gi := append(append(append([]float64(nil), got.x0[i*n:(i+1)*n]...), got.theta[i*3:(i+1)*3]...), got.phi[i*2*k:(i+1)*2*k]...)
 		wi := append(append(append([]float64(nil), want.x0[i*n:(i+1)*n]...), want.theta[i*3:(i+1)*3]...), want.phi[i*2*k:(i+1)*2*k]...)
-		worst = math.Max(worst, urRelErr(gi, wi))
+		worst = math.Max(worst, relErr(gi, wi))
 	}
 	t.Logf("T=%d iters=%d B=%d: %d nodes, build %v, live heap %.0f MiB after build, %.0f after runs; lisp forward %v, forward+backward %v (backward %v); "+
 		"%d/%d examples at the solver's solution, worst gradient rel. error %.1e; expected false merges %.2g",
 		T, iters, bs, nodes, build.Round(time.Millisecond), heap, heapRun, fwd.Round(time.Millisecond), both.Round(time.Millisecond),
-		(both - fwd).Round(time.Millisecond), matched, bs, worst, urCollisionRisk(r.g))
+		(both - fwd).Round(time.Millisecond), matched, bs, worst, collisionRisk(r.g))
 	if !tape {
 		return
 	}
-	rt := urBuild(t, c, iters, w)
-	tf := urTapeTimes(t, rt, false)
-	rt = urBuild(t, c, iters, w)
-	tb := urTapeTimes(t, rt, true)
+	rt := buildGraph(t, c, iters, w)
+	tf := tapeTimes(t, rt, false)
+	rt = buildGraph(t, c, iters, w)
+	tb := tapeTimes(t, rt, true)
 	g := rt.grads(t)
 	t.Logf("T=%d iters=%d tape: forward graph compile %v run %v; with Grad: %d nodes (%d sharing a hash), grad %v, compile %v, run %v (backward %v); "+
 		"tape vs lisp gradient rel. diff %.1e; expected false merges %.2g",
 		T, iters, tf.compile, tf.run, len(rt.g.AllNodes()), len(HashCollisions(rt.g)), tb.grad, tb.compile, tb.run, tb.run-tf.run,
-		urRelErr(g.all(), got.all()), urCollisionRisk(rt.g))
+		relErr(g.all(), got.all()), collisionRisk(rt.g))
 }
 
-type urTapeTiming struct{ grad, compile, run time.Duration }
+type tapeTiming struct{ grad, compile, run time.Duration }
 
-func urTapeTimes(t *testing.T, r *urGraph, grad bool) urTapeTiming {
-	var tt urTapeTiming
+func tapeTimes(t *testing.T, r *testGraph, grad bool) tapeTiming {
+	var tt tapeTiming
 	t0 := time.Now()
 	if grad {
 		if _, err := G.Grad(r.loss, r.x0, r.theta, r.phi); err != nil {

@@ -7,11 +7,11 @@ import (
 	G "gorgonia.org/gorgonia"
 )
 
-// urIndexAhead is how many future node IDs urGraphIndex enters at a time.
-const urIndexAhead = 4096
+// indexAhead is how many future node IDs graphIndex enters at a time.
+const indexAhead = 4096
 
-// urGraphIndex keeps Gorgonia's node-ID index filled ahead of the graph's
-// growth, so that building an Unrolled graph takes time linear in its size.
+// graphIndex keeps Gorgonia's node-ID index filled ahead of the graph's
+// growth, so that building an unrolled graph takes time linear in its size.
 //
 // Gorgonia v0.9.18 looks a node up by ID through a cache
 // (ExprGraph.byID, ID → position in the node list) that it fills only by a
@@ -25,15 +25,15 @@ const urIndexAhead = 4096
 // each fill and switches itself off when it does not hold, or when the
 // field is not the map it expects (a different Gorgonia); lookups then
 // fall back to Gorgonia's scan, which is slower but equally correct.
-type urGraphIndex struct {
+type graphIndex struct {
 	g    *G.ExprGraph
 	byID *map[int64]int
 	upTo int // IDs below upTo are entered
 	off  bool
 }
 
-func newURGraphIndex(g *G.ExprGraph) *urGraphIndex {
-	x := &urGraphIndex{g: g}
+func newGraphIndex(g *G.ExprGraph) *graphIndex {
+	x := &graphIndex{g: g}
 	f := reflect.ValueOf(g).Elem().FieldByName("byID")
 	if !f.IsValid() || f.Type() != reflect.TypeFor[map[int64]int]() || !f.CanAddr() {
 		x.off = true
@@ -49,17 +49,17 @@ func newURGraphIndex(g *G.ExprGraph) *urGraphIndex {
 	return x
 }
 
-// extend enters the next urIndexAhead IDs when fewer than half remain.
-func (x *urGraphIndex) extend() {
+// extend enters the next indexAhead IDs when fewer than half remain.
+func (x *graphIndex) extend() {
 	if x == nil || x.off {
 		return
 	}
 	all := x.g.AllNodes()
-	if len(all)+urIndexAhead/2 < x.upTo {
+	if len(all)+indexAhead/2 < x.upTo {
 		return
 	}
 	// Nodes added since the last fill must have their positions as IDs.
-	for i := max(x.upTo-urIndexAhead, 0); i < len(all); i++ {
+	for i := max(x.upTo-indexAhead, 0); i < len(all); i++ {
 		if all[i].ID() != int64(i) {
 			x.off = true
 			return
@@ -69,7 +69,7 @@ func (x *urGraphIndex) extend() {
 		x.off = true
 		return
 	}
-	hi := len(all) + urIndexAhead
+	hi := len(all) + indexAhead
 	for id := x.upTo; id < hi; id++ {
 		(*x.byID)[int64(id)] = id
 	}

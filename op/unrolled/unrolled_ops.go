@@ -14,7 +14,7 @@ import (
 	"gorgonia.org/tensor"
 )
 
-// Small elementwise Gorgonia Ops used by Unrolled. Gorgonia has no clamp,
+// Small elementwise Gorgonia Ops used by Build. Gorgonia has no clamp,
 // no atan2 and no broadcast-free "scale each row by a per-row factor", so
 // they are written here, each with a symbolic derivative (SymDiff, for Grad
 // and the TapeMachine) built from these same Ops or standard ones, and a
@@ -24,81 +24,81 @@ import (
 // the other operand with last axis 1, e.g. (R,1) beside (R,K) or (B,1,1)
 // beside (B,1,N).
 //
-//	urClampOp{lo,hi}(x)       clamp(x, lo, hi); derivative 1 on [lo, hi], 0 outside
-//	urMaskMulOp{lo,hi}(x, g)  g ⊙ 1[lo ≤ x ≤ hi], x a column broadcast over g's
+//	clampOp{lo,hi}(x)       clamp(x, lo, hi); derivative 1 on [lo, hi], 0 outside
+//	maskMulOp{lo,hi}(x, g)  g ⊙ 1[lo ≤ x ≤ hi], x a column broadcast over g's
 //	                          columns, or shaped like g; not differentiable in x
-//	urAtan2Op(y, x)           atan2(y, x), same shapes
-//	urRowScaleOp(s, d)        s_i·d_ij for a column s and d
-//	urRowDotOp(a, b)          Σ_j a_ij b_ij for equal shapes, a column
+//	atan2Op(y, x)           atan2(y, x), same shapes
+//	rowScaleOp(s, d)        s_i·d_ij for a column s and d
+//	rowDotOp(a, b)          Σ_j a_ij b_ij for equal shapes, a column
 //
 // The clamp's derivative convention is the one of models.Scalar.Clamp (and
 // torch.clamp): 1 inside the closed interval, 0 outside.
 
-// urOpErr is an error about an Op's inputs, wrapping ilqr.ErrBadInput.
-func urOpErr(op fmt.Stringer, format string, args ...any) error {
+// opErr is an error about an Op's inputs, wrapping ilqr.ErrBadInput.
+func opErr(op fmt.Stringer, format string, args ...any) error {
 	return fmt.Errorf("unrolled: %v: %w: "+format, append([]any{op, ilqr.ErrBadInput}, args...)...)
 }
 
-// urDense returns the float64 data of v in row-major order (copied when v
+// denseData returns the float64 data of v in row-major order (copied when v
 // is a view) and its shape. Only float64 *tensor.Dense values are accepted.
-func urDense(op fmt.Stringer, v G.Value, what string) ([]float64, tensor.Shape, error) {
+func denseData(op fmt.Stringer, v G.Value, what string) ([]float64, tensor.Shape, error) {
 	d, ok := v.(*tensor.Dense)
 	if !ok || d == nil {
-		return nil, nil, urOpErr(op, "%s must be a float64 *tensor.Dense, is %T", what, v)
+		return nil, nil, opErr(op, "%s must be a float64 *tensor.Dense, is %T", what, v)
 	}
 	if d.Dtype() != tensor.Float64 {
-		return nil, nil, urOpErr(op, "%s has dtype %v, want float64", what, d.Dtype())
+		return nil, nil, opErr(op, "%s has dtype %v, want float64", what, d.Dtype())
 	}
 	if d.RequiresIterator() {
 		m, ok := d.Materialize().(*tensor.Dense)
 		if !ok {
-			return nil, nil, urOpErr(op, "%s: cannot materialize view", what)
+			return nil, nil, opErr(op, "%s: cannot materialize view", what)
 		}
 		d = m
 	}
 	data, ok := d.Data().([]float64)
 	if !ok {
-		return nil, nil, urOpErr(op, "%s has no float64 data", what)
+		return nil, nil, opErr(op, "%s has no float64 data", what)
 	}
 	if len(data) != d.Shape().TotalSize() {
-		return nil, nil, urOpErr(op, "%s has %d values for shape %v", what, len(data), d.Shape())
+		return nil, nil, opErr(op, "%s has %d values for shape %v", what, len(data), d.Shape())
 	}
 	return data, d.Shape(), nil
 }
 
-// urGradData returns the writable gradient storage of node n for DoDiff.
-func urGradData(op fmt.Stringer, n *G.Node, what string) ([]float64, error) {
+// gradData returns the writable gradient storage of node n for DoDiff.
+func gradData(op fmt.Stringer, n *G.Node, what string) ([]float64, error) {
 	g, err := n.Grad()
 	if err != nil {
-		return nil, fmt.Errorf("op: %v: %s has no gradient value: %w", op, what, err)
+		return nil, fmt.Errorf("unrolled: %v: %s has no gradient value: %w", op, what, err)
 	}
 	d, ok := g.(*tensor.Dense)
 	if !ok || d == nil || d.Dtype() != tensor.Float64 {
-		return nil, urOpErr(op, "%s gradient must be a float64 *tensor.Dense, is %T", what, g)
+		return nil, opErr(op, "%s gradient must be a float64 *tensor.Dense, is %T", what, g)
 	}
 	if d.RequiresIterator() {
-		return nil, urOpErr(op, "%s gradient is a view", what)
+		return nil, opErr(op, "%s gradient is a view", what)
 	}
 	data, ok := d.Data().([]float64)
 	if !ok || len(data) != n.Shape().TotalSize() {
-		return nil, urOpErr(op, "%s gradient has the wrong size", what)
+		return nil, opErr(op, "%s gradient has the wrong size", what)
 	}
 	return data, nil
 }
 
-// urCheckSame is the error of an elementwise binary Op whose operands'
+// checkSame is the error of an elementwise binary Op whose operands'
 // shapes a and b differ, or nil.
-func urCheckSame(op fmt.Stringer, a, b tensor.Shape) error {
-	if !urSameShape(a, b) {
-		return urOpErr(op, "shapes %v and %v differ", a, b)
+func checkSame(op fmt.Stringer, a, b tensor.Shape) error {
+	if !sameShape(a, b) {
+		return opErr(op, "shapes %v and %v differ", a, b)
 	}
 	return nil
 }
 
-// urDiffGrads returns, for a DoDiff, the gradient storage of output and of
+// diffGrads returns, for a DoDiff, the gradient storage of output and of
 // each input named in names ("" for an input that gets no gradient).
-func urDiffGrads(op fmt.Stringer, inputs G.Nodes, output *G.Node, names ...string) (og []float64, gs [][]float64, err error) {
-	if og, err = urGradData(op, output, "output"); err != nil {
+func diffGrads(op fmt.Stringer, inputs G.Nodes, output *G.Node, names ...string) (og []float64, gs [][]float64, err error) {
+	if og, err = gradData(op, output, "output"); err != nil {
 		return nil, nil, err
 	}
 	gs = make([][]float64, len(names))
@@ -106,54 +106,54 @@ func urDiffGrads(op fmt.Stringer, inputs G.Nodes, output *G.Node, names ...strin
 		if name == "" {
 			continue
 		}
-		if gs[i], err = urGradData(op, inputs[i], name); err != nil {
+		if gs[i], err = gradData(op, inputs[i], name); err != nil {
 			return nil, nil, err
 		}
 	}
 	return og, gs, nil
 }
 
-// urShapes converts DimSizers to shapes of one rank ≥ 1.
-func urShapes(op fmt.Stringer, want int, ds []G.DimSizer) ([]tensor.Shape, error) {
+// inputShapes converts DimSizers to shapes of one rank ≥ 1.
+func inputShapes(op fmt.Stringer, want int, ds []G.DimSizer) ([]tensor.Shape, error) {
 	if len(ds) != want {
-		return nil, urOpErr(op, "want %d inputs, have %d", want, len(ds))
+		return nil, opErr(op, "want %d inputs, have %d", want, len(ds))
 	}
 	out := make([]tensor.Shape, len(ds))
 	for i, d := range ds {
 		s, ok := d.(tensor.Shape)
 		if !ok {
-			return nil, urOpErr(op, "input %d: shape unknown (%T)", i, d)
+			return nil, opErr(op, "input %d: shape unknown (%T)", i, d)
 		}
 		if len(s) < 1 || i > 0 && len(s) != len(out[0]) {
-			return nil, urOpErr(op, "input %d has shape %v: want rank ≥ 1, equal ranks", i, s)
+			return nil, opErr(op, "input %d has shape %v: want rank ≥ 1, equal ranks", i, s)
 		}
 		out[i] = s
 	}
 	return out, nil
 }
 
-// urValues checks the arity and fetches the data of every input.
-func urValues(op fmt.Stringer, want int, vals []G.Value) ([][]float64, []tensor.Shape, error) {
+// inputValues checks the arity and fetches the data of every input.
+func inputValues(op fmt.Stringer, want int, vals []G.Value) ([][]float64, []tensor.Shape, error) {
 	if len(vals) != want {
-		return nil, nil, urOpErr(op, "want %d inputs, have %d", want, len(vals))
+		return nil, nil, opErr(op, "want %d inputs, have %d", want, len(vals))
 	}
 	data := make([][]float64, want)
 	shapes := make([]tensor.Shape, want)
 	for i, v := range vals {
-		d, s, err := urDense(op, v, fmt.Sprintf("input %d", i))
+		d, s, err := denseData(op, v, fmt.Sprintf("input %d", i))
 		if err != nil {
 			return nil, nil, err
 		}
 		if len(s) < 1 || i > 0 && len(s) != len(shapes[0]) {
-			return nil, nil, urOpErr(op, "input %d has shape %v: want rank ≥ 1, equal ranks", i, s)
+			return nil, nil, opErr(op, "input %d has shape %v: want rank ≥ 1, equal ranks", i, s)
 		}
 		data[i], shapes[i] = d, s
 	}
 	return data, shapes, nil
 }
 
-// urNodeValues collects the values of nodes for DoDiff.
-func urNodeValues(nodes G.Nodes) []G.Value {
+// nodeValues collects the values of nodes for DoDiff.
+func nodeValues(nodes G.Nodes) []G.Value {
 	vals := make([]G.Value, len(nodes))
 	for i, n := range nodes {
 		if n != nil {
@@ -163,29 +163,29 @@ func urNodeValues(nodes G.Nodes) []G.Value {
 	return vals
 }
 
-func urNewDense(shape tensor.Shape, data []float64) *tensor.Dense {
+func newDense(shape tensor.Shape, data []float64) *tensor.Dense {
 	return tensor.New(tensor.WithShape(shape.Clone()...), tensor.WithBacking(data))
 }
 
-func urHash(s fmt.Stringer) uint32 {
+func stringHash(s fmt.Stringer) uint32 {
 	h := fnv.New32a()
 	fmt.Fprint(h, s.String())
 	return h.Sum32()
 }
 
-func urUnaryType() hm.Type {
+func unaryType() hm.Type {
 	a := hm.TypeVariable('a')
 	return hm.NewFnType(a, a)
 }
 
-func urBinaryType() hm.Type {
+func binaryType() hm.Type {
 	a := hm.TypeVariable('a')
 	return hm.NewFnType(a, a, a)
 }
 
-// urIsColumn reports whether s is the column shape of d: equal ranks,
+// isColumn reports whether s is the column shape of d: equal ranks,
 // equal leading axes, last axis 1.
-func urIsColumn(s, d tensor.Shape) bool {
+func isColumn(s, d tensor.Shape) bool {
 	if len(s) != len(d) || len(s) == 0 || s[len(s)-1] != 1 {
 		return false
 	}
@@ -197,126 +197,126 @@ func urIsColumn(s, d tensor.Shape) bool {
 	return true
 }
 
-// urRowsCols splits a shape into rows (all leading axes) and columns.
-func urRowsCols(s tensor.Shape) (rows, cols int) {
+// rowsCols splits a shape into rows (all leading axes) and columns.
+func rowsCols(s tensor.Shape) (rows, cols int) {
 	cols = s[len(s)-1]
 	return s.TotalSize() / max(cols, 1), cols
 }
 
-// urColumnOf returns the column shape of s.
-func urColumnOf(s tensor.Shape) tensor.Shape {
+// columnOf returns the column shape of s.
+func columnOf(s tensor.Shape) tensor.Shape {
 	c := s.Clone()
 	c[len(c)-1] = 1
 	return c
 }
 
-// urRowBroadcast reports whether x (shape xs) is compatible with g (shape
+// rowBroadcast reports whether x (shape xs) is compatible with g (shape
 // gs) for the mask: equal shapes, or x the column shape of g.
-func urRowBroadcast(xs, gs tensor.Shape) bool {
-	return urSameShape(xs, gs) || urIsColumn(xs, gs)
+func rowBroadcast(xs, gs tensor.Shape) bool {
+	return sameShape(xs, gs) || isColumn(xs, gs)
 }
 
-// urRecover turns a panic in code called by an Op method into an error: a
+// recoverErr turns a panic in code called by an Op method into an error: a
 // panic inside an Op would kill the user's process.
-func urRecover(err *error) {
+func recoverErr(err *error) {
 	if r := recover(); r != nil {
-		*err = fmt.Errorf("op: unrolled: internal error: %v", r)
+		*err = fmt.Errorf("unrolled: internal error: %v", r)
 	}
 }
 
-// urOpBase gives the Ops of this file Gorgonia's defaults: a new value,
+// opBase gives the Ops of this file Gorgonia's defaults: a new value,
 // computed in Go, never in place.
-type urOpBase struct{}
+type opBase struct{}
 
-func (urOpBase) ReturnsPtr() bool     { return false }
-func (urOpBase) CallsExtern() bool    { return false }
-func (urOpBase) OverwritesInput() int { return -1 }
+func (opBase) ReturnsPtr() bool     { return false }
+func (opBase) CallsExtern() bool    { return false }
+func (opBase) OverwritesInput() int { return -1 }
 
 // inRange is the clamp's derivative: 1 on the closed interval [lo, hi].
 func inRange(v, lo, hi float64) bool { return v >= lo && v <= hi }
 
-func urBoundsString(name string, lo, hi float64) string {
+func boundsString(name string, lo, hi float64) string {
 	return fmt.Sprintf("%s[%x,%x](%g,%g)", name, math.Float64bits(lo), math.Float64bits(hi), lo, hi)
 }
 
 // ---------------------------------------------------------------------------
 
-// urClampOp is clamp(x, lo, hi), elementwise. Every control passes
+// clampOp is clamp(x, lo, hi), elementwise. Every control passes
 // through it, so it also rejects NaN and ±Inf: a non-finite control means a
 // non-finite input or diverging iterations, and is reported as an error
 // rather than propagated.
-type urClampOp struct {
-	urOpBase
+type clampOp struct {
+	opBase
 	lo, hi float64
 }
 
-func (op urClampOp) Arity() int            { return 1 }
-func (op urClampOp) Type() hm.Type         { return urUnaryType() }
-func (op urClampOp) String() string        { return urBoundsString("unrolled.clamp", op.lo, op.hi) }
-func (op urClampOp) WriteHash(h hash.Hash) { fmt.Fprint(h, op.String()) }
-func (op urClampOp) Hashcode() uint32      { return urHash(op) }
-func (op urClampOp) DiffWRT(int) []bool    { return []bool{true} }
-func (op urClampOp) checkBounds() error {
+func (op clampOp) Arity() int            { return 1 }
+func (op clampOp) Type() hm.Type         { return unaryType() }
+func (op clampOp) String() string        { return boundsString("unrolled.clamp", op.lo, op.hi) }
+func (op clampOp) WriteHash(h hash.Hash) { fmt.Fprint(h, op.String()) }
+func (op clampOp) Hashcode() uint32      { return stringHash(op) }
+func (op clampOp) DiffWRT(int) []bool    { return []bool{true} }
+func (op clampOp) checkBounds() error {
 	if math.IsNaN(op.lo) || math.IsNaN(op.hi) || op.lo > op.hi {
-		return urOpErr(op, "invalid bounds [%g, %g]", op.lo, op.hi)
+		return opErr(op, "invalid bounds [%g, %g]", op.lo, op.hi)
 	}
 	return nil
 }
 
-func (op urClampOp) InferShape(ds ...G.DimSizer) (tensor.Shape, error) {
-	s, err := urShapes(op, 1, ds)
+func (op clampOp) InferShape(ds ...G.DimSizer) (tensor.Shape, error) {
+	s, err := inputShapes(op, 1, ds)
 	if err != nil {
 		return nil, err
 	}
 	return s[0].Clone(), op.checkBounds()
 }
 
-func (op urClampOp) Do(vals ...G.Value) (v G.Value, err error) {
-	defer urRecover(&err)
+func (op clampOp) Do(vals ...G.Value) (v G.Value, err error) {
+	defer recoverErr(&err)
 	if err := op.checkBounds(); err != nil {
 		return nil, err
 	}
-	in, sh, err := urValues(op, 1, vals)
+	in, sh, err := inputValues(op, 1, vals)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]float64, len(in[0]))
 	for i, x := range in[0] {
 		if math.IsNaN(x) || math.IsInf(x, 0) {
-			return nil, fmt.Errorf("op: %v: input %d is not finite (%g): a NaN or Inf input, or diverging iterations", op, i, x)
+			return nil, fmt.Errorf("unrolled: %v: input %d is not finite (%g): a NaN or Inf input, or diverging iterations", op, i, x)
 		}
 		out[i] = clamp(x, op.lo, op.hi)
 	}
-	return urNewDense(sh[0], out), nil
+	return newDense(sh[0], out), nil
 }
 
-func (op urClampOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
+func (op clampOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
 	if len(inputs) != 1 || inputs[0] == nil || grad == nil {
-		return nil, urOpErr(op, "SymDiff wants 1 input and a gradient")
+		return nil, opErr(op, "SymDiff wants 1 input and a gradient")
 	}
-	d, err := G.ApplyOp(urSalt(urMaskMulOp(op)), inputs[0], grad)
+	d, err := G.ApplyOp(salt(maskMulOp(op)), inputs[0], grad)
 	if err != nil {
-		return nil, fmt.Errorf("op: %v: SymDiff: %w", op, err)
+		return nil, fmt.Errorf("unrolled: %v: SymDiff: %w", op, err)
 	}
 	return G.Nodes{d}, nil
 }
 
-func (op urClampOp) DoDiff(ctx G.ExecutionContext, inputs G.Nodes, output *G.Node) (err error) {
-	defer urRecover(&err)
+func (op clampOp) DoDiff(ctx G.ExecutionContext, inputs G.Nodes, output *G.Node) (err error) {
+	defer recoverErr(&err)
 	if len(inputs) != 1 || inputs[0] == nil || output == nil {
-		return urOpErr(op, "DoDiff wants 1 input and the output")
+		return opErr(op, "DoDiff wants 1 input and the output")
 	}
-	x, _, err := urValues(op, 1, urNodeValues(inputs))
+	x, _, err := inputValues(op, 1, nodeValues(inputs))
 	if err != nil {
 		return err
 	}
-	og, gs, err := urDiffGrads(op, inputs, output, "input")
+	og, gs, err := diffGrads(op, inputs, output, "input")
 	if err != nil {
 		return err
 	}
 	xg := gs[0]
 	if len(og) != len(x[0]) || len(xg) != len(x[0]) {
-		return urOpErr(op, "DoDiff: size mismatch")
+		return opErr(op, "DoDiff: size mismatch")
 	}
 	for i, v := range x[0] {
 		if inRange(v, op.lo, op.hi) {
@@ -328,37 +328,37 @@ func (op urClampOp) DoDiff(ctx G.ExecutionContext, inputs G.Nodes, output *G.Nod
 
 // ---------------------------------------------------------------------------
 
-// urMaskMulOp is g ⊙ 1[lo ≤ x ≤ hi]: the clamp's derivative applied to g.
+// maskMulOp is g ⊙ 1[lo ≤ x ≤ hi]: the clamp's derivative applied to g.
 // x is g's column shape, broadcast over its columns, or shaped like g.
-type urMaskMulOp struct {
-	urOpBase
+type maskMulOp struct {
+	opBase
 	lo, hi float64
 }
 
-func (op urMaskMulOp) Arity() int            { return 2 }
-func (op urMaskMulOp) Type() hm.Type         { return urBinaryType() }
-func (op urMaskMulOp) String() string        { return urBoundsString("unrolled.maskmul", op.lo, op.hi) }
-func (op urMaskMulOp) WriteHash(h hash.Hash) { fmt.Fprint(h, op.String()) }
-func (op urMaskMulOp) Hashcode() uint32      { return urHash(op) }
+func (op maskMulOp) Arity() int            { return 2 }
+func (op maskMulOp) Type() hm.Type         { return binaryType() }
+func (op maskMulOp) String() string        { return boundsString("unrolled.maskmul", op.lo, op.hi) }
+func (op maskMulOp) WriteHash(h hash.Hash) { fmt.Fprint(h, op.String()) }
+func (op maskMulOp) Hashcode() uint32      { return stringHash(op) }
 
 // DiffWRT implements gorgonia.SDOp: the mask is piecewise constant in x.
-func (op urMaskMulOp) DiffWRT(int) []bool { return []bool{false, true} }
+func (op maskMulOp) DiffWRT(int) []bool { return []bool{false, true} }
 
-func (op urMaskMulOp) InferShape(ds ...G.DimSizer) (tensor.Shape, error) {
-	s, err := urShapes(op, 2, ds)
+func (op maskMulOp) InferShape(ds ...G.DimSizer) (tensor.Shape, error) {
+	s, err := inputShapes(op, 2, ds)
 	if err != nil {
 		return nil, err
 	}
-	if !urRowBroadcast(s[0], s[1]) {
-		return nil, urOpErr(op, "mask shape %v does not fit %v", s[0], s[1])
+	if !rowBroadcast(s[0], s[1]) {
+		return nil, opErr(op, "mask shape %v does not fit %v", s[0], s[1])
 	}
 	return s[1].Clone(), nil
 }
 
 // apply adds (or writes) g ⊙ mask(x) into dst.
-func (op urMaskMulOp) apply(dst, x, g []float64, xs, gs tensor.Shape) {
-	rows, cols := urRowsCols(gs)
-	col := !urSameShape(xs, gs)
+func (op maskMulOp) apply(dst, x, g []float64, xs, gs tensor.Shape) {
+	rows, cols := rowsCols(gs)
+	col := !sameShape(xs, gs)
 	for i := range rows {
 		for j := range cols {
 			xv := x[i]
@@ -372,50 +372,50 @@ func (op urMaskMulOp) apply(dst, x, g []float64, xs, gs tensor.Shape) {
 	}
 }
 
-func (op urMaskMulOp) Do(vals ...G.Value) (v G.Value, err error) {
-	defer urRecover(&err)
-	in, sh, err := urValues(op, 2, vals)
+func (op maskMulOp) Do(vals ...G.Value) (v G.Value, err error) {
+	defer recoverErr(&err)
+	in, sh, err := inputValues(op, 2, vals)
 	if err != nil {
 		return nil, err
 	}
-	if !urRowBroadcast(sh[0], sh[1]) {
-		return nil, urOpErr(op, "mask shape %v does not fit %v", sh[0], sh[1])
+	if !rowBroadcast(sh[0], sh[1]) {
+		return nil, opErr(op, "mask shape %v does not fit %v", sh[0], sh[1])
 	}
 	out := make([]float64, len(in[1]))
 	op.apply(out, in[0], in[1], sh[0], sh[1])
-	return urNewDense(sh[1], out), nil
+	return newDense(sh[1], out), nil
 }
 
-func (op urMaskMulOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
+func (op maskMulOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
 	if len(inputs) != 2 || inputs[0] == nil || grad == nil {
-		return nil, urOpErr(op, "SymDiff wants 2 inputs and a gradient")
+		return nil, opErr(op, "SymDiff wants 2 inputs and a gradient")
 	}
-	d, err := G.ApplyOp(urSalt(op), inputs[0], grad)
+	d, err := G.ApplyOp(salt(op), inputs[0], grad)
 	if err != nil {
-		return nil, fmt.Errorf("op: %v: SymDiff: %w", op, err)
+		return nil, fmt.Errorf("unrolled: %v: SymDiff: %w", op, err)
 	}
 	return G.Nodes{nil, d}, nil
 }
 
-func (op urMaskMulOp) DoDiff(ctx G.ExecutionContext, inputs G.Nodes, output *G.Node) (err error) {
-	defer urRecover(&err)
+func (op maskMulOp) DoDiff(ctx G.ExecutionContext, inputs G.Nodes, output *G.Node) (err error) {
+	defer recoverErr(&err)
 	if len(inputs) != 2 || inputs[1] == nil || output == nil {
-		return urOpErr(op, "DoDiff wants 2 inputs and the output")
+		return opErr(op, "DoDiff wants 2 inputs and the output")
 	}
-	in, sh, err := urValues(op, 2, urNodeValues(inputs))
+	in, sh, err := inputValues(op, 2, nodeValues(inputs))
 	if err != nil {
 		return err
 	}
-	if !urRowBroadcast(sh[0], sh[1]) {
-		return urOpErr(op, "mask shape %v does not fit %v", sh[0], sh[1])
+	if !rowBroadcast(sh[0], sh[1]) {
+		return opErr(op, "mask shape %v does not fit %v", sh[0], sh[1])
 	}
-	og, gs, err := urDiffGrads(op, inputs, output, "", "input 1")
+	og, gs, err := diffGrads(op, inputs, output, "", "input 1")
 	if err != nil {
 		return err
 	}
 	gg := gs[1]
 	if len(og) != len(in[1]) || len(gg) != len(in[1]) {
-		return urOpErr(op, "DoDiff: size mismatch")
+		return opErr(op, "DoDiff: size mismatch")
 	}
 	op.apply(gg, in[0], og, sh[0], sh[1])
 	return nil
@@ -423,54 +423,54 @@ func (op urMaskMulOp) DoDiff(ctx G.ExecutionContext, inputs G.Nodes, output *G.N
 
 // ---------------------------------------------------------------------------
 
-// urAtan2Op is atan2(y, x) elementwise, the angle of the point (x, y).
-type urAtan2Op struct {
-	urOpBase
+// atan2Op is atan2(y, x) elementwise, the angle of the point (x, y).
+type atan2Op struct {
+	opBase
 }
 
-func (op urAtan2Op) Arity() int            { return 2 }
-func (op urAtan2Op) Type() hm.Type         { return urBinaryType() }
-func (op urAtan2Op) String() string        { return "unrolled.atan2" }
-func (op urAtan2Op) WriteHash(h hash.Hash) { fmt.Fprint(h, op.String()) }
-func (op urAtan2Op) Hashcode() uint32      { return urHash(op) }
-func (op urAtan2Op) DiffWRT(int) []bool    { return []bool{true, true} }
+func (op atan2Op) Arity() int            { return 2 }
+func (op atan2Op) Type() hm.Type         { return binaryType() }
+func (op atan2Op) String() string        { return "unrolled.atan2" }
+func (op atan2Op) WriteHash(h hash.Hash) { fmt.Fprint(h, op.String()) }
+func (op atan2Op) Hashcode() uint32      { return stringHash(op) }
+func (op atan2Op) DiffWRT(int) []bool    { return []bool{true, true} }
 
-func (op urAtan2Op) InferShape(ds ...G.DimSizer) (tensor.Shape, error) {
-	s, err := urShapes(op, 2, ds)
+func (op atan2Op) InferShape(ds ...G.DimSizer) (tensor.Shape, error) {
+	s, err := inputShapes(op, 2, ds)
 	if err != nil {
 		return nil, err
 	}
-	if err := urCheckSame(op, s[0], s[1]); err != nil {
+	if err := checkSame(op, s[0], s[1]); err != nil {
 		return nil, err
 	}
 	return s[0].Clone(), nil
 }
 
-func (op urAtan2Op) Do(vals ...G.Value) (v G.Value, err error) {
-	defer urRecover(&err)
-	in, sh, err := urValues(op, 2, vals)
+func (op atan2Op) Do(vals ...G.Value) (v G.Value, err error) {
+	defer recoverErr(&err)
+	in, sh, err := inputValues(op, 2, vals)
 	if err != nil {
 		return nil, err
 	}
-	if err := urCheckSame(op, sh[0], sh[1]); err != nil {
+	if err := checkSame(op, sh[0], sh[1]); err != nil {
 		return nil, err
 	}
 	out := make([]float64, len(in[0]))
 	for i, y := range in[0] {
 		out[i] = math.Atan2(y, in[1][i])
 	}
-	return urNewDense(sh[0], out), nil
+	return newDense(sh[0], out), nil
 }
 
 // SymDiff implements gorgonia.SDOp: ∂/∂y = x/r², ∂/∂x = −y/r² with
 // r² = x² + y², built from standard Ops.
-func (op urAtan2Op) SymDiff(inputs G.Nodes, output, grad *G.Node) (retVal G.Nodes, err error) {
-	defer urRecover(&err)
+func (op atan2Op) SymDiff(inputs G.Nodes, output, grad *G.Node) (retVal G.Nodes, err error) {
+	defer recoverErr(&err)
 	if len(inputs) != 2 || inputs[0] == nil || inputs[1] == nil || grad == nil {
-		return nil, urOpErr(op, "SymDiff wants 2 inputs and a gradient")
+		return nil, opErr(op, "SymDiff wants 2 inputs and a gradient")
 	}
 	y, x := inputs[0], inputs[1]
-	wrap := func(err error) error { return fmt.Errorf("op: %v: SymDiff: %w", op, err) }
+	wrap := func(err error) error { return fmt.Errorf("unrolled: %v: SymDiff: %w", op, err) }
 	x2, err := G.Square(x)
 	if err != nil {
 		return nil, wrap(err)
@@ -506,25 +506,25 @@ func (op urAtan2Op) SymDiff(inputs G.Nodes, output, grad *G.Node) (retVal G.Node
 	return G.Nodes{dy, dx}, nil
 }
 
-func (op urAtan2Op) DoDiff(ctx G.ExecutionContext, inputs G.Nodes, output *G.Node) (err error) {
-	defer urRecover(&err)
+func (op atan2Op) DoDiff(ctx G.ExecutionContext, inputs G.Nodes, output *G.Node) (err error) {
+	defer recoverErr(&err)
 	if len(inputs) != 2 || inputs[0] == nil || inputs[1] == nil || output == nil {
-		return urOpErr(op, "DoDiff wants 2 inputs and the output")
+		return opErr(op, "DoDiff wants 2 inputs and the output")
 	}
-	in, sh, err := urValues(op, 2, urNodeValues(inputs))
+	in, sh, err := inputValues(op, 2, nodeValues(inputs))
 	if err != nil {
 		return err
 	}
-	if err := urCheckSame(op, sh[0], sh[1]); err != nil {
+	if err := checkSame(op, sh[0], sh[1]); err != nil {
 		return err
 	}
-	og, gs, err := urDiffGrads(op, inputs, output, "y", "x")
+	og, gs, err := diffGrads(op, inputs, output, "y", "x")
 	if err != nil {
 		return err
 	}
 	yg, xg := gs[0], gs[1]
 	if len(og) != len(in[0]) || len(yg) != len(in[0]) || len(xg) != len(in[0]) {
-		return urOpErr(op, "DoDiff: size mismatch")
+		return opErr(op, "DoDiff: size mismatch")
 	}
 	for i, y := range in[0] {
 		x := in[1][i]
@@ -537,94 +537,94 @@ func (op urAtan2Op) DoDiff(ctx G.ExecutionContext, inputs G.Nodes, output *G.Nod
 
 // ---------------------------------------------------------------------------
 
-// urRowScaleOp is s_i·d_ij for d and its column s: each row of d scaled by
+// rowScaleOp is s_i·d_ij for d and its column s: each row of d scaled by
 // its own factor, without Gorgonia's broadcast nodes.
-type urRowScaleOp struct {
-	urOpBase
+type rowScaleOp struct {
+	opBase
 }
 
-func (op urRowScaleOp) Arity() int            { return 2 }
-func (op urRowScaleOp) Type() hm.Type         { return urBinaryType() }
-func (op urRowScaleOp) String() string        { return "unrolled.rowscale" }
-func (op urRowScaleOp) WriteHash(h hash.Hash) { fmt.Fprint(h, op.String()) }
-func (op urRowScaleOp) Hashcode() uint32      { return urHash(op) }
-func (op urRowScaleOp) DiffWRT(int) []bool    { return []bool{true, true} }
+func (op rowScaleOp) Arity() int            { return 2 }
+func (op rowScaleOp) Type() hm.Type         { return binaryType() }
+func (op rowScaleOp) String() string        { return "unrolled.rowscale" }
+func (op rowScaleOp) WriteHash(h hash.Hash) { fmt.Fprint(h, op.String()) }
+func (op rowScaleOp) Hashcode() uint32      { return stringHash(op) }
+func (op rowScaleOp) DiffWRT(int) []bool    { return []bool{true, true} }
 
-func urRowScaleShapes(op fmt.Stringer, s, d tensor.Shape) error {
-	if !urIsColumn(s, d) {
-		return urOpErr(op, "factor shape %v does not fit %v (want %v)", s, d, urColumnOf(d))
+func rowScaleShapes(op fmt.Stringer, s, d tensor.Shape) error {
+	if !isColumn(s, d) {
+		return opErr(op, "factor shape %v does not fit %v (want %v)", s, d, columnOf(d))
 	}
 	return nil
 }
 
-func (op urRowScaleOp) InferShape(ds ...G.DimSizer) (tensor.Shape, error) {
-	s, err := urShapes(op, 2, ds)
+func (op rowScaleOp) InferShape(ds ...G.DimSizer) (tensor.Shape, error) {
+	s, err := inputShapes(op, 2, ds)
 	if err != nil {
 		return nil, err
 	}
-	if err := urRowScaleShapes(op, s[0], s[1]); err != nil {
+	if err := rowScaleShapes(op, s[0], s[1]); err != nil {
 		return nil, err
 	}
 	return s[1].Clone(), nil
 }
 
-func (op urRowScaleOp) Do(vals ...G.Value) (v G.Value, err error) {
-	defer urRecover(&err)
-	in, sh, err := urValues(op, 2, vals)
+func (op rowScaleOp) Do(vals ...G.Value) (v G.Value, err error) {
+	defer recoverErr(&err)
+	in, sh, err := inputValues(op, 2, vals)
 	if err != nil {
 		return nil, err
 	}
-	if err := urRowScaleShapes(op, sh[0], sh[1]); err != nil {
+	if err := rowScaleShapes(op, sh[0], sh[1]); err != nil {
 		return nil, err
 	}
-	_, k := urRowsCols(sh[1])
+	_, k := rowsCols(sh[1])
 	out := make([]float64, len(in[1]))
 	for i, s := range in[0] {
 		for j := range k {
 			out[i*k+j] = s * in[1][i*k+j]
 		}
 	}
-	return urNewDense(sh[1], out), nil
+	return newDense(sh[1], out), nil
 }
 
 // SymDiff implements gorgonia.SDOp: ∂/∂s = rowdot(grad, d),
 // ∂/∂d = rowscale(s, grad).
-func (op urRowScaleOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
+func (op rowScaleOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
 	if len(inputs) != 2 || inputs[0] == nil || inputs[1] == nil || grad == nil {
-		return nil, urOpErr(op, "SymDiff wants 2 inputs and a gradient")
+		return nil, opErr(op, "SymDiff wants 2 inputs and a gradient")
 	}
-	ds, err := G.ApplyOp(urSalt(urRowDotOp{}), grad, inputs[1])
+	ds, err := G.ApplyOp(salt(rowDotOp{}), grad, inputs[1])
 	if err != nil {
-		return nil, fmt.Errorf("op: %v: SymDiff: %w", op, err)
+		return nil, fmt.Errorf("unrolled: %v: SymDiff: %w", op, err)
 	}
-	dd, err := G.ApplyOp(urSalt(op), inputs[0], grad)
+	dd, err := G.ApplyOp(salt(op), inputs[0], grad)
 	if err != nil {
-		return nil, fmt.Errorf("op: %v: SymDiff: %w", op, err)
+		return nil, fmt.Errorf("unrolled: %v: SymDiff: %w", op, err)
 	}
 	return G.Nodes{ds, dd}, nil
 }
 
-func (op urRowScaleOp) DoDiff(ctx G.ExecutionContext, inputs G.Nodes, output *G.Node) (err error) {
-	defer urRecover(&err)
+func (op rowScaleOp) DoDiff(ctx G.ExecutionContext, inputs G.Nodes, output *G.Node) (err error) {
+	defer recoverErr(&err)
 	if len(inputs) != 2 || inputs[0] == nil || inputs[1] == nil || output == nil {
-		return urOpErr(op, "DoDiff wants 2 inputs and the output")
+		return opErr(op, "DoDiff wants 2 inputs and the output")
 	}
-	in, sh, err := urValues(op, 2, urNodeValues(inputs))
+	in, sh, err := inputValues(op, 2, nodeValues(inputs))
 	if err != nil {
 		return err
 	}
-	if err := urRowScaleShapes(op, sh[0], sh[1]); err != nil {
+	if err := rowScaleShapes(op, sh[0], sh[1]); err != nil {
 		return err
 	}
-	og, gs, err := urDiffGrads(op, inputs, output, "factor", "rows")
+	og, gs, err := diffGrads(op, inputs, output, "factor", "rows")
 	if err != nil {
 		return err
 	}
 	sg, dg := gs[0], gs[1]
 	if len(og) != len(in[1]) || len(dg) != len(in[1]) || len(sg) != len(in[0]) {
-		return urOpErr(op, "DoDiff: size mismatch")
+		return opErr(op, "DoDiff: size mismatch")
 	}
-	_, k := urRowsCols(sh[1])
+	_, k := rowsCols(sh[1])
 	for i, s := range in[0] {
 		var acc float64
 		for j := range k {
@@ -638,40 +638,40 @@ func (op urRowScaleOp) DoDiff(ctx G.ExecutionContext, inputs G.Nodes, output *G.
 
 // ---------------------------------------------------------------------------
 
-// urRowDotOp is Σ_j a_ij b_ij for a, b of one shape: the row-wise inner
+// rowDotOp is Σ_j a_ij b_ij for a, b of one shape: the row-wise inner
 // product, shaped as their column.
-type urRowDotOp struct {
-	urOpBase
+type rowDotOp struct {
+	opBase
 }
 
-func (op urRowDotOp) Arity() int            { return 2 }
-func (op urRowDotOp) Type() hm.Type         { return urBinaryType() }
-func (op urRowDotOp) String() string        { return "unrolled.rowdot" }
-func (op urRowDotOp) WriteHash(h hash.Hash) { fmt.Fprint(h, op.String()) }
-func (op urRowDotOp) Hashcode() uint32      { return urHash(op) }
-func (op urRowDotOp) DiffWRT(int) []bool    { return []bool{true, true} }
+func (op rowDotOp) Arity() int            { return 2 }
+func (op rowDotOp) Type() hm.Type         { return binaryType() }
+func (op rowDotOp) String() string        { return "unrolled.rowdot" }
+func (op rowDotOp) WriteHash(h hash.Hash) { fmt.Fprint(h, op.String()) }
+func (op rowDotOp) Hashcode() uint32      { return stringHash(op) }
+func (op rowDotOp) DiffWRT(int) []bool    { return []bool{true, true} }
 
-func (op urRowDotOp) InferShape(ds ...G.DimSizer) (tensor.Shape, error) {
-	s, err := urShapes(op, 2, ds)
+func (op rowDotOp) InferShape(ds ...G.DimSizer) (tensor.Shape, error) {
+	s, err := inputShapes(op, 2, ds)
 	if err != nil {
 		return nil, err
 	}
-	if err := urCheckSame(op, s[0], s[1]); err != nil {
+	if err := checkSame(op, s[0], s[1]); err != nil {
 		return nil, err
 	}
-	return urColumnOf(s[0]), nil
+	return columnOf(s[0]), nil
 }
 
-func (op urRowDotOp) Do(vals ...G.Value) (v G.Value, err error) {
-	defer urRecover(&err)
-	in, sh, err := urValues(op, 2, vals)
+func (op rowDotOp) Do(vals ...G.Value) (v G.Value, err error) {
+	defer recoverErr(&err)
+	in, sh, err := inputValues(op, 2, vals)
 	if err != nil {
 		return nil, err
 	}
-	if err := urCheckSame(op, sh[0], sh[1]); err != nil {
+	if err := checkSame(op, sh[0], sh[1]); err != nil {
 		return nil, err
 	}
-	r, k := urRowsCols(sh[0])
+	r, k := rowsCols(sh[0])
 	out := make([]float64, r)
 	for i := range r {
 		var acc float64
@@ -680,46 +680,46 @@ func (op urRowDotOp) Do(vals ...G.Value) (v G.Value, err error) {
 		}
 		out[i] = acc
 	}
-	return urNewDense(urColumnOf(sh[0]), out), nil
+	return newDense(columnOf(sh[0]), out), nil
 }
 
 // SymDiff implements gorgonia.SDOp: ∂/∂a = rowscale(grad, b),
 // ∂/∂b = rowscale(grad, a).
-func (op urRowDotOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
+func (op rowDotOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
 	if len(inputs) != 2 || inputs[0] == nil || inputs[1] == nil || grad == nil {
-		return nil, urOpErr(op, "SymDiff wants 2 inputs and a gradient")
+		return nil, opErr(op, "SymDiff wants 2 inputs and a gradient")
 	}
-	da, err := G.ApplyOp(urSalt(urRowScaleOp{}), grad, inputs[1])
+	da, err := G.ApplyOp(salt(rowScaleOp{}), grad, inputs[1])
 	if err != nil {
-		return nil, fmt.Errorf("op: %v: SymDiff: %w", op, err)
+		return nil, fmt.Errorf("unrolled: %v: SymDiff: %w", op, err)
 	}
-	db, err := G.ApplyOp(urSalt(urRowScaleOp{}), grad, inputs[0])
+	db, err := G.ApplyOp(salt(rowScaleOp{}), grad, inputs[0])
 	if err != nil {
-		return nil, fmt.Errorf("op: %v: SymDiff: %w", op, err)
+		return nil, fmt.Errorf("unrolled: %v: SymDiff: %w", op, err)
 	}
 	return G.Nodes{da, db}, nil
 }
 
-func (op urRowDotOp) DoDiff(ctx G.ExecutionContext, inputs G.Nodes, output *G.Node) (err error) {
-	defer urRecover(&err)
+func (op rowDotOp) DoDiff(ctx G.ExecutionContext, inputs G.Nodes, output *G.Node) (err error) {
+	defer recoverErr(&err)
 	if len(inputs) != 2 || inputs[0] == nil || inputs[1] == nil || output == nil {
-		return urOpErr(op, "DoDiff wants 2 inputs and the output")
+		return opErr(op, "DoDiff wants 2 inputs and the output")
 	}
-	in, sh, err := urValues(op, 2, urNodeValues(inputs))
+	in, sh, err := inputValues(op, 2, nodeValues(inputs))
 	if err != nil {
 		return err
 	}
-	if err := urCheckSame(op, sh[0], sh[1]); err != nil {
+	if err := checkSame(op, sh[0], sh[1]); err != nil {
 		return err
 	}
-	og, gs, err := urDiffGrads(op, inputs, output, "a", "b")
+	og, gs, err := diffGrads(op, inputs, output, "a", "b")
 	if err != nil {
 		return err
 	}
 	ag, bg := gs[0], gs[1]
-	r, k := urRowsCols(sh[0])
+	r, k := rowsCols(sh[0])
 	if len(og) != r || len(ag) != r*k || len(bg) != r*k {
-		return urOpErr(op, "DoDiff: size mismatch")
+		return opErr(op, "DoDiff: size mismatch")
 	}
 	for i := range r {
 		for j := range k {
@@ -741,10 +741,10 @@ func (op urRowDotOp) DoDiff(ctx G.ExecutionContext, inputs G.Nodes, output *G.No
 // derivative is a reshape, concat's are slices, slice's is an embedding
 // into zeros, and the embedding's is a slice.
 
-func urTensorType(rank int) G.TensorType { return G.TensorType{Dims: rank, Of: tensor.Float64} }
+func tensorType(rank int) G.TensorType { return G.TensorType{Dims: rank, Of: tensor.Float64} }
 
-// urBlocks returns Π s[:axis] and Π s[axis+1:].
-func urBlocks(s tensor.Shape, axis int) (outer, inner int) {
+// axisBlocks returns Π s[:axis] and Π s[axis+1:].
+func axisBlocks(s tensor.Shape, axis int) (outer, inner int) {
 	outer, inner = 1, 1
 	for i, d := range s {
 		switch {
@@ -757,103 +757,103 @@ func urBlocks(s tensor.Shape, axis int) (outer, inner int) {
 	return outer, inner
 }
 
-// urAnyShape converts a DimSizer to a shape of any rank.
-func urAnyShape(op fmt.Stringer, d G.DimSizer, i int) (tensor.Shape, error) {
+// anyShape converts a DimSizer to a shape of any rank.
+func anyShape(op fmt.Stringer, d G.DimSizer, i int) (tensor.Shape, error) {
 	s, ok := d.(tensor.Shape)
 	if !ok {
-		return nil, urOpErr(op, "input %d: shape unknown (%T)", i, d)
+		return nil, opErr(op, "input %d: shape unknown (%T)", i, d)
 	}
 	return s, nil
 }
 
-// urAnyValues fetches the data of every input, checking their ranks.
-func urAnyValues(op fmt.Stringer, want, rank int, vals []G.Value) ([][]float64, []tensor.Shape, error) {
+// anyValues fetches the data of every input, checking their ranks.
+func anyValues(op fmt.Stringer, want, rank int, vals []G.Value) ([][]float64, []tensor.Shape, error) {
 	if len(vals) != want {
-		return nil, nil, urOpErr(op, "want %d inputs, have %d", want, len(vals))
+		return nil, nil, opErr(op, "want %d inputs, have %d", want, len(vals))
 	}
 	data := make([][]float64, want)
 	shapes := make([]tensor.Shape, want)
 	for i, v := range vals {
-		d, s, err := urDense(op, v, fmt.Sprintf("input %d", i))
+		d, s, err := denseData(op, v, fmt.Sprintf("input %d", i))
 		if err != nil {
 			return nil, nil, err
 		}
 		if len(s) != rank {
-			return nil, nil, urOpErr(op, "input %d has shape %v, want rank %d", i, s, rank)
+			return nil, nil, opErr(op, "input %d has shape %v, want rank %d", i, s, rank)
 		}
 		data[i], shapes[i] = d, s
 	}
 	return data, shapes, nil
 }
 
-// urReshapeOp reinterprets a tensor of shape from as shape to.
-type urReshapeOp struct {
-	urOpBase
+// reshapeOp reinterprets a tensor of shape from as shape to.
+type reshapeOp struct {
+	opBase
 	from, to tensor.Shape
 }
 
-func (op urReshapeOp) Arity() int { return 1 }
-func (op urReshapeOp) Type() hm.Type {
-	return hm.NewFnType(urTensorType(len(op.from)), urTensorType(len(op.to)))
+func (op reshapeOp) Arity() int { return 1 }
+func (op reshapeOp) Type() hm.Type {
+	return hm.NewFnType(tensorType(len(op.from)), tensorType(len(op.to)))
 }
-func (op urReshapeOp) String() string        { return fmt.Sprintf("unrolled.reshape%v→%v", op.from, op.to) }
-func (op urReshapeOp) WriteHash(h hash.Hash) { fmt.Fprint(h, op.String()) }
-func (op urReshapeOp) Hashcode() uint32      { return urHash(op) }
-func (op urReshapeOp) DiffWRT(int) []bool    { return []bool{true} }
+func (op reshapeOp) String() string        { return fmt.Sprintf("unrolled.reshape%v→%v", op.from, op.to) }
+func (op reshapeOp) WriteHash(h hash.Hash) { fmt.Fprint(h, op.String()) }
+func (op reshapeOp) Hashcode() uint32      { return stringHash(op) }
+func (op reshapeOp) DiffWRT(int) []bool    { return []bool{true} }
 
-func (op urReshapeOp) check(s tensor.Shape) error {
-	if !urSameShape(s, op.from) || op.from.TotalSize() != op.to.TotalSize() {
-		return urOpErr(op, "input shape %v cannot be reshaped from %v to %v", s, op.from, op.to)
+func (op reshapeOp) check(s tensor.Shape) error {
+	if !sameShape(s, op.from) || op.from.TotalSize() != op.to.TotalSize() {
+		return opErr(op, "input shape %v cannot be reshaped from %v to %v", s, op.from, op.to)
 	}
 	return nil
 }
 
-func (op urReshapeOp) InferShape(ds ...G.DimSizer) (tensor.Shape, error) {
+func (op reshapeOp) InferShape(ds ...G.DimSizer) (tensor.Shape, error) {
 	if len(ds) != 1 {
-		return nil, urOpErr(op, "want 1 input, have %d", len(ds))
+		return nil, opErr(op, "want 1 input, have %d", len(ds))
 	}
-	s, err := urAnyShape(op, ds[0], 0)
+	s, err := anyShape(op, ds[0], 0)
 	if err != nil {
 		return nil, err
 	}
 	return op.to.Clone(), op.check(s)
 }
 
-func (op urReshapeOp) Do(vals ...G.Value) (v G.Value, err error) {
-	defer urRecover(&err)
-	in, sh, err := urAnyValues(op, 1, len(op.from), vals)
+func (op reshapeOp) Do(vals ...G.Value) (v G.Value, err error) {
+	defer recoverErr(&err)
+	in, sh, err := anyValues(op, 1, len(op.from), vals)
 	if err != nil {
 		return nil, err
 	}
 	if err := op.check(sh[0]); err != nil {
 		return nil, err
 	}
-	return urNewDense(op.to, append([]float64(nil), in[0]...)), nil
+	return newDense(op.to, append([]float64(nil), in[0]...)), nil
 }
 
-func (op urReshapeOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
+func (op reshapeOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
 	if len(inputs) != 1 || grad == nil {
-		return nil, urOpErr(op, "SymDiff wants 1 input and a gradient")
+		return nil, opErr(op, "SymDiff wants 1 input and a gradient")
 	}
-	d, err := G.ApplyOp(urSalt(urReshapeOp{from: op.to, to: op.from}), grad)
+	d, err := G.ApplyOp(salt(reshapeOp{from: op.to, to: op.from}), grad)
 	if err != nil {
-		return nil, fmt.Errorf("op: %v: SymDiff: %w", op, err)
+		return nil, fmt.Errorf("unrolled: %v: SymDiff: %w", op, err)
 	}
 	return G.Nodes{d}, nil
 }
 
-func (op urReshapeOp) DoDiff(ctx G.ExecutionContext, inputs G.Nodes, output *G.Node) (err error) {
-	defer urRecover(&err)
+func (op reshapeOp) DoDiff(ctx G.ExecutionContext, inputs G.Nodes, output *G.Node) (err error) {
+	defer recoverErr(&err)
 	if len(inputs) != 1 || inputs[0] == nil || output == nil {
-		return urOpErr(op, "DoDiff wants 1 input and the output")
+		return opErr(op, "DoDiff wants 1 input and the output")
 	}
-	og, gs, err := urDiffGrads(op, inputs, output, "input")
+	og, gs, err := diffGrads(op, inputs, output, "input")
 	if err != nil {
 		return err
 	}
 	ig := gs[0]
 	if len(og) != len(ig) {
-		return urOpErr(op, "DoDiff: size mismatch")
+		return opErr(op, "DoDiff: size mismatch")
 	}
 	for i, g := range og {
 		ig[i] += g
@@ -861,26 +861,26 @@ func (op urReshapeOp) DoDiff(ctx G.ExecutionContext, inputs G.Nodes, output *G.N
 	return nil
 }
 
-// urConcatOp concatenates n tensors of one rank along an axis.
-type urConcatOp struct {
-	urOpBase
+// concatOp concatenates n tensors of one rank along an axis.
+type concatOp struct {
+	opBase
 	axis, rank, n int
 }
 
-func (op urConcatOp) Arity() int { return op.n }
-func (op urConcatOp) Type() hm.Type {
+func (op concatOp) Arity() int { return op.n }
+func (op concatOp) Type() hm.Type {
 	ts := make([]hm.Type, op.n+1)
 	for i := range ts {
-		ts[i] = urTensorType(op.rank)
+		ts[i] = tensorType(op.rank)
 	}
 	return hm.NewFnType(ts...)
 }
-func (op urConcatOp) String() string {
+func (op concatOp) String() string {
 	return fmt.Sprintf("unrolled.concat(axis=%d,rank=%d,n=%d)", op.axis, op.rank, op.n)
 }
-func (op urConcatOp) WriteHash(h hash.Hash) { fmt.Fprint(h, op.String()) }
-func (op urConcatOp) Hashcode() uint32      { return urHash(op) }
-func (op urConcatOp) DiffWRT(n int) []bool {
+func (op concatOp) WriteHash(h hash.Hash) { fmt.Fprint(h, op.String()) }
+func (op concatOp) Hashcode() uint32      { return stringHash(op) }
+func (op concatOp) DiffWRT(n int) []bool {
 	d := make([]bool, n)
 	for i := range d {
 		d[i] = true
@@ -889,21 +889,21 @@ func (op urConcatOp) DiffWRT(n int) []bool {
 }
 
 // outShape checks the input shapes and returns the output shape.
-func (op urConcatOp) outShape(shapes []tensor.Shape) (tensor.Shape, error) {
+func (op concatOp) outShape(shapes []tensor.Shape) (tensor.Shape, error) {
 	if op.n < 1 || len(shapes) != op.n || op.axis < 0 || op.axis >= op.rank {
-		return nil, urOpErr(op, "want %d inputs of rank > %d, have %d", op.n, op.axis, len(shapes))
+		return nil, opErr(op, "want %d inputs of rank > %d, have %d", op.n, op.axis, len(shapes))
 	}
 	out := shapes[0].Clone()
 	if len(out) != op.rank {
-		return nil, urOpErr(op, "input 0 has shape %v, want rank %d", out, op.rank)
+		return nil, opErr(op, "input 0 has shape %v, want rank %d", out, op.rank)
 	}
 	for i, s := range shapes[1:] {
 		if len(s) != op.rank {
-			return nil, urOpErr(op, "input %d has shape %v, want rank %d", i+1, s, op.rank)
+			return nil, opErr(op, "input %d has shape %v, want rank %d", i+1, s, op.rank)
 		}
 		for a := range s {
 			if a != op.axis && s[a] != out[a] {
-				return nil, urOpErr(op, "input %d has shape %v, incompatible with %v", i+1, s, shapes[0])
+				return nil, opErr(op, "input %d has shape %v, incompatible with %v", i+1, s, shapes[0])
 			}
 		}
 		out[op.axis] += s[op.axis]
@@ -911,10 +911,10 @@ func (op urConcatOp) outShape(shapes []tensor.Shape) (tensor.Shape, error) {
 	return out, nil
 }
 
-func (op urConcatOp) InferShape(ds ...G.DimSizer) (tensor.Shape, error) {
+func (op concatOp) InferShape(ds ...G.DimSizer) (tensor.Shape, error) {
 	shapes := make([]tensor.Shape, len(ds))
 	for i, d := range ds {
-		s, err := urAnyShape(op, d, i)
+		s, err := anyShape(op, d, i)
 		if err != nil {
 			return nil, err
 		}
@@ -925,8 +925,8 @@ func (op urConcatOp) InferShape(ds ...G.DimSizer) (tensor.Shape, error) {
 
 // blocks calls f(o, i, inOff, outOff, size) for each contiguous block of
 // input i in row block o.
-func (op urConcatOp) blocks(shapes []tensor.Shape, out tensor.Shape, f func(i, inOff, outOff, size int)) {
-	outer, inner := urBlocks(out, op.axis)
+func (op concatOp) blocks(shapes []tensor.Shape, out tensor.Shape, f func(i, inOff, outOff, size int)) {
+	outer, inner := axisBlocks(out, op.axis)
 	rowOut := out[op.axis] * inner
 	for o := range outer {
 		off := 0
@@ -938,9 +938,9 @@ func (op urConcatOp) blocks(shapes []tensor.Shape, out tensor.Shape, f func(i, i
 	}
 }
 
-func (op urConcatOp) Do(vals ...G.Value) (v G.Value, err error) {
-	defer urRecover(&err)
-	in, shapes, err := urAnyValues(op, op.n, op.rank, vals)
+func (op concatOp) Do(vals ...G.Value) (v G.Value, err error) {
+	defer recoverErr(&err)
+	in, shapes, err := anyValues(op, op.n, op.rank, vals)
 	if err != nil {
 		return nil, err
 	}
@@ -952,23 +952,23 @@ func (op urConcatOp) Do(vals ...G.Value) (v G.Value, err error) {
 	op.blocks(shapes, out, func(i, inOff, outOff, size int) {
 		copy(data[outOff:outOff+size], in[i][inOff:inOff+size])
 	})
-	return urNewDense(out, data), nil
+	return newDense(out, data), nil
 }
 
-func (op urConcatOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
+func (op concatOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
 	if len(inputs) != op.n || grad == nil {
-		return nil, urOpErr(op, "SymDiff wants %d inputs and a gradient", op.n)
+		return nil, opErr(op, "SymDiff wants %d inputs and a gradient", op.n)
 	}
 	res := make(G.Nodes, op.n)
 	lo := 0
 	for i, in := range inputs {
 		if in == nil {
-			return nil, urOpErr(op, "SymDiff: input %d is nil", i)
+			return nil, opErr(op, "SymDiff: input %d is nil", i)
 		}
 		hi := lo + in.Shape()[op.axis]
-		d, err := G.ApplyOp(urSalt(urSliceOp{axis: op.axis, lo: lo, hi: hi, from: grad.Shape()}), grad)
+		d, err := G.ApplyOp(salt(sliceOp{axis: op.axis, lo: lo, hi: hi, from: grad.Shape()}), grad)
 		if err != nil {
-			return nil, fmt.Errorf("op: %v: SymDiff: %w", op, err)
+			return nil, fmt.Errorf("unrolled: %v: SymDiff: %w", op, err)
 		}
 		res[i] = d
 		lo = hi
@@ -976,19 +976,19 @@ func (op urConcatOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, err
 	return res, nil
 }
 
-func (op urConcatOp) DoDiff(ctx G.ExecutionContext, inputs G.Nodes, output *G.Node) (err error) {
-	defer urRecover(&err)
+func (op concatOp) DoDiff(ctx G.ExecutionContext, inputs G.Nodes, output *G.Node) (err error) {
+	defer recoverErr(&err)
 	if len(inputs) != op.n || output == nil {
-		return urOpErr(op, "DoDiff wants %d inputs and the output", op.n)
+		return opErr(op, "DoDiff wants %d inputs and the output", op.n)
 	}
 	shapes := make([]tensor.Shape, op.n)
 	grads := make([][]float64, op.n)
 	for i, in := range inputs {
 		if in == nil {
-			return urOpErr(op, "DoDiff: input %d is nil", i)
+			return opErr(op, "DoDiff: input %d is nil", i)
 		}
 		shapes[i] = in.Shape()
-		if grads[i], err = urGradData(op, in, fmt.Sprintf("input %d", i)); err != nil {
+		if grads[i], err = gradData(op, in, fmt.Sprintf("input %d", i)); err != nil {
 			return err
 		}
 	}
@@ -996,12 +996,12 @@ func (op urConcatOp) DoDiff(ctx G.ExecutionContext, inputs G.Nodes, output *G.No
 	if err != nil {
 		return err
 	}
-	og, err := urGradData(op, output, "output")
+	og, err := gradData(op, output, "output")
 	if err != nil {
 		return err
 	}
 	if len(og) != out.TotalSize() {
-		return urOpErr(op, "DoDiff: size mismatch")
+		return opErr(op, "DoDiff: size mismatch")
 	}
 	op.blocks(shapes, out, func(i, inOff, outOff, size int) {
 		for j := range size {
@@ -1011,56 +1011,56 @@ func (op urConcatOp) DoDiff(ctx G.ExecutionContext, inputs G.Nodes, output *G.No
 	return nil
 }
 
-// urSliceOp takes indices [lo, hi) of one axis of a tensor of shape from,
+// sliceOp takes indices [lo, hi) of one axis of a tensor of shape from,
 // keeping the axis.
-type urSliceOp struct {
-	urOpBase
+type sliceOp struct {
+	opBase
 	axis, lo, hi int
 	from         tensor.Shape
 }
 
-func (op urSliceOp) Arity() int            { return 1 }
-func (op urSliceOp) Type() hm.Type         { return urUnaryType() }
-func (op urSliceOp) DiffWRT(int) []bool    { return []bool{true} }
-func (op urSliceOp) WriteHash(h hash.Hash) { fmt.Fprint(h, op.String()) }
-func (op urSliceOp) Hashcode() uint32      { return urHash(op) }
-func (op urSliceOp) String() string {
+func (op sliceOp) Arity() int            { return 1 }
+func (op sliceOp) Type() hm.Type         { return unaryType() }
+func (op sliceOp) DiffWRT(int) []bool    { return []bool{true} }
+func (op sliceOp) WriteHash(h hash.Hash) { fmt.Fprint(h, op.String()) }
+func (op sliceOp) Hashcode() uint32      { return stringHash(op) }
+func (op sliceOp) String() string {
 	return fmt.Sprintf("unrolled.slice(axis=%d,%d:%d,of %v)", op.axis, op.lo, op.hi, op.from)
 }
 
-func (op urSliceOp) outShape(s tensor.Shape) (tensor.Shape, error) {
-	if !urSameShape(s, op.from) || op.axis < 0 || op.axis >= len(s) || op.lo < 0 || op.hi > s[op.axis] || op.lo >= op.hi {
-		return nil, urOpErr(op, "cannot slice shape %v", s)
+func (op sliceOp) outShape(s tensor.Shape) (tensor.Shape, error) {
+	if !sameShape(s, op.from) || op.axis < 0 || op.axis >= len(s) || op.lo < 0 || op.hi > s[op.axis] || op.lo >= op.hi {
+		return nil, opErr(op, "cannot slice shape %v", s)
 	}
 	out := s.Clone()
 	out[op.axis] = op.hi - op.lo
 	return out, nil
 }
 
-func (op urSliceOp) InferShape(ds ...G.DimSizer) (tensor.Shape, error) {
+func (op sliceOp) InferShape(ds ...G.DimSizer) (tensor.Shape, error) {
 	if len(ds) != 1 {
-		return nil, urOpErr(op, "want 1 input, have %d", len(ds))
+		return nil, opErr(op, "want 1 input, have %d", len(ds))
 	}
-	s, err := urAnyShape(op, ds[0], 0)
+	s, err := anyShape(op, ds[0], 0)
 	if err != nil {
 		return nil, err
 	}
 	return op.outShape(s)
 }
 
-// urSliceBlocks calls f(bigOff, smallOff, size) for each contiguous block
+// sliceBlocks calls f(bigOff, smallOff, size) for each contiguous block
 // that [lo, hi) of axis selects in a tensor of shape big.
-func urSliceBlocks(big tensor.Shape, axis, lo, hi int, f func(bigOff, smallOff, size int)) {
-	outer, inner := urBlocks(big, axis)
+func sliceBlocks(big tensor.Shape, axis, lo, hi int, f func(bigOff, smallOff, size int)) {
+	outer, inner := axisBlocks(big, axis)
 	size := (hi - lo) * inner
 	for o := range outer {
 		f(o*big[axis]*inner+lo*inner, o*size, size)
 	}
 }
 
-func (op urSliceOp) Do(vals ...G.Value) (v G.Value, err error) {
-	defer urRecover(&err)
-	in, sh, err := urAnyValues(op, 1, len(op.from), vals)
+func (op sliceOp) Do(vals ...G.Value) (v G.Value, err error) {
+	defer recoverErr(&err)
+	in, sh, err := anyValues(op, 1, len(op.from), vals)
 	if err != nil {
 		return nil, err
 	}
@@ -1069,41 +1069,41 @@ func (op urSliceOp) Do(vals ...G.Value) (v G.Value, err error) {
 		return nil, err
 	}
 	data := make([]float64, out.TotalSize())
-	urSliceBlocks(op.from, op.axis, op.lo, op.hi, func(bigOff, smallOff, size int) {
+	sliceBlocks(op.from, op.axis, op.lo, op.hi, func(bigOff, smallOff, size int) {
 		copy(data[smallOff:smallOff+size], in[0][bigOff:bigOff+size])
 	})
-	return urNewDense(out, data), nil
+	return newDense(out, data), nil
 }
 
-func (op urSliceOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
+func (op sliceOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
 	if len(inputs) != 1 || grad == nil {
-		return nil, urOpErr(op, "SymDiff wants 1 input and a gradient")
+		return nil, opErr(op, "SymDiff wants 1 input and a gradient")
 	}
-	d, err := G.ApplyOp(urSalt(urEmbedOp(op)), grad)
+	d, err := G.ApplyOp(salt(embedOp(op)), grad)
 	if err != nil {
-		return nil, fmt.Errorf("op: %v: SymDiff: %w", op, err)
+		return nil, fmt.Errorf("unrolled: %v: SymDiff: %w", op, err)
 	}
 	return G.Nodes{d}, nil
 }
 
-func (op urSliceOp) DoDiff(ctx G.ExecutionContext, inputs G.Nodes, output *G.Node) (err error) {
-	defer urRecover(&err)
+func (op sliceOp) DoDiff(ctx G.ExecutionContext, inputs G.Nodes, output *G.Node) (err error) {
+	defer recoverErr(&err)
 	if len(inputs) != 1 || inputs[0] == nil || output == nil {
-		return urOpErr(op, "DoDiff wants 1 input and the output")
+		return opErr(op, "DoDiff wants 1 input and the output")
 	}
 	out, err := op.outShape(inputs[0].Shape())
 	if err != nil {
 		return err
 	}
-	og, gs, err := urDiffGrads(op, inputs, output, "input")
+	og, gs, err := diffGrads(op, inputs, output, "input")
 	if err != nil {
 		return err
 	}
 	ig := gs[0]
 	if len(og) != out.TotalSize() {
-		return urOpErr(op, "DoDiff: size mismatch")
+		return opErr(op, "DoDiff: size mismatch")
 	}
-	urSliceBlocks(op.from, op.axis, op.lo, op.hi, func(bigOff, smallOff, size int) {
+	sliceBlocks(op.from, op.axis, op.lo, op.hi, func(bigOff, smallOff, size int) {
 		for j := range size {
 			ig[bigOff+j] += og[smallOff+j]
 		}
@@ -1111,45 +1111,45 @@ func (op urSliceOp) DoDiff(ctx G.ExecutionContext, inputs G.Nodes, output *G.Nod
 	return nil
 }
 
-// urEmbedOp is the adjoint of urSliceOp with the same fields: it places its
+// embedOp is the adjoint of sliceOp with the same fields: it places its
 // input at indices [lo, hi) of axis in zeros of shape from.
-type urEmbedOp urSliceOp
+type embedOp sliceOp
 
-func (op urEmbedOp) Arity() int            { return 1 }
-func (op urEmbedOp) Type() hm.Type         { return urUnaryType() }
-func (op urEmbedOp) DiffWRT(int) []bool    { return []bool{true} }
-func (op urEmbedOp) WriteHash(h hash.Hash) { fmt.Fprint(h, op.String()) }
-func (op urEmbedOp) Hashcode() uint32      { return urHash(op) }
-func (op urEmbedOp) String() string {
+func (op embedOp) Arity() int            { return 1 }
+func (op embedOp) Type() hm.Type         { return unaryType() }
+func (op embedOp) DiffWRT(int) []bool    { return []bool{true} }
+func (op embedOp) WriteHash(h hash.Hash) { fmt.Fprint(h, op.String()) }
+func (op embedOp) Hashcode() uint32      { return stringHash(op) }
+func (op embedOp) String() string {
 	return fmt.Sprintf("unrolled.embed(axis=%d,%d:%d,in %v)", op.axis, op.lo, op.hi, op.from)
 }
 
 // check verifies that s is the shape of the slice op describes.
-func (op urEmbedOp) check(s tensor.Shape) error {
-	want, err := urSliceOp(op).outShape(op.from)
+func (op embedOp) check(s tensor.Shape) error {
+	want, err := sliceOp(op).outShape(op.from)
 	if err != nil {
 		return err
 	}
-	if !urSameShape(s, want) {
-		return urOpErr(op, "input shape %v, want %v", s, want)
+	if !sameShape(s, want) {
+		return opErr(op, "input shape %v, want %v", s, want)
 	}
 	return nil
 }
 
-func (op urEmbedOp) InferShape(ds ...G.DimSizer) (tensor.Shape, error) {
+func (op embedOp) InferShape(ds ...G.DimSizer) (tensor.Shape, error) {
 	if len(ds) != 1 {
-		return nil, urOpErr(op, "want 1 input, have %d", len(ds))
+		return nil, opErr(op, "want 1 input, have %d", len(ds))
 	}
-	s, err := urAnyShape(op, ds[0], 0)
+	s, err := anyShape(op, ds[0], 0)
 	if err != nil {
 		return nil, err
 	}
 	return op.from.Clone(), op.check(s)
 }
 
-func (op urEmbedOp) Do(vals ...G.Value) (v G.Value, err error) {
-	defer urRecover(&err)
-	in, sh, err := urAnyValues(op, 1, len(op.from), vals)
+func (op embedOp) Do(vals ...G.Value) (v G.Value, err error) {
+	defer recoverErr(&err)
+	in, sh, err := anyValues(op, 1, len(op.from), vals)
 	if err != nil {
 		return nil, err
 	}
@@ -1157,40 +1157,40 @@ func (op urEmbedOp) Do(vals ...G.Value) (v G.Value, err error) {
 		return nil, err
 	}
 	data := make([]float64, op.from.TotalSize())
-	urSliceBlocks(op.from, op.axis, op.lo, op.hi, func(bigOff, smallOff, size int) {
+	sliceBlocks(op.from, op.axis, op.lo, op.hi, func(bigOff, smallOff, size int) {
 		copy(data[bigOff:bigOff+size], in[0][smallOff:smallOff+size])
 	})
-	return urNewDense(op.from, data), nil
+	return newDense(op.from, data), nil
 }
 
-func (op urEmbedOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
+func (op embedOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
 	if len(inputs) != 1 || grad == nil {
-		return nil, urOpErr(op, "SymDiff wants 1 input and a gradient")
+		return nil, opErr(op, "SymDiff wants 1 input and a gradient")
 	}
-	d, err := G.ApplyOp(urSalt(urSliceOp(op)), grad)
+	d, err := G.ApplyOp(salt(sliceOp(op)), grad)
 	if err != nil {
-		return nil, fmt.Errorf("op: %v: SymDiff: %w", op, err)
+		return nil, fmt.Errorf("unrolled: %v: SymDiff: %w", op, err)
 	}
 	return G.Nodes{d}, nil
 }
 
-func (op urEmbedOp) DoDiff(ctx G.ExecutionContext, inputs G.Nodes, output *G.Node) (err error) {
-	defer urRecover(&err)
+func (op embedOp) DoDiff(ctx G.ExecutionContext, inputs G.Nodes, output *G.Node) (err error) {
+	defer recoverErr(&err)
 	if len(inputs) != 1 || inputs[0] == nil || output == nil {
-		return urOpErr(op, "DoDiff wants 1 input and the output")
+		return opErr(op, "DoDiff wants 1 input and the output")
 	}
 	if err := op.check(inputs[0].Shape()); err != nil {
 		return err
 	}
-	og, gs, err := urDiffGrads(op, inputs, output, "input")
+	og, gs, err := diffGrads(op, inputs, output, "input")
 	if err != nil {
 		return err
 	}
 	ig := gs[0]
 	if len(og) != op.from.TotalSize() {
-		return urOpErr(op, "DoDiff: size mismatch")
+		return opErr(op, "DoDiff: size mismatch")
 	}
-	urSliceBlocks(op.from, op.axis, op.lo, op.hi, func(bigOff, smallOff, size int) {
+	sliceBlocks(op.from, op.axis, op.lo, op.hi, func(bigOff, smallOff, size int) {
 		for j := range size {
 			ig[smallOff+j] += og[bigOff+j]
 		}
@@ -1204,32 +1204,32 @@ func (op urEmbedOp) DoDiff(ctx G.ExecutionContext, inputs G.Nodes, output *G.Nod
 // types and shapes agree, without comparing children (graph.go AddNode,
 // equalities.go nodeEq). Among n nodes of one op and shape that happens
 // about n²/2³³ times: likely in graphs of a few hundred thousand nodes,
-// and the merged node then computes something else, silently. urSalted
+// and the merged node then computes something else, silently. saltedOp
 // wraps any Op, Gorgonia's own included, delegating everything but the
 // hash, which gets a process-wide unique number: two salted nodes never
 // have equal op hashes, so they are never merged (nor deduplicated).
 
-// urSaltSeq numbers salted Ops.
-var urSaltSeq atomic.Uint64
+// saltSeq numbers salted Ops.
+var saltSeq atomic.Uint64
 
-// urSalt wraps op with a fresh salt: the next sequence number, mixed by
+// salt wraps op with a fresh salt: the next sequence number, mixed by
 // SplitMix64 so that all its bytes vary (FNV-1a, Gorgonia's hash, diffuses
 // a few varying low bytes poorly).
-func urSalt(op G.Op) G.Op {
-	z := urSaltSeq.Add(1) * 0x9e3779b97f4a7c15
+func salt(op G.Op) G.Op {
+	z := saltSeq.Add(1) * 0x9e3779b97f4a7c15
 	z = (z ^ z>>30) * 0xbf58476d1ce4e5b9
 	z = (z ^ z>>27) * 0x94d049bb133111eb
-	return urSalted{Op: op, salt: z ^ z>>31}
+	return saltedOp{Op: op, salt: z ^ z>>31}
 }
 
-// urSalted is op with a unique salt in its hash.
-type urSalted struct {
+// saltedOp is op with a unique salt in its hash.
+type saltedOp struct {
 	G.Op
 	salt uint64
 }
 
 // WriteHash implements gorgonia.Op: the inner Op's hash and the salt.
-func (s urSalted) WriteHash(h hash.Hash) {
+func (s saltedOp) WriteHash(h hash.Hash) {
 	s.Op.WriteHash(h)
 	var b [8]byte
 	binary.LittleEndian.PutUint64(b[:], s.salt)
@@ -1237,7 +1237,7 @@ func (s urSalted) WriteHash(h hash.Hash) {
 }
 
 // Hashcode implements gorgonia.Op.
-func (s urSalted) Hashcode() uint32 {
+func (s saltedOp) Hashcode() uint32 {
 	h := fnv.New32a()
 	s.WriteHash(h)
 	return h.Sum32()
@@ -1245,10 +1245,10 @@ func (s urSalted) Hashcode() uint32 {
 
 // OverwritesInput implements gorgonia.Op: never in place (the wrapper does
 // not forward Gorgonia's in-place execution interfaces).
-func (s urSalted) OverwritesInput() int { return -1 }
+func (s saltedOp) OverwritesInput() int { return -1 }
 
 // DiffWRT implements gorgonia.SDOp by delegation.
-func (s urSalted) DiffWRT(n int) []bool {
+func (s saltedOp) DiffWRT(n int) []bool {
 	if sd, ok := s.Op.(G.SDOp); ok {
 		return sd.DiffWRT(n)
 	}
@@ -1256,21 +1256,21 @@ func (s urSalted) DiffWRT(n int) []bool {
 }
 
 // SymDiff implements gorgonia.SDOp by delegation.
-func (s urSalted) SymDiff(inputs G.Nodes, output, grad *G.Node) (retVal G.Nodes, err error) {
-	defer urRecover(&err)
+func (s saltedOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (retVal G.Nodes, err error) {
+	defer recoverErr(&err)
 	sd, ok := s.Op.(G.SDOp)
 	if !ok {
-		return nil, fmt.Errorf("op: %v has no symbolic derivative", s.Op)
+		return nil, fmt.Errorf("unrolled: %v has no symbolic derivative", s.Op)
 	}
 	return sd.SymDiff(inputs, output, grad)
 }
 
 // DoDiff implements gorgonia.ADOp by delegation.
-func (s urSalted) DoDiff(ctx G.ExecutionContext, inputs G.Nodes, output *G.Node) (err error) {
-	defer urRecover(&err)
+func (s saltedOp) DoDiff(ctx G.ExecutionContext, inputs G.Nodes, output *G.Node) (err error) {
+	defer recoverErr(&err)
 	ad, ok := s.Op.(G.ADOp)
 	if !ok {
-		return fmt.Errorf("op: %v has no automatic derivative", s.Op)
+		return fmt.Errorf("unrolled: %v has no automatic derivative", s.Op)
 	}
 	return ad.DoDiff(ctx, inputs, output)
 }
@@ -1283,10 +1283,10 @@ func (s urSalted) DoDiff(ctx G.ExecutionContext, inputs G.Nodes, output *G.Node)
 // v0.9.18 analysis.go:36, dataflow.vn): of two distinct nodes with equal
 // hashes it computes only one and gives its value to the consumers of
 // both, silently. Among n nodes that happens with probability about n²/2³³
-// (1% at 9,000 nodes, 50% at 77,000). Unrolled never adds a node whose hash
+// (1% at 9,000 nodes, 50% at 77,000). Build never adds a node whose hash
 // is already in the graph, but the gradient nodes that G.Grad adds are
 // Gorgonia's own: check a graph before running it on a TapeMachine, and
-// rebuild it if this returns any node (a rebuilt Unrolled graph has fresh
+// rebuild it if this returns any node (a rebuilt unrolled graph has fresh
 // salts, so all its hashes change). The LispMachine does no such
 // elimination.
 func HashCollisions(g *G.ExprGraph) G.Nodes {

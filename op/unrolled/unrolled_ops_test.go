@@ -13,8 +13,8 @@ import (
 	"gorgonia.org/tensor"
 )
 
-// urOpCase is one application of an Unrolled Op to fixed inputs.
-type urOpCase struct {
+// opCase is one application of an Op of this package to fixed inputs.
+type opCase struct {
 	name   string
 	op     G.Op
 	shapes [][]int
@@ -25,21 +25,21 @@ type urOpCase struct {
 	extra bool
 }
 
-// urOpLoss builds L = Σ w⊙op(inputs) (+ Σ sin(input 0)) and returns the
+// opLoss builds L = Σ w⊙op(inputs) (+ Σ sin(input 0)) and returns the
 // input nodes and the loss.
-func urOpLoss(t *testing.T, c urOpCase, g *G.ExprGraph) (G.Nodes, *G.Node, []float64) {
+func opLoss(t *testing.T, c opCase, g *G.ExprGraph) (G.Nodes, *G.Node, []float64) {
 	t.Helper()
 	in := make(G.Nodes, len(c.vals))
 	for i, v := range c.vals {
 		in[i] = G.NewTensor(g, tensor.Float64, len(c.shapes[i]), G.WithShape(c.shapes[i]...),
-			G.WithName(fmt.Sprintf("in%d", i)), G.WithValue(urTensor(c.shapes[i], v)))
+			G.WithName(fmt.Sprintf("in%d", i)), G.WithValue(denseOf(c.shapes[i], v)))
 	}
 	out, err := G.ApplyOp(c.op, in...)
 	if err != nil {
 		t.Fatalf("%s: ApplyOp: %v", c.name, err)
 	}
-	w := urWeights(out.Shape().TotalSize(), 11)
-	wn := G.NewConstant(urTensor(out.Shape(), w), G.WithName("w"))
+	w := lossWeights(out.Shape().TotalSize(), 11)
+	wn := G.NewConstant(denseOf(out.Shape(), w), G.WithName("w"))
 	flat := G.Must(G.Reshape(G.Must(G.HadamardProd(out, wn)), tensor.Shape{len(w)}))
 	loss := G.Must(G.Sum(flat))
 	if c.extra {
@@ -49,14 +49,14 @@ func urOpLoss(t *testing.T, c urOpCase, g *G.ExprGraph) (G.Nodes, *G.Node, []flo
 	return in, loss, w
 }
 
-// urOpFD returns central differences of the loss of c in its inputs,
+// opFD returns central differences of the loss of c in its inputs,
 // evaluating the Op's Do directly.
-func urOpFD(t *testing.T, c urOpCase, w []float64) [][]float64 {
+func opFD(t *testing.T, c opCase, w []float64) [][]float64 {
 	t.Helper()
 	loss := func(vals [][]float64) float64 {
 		args := make([]G.Value, len(vals))
 		for i, v := range vals {
-			args[i] = urTensor(c.shapes[i], v)
+			args[i] = denseOf(c.shapes[i], v)
 		}
 		out, err := c.op.Do(args...)
 		if err != nil {
@@ -95,7 +95,7 @@ func urOpFD(t *testing.T, c urOpCase, w []float64) [][]float64 {
 	return res
 }
 
-func urOpCases() []urOpCase {
+func opCases() []opCase {
 	seq := func(n int, a, b float64) []float64 { // n values spread over (a, b)
 		v := make([]float64, n)
 		for i := range v {
@@ -103,45 +103,45 @@ func urOpCases() []urOpCase {
 		}
 		return v
 	}
-	return []urOpCase{
-		{name: "clamp", op: urClampOp{lo: -1, hi: 1.5}, shapes: [][]int{{3, 4}},
+	return []opCase{
+		{name: "clamp", op: clampOp{lo: -1, hi: 1.5}, shapes: [][]int{{3, 4}},
 			vals: [][]float64{seq(12, -2, 2.5)}, diff: []bool{true}},
-		{name: "maskmul column", op: urMaskMulOp{lo: -1, hi: 1.5}, shapes: [][]int{{3, 1}, {3, 4}},
+		{name: "maskmul column", op: maskMulOp{lo: -1, hi: 1.5}, shapes: [][]int{{3, 1}, {3, 4}},
 			vals: [][]float64{{-2, 0.5, 2}, seq(12, -1, 1)}, diff: []bool{false, true}},
-		{name: "maskmul same shape", op: urMaskMulOp{lo: -1, hi: 1.5}, shapes: [][]int{{2, 1, 3}, {2, 1, 3}},
+		{name: "maskmul same shape", op: maskMulOp{lo: -1, hi: 1.5}, shapes: [][]int{{2, 1, 3}, {2, 1, 3}},
 			vals: [][]float64{seq(6, -2, 2.5), seq(6, -1, 1)}, diff: []bool{false, true}},
-		{name: "atan2 all quadrants", op: urAtan2Op{}, shapes: [][]int{{2, 4}, {2, 4}},
+		{name: "atan2 all quadrants", op: atan2Op{}, shapes: [][]int{{2, 4}, {2, 4}},
 			vals: [][]float64{{1, 1, -1, -1, 0.3, -0.2, 2, -0.5}, {1, -1, 1, -1, -0.9, -0.9, 0.1, 3}}, diff: []bool{true, true}},
-		{name: "rowscale", op: urRowScaleOp{}, shapes: [][]int{{3, 1}, {3, 4}},
+		{name: "rowscale", op: rowScaleOp{}, shapes: [][]int{{3, 1}, {3, 4}},
 			vals: [][]float64{{0.5, -2, 3}, seq(12, -1, 1)}, diff: []bool{true, true}},
-		{name: "rowscale rank 3", op: urRowScaleOp{}, shapes: [][]int{{2, 1, 1}, {2, 1, 3}},
+		{name: "rowscale rank 3", op: rowScaleOp{}, shapes: [][]int{{2, 1, 1}, {2, 1, 3}},
 			vals: [][]float64{{0.5, -2}, seq(6, -1, 1)}, diff: []bool{true, true}},
-		{name: "rowdot", op: urRowDotOp{}, shapes: [][]int{{3, 4}, {3, 4}},
+		{name: "rowdot", op: rowDotOp{}, shapes: [][]int{{3, 4}, {3, 4}},
 			vals: [][]float64{seq(12, -1, 2), seq(12, -2, 1)}, diff: []bool{true, true}},
-		{name: "reshape with second consumer", op: urReshapeOp{from: tensor.Shape{3, 4}, to: tensor.Shape{2, 1, 6}},
+		{name: "reshape with second consumer", op: reshapeOp{from: tensor.Shape{3, 4}, to: tensor.Shape{2, 1, 6}},
 			shapes: [][]int{{3, 4}}, vals: [][]float64{seq(12, -1, 1)}, diff: []bool{true}, extra: true},
-		{name: "concat axis 0", op: urConcatOp{axis: 0, rank: 2, n: 2}, shapes: [][]int{{1, 3}, {2, 3}},
+		{name: "concat axis 0", op: concatOp{axis: 0, rank: 2, n: 2}, shapes: [][]int{{1, 3}, {2, 3}},
 			vals: [][]float64{seq(3, -1, 1), seq(6, 0, 2)}, diff: []bool{true, true}, extra: true},
-		{name: "concat axis 1", op: urConcatOp{axis: 1, rank: 2, n: 3}, shapes: [][]int{{2, 1}, {2, 3}, {2, 2}},
+		{name: "concat axis 1", op: concatOp{axis: 1, rank: 2, n: 3}, shapes: [][]int{{2, 1}, {2, 3}, {2, 2}},
 			vals: [][]float64{seq(2, -1, 1), seq(6, 0, 2), seq(4, -3, 0)}, diff: []bool{true, true, true}, extra: true},
-		{name: "concat axis 2", op: urConcatOp{axis: 2, rank: 3, n: 2}, shapes: [][]int{{2, 1, 3}, {2, 1, 1}},
+		{name: "concat axis 2", op: concatOp{axis: 2, rank: 3, n: 2}, shapes: [][]int{{2, 1, 3}, {2, 1, 1}},
 			vals: [][]float64{seq(6, -1, 1), seq(2, 0, 2)}, diff: []bool{true, true}},
-		{name: "slice axis 1", op: urSliceOp{axis: 1, lo: 1, hi: 3, from: tensor.Shape{2, 4, 2}}, shapes: [][]int{{2, 4, 2}},
+		{name: "slice axis 1", op: sliceOp{axis: 1, lo: 1, hi: 3, from: tensor.Shape{2, 4, 2}}, shapes: [][]int{{2, 4, 2}},
 			vals: [][]float64{seq(16, -1, 1)}, diff: []bool{true}, extra: true},
-		{name: "embed axis 2", op: urEmbedOp{axis: 2, lo: 1, hi: 2, from: tensor.Shape{2, 1, 3}}, shapes: [][]int{{2, 1, 1}},
+		{name: "embed axis 2", op: embedOp{axis: 2, lo: 1, hi: 2, from: tensor.Shape{2, 1, 3}}, shapes: [][]int{{2, 1, 1}},
 			vals: [][]float64{{0.3, -0.7}}, diff: []bool{true}},
 	}
 }
 
-// TestUnrolledOpsGradients: each Op's SymDiff (TapeMachine) and DoDiff
+// TestOpsGradients: each Op's SymDiff (TapeMachine) and DoDiff
 // (LispMachine) match central differences of its Do.
-func TestUnrolledOpsGradients(t *testing.T) {
-	for _, c := range urOpCases() {
+func TestOpsGradients(t *testing.T) {
+	for _, c := range opCases() {
 		t.Run(c.name, func(t *testing.T) {
 			var grads [2][][]float64
 			for lisp := range 2 {
 				g := G.NewGraph()
-				in, loss, _ := urOpLoss(t, c, g)
+				in, loss, _ := opLoss(t, c, g)
 				var wrt G.Nodes
 				for i, d := range c.diff {
 					if d {
@@ -170,19 +170,19 @@ func TestUnrolledOpsGradients(t *testing.T) {
 					if err != nil {
 						t.Fatalf("input %d: %v", i, err)
 					}
-					grads[lisp][i] = urCopy(v)
+					grads[lisp][i] = copyValue(v)
 				}
 			}
-			_, _, w := urOpLoss(t, c, G.NewGraph())
-			fd := urOpFD(t, c, w)
+			_, _, w := opLoss(t, c, G.NewGraph())
+			fd := opFD(t, c, w)
 			for i, d := range c.diff {
 				if !d {
 					continue
 				}
-				if e := urRelErr(grads[0][i], fd[i]); e > 1e-8 {
+				if e := relErr(grads[0][i], fd[i]); e > 1e-8 {
 					t.Errorf("input %d: SymDiff vs central differences: relative error %.2e\n got  %v\n want %v", i, e, grads[0][i], fd[i])
 				}
-				if e := urRelErr(grads[1][i], grads[0][i]); e > 1e-14 {
+				if e := relErr(grads[1][i], grads[0][i]); e > 1e-14 {
 					t.Errorf("input %d: DoDiff vs SymDiff: relative error %.2e\n lisp %v\n tape %v", i, e, grads[1][i], grads[0][i])
 				}
 			}
@@ -190,15 +190,15 @@ func TestUnrolledOpsGradients(t *testing.T) {
 	}
 }
 
-// TestUnrolledClampDerivativeAtBounds: the clamp's derivative is 1 on the
+// TestClampDerivativeAtBounds: the clamp's derivative is 1 on the
 // closed interval, bounds included, and 0 outside, in both machines.
-func TestUnrolledClampDerivativeAtBounds(t *testing.T) {
+func TestClampDerivativeAtBounds(t *testing.T) {
 	x := []float64{-1.5, -1, 0, 1.5, 2}
 	want := []float64{0, 1, 1, 1, 0}
 	for lisp := range 2 {
 		g := G.NewGraph()
-		in := G.Nodes{G.NewTensor(g, tensor.Float64, 2, G.WithShape(1, 5), G.WithName("x"), G.WithValue(urTensor([]int{1, 5}, x)))}
-		out, err := G.ApplyOp(urClampOp{lo: -1, hi: 1.5}, in[0])
+		in := G.Nodes{G.NewTensor(g, tensor.Float64, 2, G.WithShape(1, 5), G.WithName("x"), G.WithValue(denseOf([]int{1, 5}, x)))}
+		out, err := G.ApplyOp(clampOp{lo: -1, hi: 1.5}, in[0])
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -226,13 +226,13 @@ func TestUnrolledClampDerivativeAtBounds(t *testing.T) {
 	}
 }
 
-// urFakeDim is a DimSizer that is not a tensor.Shape.
-type urFakeDim struct{}
+// fakeDim is a DimSizer that is not a tensor.Shape.
+type fakeDim struct{}
 
-func (urFakeDim) DimSize(int) (int, error) { return 1, nil }
+func (fakeDim) DimSize(int) (int, error) { return 1, nil }
 
-// urNoPanic runs f and fails the test if it panics or returns no error.
-func urNoPanic(t *testing.T, what string, f func() error) {
+// noPanic runs f and fails the test if it panics or returns no error.
+func noPanic(t *testing.T, what string, f func() error) {
 	t.Helper()
 	defer func() {
 		if r := recover(); r != nil {
@@ -244,9 +244,9 @@ func urNoPanic(t *testing.T, what string, f func() error) {
 	}
 }
 
-// TestUnrolledOpsBadInput: bad values, shapes, arities and gradient
+// TestOpsBadInput: bad values, shapes, arities and gradient
 // contexts give errors from every method, never panics.
-func TestUnrolledOpsBadInput(t *testing.T) {
+func TestOpsBadInput(t *testing.T) {
 	f32 := tensor.New(tensor.WithShape(2, 1), tensor.WithBacking([]float32{1, 2}))
 	scalar := G.NewF64(1)
 	d := func(s ...int) *tensor.Dense { return tensor.New(tensor.WithShape(s...), tensor.Of(tensor.Float64)) }
@@ -255,23 +255,23 @@ func TestUnrolledOpsBadInput(t *testing.T) {
 		good []G.Value
 		bad  [][]G.Value
 	}{
-		{urClampOp{lo: -1, hi: 1}, []G.Value{d(2, 1)},
+		{clampOp{lo: -1, hi: 1}, []G.Value{d(2, 1)},
 			[][]G.Value{{}, {scalar}, {f32}, {nil}, {d(2, 1), d(2, 1)}}},
-		{urMaskMulOp{lo: -1, hi: 1}, []G.Value{d(2, 1), d(2, 3)},
+		{maskMulOp{lo: -1, hi: 1}, []G.Value{d(2, 1), d(2, 3)},
 			[][]G.Value{{d(2, 1)}, {d(3, 1), d(2, 3)}, {d(2, 2), d(2, 3)}, {scalar, d(2, 3)}, {d(2, 1), f32}}},
-		{urAtan2Op{}, []G.Value{d(2, 3), d(2, 3)},
+		{atan2Op{}, []G.Value{d(2, 3), d(2, 3)},
 			[][]G.Value{{d(2, 3)}, {d(2, 3), d(3, 2)}, {d(2, 3), d(2, 3, 1)}, {nil, d(2, 3)}}},
-		{urRowScaleOp{}, []G.Value{d(2, 1), d(2, 3)},
+		{rowScaleOp{}, []G.Value{d(2, 1), d(2, 3)},
 			[][]G.Value{{d(2, 3), d(2, 3)}, {d(3, 1), d(2, 3)}, {d(2), d(2, 3)}, {f32, d(2, 3)}}},
-		{urRowDotOp{}, []G.Value{d(2, 3), d(2, 3)},
+		{rowDotOp{}, []G.Value{d(2, 3), d(2, 3)},
 			[][]G.Value{{d(2, 3), d(2, 4)}, {d(2, 3)}, {scalar, scalar}}},
-		{urReshapeOp{from: tensor.Shape{2, 3}, to: tensor.Shape{3, 2}}, []G.Value{d(2, 3)},
+		{reshapeOp{from: tensor.Shape{2, 3}, to: tensor.Shape{3, 2}}, []G.Value{d(2, 3)},
 			[][]G.Value{{d(3, 2)}, {d(6)}, {scalar}, {}}},
-		{urConcatOp{axis: 1, rank: 2, n: 2}, []G.Value{d(2, 1), d(2, 3)},
+		{concatOp{axis: 1, rank: 2, n: 2}, []G.Value{d(2, 1), d(2, 3)},
 			[][]G.Value{{d(2, 1), d(3, 3)}, {d(2, 1)}, {d(2, 1), d(2, 3, 1)}, {d(2, 1), nil}}},
-		{urSliceOp{axis: 1, lo: 1, hi: 3, from: tensor.Shape{2, 4}}, []G.Value{d(2, 4)},
+		{sliceOp{axis: 1, lo: 1, hi: 3, from: tensor.Shape{2, 4}}, []G.Value{d(2, 4)},
 			[][]G.Value{{d(2, 3)}, {d(4, 2)}, {scalar}}},
-		{urEmbedOp{axis: 1, lo: 1, hi: 3, from: tensor.Shape{2, 4}}, []G.Value{d(2, 2)},
+		{embedOp{axis: 1, lo: 1, hi: 3, from: tensor.Shape{2, 4}}, []G.Value{d(2, 2)},
 			[][]G.Value{{d(2, 4)}, {d(2, 3)}, {f32}}},
 	}
 	for _, o := range ops {
@@ -280,7 +280,7 @@ func TestUnrolledOpsBadInput(t *testing.T) {
 				t.Fatalf("good input: %v", err)
 			}
 			for i, vals := range o.bad {
-				urNoPanic(t, fmt.Sprintf("Do(bad %d)", i), func() error {
+				noPanic(t, fmt.Sprintf("Do(bad %d)", i), func() error {
 					_, err := o.op.Do(vals...)
 					if err != nil && !errors.Is(err, ilqr.ErrBadInput) {
 						t.Errorf("Do(bad %d): %v does not wrap ilqr.ErrBadInput", i, err)
@@ -297,16 +297,16 @@ func TestUnrolledOpsBadInput(t *testing.T) {
 					ds[j] = v.Shape()
 				}
 				if shapesKnown && !isScalarCase(vals) && !isDtypeCase(vals) {
-					urNoPanic(t, fmt.Sprintf("InferShape(bad %d)", i), func() error { _, err := o.op.InferShape(ds...); return err })
+					noPanic(t, fmt.Sprintf("InferShape(bad %d)", i), func() error { _, err := o.op.InferShape(ds...); return err })
 				}
 			}
 			fake := make([]G.DimSizer, len(o.good))
 			for j := range fake {
-				fake[j] = urFakeDim{}
+				fake[j] = fakeDim{}
 			}
-			urNoPanic(t, "InferShape(non-shape)", func() error { _, err := o.op.InferShape(fake...); return err })
+			noPanic(t, "InferShape(non-shape)", func() error { _, err := o.op.InferShape(fake...); return err })
 			if sd, ok := o.op.(G.SDOp); ok {
-				urNoPanic(t, "SymDiff(no inputs)", func() error { _, err := sd.SymDiff(nil, nil, nil); return err })
+				noPanic(t, "SymDiff(no inputs)", func() error { _, err := sd.SymDiff(nil, nil, nil); return err })
 			}
 			if ad, ok := o.op.(G.ADOp); ok {
 				// Nodes with values but no gradients (never run by a VM).
@@ -320,18 +320,18 @@ func TestUnrolledOpsBadInput(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				urNoPanic(t, "DoDiff(no gradients)", func() error { return ad.DoDiff(G.ExecutionContext{}, in, out) })
-				urNoPanic(t, "DoDiff(no inputs)", func() error { return ad.DoDiff(G.ExecutionContext{}, nil, nil) })
+				noPanic(t, "DoDiff(no gradients)", func() error { return ad.DoDiff(G.ExecutionContext{}, in, out) })
+				noPanic(t, "DoDiff(no inputs)", func() error { return ad.DoDiff(G.ExecutionContext{}, nil, nil) })
 			}
 		})
 	}
-	urNoPanic(t, "clamp with NaN bound", func() error { _, err := urClampOp{lo: math.NaN(), hi: 1}.Do(d(2, 1)); return err })
-	urNoPanic(t, "clamp with lo > hi", func() error {
-		_, err := urClampOp{lo: 2, hi: 1}.InferShape(tensor.Shape{2, 1})
+	noPanic(t, "clamp with NaN bound", func() error { _, err := clampOp{lo: math.NaN(), hi: 1}.Do(d(2, 1)); return err })
+	noPanic(t, "clamp with lo > hi", func() error {
+		_, err := clampOp{lo: 2, hi: 1}.InferShape(tensor.Shape{2, 1})
 		return err
 	})
-	urNoPanic(t, "clamp of NaN", func() error {
-		_, err := urClampOp{lo: -1, hi: 1}.Do(tensor.New(tensor.WithShape(1, 1), tensor.WithBacking([]float64{math.NaN()})))
+	noPanic(t, "clamp of NaN", func() error {
+		_, err := clampOp{lo: -1, hi: 1}.Do(tensor.New(tensor.WithShape(1, 1), tensor.WithBacking([]float64{math.NaN()})))
 		return err
 	})
 }
@@ -354,9 +354,9 @@ func isDtypeCase(vals []G.Value) bool {
 	return false
 }
 
-// urScalarFunc exercises every models.Scalar method, mixing constants
+// scalarFunc exercises every models.Scalar method, mixing constants
 // and variables, on three inputs.
-func urScalarFunc[T models.Scalar[T]](out, in []T) {
+func scalarFunc[T models.Scalar[T]](out, in []T) {
 	x, y, z := in[0], in[1], in[2]
 	var zero T
 	two := zero.Const(2)
@@ -370,14 +370,14 @@ func urScalarFunc[T models.Scalar[T]](out, in []T) {
 	out[0], out[1], out[2], out[3], out[4], out[5], out[6] = a, b, c, d, e, f, g
 }
 
-// TestUnrolledGraphScalar: the values and forward-mode derivatives that
+// TestGraphScalar: the values and forward-mode derivatives that
 // GraphScalar builds into a graph equal models.Dual's, and its constant
 // arithmetic equals models.Float's exactly.
-func TestUnrolledGraphScalar(t *testing.T) {
+func TestGraphScalar(t *testing.T) {
 	pts := [][]float64{{0.3, -0.4, 0.2}, {-0.9, 1.2, -0.7}, {0.1, 0.05, 1.5}} // rows; the clamp is off its kinks
 	const nin, nout, k = 3, 7, 3
 	rows := len(pts)
-	b := &urBuilder{g: G.NewGraph(), k: k, consts: make(map[string]*G.Node)}
+	b := &builder{g: G.NewGraph(), k: k, consts: make(map[string]*G.Node)}
 	in := make([]GraphScalar, nin)
 	for j := range nin {
 		v := make([]float64, rows)
@@ -385,12 +385,12 @@ func TestUnrolledGraphScalar(t *testing.T) {
 			v[r] = pts[r][j]
 		}
 		vn := G.NewTensor(b.g, tensor.Float64, 3, G.WithShape(rows, 1, 1), G.WithName(fmt.Sprintf("x%d", j)),
-			G.WithValue(urTensor([]int{rows, 1, 1}, v)))
+			G.WithValue(denseOf([]int{rows, 1, 1}, v)))
 		seed := b.constTensor(fmt.Sprintf("seed%d", j), tensor.Shape{rows, 1, k}, func(_, c int) float64 { return b01(c == j) })
-		in[j] = urLeafScalar(b, vn, seed, rows)
+		in[j] = leafScalar(b, vn, seed, rows)
 	}
 	out := make([]GraphScalar, nout)
-	urScalarFunc(out, in)
+	scalarFunc(out, in)
 	vals := make([]G.Value, nout)
 	ders := make([]G.Value, nout)
 	vn := make([]*G.Node, nout)
@@ -418,7 +418,7 @@ func TestUnrolledGraphScalar(t *testing.T) {
 				din[q] = models.Dual{Real: p[q], Emag: b01(q == j)}
 			}
 			dout := make([]models.Dual, nout)
-			urScalarFunc(dout, din)
+			scalarFunc(dout, din)
 			for i := range nout {
 				gv := vals[i].Data().([]float64)[r]
 				gd := ders[i].Data().([]float64)[r*k+j]
@@ -436,8 +436,8 @@ func TestUnrolledGraphScalar(t *testing.T) {
 			cin[q], fin[q] = GraphScalar{}.Const(p[q]), models.Float(p[q])
 		}
 		cout, fout := make([]GraphScalar, nout), make([]models.Float, nout)
-		urScalarFunc(cout, cin)
-		urScalarFunc(fout, fin)
+		scalarFunc(cout, cin)
+		scalarFunc(fout, fin)
 		for i := range nout {
 			if cout[i].Value() != float64(fout[i]) {
 				t.Errorf("row %d out %d: constant %v, Float %v", r, i, cout[i].Value(), fout[i])
@@ -449,13 +449,13 @@ func TestUnrolledGraphScalar(t *testing.T) {
 	}
 }
 
-// TestUnrolledDistinctHashes: every node Unrolled adds has a 32-bit hash
+// TestDistinctHashes: every node Build adds has a 32-bit hash
 // that no other node of the graph has (so the TapeMachine's hash-keyed
-// elimination cannot alias two of them), and urNodeHash predicts
+// elimination cannot alias two of them), and nodeHash predicts
 // Gorgonia's node hash exactly.
-func TestUnrolledDistinctHashes(t *testing.T) {
+func TestDistinctHashes(t *testing.T) {
 	for _, iters := range []int{0, 1, 5} {
-		c := urUprightCase(10).perExample()
+		c := uprightCase(10).perExample()
 		bs, n, _, p, q := c.dims()
 		g := G.NewGraph()
 		x0 := G.NewTensor(g, tensor.Float64, 2, G.WithShape(bs, n), G.WithName("x0"))
@@ -463,7 +463,7 @@ func TestUnrolledDistinctHashes(t *testing.T) {
 		ph := G.NewTensor(g, tensor.Float64, 2, G.WithShape(bs, q), G.WithName("phi"))
 		// Some unrelated nodes already in the graph.
 		G.Must(G.Sin(G.Must(G.Add(x0, x0))))
-		b, err := newURBuilder(x0, th, ph, Config{Problem: c.problem(), Step: c.step, Iters: iters})
+		b, err := newBuilder(x0, th, ph, Config{Problem: c.problem(), Step: c.step, Iters: iters})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -475,22 +475,22 @@ func TestUnrolledDistinctHashes(t *testing.T) {
 			t.Errorf("iters=%d: %d nodes share a hash, e.g. %v", iters, len(dup), dup[0])
 		}
 		if b.hashMisses != 0 {
-			t.Errorf("iters=%d: urNodeHash mispredicted %d node hashes", iters, b.hashMisses)
+			t.Errorf("iters=%d: nodeHash mispredicted %d node hashes", iters, b.hashMisses)
 		}
 	}
 }
 
-// TestUnrolledHashCollisionTape documents the hazard HashCollisions
+// TestHashCollisionTape documents the hazard HashCollisions
 // detects: two different nodes made to share a 32-bit hash (by searching
 // salts) are one value to Gorgonia's TapeMachine, while the LispMachine
 // computes both.
-func TestUnrolledHashCollisionTape(t *testing.T) {
+func TestHashCollisionTape(t *testing.T) {
 	g := G.NewGraph()
 	x := G.NewTensor(g, tensor.Float64, 2, G.WithShape(1, 3), G.WithName("x"),
-		G.WithValue(urTensor([]int{1, 3}, []float64{-3, 0.5, 3})))
+		G.WithValue(denseOf([]int{1, 3}, []float64{-3, 0.5, 3})))
 	typ := G.TensorType{Dims: 2, Of: tensor.Float64}
 	shape := tensor.Shape{1, 3}
-	op1, op2 := urClampOp{lo: -1, hi: 1}, urClampOp{lo: -2, hi: 2}
+	op1, op2 := clampOp{lo: -1, hi: 1}, clampOp{lo: -2, hi: 2}
 	// Birthday search: salts s1, s2 with equal node hashes.
 	// Full 64-bit salts: FNV-1a mixes the few varying bytes of small
 	// sequential salts too weakly for the search.
@@ -499,8 +499,8 @@ func TestUnrolledHashCollisionTape(t *testing.T) {
 	var s1, s2 uint64
 	for range 1 << 20 {
 		a, b := rng.Uint64(), rng.Uint64()
-		seen[urNodeHash(urSalted{Op: op1, salt: a}, typ, shape, []*G.Node{x})] = a
-		if prev, ok := seen[urNodeHash(urSalted{Op: op2, salt: b}, typ, shape, []*G.Node{x})]; ok {
+		seen[nodeHash(saltedOp{Op: op1, salt: a}, typ, shape, []*G.Node{x})] = a
+		if prev, ok := seen[nodeHash(saltedOp{Op: op2, salt: b}, typ, shape, []*G.Node{x})]; ok {
 			s1, s2 = prev, b
 			break
 		}
@@ -508,15 +508,15 @@ func TestUnrolledHashCollisionTape(t *testing.T) {
 	if s2 == 0 {
 		t.Fatal("no colliding salts found")
 	}
-	y1 := G.Must(G.ApplyOp(urSalted{Op: op1, salt: s1}, x)) // (−1, 0.5, 1)
-	y2 := G.Must(G.ApplyOp(urSalted{Op: op2, salt: s2}, x)) // (−2, 0.5, 2)
+	y1 := G.Must(G.ApplyOp(saltedOp{Op: op1, salt: s1}, x)) // (−1, 0.5, 1)
+	y2 := G.Must(G.ApplyOp(saltedOp{Op: op2, salt: s2}, x)) // (−2, 0.5, 2)
 	if y1 == y2 || y1.Hashcode() != y2.Hashcode() {
 		t.Fatalf("setup: nodes %p %p, hashes %x %x", y1, y2, y1.Hashcode(), y2.Hashcode())
 	}
 	if dup := HashCollisions(g); len(dup) != 1 {
 		t.Errorf("HashCollisions found %d nodes, want 1", len(dup))
 	}
-	w := G.NewConstant(urTensor([]int{1, 3}, []float64{1, 2, 4}), G.WithName("w"))
+	w := G.NewConstant(denseOf([]int{1, 3}, []float64{1, 2, 4}), G.WithName("w"))
 	d := G.Must(G.HadamardProd(G.Must(G.Sub(y2, y1)), w)) // (−1, 0, 1)⊙(1, 2, 4)
 	loss := G.Must(G.Sum(G.Must(G.Reshape(d, tensor.Shape{3}))))
 	var v G.Value

@@ -10,7 +10,7 @@ import (
 	"gorgonia.org/tensor"
 )
 
-// GraphScalar is the models.Scalar that Unrolled instantiates a model's
+// GraphScalar is the models.Scalar that Build instantiates a model's
 // generic step with, so that the step itself builds Gorgonia graph nodes:
 //
 //	cfg.Step = models.PendulumStep[unrolled.GraphScalar]
@@ -25,51 +25,51 @@ import (
 // step's inputs: a "vector dual number", so one evaluation of the step
 // yields the whole Jacobian [∂f/∂x ∂f/∂u] row by row.
 //
-// Operations only record an expression; Unrolled turns the parts it needs
+// Operations only record an expression; Build turns the parts it needs
 // into nodes afterwards (values for a rollout, derivatives for a
 // linearization), so no unused node enters the graph. Value returns the
 // constant, or NaN for a node-valued GraphScalar, whose values are not
 // known while the graph is built: a step function must not branch on Value
-// (models' steps use Clamp for that). GraphScalars from different Unrolled
+// (models' steps use Clamp for that). GraphScalars from different unrolled
 // graphs must not be mixed.
 type GraphScalar struct {
 	c float64 // the value when e is nil
-	e *urExpr
+	e *expr
 }
 
 var _ models.Scalar[GraphScalar] = GraphScalar{}
 
-// urKind is the operation of one expression node.
-type urKind uint8
+// exprKind is the operation of one expression node.
+type exprKind uint8
 
 const (
-	urLeaf   urKind = iota // a given value node and derivative node
-	urConst                // the constant c as a node (only as an operand of Atan2)
-	urAdd                  // x + y
-	urSub                  // x − y
-	urMul                  // x·y
-	urDiv                  // x/y
-	urNeg                  // −x
-	urAddC                 // x + c
-	urMulC                 // x·c
-	urDivC                 // x/c
-	urRSubC                // c − x
-	urRDivC                // c/x
-	urSin                  // sin x
-	urCos                  // cos x
-	urSqrt                 // √x
-	urExp                  // eˣ
-	urTanh                 // tanh x
-	urAtan2                // atan2(x, y)
-	urClampK               // clamp(x, c, c2)
+	kindLeaf  exprKind = iota // a given value node and derivative node
+	kindConst                 // the constant c as a node (only as an operand of Atan2)
+	kindAdd                   // x + y
+	kindSub                   // x − y
+	kindMul                   // x·y
+	kindDiv                   // x/y
+	kindNeg                   // −x
+	kindAddC                  // x + c
+	kindMulC                  // x·c
+	kindDivC                  // x/c
+	kindRSubC                 // c − x
+	kindRDivC                 // c/x
+	kindSin                   // sin x
+	kindCos                   // cos x
+	kindSqrt                  // √x
+	kindExp                   // eˣ
+	kindTanh                  // tanh x
+	kindAtan2                 // atan2(x, y)
+	kindClamp                 // clamp(x, c, c2)
 )
 
-// urExpr is one recorded operation. Its value node v and derivative node d
+// expr is one recorded operation. Its value node v and derivative node d
 // are built on demand and memoized.
-type urExpr struct {
-	b     *urBuilder
-	kind  urKind
-	x, y  *urExpr
+type expr struct {
+	b     *builder
+	kind  exprKind
+	x, y  *expr
 	c, c2 float64
 	rows  int
 	hasD  bool // the derivative part may be nonzero
@@ -80,37 +80,37 @@ type urExpr struct {
 
 func (a GraphScalar) isConst() bool { return a.e == nil }
 
-// urLeafScalar wraps a value node (rows,1,1) and an optional derivative
+// leafScalar wraps a value node (rows,1,1) and an optional derivative
 // node (rows,1,K) as a GraphScalar.
-func urLeafScalar(b *urBuilder, v, d *G.Node, rows int) GraphScalar {
-	return GraphScalar{e: &urExpr{b: b, kind: urLeaf, v: v, d: d, rows: rows, hasD: d != nil}}
+func leafScalar(b *builder, v, d *G.Node, rows int) GraphScalar {
+	return GraphScalar{e: &expr{b: b, kind: kindLeaf, v: v, d: d, rows: rows, hasD: d != nil}}
 }
 
-// urLazyLeaf is urLeafScalar with nodes made by v and d (nil: no
+// lazyLeaf is leafScalar with nodes made by v and d (nil: no
 // derivative part) when first needed.
-func urLazyLeaf(b *urBuilder, v, d func() *G.Node, rows int) GraphScalar {
-	return GraphScalar{e: &urExpr{b: b, kind: urLeaf, lazyV: v, lazyD: d, rows: rows, hasD: d != nil}}
+func lazyLeaf(b *builder, v, d func() *G.Node, rows int) GraphScalar {
+	return GraphScalar{e: &expr{b: b, kind: kindLeaf, lazyV: v, lazyD: d, rows: rows, hasD: d != nil}}
 }
 
-func urUnary(k urKind, x *urExpr, c float64) GraphScalar {
-	return GraphScalar{e: &urExpr{b: x.b, kind: k, x: x, c: c, rows: x.rows, hasD: x.hasD}}
+func unaryExpr(k exprKind, x *expr, c float64) GraphScalar {
+	return GraphScalar{e: &expr{b: x.b, kind: k, x: x, c: c, rows: x.rows, hasD: x.hasD}}
 }
 
-func urBinary(k urKind, x, y *urExpr) GraphScalar {
+func binaryExpr(k exprKind, x, y *expr) GraphScalar {
 	b := x.b
 	if b != y.b || x.rows != y.rows {
-		b.fail(fmt.Errorf("op: GraphScalar: operands from different graphs or batches"))
+		b.fail(fmt.Errorf("unrolled: GraphScalar: operands from different graphs or batches"))
 	}
-	return GraphScalar{e: &urExpr{b: b, kind: k, x: x, y: y, rows: x.rows, hasD: x.hasD || y.hasD}}
+	return GraphScalar{e: &expr{b: b, kind: k, x: x, y: y, rows: x.rows, hasD: x.hasD || y.hasD}}
 }
 
 // asExpr returns a as an expression with the rows of like, turning a
 // constant into a constant node.
-func (a GraphScalar) asExpr(like *urExpr) *urExpr {
+func (a GraphScalar) asExpr(like *expr) *expr {
 	if a.e != nil {
 		return a.e
 	}
-	return &urExpr{b: like.b, kind: urConst, c: a.c, rows: like.rows}
+	return &expr{b: like.b, kind: kindConst, c: a.c, rows: like.rows}
 }
 
 // Value implements models.Scalar: the constant, or NaN for a node-valued
@@ -131,11 +131,11 @@ func (a GraphScalar) Add(b GraphScalar) GraphScalar {
 	case a.isConst() && b.isConst():
 		return GraphScalar{c: a.c + b.c}
 	case b.isConst():
-		return urUnary(urAddC, a.e, b.c)
+		return unaryExpr(kindAddC, a.e, b.c)
 	case a.isConst():
-		return urUnary(urAddC, b.e, a.c)
+		return unaryExpr(kindAddC, b.e, a.c)
 	}
-	return urBinary(urAdd, a.e, b.e)
+	return binaryExpr(kindAdd, a.e, b.e)
 }
 
 // Sub implements models.Scalar.
@@ -144,11 +144,11 @@ func (a GraphScalar) Sub(b GraphScalar) GraphScalar {
 	case a.isConst() && b.isConst():
 		return GraphScalar{c: a.c - b.c}
 	case b.isConst():
-		return urUnary(urAddC, a.e, -b.c) // x − c = x + (−c) exactly
+		return unaryExpr(kindAddC, a.e, -b.c) // x − c = x + (−c) exactly
 	case a.isConst():
-		return urUnary(urRSubC, b.e, a.c)
+		return unaryExpr(kindRSubC, b.e, a.c)
 	}
-	return urBinary(urSub, a.e, b.e)
+	return binaryExpr(kindSub, a.e, b.e)
 }
 
 // Mul implements models.Scalar.
@@ -157,11 +157,11 @@ func (a GraphScalar) Mul(b GraphScalar) GraphScalar {
 	case a.isConst() && b.isConst():
 		return GraphScalar{c: a.c * b.c}
 	case b.isConst():
-		return urUnary(urMulC, a.e, b.c)
+		return unaryExpr(kindMulC, a.e, b.c)
 	case a.isConst():
-		return urUnary(urMulC, b.e, a.c)
+		return unaryExpr(kindMulC, b.e, a.c)
 	}
-	return urBinary(urMul, a.e, b.e)
+	return binaryExpr(kindMul, a.e, b.e)
 }
 
 // Div implements models.Scalar.
@@ -170,11 +170,11 @@ func (a GraphScalar) Div(b GraphScalar) GraphScalar {
 	case a.isConst() && b.isConst():
 		return GraphScalar{c: a.c / b.c}
 	case b.isConst():
-		return urUnary(urDivC, a.e, b.c)
+		return unaryExpr(kindDivC, a.e, b.c)
 	case a.isConst():
-		return urUnary(urRDivC, b.e, a.c)
+		return unaryExpr(kindRDivC, b.e, a.c)
 	}
-	return urBinary(urDiv, a.e, b.e)
+	return binaryExpr(kindDiv, a.e, b.e)
 }
 
 // Neg implements models.Scalar.
@@ -182,7 +182,7 @@ func (a GraphScalar) Neg() GraphScalar {
 	if a.isConst() {
 		return GraphScalar{c: -a.c}
 	}
-	return urUnary(urNeg, a.e, 0)
+	return unaryExpr(kindNeg, a.e, 0)
 }
 
 // AddC implements models.Scalar.
@@ -191,27 +191,27 @@ func (a GraphScalar) AddC(c float64) GraphScalar { return a.Add(GraphScalar{c: c
 // MulC implements models.Scalar.
 func (a GraphScalar) MulC(c float64) GraphScalar { return a.Mul(GraphScalar{c: c}) }
 
-func (a GraphScalar) fn(k urKind, f func(float64) float64) GraphScalar {
+func (a GraphScalar) fn(k exprKind, f func(float64) float64) GraphScalar {
 	if a.isConst() {
 		return GraphScalar{c: f(a.c)}
 	}
-	return urUnary(k, a.e, 0)
+	return unaryExpr(k, a.e, 0)
 }
 
 // Sin implements models.Scalar.
-func (a GraphScalar) Sin() GraphScalar { return a.fn(urSin, math.Sin) }
+func (a GraphScalar) Sin() GraphScalar { return a.fn(kindSin, math.Sin) }
 
 // Cos implements models.Scalar.
-func (a GraphScalar) Cos() GraphScalar { return a.fn(urCos, math.Cos) }
+func (a GraphScalar) Cos() GraphScalar { return a.fn(kindCos, math.Cos) }
 
 // Sqrt implements models.Scalar.
-func (a GraphScalar) Sqrt() GraphScalar { return a.fn(urSqrt, math.Sqrt) }
+func (a GraphScalar) Sqrt() GraphScalar { return a.fn(kindSqrt, math.Sqrt) }
 
 // Exp implements models.Scalar.
-func (a GraphScalar) Exp() GraphScalar { return a.fn(urExp, math.Exp) }
+func (a GraphScalar) Exp() GraphScalar { return a.fn(kindExp, math.Exp) }
 
 // Tanh implements models.Scalar.
-func (a GraphScalar) Tanh() GraphScalar { return a.fn(urTanh, math.Tanh) }
+func (a GraphScalar) Tanh() GraphScalar { return a.fn(kindTanh, math.Tanh) }
 
 // Atan2 implements models.Scalar: atan2(a, x), with the derivative
 // (x·da − a·dx)/(x² + a²), exact in every quadrant.
@@ -220,11 +220,11 @@ func (a GraphScalar) Atan2(x GraphScalar) GraphScalar {
 	case a.isConst() && x.isConst():
 		return GraphScalar{c: math.Atan2(a.c, x.c)}
 	case a.isConst():
-		return urBinary(urAtan2, a.asExpr(x.e), x.e)
+		return binaryExpr(kindAtan2, a.asExpr(x.e), x.e)
 	case x.isConst():
-		return urBinary(urAtan2, a.e, x.asExpr(a.e))
+		return binaryExpr(kindAtan2, a.e, x.asExpr(a.e))
 	}
-	return urBinary(urAtan2, a.e, x.e)
+	return binaryExpr(kindAtan2, a.e, x.e)
 }
 
 // Clamp implements models.Scalar: the derivative is 1 on the closed
@@ -233,7 +233,7 @@ func (a GraphScalar) Clamp(lo, hi float64) GraphScalar {
 	if a.isConst() {
 		return GraphScalar{c: clamp(a.c, lo, hi)}
 	}
-	g := urUnary(urClampK, a.e, lo)
+	g := unaryExpr(kindClamp, a.e, lo)
 	g.e.c2 = hi
 	return g
 }
@@ -242,7 +242,7 @@ func (a GraphScalar) Clamp(lo, hi float64) GraphScalar {
 // Materialization: turning expressions into graph nodes.
 
 // value returns the value node (rows,1,1) of a.
-func (b *urBuilder) value(a GraphScalar, rows int) *G.Node {
+func (b *builder) value(a GraphScalar, rows int) *G.Node {
 	if a.isConst() {
 		return b.filled(b.col(rows), a.c)
 	}
@@ -250,14 +250,14 @@ func (b *urBuilder) value(a GraphScalar, rows int) *G.Node {
 }
 
 // deriv returns the derivative node (rows,1,K) of a (zeros if it has none).
-func (b *urBuilder) deriv(a GraphScalar, rows int) *G.Node {
+func (b *builder) deriv(a GraphScalar, rows int) *G.Node {
 	if a.isConst() || !a.e.hasD {
 		return b.filled(tensor.Shape{rows, 1, b.k}, 0)
 	}
 	return b.exprDeriv(a.e)
 }
 
-func (b *urBuilder) exprValue(e *urExpr) *G.Node {
+func (b *builder) exprValue(e *expr) *G.Node {
 	if b.err != nil {
 		return nil
 	}
@@ -265,55 +265,55 @@ func (b *urBuilder) exprValue(e *urExpr) *G.Node {
 		return e.v
 	}
 	if e.b != b {
-		b.fail(fmt.Errorf("op: GraphScalar from another graph"))
+		b.fail(fmt.Errorf("unrolled: GraphScalar from another graph"))
 		return nil
 	}
 	var v *G.Node
 	switch e.kind {
-	case urLeaf:
+	case kindLeaf:
 		if e.lazyV == nil {
-			b.fail(fmt.Errorf("op: GraphScalar leaf without a value"))
+			b.fail(fmt.Errorf("unrolled: GraphScalar leaf without a value"))
 			break
 		}
 		v = e.lazyV()
-	case urConst:
+	case kindConst:
 		v = b.filled(b.col(e.rows), e.c)
-	case urAdd:
+	case kindAdd:
 		v = b.add(b.exprValue(e.x), b.exprValue(e.y))
-	case urSub:
+	case kindSub:
 		v = b.sub(b.exprValue(e.x), b.exprValue(e.y))
-	case urMul:
+	case kindMul:
 		v = b.mul(b.exprValue(e.x), b.exprValue(e.y))
-	case urDiv:
+	case kindDiv:
 		v = b.div(b.exprValue(e.x), b.exprValue(e.y))
-	case urNeg:
+	case kindNeg:
 		v = b.neg(b.exprValue(e.x))
-	case urAddC:
+	case kindAddC:
 		v = b.add(b.exprValue(e.x), b.scalar(e.c))
-	case urMulC:
+	case kindMulC:
 		v = b.mul(b.exprValue(e.x), b.scalar(e.c))
-	case urDivC:
+	case kindDivC:
 		v = b.div(b.exprValue(e.x), b.scalar(e.c))
-	case urRSubC:
+	case kindRSubC:
 		v = b.sub(b.scalar(e.c), b.exprValue(e.x))
-	case urRDivC:
+	case kindRDivC:
 		v = b.div(b.scalar(e.c), b.exprValue(e.x))
-	case urSin:
+	case kindSin:
 		v = b.unary("sin", G.Sin, b.exprValue(e.x))
-	case urCos:
+	case kindCos:
 		v = b.unary("cos", G.Cos, b.exprValue(e.x))
-	case urSqrt:
+	case kindSqrt:
 		v = b.unary("sqrt", G.Sqrt, b.exprValue(e.x))
-	case urExp:
+	case kindExp:
 		v = b.unary("exp", G.Exp, b.exprValue(e.x))
-	case urTanh:
+	case kindTanh:
 		v = b.unary("tanh", G.Tanh, b.exprValue(e.x))
-	case urAtan2:
-		v = b.apply(urAtan2Op{}, b.exprValue(e.x), b.exprValue(e.y))
-	case urClampK:
-		v = b.apply(urClampOp{lo: e.c, hi: e.c2}, b.exprValue(e.x))
+	case kindAtan2:
+		v = b.apply(atan2Op{}, b.exprValue(e.x), b.exprValue(e.y))
+	case kindClamp:
+		v = b.apply(clampOp{lo: e.c, hi: e.c2}, b.exprValue(e.x))
 	default:
-		b.fail(fmt.Errorf("op: GraphScalar: unknown operation %d", e.kind))
+		b.fail(fmt.Errorf("unrolled: GraphScalar: unknown operation %d", e.kind))
 	}
 	e.v = v
 	return v
@@ -321,7 +321,7 @@ func (b *urBuilder) exprValue(e *urExpr) *G.Node {
 
 // exprDeriv returns the derivative node of e, which must have hasD set.
 // The rules are those of models.Dual, applied to a row of K directions.
-func (b *urBuilder) exprDeriv(e *urExpr) *G.Node {
+func (b *builder) exprDeriv(e *expr) *G.Node {
 	if b.err != nil {
 		return nil
 	}
@@ -329,33 +329,33 @@ func (b *urBuilder) exprDeriv(e *urExpr) *G.Node {
 		return e.d
 	}
 	if !e.hasD {
-		b.fail(fmt.Errorf("op: GraphScalar: derivative of a constant expression requested"))
+		b.fail(fmt.Errorf("unrolled: GraphScalar: derivative of a constant expression requested"))
 		return nil
 	}
 	dx := func() *G.Node { return b.exprDeriv(e.x) }
 	vx := func() *G.Node { return b.exprValue(e.x) }
 	var d *G.Node
 	switch e.kind {
-	case urLeaf:
+	case kindLeaf:
 		if e.lazyD == nil {
-			b.fail(fmt.Errorf("op: GraphScalar leaf without a derivative"))
+			b.fail(fmt.Errorf("unrolled: GraphScalar leaf without a derivative"))
 			break
 		}
 		d = e.lazyD()
-	case urAdd, urSub:
+	case kindAdd, kindSub:
 		switch {
 		case !e.y.hasD:
 			d = dx()
-		case !e.x.hasD && e.kind == urAdd:
+		case !e.x.hasD && e.kind == kindAdd:
 			d = b.exprDeriv(e.y)
 		case !e.x.hasD:
 			d = b.neg(b.exprDeriv(e.y))
-		case e.kind == urAdd:
+		case e.kind == kindAdd:
 			d = b.add(dx(), b.exprDeriv(e.y))
 		default:
 			d = b.sub(dx(), b.exprDeriv(e.y))
 		}
-	case urMul: // y·dx + x·dy
+	case kindMul: // y·dx + x·dy
 		var terms []*G.Node
 		if e.x.hasD {
 			terms = append(terms, b.rowScale(b.exprValue(e.y), dx()))
@@ -364,7 +364,7 @@ func (b *urBuilder) exprDeriv(e *urExpr) *G.Node {
 			terms = append(terms, b.rowScale(vx(), b.exprDeriv(e.y)))
 		}
 		d = b.sum(terms...)
-	case urDiv: // (dx − r·dy)/y with r = x/y
+	case kindDiv: // (dx − r·dy)/y with r = x/y
 		num := (*G.Node)(nil)
 		switch {
 		case !e.y.hasD:
@@ -375,29 +375,29 @@ func (b *urBuilder) exprDeriv(e *urExpr) *G.Node {
 			num = b.sub(dx(), b.rowScale(b.exprValue(e), b.exprDeriv(e.y)))
 		}
 		d = b.rowScale(b.unary("inverse", G.Inverse, b.exprValue(e.y)), num)
-	case urNeg:
+	case kindNeg:
 		d = b.neg(dx())
-	case urAddC:
+	case kindAddC:
 		d = dx()
-	case urMulC:
+	case kindMulC:
 		d = b.mul(dx(), b.scalar(e.c))
-	case urDivC:
+	case kindDivC:
 		d = b.div(dx(), b.scalar(e.c))
-	case urRSubC:
+	case kindRSubC:
 		d = b.neg(dx())
-	case urRDivC: // d(c/x) = −(c/x)/x·dx
+	case kindRDivC: // d(c/x) = −(c/x)/x·dx
 		d = b.rowScale(b.neg(b.div(b.exprValue(e), vx())), dx())
-	case urSin:
+	case kindSin:
 		d = b.rowScale(b.unary("cos", G.Cos, vx()), dx())
-	case urCos:
+	case kindCos:
 		d = b.rowScale(b.neg(b.unary("sin", G.Sin, vx())), dx())
-	case urSqrt: // dx/(2√x)
+	case kindSqrt: // dx/(2√x)
 		d = b.rowScale(b.div(b.scalar(0.5), b.exprValue(e)), dx())
-	case urExp:
+	case kindExp:
 		d = b.rowScale(b.exprValue(e), dx())
-	case urTanh: // (1 − tanh²)·dx
+	case kindTanh: // (1 − tanh²)·dx
 		d = b.rowScale(b.sub(b.scalar(1), b.unary("square", G.Square, b.exprValue(e))), dx())
-	case urAtan2: // (x·dy − y·dx)/(x² + y²) for atan2(y, x) = atan2(e.x, e.y)
+	case kindAtan2: // (x·dy − y·dx)/(x² + y²) for atan2(y, x) = atan2(e.x, e.y)
 		y, x := e.x, e.y
 		r2 := b.add(b.unary("square", G.Square, b.exprValue(x)), b.unary("square", G.Square, b.exprValue(y)))
 		var terms []*G.Node
@@ -413,10 +413,10 @@ func (b *urBuilder) exprDeriv(e *urExpr) *G.Node {
 			}
 		}
 		d = b.sum(terms...)
-	case urClampK:
-		d = b.apply(urMaskMulOp{lo: e.c, hi: e.c2}, vx(), dx())
+	case kindClamp:
+		d = b.apply(maskMulOp{lo: e.c, hi: e.c2}, vx(), dx())
 	default:
-		b.fail(fmt.Errorf("op: GraphScalar: no derivative for operation %d", e.kind))
+		b.fail(fmt.Errorf("unrolled: GraphScalar: no derivative for operation %d", e.kind))
 	}
 	e.d = d
 	return d
@@ -427,11 +427,11 @@ func (b *urBuilder) exprDeriv(e *urExpr) *G.Node {
 // graph's constants on every node it adds, so they are few, cached, and
 // named exactly by their contents.
 
-func urFloatName(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
+func floatName(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
 
 // scalar returns the float64 scalar constant v.
-func (b *urBuilder) scalar(v float64) *G.Node {
-	name := "unrolled.scalar(" + urFloatName(v) + ")"
+func (b *builder) scalar(v float64) *G.Node {
+	name := "unrolled.scalar(" + floatName(v) + ")"
 	if n, ok := b.consts[name]; ok {
 		return n
 	}
@@ -439,19 +439,19 @@ func (b *urBuilder) scalar(v float64) *G.Node {
 }
 
 // filled returns the constant tensor of the given shape with every entry v.
-func (b *urBuilder) filled(shape tensor.Shape, v float64) *G.Node {
-	name := fmt.Sprintf("unrolled.filled(%v,%s)", shape, urFloatName(v))
+func (b *builder) filled(shape tensor.Shape, v float64) *G.Node {
+	name := fmt.Sprintf("unrolled.filled(%v,%s)", shape, floatName(v))
 	return b.constTensor(name, shape, func(i, j int) float64 { return v })
 }
 
 // constTensor returns the cached constant named name of the given shape
 // whose entry in row i (leading axes flattened) and column j (last axis)
 // is f(i, j).
-func (b *urBuilder) constTensor(name string, shape tensor.Shape, f func(i, j int) float64) *G.Node {
+func (b *builder) constTensor(name string, shape tensor.Shape, f func(i, j int) float64) *G.Node {
 	if n, ok := b.consts[name]; ok {
 		return n
 	}
-	rows, cols := urRowsCols(shape)
+	rows, cols := rowsCols(shape)
 	data := make([]float64, rows*cols)
 	for i := range rows {
 		for j := range cols {
@@ -463,7 +463,7 @@ func (b *urBuilder) constTensor(name string, shape tensor.Shape, f func(i, j int
 
 // addConst adds a constant to the graph and caches the graph's node (the
 // graph keeps a copy of a constant, not the node given to it).
-func (b *urBuilder) addConst(name string, n *G.Node) *G.Node {
+func (b *builder) addConst(name string, n *G.Node) *G.Node {
 	b.initHashes()
 	before := len(b.g.AllNodes())
 	n = b.g.AddNode(n)

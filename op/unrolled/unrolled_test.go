@@ -15,9 +15,9 @@ import (
 	"gorgonia.org/tensor"
 )
 
-// urCase is one unrolled problem: a task, its step, a horizon and the
+// testCase is one unrolled problem: a task, its step, a horizon and the
 // inputs. theta and phi are shared (length P, Q) or per example (B·P, B·Q).
-type urCase struct {
+type testCase struct {
 	name        string
 	task        models.Task
 	step        models.Step[GraphScalar]
@@ -28,43 +28,43 @@ type urCase struct {
 	phiShared   bool
 }
 
-func (c urCase) dims() (b, n, m, p, q int) {
+func (c testCase) dims() (b, n, m, p, q int) {
 	d := c.task.Dynamics.Dims()
 	return len(c.x0) / d.N, d.N, d.M, d.P, c.task.Cost.Dims().Q
 }
 
-func (c urCase) problem() ilqr.Problem {
+func (c testCase) problem() ilqr.Problem {
 	return ilqr.Problem{Task: c.task, T: c.T}
 }
 
-func (c urCase) inputs() ilqr.Inputs {
+func (c testCase) inputs() ilqr.Inputs {
 	return ilqr.Inputs{X0: c.x0, Theta: c.theta, Phi: c.phi}
 }
 
-// urPendulumCase starts B pendulums near upright with angles th and rates w
+// pendulumCase starts B pendulums near upright with angles th and rates w
 // (so the optimal controls stay inside ±2) with shared default parameters.
-func urPendulumCase(T int, th, w []float64) urCase {
+func pendulumCase(T int, th, w []float64) testCase {
 	task := models.PendulumTask()
 	x0 := make([]float64, 0, 3*len(th))
 	for i := range th {
 		x0 = append(x0, math.Cos(th[i]), math.Sin(th[i]), w[i])
 	}
-	return urCase{
+	return testCase{
 		name: "pendulum", task: task, step: models.PendulumStep[GraphScalar], T: T, x0: x0,
 		theta: task.Dynamics.DefaultParams(), phi: task.Cost.DefaultParams(),
 		thetaShared: true, phiShared: true,
 	}
 }
 
-// urUprightCase is the B = 2 pendulum case of the convergence tests: near
+// uprightCase is the B = 2 pendulum case of the convergence tests: near
 // upright, optimal controls at most 1.3 in magnitude (the bounds are ±2;
 // most starts with |θ| ≥ 0.1 saturate them at T = 10).
-func urUprightCase(T int) urCase {
-	return urPendulumCase(T, []float64{0.15, -0.1}, []float64{-0.3, 0.1})
+func uprightCase(T int) testCase {
+	return pendulumCase(T, []float64{0.15, -0.1}, []float64{-0.3, 0.1})
 }
 
 // perExample returns c with θ and φ given per example (the same values).
-func (c urCase) perExample() urCase {
+func (c testCase) perExample() testCase {
 	b, _, _, _, _ := c.dims()
 	rep := func(v []float64) []float64 {
 		out := make([]float64, 0, b*len(v))
@@ -79,8 +79,8 @@ func (c urCase) perExample() urCase {
 	return c
 }
 
-// urGraph is one built Unrolled graph with its loss L = Σ W⊙out.
-type urGraph struct {
+// testGraph is one built unrolled graph with its loss L = Σ W⊙out.
+type testGraph struct {
 	g                *G.ExprGraph
 	x0, theta, phi   *G.Node
 	out, loss        *G.Node
@@ -88,12 +88,12 @@ type urGraph struct {
 	b, t, n, m, p, q int
 }
 
-func urTensor(shape []int, data []float64) *tensor.Dense {
+func denseOf(shape []int, data []float64) *tensor.Dense {
 	return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(append([]float64(nil), data...)))
 }
 
-// urWeights returns fixed random loss weights W (B×T×(N+M)) for seed s.
-func urWeights(n int, s uint64) []float64 {
+// lossWeights returns fixed random loss weights W (B×T×(N+M)) for seed s.
+func lossWeights(n int, s uint64) []float64 {
 	rng := rand.New(rand.NewPCG(s, 7))
 	w := make([]float64, n)
 	for i := range w {
@@ -102,68 +102,68 @@ func urWeights(n int, s uint64) []float64 {
 	return w
 }
 
-// urBuild builds c with iters iterations, its loss with weights w (nil: no
+// buildGraph builds c with iters iterations, its loss with weights w (nil: no
 // loss), and G.Read nodes for both (see GORGONIA.md on register reuse).
-func urBuild(t testing.TB, c urCase, iters int, w []float64) *urGraph {
+func buildGraph(t testing.TB, c testCase, iters int, w []float64) *testGraph {
 	t.Helper()
 	bs, n, m, p, q := c.dims()
-	r := &urGraph{g: G.NewGraph(), b: bs, t: c.T, n: n, m: m, p: p, q: q}
-	r.x0 = G.NewTensor(r.g, tensor.Float64, 2, G.WithShape(bs, n), G.WithName("x0"), G.WithValue(urTensor([]int{bs, n}, c.x0)))
+	r := &testGraph{g: G.NewGraph(), b: bs, t: c.T, n: n, m: m, p: p, q: q}
+	r.x0 = G.NewTensor(r.g, tensor.Float64, 2, G.WithShape(bs, n), G.WithName("x0"), G.WithValue(denseOf([]int{bs, n}, c.x0)))
 	param := func(name string, v []float64, shared bool, k int) *G.Node {
 		if shared {
-			return G.NewTensor(r.g, tensor.Float64, 1, G.WithShape(k), G.WithName(name), G.WithValue(urTensor([]int{k}, v)))
+			return G.NewTensor(r.g, tensor.Float64, 1, G.WithShape(k), G.WithName(name), G.WithValue(denseOf([]int{k}, v)))
 		}
-		return G.NewTensor(r.g, tensor.Float64, 2, G.WithShape(bs, k), G.WithName(name), G.WithValue(urTensor([]int{bs, k}, v)))
+		return G.NewTensor(r.g, tensor.Float64, 2, G.WithShape(bs, k), G.WithName(name), G.WithValue(denseOf([]int{bs, k}, v)))
 	}
 	r.theta = param("theta", c.theta, c.thetaShared, p)
 	r.phi = param("phi", c.phi, c.phiShared, q)
 	out, err := Build(r.x0, r.theta, r.phi, Config{Problem: c.problem(), Step: c.step, Iters: iters})
 	if err != nil {
-		t.Fatalf("Unrolled: %v", err)
+		t.Fatalf("Build: %v", err)
 	}
 	r.out = out
 	G.Read(out, &r.outVal)
 	if w == nil {
 		return r
 	}
-	wn := G.NewConstant(urTensor([]int{bs, c.T, n + m}, w), G.WithName("weights"))
+	wn := G.NewConstant(denseOf([]int{bs, c.T, n + m}, w), G.WithName("weights"))
 	prod := G.Must(G.HadamardProd(out, wn))
 	r.loss = G.Must(G.Sum(G.Must(G.Reshape(prod, tensor.Shape{bs * c.T * (n + m)}))))
 	G.Read(r.loss, &r.lossVal)
 	return r
 }
 
-func urCopy(v G.Value) []float64 {
+func copyValue(v G.Value) []float64 {
 	return append([]float64(nil), v.Data().([]float64)...)
 }
 
-// urGrads holds the loss gradients w.r.t. x0, θ and φ.
-type urGrads struct{ x0, theta, phi []float64 }
+// gradSet holds the loss gradients w.r.t. x0, θ and φ.
+type gradSet struct{ x0, theta, phi []float64 }
 
-func (g urGrads) all() []float64 {
+func (g gradSet) all() []float64 {
 	return append(append(append([]float64(nil), g.x0...), g.theta...), g.phi...)
 }
 
-func (r *urGraph) grads(t testing.TB) urGrads {
+func (r *testGraph) grads(t testing.TB) gradSet {
 	t.Helper()
 	get := func(n *G.Node) []float64 {
 		v, err := n.Grad()
 		if err != nil {
 			t.Fatalf("gradient of %v: %v", n, err)
 		}
-		return urCopy(v)
+		return copyValue(v)
 	}
-	return urGrads{get(r.x0), get(r.theta), get(r.phi)}
+	return gradSet{get(r.x0), get(r.theta), get(r.phi)}
 }
 
-// urTapeGrads runs c's loss with G.Grad and a TapeMachine. A graph whose
+// tapeGrads runs c's loss with G.Grad and a TapeMachine. A graph whose
 // gradient nodes collide in Gorgonia's 32-bit hash (HashCollisions) would
 // be miscomputed by the TapeMachine, so it is rebuilt with fresh salts.
-func urTapeGrads(t testing.TB, c urCase, iters int, w []float64) (urGrads, float64) {
+func tapeGrads(t testing.TB, c testCase, iters int, w []float64) (gradSet, float64) {
 	t.Helper()
-	var r *urGraph
+	var r *testGraph
 	for try := 0; ; try++ {
-		r = urBuild(t, c, iters, w)
+		r = buildGraph(t, c, iters, w)
 		if _, err := G.Grad(r.loss, r.x0, r.theta, r.phi); err != nil {
 			t.Fatalf("Grad: %v", err)
 		}
@@ -184,9 +184,9 @@ func urTapeGrads(t testing.TB, c urCase, iters int, w []float64) (urGrads, float
 	return r.grads(t), r.lossVal.Data().(float64)
 }
 
-// urNewTape compiles r's graph for a TapeMachine, failing on hash
+// newTape compiles r's graph for a TapeMachine, failing on hash
 // collisions.
-func urNewTape(t testing.TB, r *urGraph) G.VM {
+func newTape(t testing.TB, r *testGraph) G.VM {
 	t.Helper()
 	if dup := HashCollisions(r.g); len(dup) > 0 {
 		t.Fatalf("%d nodes share a hash with another node (%v)", len(dup), dup[0])
@@ -194,10 +194,10 @@ func urNewTape(t testing.TB, r *urGraph) G.VM {
 	return G.NewTapeMachine(r.g)
 }
 
-// urLispGrads runs c's loss forward and backward on a LispMachine.
-func urLispGrads(t testing.TB, c urCase, iters int, w []float64) (urGrads, float64) {
+// lispGrads runs c's loss forward and backward on a LispMachine.
+func lispGrads(t testing.TB, c testCase, iters int, w []float64) (gradSet, float64) {
 	t.Helper()
-	r := urBuild(t, c, iters, w)
+	r := buildGraph(t, c, iters, w)
 	vm := G.NewLispMachine(r.g)
 	defer vm.Close()
 	if err := vm.RunAll(); err != nil {
@@ -206,32 +206,32 @@ func urLispGrads(t testing.TB, c urCase, iters int, w []float64) (urGrads, float
 	return r.grads(t), r.lossVal.Data().(float64)
 }
 
-// urForward returns the packed trajectory of c after iters iterations.
-func urForward(t testing.TB, c urCase, iters int) []float64 {
+// forward returns the packed trajectory of c after iters iterations.
+func forward(t testing.TB, c testCase, iters int) []float64 {
 	t.Helper()
-	r := urBuild(t, c, iters, nil)
-	vm := urNewTape(t, r)
+	r := buildGraph(t, c, iters, nil)
+	vm := newTape(t, r)
 	defer vm.Close()
 	if err := vm.RunAll(); err != nil {
 		t.Fatalf("TapeMachine: %v", err)
 	}
-	return urCopy(r.outVal)
+	return copyValue(r.outVal)
 }
 
-// urForwardLisp is urForward on a forward-only LispMachine (no compile).
-func urForwardLisp(t testing.TB, c urCase, iters int) []float64 {
+// forwardLisp is forward on a forward-only LispMachine (no compile).
+func forwardLisp(t testing.TB, c testCase, iters int) []float64 {
 	t.Helper()
-	r := urBuild(t, c, iters, nil)
+	r := buildGraph(t, c, iters, nil)
 	vm := G.NewLispMachine(r.g, G.ExecuteFwdOnly())
 	defer vm.Close()
 	if err := vm.RunAll(); err != nil {
 		t.Fatalf("LispMachine: %v", err)
 	}
-	return urCopy(r.outVal)
+	return copyValue(r.outVal)
 }
 
-// urSolveTight solves c with the solver to full precision.
-func urSolveTight(t testing.TB, c urCase) *ilqr.Result {
+// solveTight solves c with the solver to full precision.
+func solveTight(t testing.TB, c testCase) *ilqr.Result {
 	t.Helper()
 	res, err := ilqr.Solve(c.problem(), c.inputs(), &ilqr.Settings{MaxIter: 1000, TolGrad: 1e-13, TolGradLoose: 1e-13, TolCost: 1e-300})
 	if err != nil {
@@ -243,8 +243,8 @@ func urSolveTight(t testing.TB, c urCase) *ilqr.Result {
 	return res
 }
 
-// urMaxPackedDiff compares a packed (B,T,N+M) trajectory with an ilqr.Result.
-func urMaxPackedDiff(packed []float64, r *ilqr.Result) float64 {
+// maxPackedDiff compares a packed (B,T,N+M) trajectory with an ilqr.Result.
+func maxPackedDiff(packed []float64, r *ilqr.Result) float64 {
 	k := r.N + r.M
 	var e float64
 	for i := range r.B * r.T {
@@ -258,16 +258,16 @@ func urMaxPackedDiff(packed []float64, r *ilqr.Result) float64 {
 	return e
 }
 
-// urImplicitGrads is the exact implicit gradient of L = Σ W⊙τ* at the
+// implicitGrads is the exact implicit gradient of L = Σ W⊙τ* at the
 // solver's solution, summed over the batch for shared θ and φ.
-func urImplicitGrads(t testing.TB, c urCase, sol *ilqr.Result, w []float64) urGrads {
+func implicitGrads(t testing.TB, c testCase, sol *ilqr.Result, w []float64) gradSet {
 	t.Helper()
-	return urImplicitGradsOpt(t, c, sol, w, true)
+	return implicitGradsOpt(t, c, sol, w, true)
 }
 
-// urImplicitGradsOpt is urImplicitGrads; unless strict, examples whose
+// implicitGradsOpt is implicitGrads; unless strict, examples whose
 // gradient could not be computed are left zero instead of failing.
-func urImplicitGradsOpt(t testing.TB, c urCase, sol *ilqr.Result, w []float64, strict bool) urGrads {
+func implicitGradsOpt(t testing.TB, c testCase, sol *ilqr.Result, w []float64, strict bool) gradSet {
 	t.Helper()
 	sv, err := ilqr.NewSolver(c.problem(), nil)
 	if err != nil {
@@ -300,11 +300,11 @@ func urImplicitGradsOpt(t testing.TB, c urCase, sol *ilqr.Result, w []float64, s
 		}
 		return out
 	}
-	return urGrads{append([]float64(nil), g.X0...), sum(g.Theta, p, c.thetaShared), sum(g.Phi, q, c.phiShared)}
+	return gradSet{append([]float64(nil), g.X0...), sum(g.Theta, p, c.thetaShared), sum(g.Phi, q, c.phiShared)}
 }
 
-// urRelErr is ‖a − b‖_∞ / ‖b‖_∞.
-func urRelErr(a, b []float64) float64 {
+// relErr is ‖a − b‖_∞ / ‖b‖_∞.
+func relErr(a, b []float64) float64 {
 	var d, s float64
 	for i := range b {
 		d = math.Max(d, math.Abs(a[i]-b[i]))
@@ -313,34 +313,34 @@ func urRelErr(a, b []float64) float64 {
 	return d / s
 }
 
-// TestUnrolledMatchesSolver: starting near the optimum's basin, the
+// TestMatchesSolver: starting near the optimum's basin, the
 // unrolled iterations converge to the solver's solution (both at the
 // optimum, controls inside the bounds).
-func TestUnrolledMatchesSolver(t *testing.T) {
-	cart := func() urCase {
+func TestMatchesSolver(t *testing.T) {
+	cart := func() testCase {
 		task := models.CartpoleTask()
 		x0 := []float64{0.1, 0, math.Cos(0.2), math.Sin(0.2), 0.1, -0.2, 0.1, math.Cos(-0.15), math.Sin(-0.15), 0}
-		return urCase{name: "cartpole", task: task, step: models.CartpoleStep[GraphScalar], T: 10, x0: x0,
+		return testCase{name: "cartpole", task: task, step: models.CartpoleStep[GraphScalar], T: 10, x0: x0,
 			theta: task.Dynamics.DefaultParams(), phi: task.Cost.DefaultParams(), thetaShared: true, phiShared: true}
 	}
-	dp := func() urCase {
+	dp := func() testCase {
 		task := models.DoublePendulumTask()
 		x0 := []float64{
 			0, 0, math.Cos(0.05), math.Sin(0.05), 0, math.Cos(-0.03), math.Sin(-0.03), 0.1,
 			0.1, 0, math.Cos(-0.04), math.Sin(-0.04), 0.05, math.Cos(0.02), math.Sin(0.02), 0,
 		}
-		return urCase{name: "double pendulum", task: task, step: models.DoublePendulumStep[GraphScalar], T: 10, x0: x0,
+		return testCase{name: "double pendulum", task: task, step: models.DoublePendulumStep[GraphScalar], T: 10, x0: x0,
 			theta: task.Dynamics.DefaultParams(), phi: task.Cost.DefaultParams(), thetaShared: true, phiShared: true}
 	}
 	cases := []struct {
-		c     urCase
+		c     testCase
 		iters int
 	}{
-		{urUprightCase(10), 10},
-		{urUprightCase(10).perExample(), 10},
-		{urPendulumCase(10, []float64{0.1}, []float64{-0.1}), 10}, // B = 1
-		{urUprightCase(1), 3},                                     // T = 1
-		{urUprightCase(2), 6},                                     // T = 2
+		{uprightCase(10), 10},
+		{uprightCase(10).perExample(), 10},
+		{pendulumCase(10, []float64{0.1}, []float64{-0.1}), 10}, // B = 1
+		{uprightCase(1), 3},                                     // T = 1
+		{uprightCase(2), 6},                                     // T = 2
 		{cart(), 10},
 		{dp(), 10},
 	}
@@ -348,7 +348,7 @@ func TestUnrolledMatchesSolver(t *testing.T) {
 		c := tc.c
 		name := fmt.Sprintf("%s/B=%d/T=%d", c.name, len(c.x0)/c.task.Dynamics.Dims().N, c.T)
 		t.Run(name, func(t *testing.T) {
-			sol := urSolveTight(t, c)
+			sol := solveTight(t, c)
 			for _, u := range sol.U {
 				if math.Abs(u) >= 0.95*c.task.Upper[0] {
 					t.Fatalf("optimal control %g near the bound: pick another start", u)
@@ -360,7 +360,7 @@ func TestUnrolledMatchesSolver(t *testing.T) {
 				first = tc.iters // the table only in long mode
 			}
 			for it := first; it <= tc.iters; it++ {
-				last = urMaxPackedDiff(urForward(t, c, it), sol)
+				last = maxPackedDiff(forward(t, c, it), sol)
 				t.Logf("iterations %2d: max |unrolled − solver| = %.2e", it, last)
 			}
 			if last > 1e-8 {
@@ -370,25 +370,25 @@ func TestUnrolledMatchesSolver(t *testing.T) {
 	}
 }
 
-// TestUnrolledGradientApproachesImplicit: the gradient of L = Σ wx·X + Σ
+// TestGradientApproachesImplicit: the gradient of L = Σ wx·X + Σ
 // wu·U through the unrolled iterations (G.Grad + TapeMachine) tends to the
 // exact implicit gradient as the iterations converge, and matches it once
 // the forward pass has converged: at 10 iterations near upright (forward
-// error ~1e-12, TestUnrolledMatchesSolver), at 50 from hanging down, where
+// error ~1e-12, TestMatchesSolver), at 50 from hanging down, where
 // the full steps take longer and the optimal controls sit on the bounds
 // (held fixed by both gradients). Runs beyond 10 iterations use the
 // LispMachine: Gorgonia's TapeMachine compile is quadratic in the node
-// count (compile.go:524) and would take minutes; TestUnrolledLispMatchesTape
+// count (compile.go:524) and would take minutes; TestLispMatchesTape
 // shows both machines agree.
-func TestUnrolledGradientApproachesImplicit(t *testing.T) {
+func TestGradientApproachesImplicit(t *testing.T) {
 	cases := []struct {
 		name     string
-		c        urCase
+		c        testCase
 		assertAt int
 		long     bool
 	}{
-		{"upright", urUprightCase(10), 10, false},
-		{"hanging", urPendulumCase(10, []float64{3.0, -2.9}, []float64{0, 0.3}), 50, true},
+		{"upright", uprightCase(10), 10, false},
+		{"hanging", pendulumCase(10, []float64{3.0, -2.9}, []float64{0, 0.3}), 50, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -397,27 +397,27 @@ func TestUnrolledGradientApproachesImplicit(t *testing.T) {
 			}
 			c := tc.c
 			bs, n, m, _, _ := c.dims()
-			w := urWeights(bs*c.T*(n+m), 1)
-			sol := urSolveTight(t, c)
-			want := urImplicitGrads(t, c, sol, w)
+			w := lossWeights(bs*c.T*(n+m), 1)
+			sol := solveTight(t, c)
+			want := implicitGrads(t, c, sol, w)
 			iters := []int{1, 2, 5, 10, 20, 50}
 			if testing.Short() {
 				iters = []int{1, 2, 5, 10}
 			}
 			t.Logf("%6s  %-10s  %-10s  %-10s  %-10s  %s", "iters", "all", "x0", "theta", "phi", "forward")
 			for _, it := range iters {
-				var got urGrads
+				var got gradSet
 				machine := "tape"
 				if it <= 10 {
-					got, _ = urTapeGrads(t, c, it, w)
+					got, _ = tapeGrads(t, c, it, w)
 				} else {
-					got, _ = urLispGrads(t, c, it, w)
+					got, _ = lispGrads(t, c, it, w)
 					machine = "lisp"
 				}
-				fwd := urMaxPackedDiff(urForwardLisp(t, c, it), sol)
-				e := urRelErr(got.all(), want.all())
+				fwd := maxPackedDiff(forwardLisp(t, c, it), sol)
+				e := relErr(got.all(), want.all())
 				t.Logf("%6d  %.3e   %.3e   %.3e   %.3e   %.1e (%s)", it, e,
-					urRelErr(got.x0, want.x0), urRelErr(got.theta, want.theta), urRelErr(got.phi, want.phi), fwd, machine)
+					relErr(got.x0, want.x0), relErr(got.theta, want.theta), relErr(got.phi, want.phi), fwd, machine)
 				if it >= tc.assertAt && e > 1e-7 {
 					t.Errorf("%d iterations: relative gradient error %.2e > 1e-7", it, e)
 				}
@@ -426,23 +426,23 @@ func TestUnrolledGradientApproachesImplicit(t *testing.T) {
 	}
 }
 
-// TestUnrolledGradientFiniteDifferences: at a few iterations, far from
+// TestGradientFiniteDifferences: at a few iterations, far from
 // convergence and with saturated controls in one example, the gradient
 // Gorgonia computes through the graph matches central differences of the
 // graph's own forward output.
-func TestUnrolledGradientFiniteDifferences(t *testing.T) {
+func TestGradientFiniteDifferences(t *testing.T) {
 	const iters = 3
-	base := urPendulumCase(10, []float64{0.3, 2.2}, []float64{0.2, -0.5}) // example 2 saturates
-	one := urPendulumCase(10, []float64{2.2}, []float64{-0.5})            // B = 1
+	base := pendulumCase(10, []float64{0.3, 2.2}, []float64{0.2, -0.5}) // example 2 saturates
+	one := pendulumCase(10, []float64{2.2}, []float64{-0.5})            // B = 1
 	one.name += "/B=1"
-	for _, c := range []urCase{base, base.perExample(), one} {
+	for _, c := range []testCase{base, base.perExample(), one} {
 		t.Run(c.name, func(t *testing.T) {
 			bs, n, m, _, _ := c.dims()
-			w := urWeights(bs*c.T*(n+m), 2)
-			got, _ := urTapeGrads(t, c, iters, w)
+			w := lossWeights(bs*c.T*(n+m), 2)
+			got, _ := tapeGrads(t, c, iters, w)
 			// Forward-only graph, re-run with perturbed inputs.
-			r := urBuild(t, c, iters, w)
-			vm := urNewTape(t, r)
+			r := buildGraph(t, c, iters, w)
+			vm := newTape(t, r)
 			defer vm.Close()
 			eval := func() float64 {
 				vm.Reset()
@@ -453,7 +453,7 @@ func TestUnrolledGradientFiniteDifferences(t *testing.T) {
 			}
 			eval()
 			saturated := false
-			for i, v := range urCopy(r.outVal) {
+			for i, v := range copyValue(r.outVal) {
 				if i%(n+m) >= n && math.Abs(v) == c.task.Upper[0] {
 					saturated = true
 				}
@@ -465,7 +465,7 @@ func TestUnrolledGradientFiniteDifferences(t *testing.T) {
 				out := make([]float64, len(v))
 				x := append([]float64(nil), v...)
 				set := func() {
-					if err := G.Let(node, urTensor(shape, x)); err != nil {
+					if err := G.Let(node, denseOf(shape, x)); err != nil {
 						t.Fatal(err)
 					}
 				}
@@ -483,14 +483,14 @@ func TestUnrolledGradientFiniteDifferences(t *testing.T) {
 				set()
 				return out
 			}
-			want := urGrads{
+			want := gradSet{
 				x0:    fd(r.x0, []int{bs, n}, c.x0),
 				theta: fd(r.theta, r.theta.Shape(), c.theta),
 				phi:   fd(r.phi, r.phi.Shape(), c.phi),
 			}
-			e := urRelErr(got.all(), want.all())
+			e := relErr(got.all(), want.all())
 			t.Logf("%d iterations: relative error vs central differences %.2e (x0 %.1e, θ %.1e, φ %.1e)",
-				iters, e, urRelErr(got.x0, want.x0), urRelErr(got.theta, want.theta), urRelErr(got.phi, want.phi))
+				iters, e, relErr(got.x0, want.x0), relErr(got.theta, want.theta), relErr(got.phi, want.phi))
 			if e > 1e-6 {
 				t.Errorf("relative error %.2e > 1e-6\n got  %v\n want %v", e, got.all(), want.all())
 			}
@@ -498,51 +498,51 @@ func TestUnrolledGradientFiniteDifferences(t *testing.T) {
 	}
 }
 
-// TestUnrolledLispMatchesTape: Gorgonia's two machines give the same loss
+// TestLispMatchesTape: Gorgonia's two machines give the same loss
 // and gradients through the unrolled graph.
-func TestUnrolledLispMatchesTape(t *testing.T) {
-	base := urPendulumCase(10, []float64{0.3, 2.2}, []float64{0.2, -0.5})
-	for _, c := range []urCase{base, base.perExample()} {
+func TestLispMatchesTape(t *testing.T) {
+	base := pendulumCase(10, []float64{0.3, 2.2}, []float64{0.2, -0.5})
+	for _, c := range []testCase{base, base.perExample()} {
 		t.Run(c.name, func(t *testing.T) {
 			bs, n, m, _, _ := c.dims()
-			w := urWeights(bs*c.T*(n+m), 3)
-			gt, lt := urTapeGrads(t, c, 3, w)
-			gl, ll := urLispGrads(t, c, 3, w)
+			w := lossWeights(bs*c.T*(n+m), 3)
+			gt, lt := tapeGrads(t, c, 3, w)
+			gl, ll := lispGrads(t, c, 3, w)
 			if math.Abs(lt-ll) > 1e-12*math.Abs(lt) {
 				t.Errorf("loss: tape %v, lisp %v", lt, ll)
 			}
-			if e := urRelErr(gl.all(), gt.all()); e > 1e-12 {
+			if e := relErr(gl.all(), gt.all()); e > 1e-12 {
 				t.Errorf("gradients differ by %.2e\n tape %v\n lisp %v", e, gt.all(), gl.all())
 			}
 		})
 	}
 }
 
-// TestUnrolledEdgeCases: horizons 1 to 3, no iterations and a batch of
+// TestEdgeCases: horizons 1 to 3, no iterations and a batch of
 // one run forward and backward; where the LispMachine applies (every input
-// used: T > 1 for θ, iterations for φ; and B > 1, see Unrolled) it agrees
-// with the TapeMachine. Unrolled adds no unused nodes, which the
+// used: T > 1 for θ, iterations for φ; and B > 1, see Build) it agrees
+// with the TapeMachine. Build adds no unused nodes, which the
 // LispMachine would reject as non-scalar roots.
-func TestUnrolledEdgeCases(t *testing.T) {
+func TestEdgeCases(t *testing.T) {
 	cases := []struct {
-		c     urCase
+		c     testCase
 		iters int
 		lisp  bool
 	}{
-		{urUprightCase(1), 2, false},
-		{urUprightCase(2), 2, true},
-		{urUprightCase(3), 2, true},
-		{urUprightCase(10), 0, false},
-		{urPendulumCase(10, []float64{0.1}, []float64{-0.1}), 2, false},
+		{uprightCase(1), 2, false},
+		{uprightCase(2), 2, true},
+		{uprightCase(3), 2, true},
+		{uprightCase(10), 0, false},
+		{pendulumCase(10, []float64{0.1}, []float64{-0.1}), 2, false},
 	}
 	for _, tc := range cases {
 		c := tc.c
 		bs, n, m, _, _ := c.dims()
 		t.Run(fmt.Sprintf("T=%d/iters=%d/B=%d", c.T, tc.iters, bs), func(t *testing.T) {
-			w := urWeights(bs*c.T*(n+m), 6)
+			w := lossWeights(bs*c.T*(n+m), 6)
 			// With T = 1 nothing depends on θ, with no iterations nothing
 			// on φ: differentiate what the output depends on.
-			wrt := func(r *urGraph) G.Nodes {
+			wrt := func(r *testGraph) G.Nodes {
 				ns := G.Nodes{r.x0}
 				if c.T > 1 {
 					ns = append(ns, r.theta)
@@ -558,7 +558,7 @@ func TestUnrolledEdgeCases(t *testing.T) {
 				machines = 2
 			}
 			for lisp := range machines {
-				r := urBuild(t, c, tc.iters, w)
+				r := buildGraph(t, c, tc.iters, w)
 				var vm G.VM
 				if lisp == 1 {
 					vm = G.NewLispMachine(r.g)
@@ -566,7 +566,7 @@ func TestUnrolledEdgeCases(t *testing.T) {
 					if _, err := G.Grad(r.loss, wrt(r)...); err != nil {
 						t.Fatalf("Grad: %v", err)
 					}
-					vm = urNewTape(t, r)
+					vm = newTape(t, r)
 				}
 				if err := vm.RunAll(); err != nil {
 					t.Fatalf("lisp=%d: %v", lisp, err)
@@ -577,11 +577,11 @@ func TestUnrolledEdgeCases(t *testing.T) {
 					if err != nil {
 						t.Fatalf("lisp=%d: gradient of %v: %v", lisp, nd, err)
 					}
-					grads[lisp] = append(grads[lisp], urCopy(v))
+					grads[lisp] = append(grads[lisp], copyValue(v))
 				}
 			}
 			for i := range grads[machines-1] {
-				if e := urRelErr(grads[machines-1][i], grads[0][i]); e > 1e-12 {
+				if e := relErr(grads[machines-1][i], grads[0][i]); e > 1e-12 {
 					t.Errorf("input %d: lisp and tape gradients differ by %.2e", i, e)
 				}
 			}
@@ -589,28 +589,28 @@ func TestUnrolledEdgeCases(t *testing.T) {
 	}
 }
 
-// TestUnrolledUpstreamParameters: θ may be the output of upstream nodes
+// TestUpstreamParameters: θ may be the output of upstream nodes
 // (here θ = exp(log θ)); the gradient reaches them by the chain rule.
-func TestUnrolledUpstreamParameters(t *testing.T) {
-	c := urUprightCase(10)
+func TestUpstreamParameters(t *testing.T) {
+	c := uprightCase(10)
 	bs, n, m, p, q := c.dims()
-	w := urWeights(bs*c.T*(n+m), 8)
-	direct, _ := urTapeGrads(t, c, 2, w)
+	w := lossWeights(bs*c.T*(n+m), 8)
+	direct, _ := tapeGrads(t, c, 2, w)
 
 	g := G.NewGraph()
-	x0 := G.NewTensor(g, tensor.Float64, 2, G.WithShape(bs, n), G.WithName("x0"), G.WithValue(urTensor([]int{bs, n}, c.x0)))
+	x0 := G.NewTensor(g, tensor.Float64, 2, G.WithShape(bs, n), G.WithName("x0"), G.WithValue(denseOf([]int{bs, n}, c.x0)))
 	logTh := make([]float64, p)
 	for i, v := range c.theta {
 		logTh[i] = math.Log(v)
 	}
-	lt := G.NewTensor(g, tensor.Float64, 1, G.WithShape(p), G.WithName("logTheta"), G.WithValue(urTensor([]int{p}, logTh)))
+	lt := G.NewTensor(g, tensor.Float64, 1, G.WithShape(p), G.WithName("logTheta"), G.WithValue(denseOf([]int{p}, logTh)))
 	theta := G.Must(G.Exp(lt))
-	phi := G.NewTensor(g, tensor.Float64, 1, G.WithShape(q), G.WithName("phi"), G.WithValue(urTensor([]int{q}, c.phi)))
+	phi := G.NewTensor(g, tensor.Float64, 1, G.WithShape(q), G.WithName("phi"), G.WithValue(denseOf([]int{q}, c.phi)))
 	out, err := Build(x0, theta, phi, Config{Problem: c.problem(), Step: c.step, Iters: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
-	wn := G.NewConstant(urTensor([]int{bs, c.T, n + m}, w), G.WithName("weights"))
+	wn := G.NewConstant(denseOf([]int{bs, c.T, n + m}, w), G.WithName("weights"))
 	loss := G.Must(G.Sum(G.Must(G.Reshape(G.Must(G.HadamardProd(out, wn)), tensor.Shape{bs * c.T * (n + m)}))))
 	vm := G.NewLispMachine(g)
 	defer vm.Close()
@@ -621,30 +621,30 @@ func TestUnrolledUpstreamParameters(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := urCopy(gv)
+	got := copyValue(gv)
 	want := make([]float64, p)
 	for i := range want {
 		want[i] = direct.theta[i] * c.theta[i] // dL/dlog θ = dL/dθ · θ
 	}
-	if e := urRelErr(got, want); e > 1e-12 {
+	if e := relErr(got, want); e > 1e-12 {
 		t.Errorf("dL/dlog θ = %v, want %v (rel. error %.1e)", got, want, e)
 	}
 	_ = loss
 }
 
-// TestUnrolledSharedMatchesPerExample: shared parameters give the same
+// TestSharedMatchesPerExample: shared parameters give the same
 // trajectory as the same values per example, and their gradient is the
 // per-example gradients summed.
-func TestUnrolledSharedMatchesPerExample(t *testing.T) {
-	c := urPendulumCase(10, []float64{0.3, 2.2}, []float64{0.2, -0.5})
+func TestSharedMatchesPerExample(t *testing.T) {
+	c := pendulumCase(10, []float64{0.3, 2.2}, []float64{0.2, -0.5})
 	pc := c.perExample()
 	bs, n, m, p, q := c.dims()
-	if d := urRelErr(urForward(t, c, 2), urForward(t, pc, 2)); d != 0 {
+	if d := relErr(forward(t, c, 2), forward(t, pc, 2)); d != 0 {
 		t.Errorf("trajectories differ by %.2e", d)
 	}
-	w := urWeights(bs*c.T*(n+m), 4)
-	gs, _ := urTapeGrads(t, c, 2, w)
-	gp, _ := urTapeGrads(t, pc, 2, w)
+	w := lossWeights(bs*c.T*(n+m), 4)
+	gs, _ := tapeGrads(t, c, 2, w)
+	gp, _ := tapeGrads(t, pc, 2, w)
 	sum := func(v []float64, k int) []float64 {
 		out := make([]float64, k)
 		for i, x := range v {
@@ -652,17 +652,17 @@ func TestUnrolledSharedMatchesPerExample(t *testing.T) {
 		}
 		return out
 	}
-	if e := urRelErr(gs.all(), urGrads{gp.x0, sum(gp.theta, p), sum(gp.phi, q)}.all()); e > 1e-13 {
+	if e := relErr(gs.all(), gradSet{gp.x0, sum(gp.theta, p), sum(gp.phi, q)}.all()); e > 1e-13 {
 		t.Errorf("shared gradient differs from summed per-example gradients by %.2e", e)
 	}
 }
 
-// TestUnrolledDeterministic: rerunning a TapeMachine, and rebuilding the
+// TestDeterministic: rerunning a TapeMachine, and rebuilding the
 // graph, give bitwise equal outputs.
-func TestUnrolledDeterministic(t *testing.T) {
-	c := urPendulumCase(10, []float64{0.3, 2.2}, []float64{0.2, -0.5})
-	r := urBuild(t, c, 2, nil)
-	vm := urNewTape(t, r)
+func TestDeterministic(t *testing.T) {
+	c := pendulumCase(10, []float64{0.3, 2.2}, []float64{0.2, -0.5})
+	r := buildGraph(t, c, 2, nil)
+	vm := newTape(t, r)
 	defer vm.Close()
 	var runs [][]float64
 	for range 2 {
@@ -670,9 +670,9 @@ func TestUnrolledDeterministic(t *testing.T) {
 		if err := vm.RunAll(); err != nil {
 			t.Fatal(err)
 		}
-		runs = append(runs, urCopy(r.outVal))
+		runs = append(runs, copyValue(r.outVal))
 	}
-	runs = append(runs, urForward(t, c, 2))
+	runs = append(runs, forward(t, c, 2))
 	for i := 1; i < len(runs); i++ {
 		for j := range runs[0] {
 			if runs[i][j] != runs[0][j] {
@@ -685,10 +685,10 @@ func TestUnrolledDeterministic(t *testing.T) {
 	}
 }
 
-// TestUnrolledBadConfig: every invalid configuration or input node is an
+// TestBadConfig: every invalid configuration or input node is an
 // error wrapping ilqr.ErrBadInput, never a panic.
-func TestUnrolledBadConfig(t *testing.T) {
-	good := urPendulumCase(5, []float64{0.3}, []float64{0.1})
+func TestBadConfig(t *testing.T) {
+	good := pendulumCase(5, []float64{0.3}, []float64{0.1})
 	lin, err := models.NewLinear(2, 2, []float64{1, 0, 0, 1}, []float64{1, 0, 0, 1})
 	if err != nil {
 		t.Fatal(err)
@@ -777,13 +777,13 @@ func TestUnrolledBadConfig(t *testing.T) {
 	}
 }
 
-// TestUnrolledNonFinite: a NaN input, or iterations that diverge, stop the
+// TestNonFinite: a NaN input, or iterations that diverge, stop the
 // run with an error instead of returning NaN.
-func TestUnrolledNonFinite(t *testing.T) {
-	c := urPendulumCase(5, []float64{0.3}, []float64{0.1})
+func TestNonFinite(t *testing.T) {
+	c := pendulumCase(5, []float64{0.3}, []float64{0.1})
 	c.x0[2] = math.NaN()
-	r := urBuild(t, c, 1, nil)
-	vm := urNewTape(t, r)
+	r := buildGraph(t, c, 1, nil)
+	vm := newTape(t, r)
 	defer vm.Close()
 	err := vm.RunAll()
 	if err == nil {
@@ -794,11 +794,11 @@ func TestUnrolledNonFinite(t *testing.T) {
 	}
 }
 
-// TestUnrolledNodeCount: the graph grows linearly in the iterations, by a
+// TestNodeCount: the graph grows linearly in the iterations, by a
 // fixed number of nodes per iteration and time step.
-func TestUnrolledNodeCount(t *testing.T) {
-	c := urUprightCase(10)
-	count := func(it int) int { return len(urBuild(t, c, it, nil).g.AllNodes()) }
+func TestNodeCount(t *testing.T) {
+	c := uprightCase(10)
+	count := func(it int) int { return len(buildGraph(t, c, it, nil).g.AllNodes()) }
 	n1, n2, n4 := count(1), count(2), count(4)
 	per := n2 - n1
 	t.Logf("T=10: %d nodes for 1 iteration, %d per further iteration", n1, per)
