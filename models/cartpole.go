@@ -18,7 +18,14 @@ const (
 // and safe for concurrent use; make one with NewCartpole.
 type Cartpole struct{ auto *Auto }
 
-var _ FastDynamics = (*Cartpole)(nil)
+var (
+	_ FastDynamics = (*Cartpole)(nil)
+	_ ParamChecker = (*Cartpole)(nil)
+)
+
+// cartpoleRules is the cart-pole's parameter domain: g finite, m_c, m_p,
+// l > 0.
+var cartpoleRules = []paramRule{{"g", false}, {"m_c", true}, {"m_p", true}, {"l", true}}
 
 // NewCartpole returns the cart-pole of mpc.pytorch's CartpoleDx as a
 // discrete-time model with exact derivatives.
@@ -39,7 +46,9 @@ var _ FastDynamics = (*Cartpole)(nil)
 // The raw entries c and s enter the accelerations, not cos θ and sin θ, and
 // derivatives are taken with respect to c and s as independent inputs, as
 // autodiff of these formulas gives them. The derivative of the clamp is 1
-// for u in the closed interval [−100, 100] and 0 outside.
+// for u in the closed interval [−100, 100] and 0 outside. The parameters
+// must be finite with m_c, m_p, l > 0 (CheckParams), which keeps the
+// denominator l (4/3 − m_p c²/M) positive on the circle c² + s² = 1.
 func NewCartpole() *Cartpole {
 	a, err := NewAuto(fmt.Sprintf("cartpole(dt=%g,umax=%g)", CartpoleDt, CartpoleMaxForce),
 		Dims{N: 5, M: 1, P: 4}, []float64{9.8, 1.0, 0.1, 0.5},
@@ -47,8 +56,12 @@ func NewCartpole() *Cartpole {
 	if err != nil {
 		panic(err) // constant arguments: unreachable
 	}
-	return &Cartpole{auto: a}
+	return &Cartpole{auto: a.WithParamCheck(paramRuleCheck("cartpole", cartpoleRules))}
 }
+
+// CheckParams implements ParamChecker: (g, m_c, m_p, l) must be finite, the
+// masses and the length positive.
+func (c *Cartpole) CheckParams(theta []float64) error { return c.auto.CheckParams(theta) }
 
 // Name implements Dynamics.
 func (c *Cartpole) Name() string { return c.auto.Name() }

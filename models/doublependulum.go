@@ -56,6 +56,10 @@ const (
 // derivatives are taken with respect to them as independent inputs. For
 // states far from cᵢ² + sᵢ² = 1 the matrix D may lose definiteness; states
 // produced by the step lie on the circle.
+//
+// The parameters must be finite with the masses and lengths positive; the
+// model's CheckParams says which one is not, by the names g, m0, m1, m2, L1
+// and L2.
 func NewDoublePendulum() *Auto {
 	a, err := NewAuto(fmt.Sprintf("doublependulum(dt=%g,umax=%g)", DoublePendulumDt, DoublePendulumMaxForce),
 		Dims{N: 8, M: 1, P: 6}, []float64{9.8, 1.5, 0.5, 0.75, 0.5, 0.75},
@@ -66,7 +70,14 @@ func NewDoublePendulum() *Auto {
 	if err != nil {
 		panic(err) // constant arguments: unreachable
 	}
-	return a
+	return a.WithParamCheck(paramRuleCheck("double pendulum", doublePendulumRules))
+}
+
+// doublePendulumRules is the double pendulum's parameter domain
+// (CheckParams): θ_dyn = (g, m₀, m₁, m₂, L₁, L₂) finite, the masses and
+// lengths positive, so that the mass matrix D is positive definite.
+var doublePendulumRules = []paramRule{
+	{"g", false}, {"m0", true}, {"m1", true}, {"m2", true}, {"L1", true}, {"L2", true},
 }
 
 // DoublePendulumStep is the definition of the double pendulum on a cart

@@ -66,7 +66,8 @@ type Auto struct {
 	dims     Dims
 	params   []float64
 	steps    StepFuncs
-	clo, chi []float64 // internal control clamp, nil if none
+	clo, chi []float64                   // internal control clamp, nil if none
+	check    func(theta []float64) error // parameter domain, nil if none
 }
 
 // WithControlClamp returns a copy of a that reports, through ControlClamp,
@@ -89,6 +90,29 @@ func (a *Auto) ControlClamp() (lo, hi []float64) {
 		return nil, nil
 	}
 	return append([]float64(nil), a.clo...), append([]float64(nil), a.chi...)
+}
+
+// WithParamCheck returns a copy of a whose CheckParams calls check on θ (after
+// checking its length), so that solvers refuse parameters outside the
+// model's domain before stepping (a zero length, a negative mass). check
+// must name the parameter and the rule it breaks, must not modify or keep
+// θ and must be safe for concurrent use. A nil check removes the domain.
+func (a *Auto) WithParamCheck(check func(theta []float64) error) *Auto {
+	b := *a
+	b.check = check
+	return &b
+}
+
+// CheckParams implements ParamChecker: it rejects a θ of the wrong length,
+// then applies the check given to WithParamCheck, if any.
+func (a *Auto) CheckParams(theta []float64) error {
+	if len(theta) != a.dims.P {
+		return fmt.Errorf("models: %s: %d parameters, want %d", a.name, len(theta), a.dims.P)
+	}
+	if a.check == nil {
+		return nil
+	}
+	return a.check(theta)
 }
 
 // NewAuto returns a Dynamics for the step functions in steps. name must

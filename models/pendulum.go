@@ -18,7 +18,13 @@ const (
 // and safe for concurrent use; make one with NewPendulum.
 type Pendulum struct{ auto *Auto }
 
-var _ FastDynamics = (*Pendulum)(nil)
+var (
+	_ FastDynamics = (*Pendulum)(nil)
+	_ ParamChecker = (*Pendulum)(nil)
+)
+
+// pendulumRules is the pendulum's parameter domain: g finite, m, l > 0.
+var pendulumRules = []paramRule{{"g", false}, {"m", true}, {"l", true}}
 
 // NewPendulum returns the torque-controlled pendulum of mpc.pytorch's
 // PendulumDx as a discrete-time model with exact derivatives.
@@ -35,7 +41,8 @@ var _ FastDynamics = (*Pendulum)(nil)
 // The raw entry s is used, not sin(atan2(s, c)), and derivatives are taken
 // with respect to c, s and ω as independent inputs, as autodiff of these
 // formulas gives them. The derivative of the clamp is 1 for u in the closed
-// interval [−2, 2] and 0 outside.
+// interval [−2, 2] and 0 outside. The parameters must be finite with m, l > 0
+// (CheckParams).
 func NewPendulum() *Pendulum {
 	a, err := NewAuto(fmt.Sprintf("pendulum(dt=%g,umax=%g)", PendulumDt, PendulumMaxTorque),
 		Dims{N: 3, M: 1, P: 3}, []float64{10, 1, 1},
@@ -43,8 +50,12 @@ func NewPendulum() *Pendulum {
 	if err != nil {
 		panic(err) // constant arguments: unreachable
 	}
-	return &Pendulum{auto: a}
+	return &Pendulum{auto: a.WithParamCheck(paramRuleCheck("pendulum", pendulumRules))}
 }
+
+// CheckParams implements ParamChecker: (g, m, l) must be finite, m and l
+// positive.
+func (p *Pendulum) CheckParams(theta []float64) error { return p.auto.CheckParams(theta) }
 
 // Name implements Dynamics.
 func (p *Pendulum) Name() string { return p.auto.Name() }
