@@ -43,7 +43,7 @@ func BenchmarkCollect(b *testing.B) {
 			var seed uint64
 			for b.Loop() {
 				seed++
-				if _, err := ex.Collect(20, rand.New(rand.NewPCG(seed, 0)), -1); err != nil {
+				if _, err := ex.Collect(20, nil, rand.New(rand.NewPCG(seed, 0)), -1); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -33,6 +33,11 @@ type DatasetOptions struct {
 	// Expert holds the expert's solver settings. Default (nil)
 	// DefaultExpertSettings().
 	Expert *ilqr.Settings
+	// Initial holds the ranges the initial states are drawn from (see
+	// Env.Uniform): one per entry of the env's InitialRanges(), same names
+	// and order. Default (nil) the env's own ranges. The dataset records
+	// them in Dataset.Initial.
+	Initial []Range
 	// MaxRejected is the largest number of non-converged expert solves
 	// tolerated per split before Generate gives up. Default (0)
 	// max(16, split size); negative means none is tolerated.
@@ -87,7 +92,9 @@ type NamedSplit struct {
 }
 
 // Generate builds a dataset for env: each split is collected by an expert
-// with Expert.Collect from its own seeded stream (see DatasetOptions.Seed).
+// with Expert.Collect from its own seeded stream (see DatasetOptions.Seed),
+// initial states drawn uniformly from the env's ranges or from
+// DatasetOptions.Initial.
 // The result depends only on env, opts and the op solver's arithmetic, not
 // on the number of CPUs: the same inputs give the same bytes from
 // Dataset.WriteTo.
@@ -121,6 +128,15 @@ func Generate(env *Env, opts *DatasetOptions) (*Dataset, error) {
 	if err != nil {
 		return nil, err
 	}
+	var sampler Sampler // nil: the env's own
+	initial := env.InitialRanges()
+	if o.Initial != nil {
+		u, err := env.Uniform(o.Initial)
+		if err != nil {
+			return nil, fmt.Errorf("envs: generate: %w", err)
+		}
+		sampler, initial = u, u.Ranges()
+	}
 	set := ex.Settings()
 	task := env.task
 	d := env.Dims()
@@ -129,7 +145,7 @@ func Generate(env *Env, opts *DatasetOptions) (*Dataset, error) {
 		Dynamics: task.Dynamics.Name(), Cost: task.Cost.Name(),
 		Theta: env.Params(), Phi: env.CostParams(),
 		Lower: slices.Clone(task.Lower), Upper: slices.Clone(task.Upper),
-		Seed: o.Seed, Initial: env.InitialRanges(),
+		Seed: o.Seed, Initial: initial,
 		Expert: ExpertInfo{MaxIter: set.MaxIter, Newton: set.Newton, TolGrad: set.TolGrad,
 			TolCost: set.TolCost, TolGradLoose: set.TolGradLoose},
 	}
@@ -143,7 +159,7 @@ func Generate(env *Env, opts *DatasetOptions) (*Dataset, error) {
 			maxRej = 0
 		}
 		rng := rand.New(rand.NewPCG(o.Seed, uint64(k)))
-		demos, err := ex.Collect(n, rng, maxRej)
+		demos, err := ex.Collect(n, sampler, rng, maxRej)
 		if err != nil {
 			return nil, fmt.Errorf("envs: generate %s split: %w", sp.Name, err)
 		}

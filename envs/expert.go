@@ -92,18 +92,19 @@ func (ex *Expert) Plan(x0 []float64) (*ilqr.Result, error) {
 }
 
 // Collect returns n demonstrations whose solves converged. It draws
-// initial states from rng with Env.SampleInitial, solves them in batches
-// and keeps, in draw order, the first n whose status is ilqr.Converged; a
-// draw that does not converge is rejected, counted in Demos.Rejected and
-// replaced by the next draw. The kept set depends only on the sequence of
-// draws, not on batch sizes or worker counts, so the same rng state gives
-// the same demonstrations, and Collect(n) is a prefix of Collect(n′) for
-// n < n′. Draws solved beyond the n-th kept one are discarded unused.
+// initial states with s from rng (a nil s means the env's own sampler,
+// Env.SampleInitial), solves them in batches and keeps, in draw order, the
+// first n whose status is ilqr.Converged; a draw that does not converge
+// is rejected, counted in Demos.Rejected and replaced by the next draw.
+// The kept set depends only on the sequence of draws, not on batch sizes
+// or worker counts, so the same sampler and rng state give the same
+// demonstrations, and Collect(n) is a prefix of Collect(n′) for n < n′.
+// Draws solved beyond the n-th kept one are discarded unused.
 //
 // Collect fails if more than maxRejected draws are rejected (a sign that
 // the settings or the sampler do not suit the env); maxRejected < 0 means
 // max(n, 16).
-func (ex *Expert) Collect(n int, rng *rand.Rand, maxRejected int) (Demos, error) {
+func (ex *Expert) Collect(n int, s Sampler, rng *rand.Rand, maxRejected int) (Demos, error) {
 	d := ex.env.Dims()
 	t := ex.env.t
 	if n < 1 {
@@ -114,6 +115,9 @@ func (ex *Expert) Collect(n int, rng *rand.Rand, maxRejected int) (Demos, error)
 	}
 	if maxRejected < 0 {
 		maxRejected = max(n, 16)
+	}
+	if s == nil {
+		s = SamplerFunc(ex.env.SampleInitial)
 	}
 	out := Demos{B: n, T: t, N: d.N, M: d.M,
 		X0: make([]float64, 0, n*d.N), X: make([]float64, 0, n*t*d.N),
@@ -128,7 +132,7 @@ func (ex *Expert) Collect(n int, rng *rand.Rand, maxRejected int) (Demos, error)
 		x0 = x0[:0]
 		for range b {
 			x0 = append(x0, make([]float64, d.N)...)
-			ex.env.SampleInitial(x0[len(x0)-d.N:], rng)
+			s.Sample(x0[len(x0)-d.N:], rng)
 		}
 		res, err := ex.Plan(x0)
 		if err != nil {

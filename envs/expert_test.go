@@ -104,7 +104,7 @@ func TestExpertOptimal(t *testing.T) {
 				t.Fatal(err)
 			}
 			const n = 12
-			demos, err := ex.Collect(n, rand.New(rand.NewPCG(3, 0)), -1)
+			demos, err := ex.Collect(n, nil, rand.New(rand.NewPCG(3, 0)), -1)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -201,7 +201,7 @@ func TestCollectRejects(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	demos, err := ex.Collect(10, rand.New(rand.NewPCG(1, 0)), 1000)
+	demos, err := ex.Collect(10, nil, rand.New(rand.NewPCG(1, 0)), 1000)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,7 +219,7 @@ func TestCollectRejects(t *testing.T) {
 		t.Errorf("a kept demonstration does not converge: %v", res.Status)
 	}
 	// The same draws give the same outcome.
-	again, err := ex.Collect(10, rand.New(rand.NewPCG(1, 0)), 1000)
+	again, err := ex.Collect(10, nil, rand.New(rand.NewPCG(1, 0)), 1000)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,14 +227,14 @@ func TestCollectRejects(t *testing.T) {
 		t.Errorf("collect is not deterministic: rejected %d then %d", demos.Rejected, again.Rejected)
 	}
 
-	_, err = ex.Collect(10, rand.New(rand.NewPCG(1, 0)), 0)
+	_, err = ex.Collect(10, nil, rand.New(rand.NewPCG(1, 0)), 0)
 	if err == nil || !strings.Contains(err.Error(), "did not converge") {
 		t.Errorf("limit of 0 rejections: error %v, want one saying a solve did not converge", err)
 	}
-	if _, err := ex.Collect(0, rand.New(rand.NewPCG(1, 0)), -1); err == nil {
+	if _, err := ex.Collect(0, nil, rand.New(rand.NewPCG(1, 0)), -1); err == nil {
 		t.Errorf("n=0: no error")
 	}
-	if _, err := ex.Collect(1, nil, -1); err == nil {
+	if _, err := ex.Collect(1, nil, nil, -1); err == nil {
 		t.Errorf("nil rng: no error")
 	}
 }
@@ -251,11 +251,11 @@ func TestCollectPrefix(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	small, err := ex.Collect(3, rand.New(rand.NewPCG(9, 9)), -1)
+	small, err := ex.Collect(3, nil, rand.New(rand.NewPCG(9, 9)), -1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	big, err := ex.Collect(8, rand.New(rand.NewPCG(9, 9)), -1)
+	big, err := ex.Collect(8, nil, rand.New(rand.NewPCG(9, 9)), -1)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package train
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -385,6 +386,16 @@ func TestGenerateDatasetMatchesEnvs(t *testing.T) {
 				sp.Demos.Rejected != w.Rejected {
 				t.Errorf("%s %s split differs from envs.Generate's", name, sp.Name)
 			}
+		}
+		var wb, gb bytes.Buffer
+		if _, err := want.WriteTo(&wb); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := got.WriteTo(&gb); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(wb.Bytes(), gb.Bytes()) {
+			t.Errorf("%s: GenerateDataset's file differs from envs.Generate's", name)
 		}
 	}
 	r, err := ReferenceRanges("pendulum")
