@@ -95,7 +95,7 @@
 // checkpoint or log that is corrupted or belongs to another run is an
 // error (ErrBadCheckpoint, ErrBadLog, ErrMismatch), not silently reused.
 //
-// The package prints nothing: progress (a bar with ETA) goes to the
-// io.Writer in Config.Progress. Plots of a log are made by PlotLosses and
+// The package prints nothing: progress goes to the io.Writer in
+// Config.Progress (a bar with ETA on a terminal, plain lines elsewhere). Plots of a log are made by PlotLosses and
 // PlotModelLoss.
 package train

@@ -1,7 +1,6 @@
 package train
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -9,19 +8,13 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"slices"
-	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/dilqr/dilqr/envs"
 	"github.com/dilqr/dilqr/models"
 	"github.com/dilqr/dilqr/op/ilqr"
-	"github.com/schollz/progressbar/v3"
-	G "gorgonia.org/gorgonia"
 )
 
 // Config configures a training run. A zero field means its default.
@@ -78,7 +71,11 @@ type Config struct {
 	// CheckpointEvery is the checkpoint period in epochs; the last epoch is
 	// always checkpointed. Default 1.
 	CheckpointEvery int
-	// Progress receives a progress bar with ETA; nil for none.
+	// Progress receives the progress of the run; nil for none. A terminal
+	// (an *os.File for which golang.org/x/term.IsTerminal holds) gets a
+	// progress bar with ETA; any other writer plain lines without control
+	// sequences: one at the start, one every 10 s at most, with the ETA,
+	// and one at the end.
 	Progress io.Writer
 	// OnEpoch, if set, is called after every epoch's row is logged and
 	// checkpointed.
@@ -87,6 +84,9 @@ type Config struct {
 	// afterStep, if set, is called after every optimizer step with the
 	// epoch and the batch index (tests use it to stop a run mid-epoch).
 	afterStep func(epoch, batch int)
+	// progressEvery, if positive, replaces the 10 s period of the plain
+	// progress lines (tests set it to get a line per step).
+	progressEvery time.Duration
 }
 
 // Result is the outcome of a run.
@@ -259,337 +259,4 @@ func dataHash(ds *envs.Dataset, splits ...*envs.Demos) string {
 		}
 	}
 	return hex.EncodeToString(h.Sum(nil))
-}
-
-// runState is the state a checkpoint saves.
-type runState struct {
-	epoch      int
-	history    []Row
-	bestVal    float64
-	bestEpoch  int
-	bestParams [][]float64
-	bad        int
-	stopped    bool
-	// before is the training time of earlier calls, from the checkpoint;
-	// start the start of this call.
-	before time.Duration
-	start  time.Time
-}
-
-// rngStream is the PCG stream of the shuffling generator ("tr").
-const rngStream = 0x7472
-
-// Run trains cfg.Method on the demonstrations of ds and returns the
-// losses per epoch and the estimated parameters. Each epoch shuffles the
-// first cfg.NTrain training demonstrations, takes one optimizer step per
-// batch, then evaluates the imitation losses on them and on the validation
-// and test splits, and the model loss; with cfg.Dir set it rewrites the
-// log and the checkpoint atomically after every epoch, so that a run
-// killed at any point resumes (cfg.Resume) from its last checkpoint and
-// continues exactly as if it had not stopped.
-//
-// Cancelling ctx stops the run between two batches; it returns ctx's error
-// with the result so far (the last checkpoint stays valid).
-func Run(ctx context.Context, ds *envs.Dataset, cfg Config) (*Result, error) {
-	start := time.Now()
-	task, err := checkDataset(ds)
-	if err != nil {
-		return nil, err
-	}
-	if cfg, err = cfg.withDefaults(ds); err != nil {
-		return nil, err
-	}
-	trainD := prefix(&ds.Train, cfg.NTrain)
-	l, err := newLearner(ds, task, &cfg)
-	if err != nil {
-		return nil, err
-	}
-	id := runID{Env: ds.Env, Method: string(cfg.Method), NTrain: cfg.NTrain, Seed: cfg.Seed,
-		BatchSize: cfg.BatchSize, LR: jf(cfg.LR), Rho: jf(cfg.Rho), AlternateEvery: cfg.AlternateEvery,
-		Hidden: cfg.Hidden, InitTheta: toJF(cfg.InitTheta), Settings: settingsID(cfg.Settings),
-		Data: dataHash(ds, trainD, &ds.Val, &ds.Test)}
-	if cfg.Method != NN {
-		id.Hidden = 0
-	}
-	if !cfg.Method.LearnsCost() {
-		id.AlternateEvery = 0
-	}
-	var opt G.Solver
-	var rms *RMSprop
-	var adam *Adam
-	if cfg.Method == NN {
-		adam = &Adam{LR: cfg.LR}
-		opt = adam
-	} else {
-		rms = &RMSprop{LR: cfg.LR, Rho: cfg.Rho}
-		opt = rms
-	}
-	pcg := rand.NewPCG(cfg.Seed, rngStream)
-	rng := rand.New(pcg)
-	res := &Result{Env: ds.Env, Method: cfg.Method, Names: l.names, True: slices.Clone(l.truth)}
-	if l.natural != nil {
-		res.Initial = l.natural()
-	}
-
-	var ckPath, logPath string
-	if cfg.Dir != "" {
-		if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
-			return nil, fmt.Errorf("train: %w", err)
-		}
-		ckPath, logPath = filepath.Join(cfg.Dir, CheckpointFile), filepath.Join(cfg.Dir, LogFile)
-	}
-	st := runState{bestVal: math.Inf(1), start: start}
-	resumed := false
-	if cfg.Resume && ckPath != "" {
-		c, err := readCheckpoint(ckPath)
-		switch {
-		case errors.Is(err, os.ErrNotExist):
-		case err != nil:
-			return nil, err
-		default:
-			if err := restore(c, id, l, rms, adam, pcg, &st, logPath); err != nil {
-				return nil, fmt.Errorf("train: resuming from %s: %w", ckPath, err)
-			}
-			resumed = true
-		}
-	}
-	res.StartEpoch = st.epoch
-
-	save := func() error {
-		if ckPath == "" {
-			return nil
-		}
-		if err := writeAtomic(logPath, encodeLog(st.history)); err != nil {
-			return err
-		}
-		if st.epoch%cfg.CheckpointEvery != 0 && st.epoch != cfg.Epochs && !st.stopped {
-			return nil
-		}
-		c, err := snapshot(id, l, rms, adam, pcg, &st)
-		if err != nil {
-			return err
-		}
-		raw, err := encodeCheckpoint(c)
-		if err != nil {
-			return err
-		}
-		return writeAtomic(ckPath, raw)
-	}
-	evaluate := func(epoch int) (Row, error) {
-		row := Row{Epoch: epoch, Model: l.modelLoss()}
-		if l.natural != nil {
-			row.Params = l.natural()
-		}
-		for i, d := range []*envs.Demos{trainD, &ds.Val, &ds.Test} {
-			v, err := l.imitationLoss(d)
-			if err != nil {
-				return row, fmt.Errorf("train: epoch %d: evaluating: %w", epoch, err)
-			}
-			*[]*float64{&row.Train, &row.Val, &row.Test}[i] = v
-		}
-		if row.Val < st.bestVal || st.bestParams == nil {
-			st.bestVal, st.bestEpoch, st.bestParams, st.bad = row.Val, epoch, l.params.snapshot(), 0
-		} else {
-			st.bad++
-		}
-		st.history = append(st.history, row)
-		if cfg.Patience > 0 && st.bad >= cfg.Patience {
-			st.stopped = true
-		}
-		return row, nil
-	}
-	var bar *progressbar.ProgressBar
-	finish := func(err error) (*Result, error) {
-		if bar != nil && !bar.IsFinished() {
-			if err == nil {
-				bar.Finish()
-			} else {
-				fmt.Fprintln(cfg.Progress) // leave the bar's line
-			}
-		}
-		res.History = slices.Clone(st.history)
-		res.BestEpoch, res.BestVal, res.StoppedEarly = st.bestEpoch, st.bestVal, st.stopped
-		res.Solves, res.Skipped = l.solves, l.skipped
-		if l.natural != nil {
-			res.Learned = l.natural()
-			if st.bestParams != nil {
-				cur := l.params.snapshot()
-				if rerr := l.params.restore(st.bestParams); rerr == nil {
-					res.Best = l.natural()
-				}
-				_ = l.params.restore(cur)
-			}
-		}
-		res.Elapsed = time.Since(start)
-		res.TotalTime = st.before + res.Elapsed
-		return res, err
-	}
-
-	if !resumed {
-		if _, err := evaluate(0); err != nil {
-			return nil, err
-		}
-		if err := save(); err != nil {
-			return nil, err
-		}
-		if cfg.OnEpoch != nil {
-			cfg.OnEpoch(st.history[0])
-		}
-	}
-
-	n := cfg.NTrain
-	bs := cfg.BatchSize
-	perEpoch := (n + bs - 1) / bs
-	if cfg.Progress != nil && st.epoch < cfg.Epochs && !st.stopped {
-		bar = progressbar.NewOptions(perEpoch*(cfg.Epochs-st.epoch),
-			progressbar.OptionSetWriter(cfg.Progress),
-			progressbar.OptionSetDescription(fmt.Sprintf("%s %s n=%d", ds.Env, cfg.Method, n)),
-			progressbar.OptionShowCount(),
-			progressbar.OptionSetPredictTime(true),
-			progressbar.OptionSetElapsedTime(true),
-			progressbar.OptionShowElapsedTimeOnFinish(),
-			progressbar.OptionSetItsString("steps"),
-			progressbar.OptionSetWidth(24),
-			progressbar.OptionThrottle(250*time.Millisecond),
-			progressbar.OptionSetRenderBlankState(true),
-			progressbar.OptionOnCompletion(func() { fmt.Fprintln(cfg.Progress) }),
-		)
-	}
-	k := ds.N + ds.M
-	x0 := make([]float64, bs*ds.N)
-	xs := make([]float64, bs*ds.T*ds.N)
-	us := make([]float64, bs*ds.T*ds.M)
-	for st.epoch < cfg.Epochs && !st.stopped {
-		epoch := st.epoch + 1
-		if bar != nil {
-			last := st.history[len(st.history)-1]
-			bar.Describe(fmt.Sprintf("%s %s n=%d epoch %d/%d (val %.3g)", ds.Env, cfg.Method, n, epoch, cfg.Epochs, last.Val))
-		}
-		perm := rng.Perm(n)
-		for s := 0; s < n; s += bs {
-			if err := ctx.Err(); err != nil {
-				return finish(err)
-			}
-			idx := perm[s:min(s+bs, n)]
-			b := len(idx)
-			for i, j := range idx {
-				copy(x0[i*ds.N:(i+1)*ds.N], trainD.X0[j*ds.N:(j+1)*ds.N])
-				tn, tm := ds.T*ds.N, ds.T*ds.M
-				copy(xs[i*tn:(i+1)*tn], trainD.X[j*tn:(j+1)*tn])
-				copy(us[i*tm:(i+1)*tm], trainD.U[j*tm:(j+1)*tm])
-			}
-			if _, err := l.grad(b, x0[:b*ds.N], xs[:b*ds.T*ds.N], us[:b*ds.T*ds.M]); err != nil {
-				return finish(fmt.Errorf("train: epoch %d: %w", epoch, err))
-			}
-			if cfg.Method.LearnsCost() {
-				// Alternate as the reference: goal first, then weights.
-				g := l.params[0].grads()
-				if ((epoch-1)/cfg.AlternateEvery)%2 == 0 {
-					clear(g[:k]) // learning the goal: hold the weights
-				} else {
-					clear(g[k:]) // learning the weights: hold the goal
-				}
-			}
-			if err := opt.Step(l.params.valueGrads()); err != nil {
-				return finish(fmt.Errorf("train: epoch %d: %w", epoch, err))
-			}
-			if bar != nil {
-				bar.Add(1)
-			}
-			if cfg.afterStep != nil {
-				cfg.afterStep(epoch, s/bs)
-			}
-		}
-		st.epoch = epoch
-		row, err := evaluate(epoch)
-		if err != nil {
-			return finish(err)
-		}
-		if err := save(); err != nil {
-			return finish(err)
-		}
-		if cfg.OnEpoch != nil {
-			cfg.OnEpoch(row)
-		}
-	}
-	return finish(nil)
-}
-
-// snapshot gathers the checkpoint of the current state.
-func snapshot(id runID, l *learner, rms *RMSprop, adam *Adam, pcg *rand.PCG, st *runState) (*checkpointData, error) {
-	rs, err := pcg.MarshalBinary()
-	if err != nil {
-		return nil, fmt.Errorf("train: saving the generator: %w", err)
-	}
-	c := &checkpointData{Run: id, Epoch: st.epoch, Params: toJF2(l.params.snapshot()), RNG: rs,
-		Seconds: jf((st.before + time.Since(st.start)).Seconds()),
-		BestVal: jf(st.bestVal), BestEpoch: st.bestEpoch, BestParams: toJF2(st.bestParams), Bad: st.bad,
-		Stopped: st.stopped, Solves: l.solves, Skipped: l.skipped, Names: l.names}
-	if rms != nil {
-		c.Opt = optState{Kind: "rmsprop", Cache: toJF2(rms.Cache)}
-	} else {
-		c.Opt = optState{Kind: "adam", Iter: adam.Iter, M: toJF2(adam.M), V: toJF2(adam.V)}
-	}
-	for _, r := range st.history {
-		c.History = append(c.History, jrow{Epoch: r.Epoch, Train: jf(r.Train), Val: jf(r.Val), Test: jf(r.Test), Model: jf(r.Model), Params: toJF(r.Params)})
-	}
-	return c, nil
-}
-
-// restore loads a checkpoint into the run after checking that it belongs
-// to this run and agrees with the log.
-func restore(c *checkpointData, id runID, l *learner, rms *RMSprop, adam *Adam, pcg *rand.PCG, st *runState, logPath string) error {
-	if diff := c.Run.mismatch(id); len(diff) > 0 {
-		return fmt.Errorf("%w: %s", ErrMismatch, strings.Join(diff, "; "))
-	}
-	if err := l.params.restore(fromJF2(c.Params)); err != nil {
-		return fmt.Errorf("%w: %v", ErrBadCheckpoint, err)
-	}
-	switch {
-	case rms != nil && c.Opt.Kind == "rmsprop":
-		rms.Cache = fromJF2(c.Opt.Cache)
-		if rms.Cache != nil {
-			if err := checkState("rmsprop cache", rms.Cache, l.params.snapshot()); err != nil {
-				return fmt.Errorf("%w: %v", ErrBadCheckpoint, err)
-			}
-		}
-	case adam != nil && c.Opt.Kind == "adam":
-		adam.Iter, adam.M, adam.V = c.Opt.Iter, fromJF2(c.Opt.M), fromJF2(c.Opt.V)
-		if adam.M != nil {
-			for _, s := range [][][]float64{adam.M, adam.V} {
-				if err := checkState("adam moments", s, l.params.snapshot()); err != nil {
-					return fmt.Errorf("%w: %v", ErrBadCheckpoint, err)
-				}
-			}
-		}
-	default:
-		return fmt.Errorf("%w: optimizer %q does not suit method %s", ErrBadCheckpoint, c.Opt.Kind, id.Method)
-	}
-	if err := pcg.UnmarshalBinary(c.RNG); err != nil {
-		return fmt.Errorf("%w: generator state: %v", ErrBadCheckpoint, err)
-	}
-	st.epoch, st.bestVal, st.bestEpoch, st.bad, st.stopped = c.Epoch, float64(c.BestVal), c.BestEpoch, c.Bad, c.Stopped
-	st.bestParams = fromJF2(c.BestParams)
-	st.before = time.Duration(float64(c.Seconds) * float64(time.Second))
-	st.history = nil
-	for _, r := range c.History {
-		st.history = append(st.history, Row{Epoch: r.Epoch, Train: float64(r.Train), Val: float64(r.Val),
-			Test: float64(r.Test), Model: float64(r.Model), Params: fromJF(r.Params)})
-	}
-	l.solves, l.skipped = c.Solves, c.Skipped
-	// The log may hold rows the checkpoint does not (written after it); the
-	// rows both hold must agree, or the folder mixes two runs.
-	rows, err := ReadLog(logPath)
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-	case err != nil:
-		return fmt.Errorf("%w (remove it to rebuild it from the checkpoint)", err)
-	default:
-		for i := 0; i < min(len(rows), len(st.history)); i++ {
-			if !sameRow(rows[i], st.history[i]) {
-				return fmt.Errorf("%w: %s row %d is %q, the checkpoint has %q", ErrMismatch, logPath, i, rows[i], st.history[i])
-			}
-		}
-	}
-	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dilqr/dilqr/envs"
 	"github.com/dilqr/dilqr/models"
@@ -440,5 +441,52 @@ func TestNoPrinting(t *testing.T) {
 				t.Errorf("%s uses %s", f, bad)
 			}
 		}
+	}
+}
+
+// TestProgressPlainLines: a Progress writer that is not a terminal (here
+// a buffer, as when stderr goes to a file or a pipe) gets plain lines, a
+// start line, periodic step lines and an end line, and no control
+// sequences (no escape, no carriage return).
+func TestProgressPlainLines(t *testing.T) {
+	ds := smallDataset(t, "pendulum", 20, 6, 6, 4)
+	var buf bytes.Buffer
+	cfg := Config{Method: SysID, NTrain: 8, BatchSize: 4, Epochs: 3, Progress: &buf, progressEvery: time.Nanosecond}
+	if _, err := Run(context.Background(), ds, cfg); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	t.Logf("progress:\n%s", out)
+	if i := strings.IndexAny(out, "\x1b\r"); i >= 0 {
+		t.Errorf("control character %q at byte %d of the progress output", out[i], i)
+	}
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	// 3 epochs of 2 steps: the start line, a line after each step but the
+	// last (the period is 1 ns), the end line.
+	if len(lines) != 1+5+1 {
+		t.Fatalf("%d progress lines, want 7", len(lines))
+	}
+	if !strings.Contains(lines[0], "6 steps") || !strings.Contains(lines[3], "step 3/6") ||
+		!strings.Contains(lines[6], "done, 6 steps") || !strings.Contains(lines[6], "epoch 3/3") {
+		t.Errorf("unexpected progress lines %q", lines)
+	}
+	// A stopped run says so.
+	buf.Reset()
+	ctx, hook := stopIn(2)
+	cfg.afterStep = hook
+	if _, err := Run(ctx, ds, cfg); !errors.Is(err, context.Canceled) {
+		t.Fatalf("err %v, want context.Canceled", err)
+	}
+	if out := buf.String(); !strings.Contains(out, "stopped after 3 of 6 steps") || strings.ContainsAny(out, "\x1b\r") {
+		t.Errorf("progress of a stopped run:\n%s", out)
+	}
+	// Files that are not terminals are not terminals.
+	f, err := os.Create(filepath.Join(t.TempDir(), "progress.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if isTerminal(f) || isTerminal(&buf) {
+		t.Error("a regular file or a buffer is taken for a terminal")
 	}
 }
