@@ -5,6 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"math"
 	"os"
 	"path/filepath"
@@ -488,5 +491,44 @@ func TestProgressPlainLines(t *testing.T) {
 	defer f.Close()
 	if isTerminal(f) || isTerminal(&buf) {
 		t.Error("a regular file or a buffer is taken for a terminal")
+	}
+}
+
+// TestFunctionsStayShort: no function of the package is longer than 80
+// lines, and none of the training loop's holds a function literal (a
+// closure over a long function's locals is several ideas in one: see
+// STYLE.md, practice 14). Run was once a 224-line function with closures.
+func TestFunctionsStayShort(t *testing.T) {
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fset := token.NewFileSet()
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		af, err := parser.ParseFile(fset, f, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range af.Decls {
+			fd, ok := d.(*ast.FuncDecl)
+			if !ok || fd.Body == nil {
+				continue
+			}
+			if n := fset.Position(fd.End()).Line - fset.Position(fd.Pos()).Line + 1; n > 80 {
+				t.Errorf("%s: %s has %d lines, want at most 80", f, fd.Name.Name, n)
+			}
+			if f != "runner.go" && fd.Name.Name != "Run" {
+				continue
+			}
+			ast.Inspect(fd.Body, func(n ast.Node) bool {
+				if _, ok := n.(*ast.FuncLit); ok {
+					t.Errorf("%s: %s holds a function literal at %v", f, fd.Name.Name, fset.Position(n.Pos()))
+				}
+				return true
+			})
+		}
 	}
 }
