@@ -139,7 +139,7 @@ func (ex *Expert) Collect(n int, s Sampler, rng *rand.Rand, maxRejected int) (De
 			return Demos{}, err
 		}
 		for i := 0; i < b && kept < n; i++ {
-			if res.Status[i] != ilqr.Converged {
+			if !res.Status[i].Stationary() {
 				out.Rejected++
 				if out.Rejected > maxRejected {
 					return Demos{}, fmt.Errorf("envs: collect %s: %d expert solves did not converge (last: %v after %d iterations) with only %d of %d demonstrations kept",

@@ -357,7 +357,7 @@ func (op *ILQROp) Do(vals ...G.Value) (v G.Value, err error) {
 		op.warm = append(op.warm[:0], r.U...)
 		op.ok = op.ok[:0]
 		for _, s := range r.Status {
-			op.ok = append(op.ok, s == ilqr.Converged)
+			op.ok = append(op.ok, s.Stationary())
 		}
 	}
 	op.last.out = append(op.last.out, out...)
@@ -499,10 +499,15 @@ func (op *ILQROp) backward(vals []G.Value) ([]float64, error) {
 	if slices.Equal(out, op.last.out) {
 		copy(r.Status, op.last.status)
 	} else {
+		set := op.solver.Settings()
 		for i, pg := range r.GradNorm {
-			r.Status[i] = ilqr.IterationLimit
-			if pg <= op.solver.Settings().TolGradLoose {
+			switch {
+			case pg <= set.TolGrad:
 				r.Status[i] = ilqr.Converged
+			case pg <= set.TolGradLoose:
+				r.Status[i] = ilqr.Stalled
+			default:
+				r.Status[i] = ilqr.IterationLimit
 			}
 		}
 	}

@@ -91,7 +91,7 @@ func (s *solverStats) add(r op.RunStats) {
 	for i, st := range r.Status {
 		s.solves++
 		s.iterations += r.Iterations[i]
-		if st == ilqr.Converged {
+		if st.Stationary() {
 			s.converged++
 		}
 	}

@@ -143,41 +143,28 @@ func (sv *Solver) Gradient(dst *Grads, sol *Result, in Inputs, dX, dU []float64,
 
 // gradScratch is a worker's storage for the gradient sweep.
 type gradScratch struct {
-	h      []float64 // T×k×k stage Hessians
-	mix    []float64 // T×k×P: ∂²(λᵀf)/∂τ∂θ
-	ft     []float64 // T×N×P: ∂f/∂θ
-	gphi   []float64 // T×k×Q: ∂²g/∂τ∂φ
-	lh     []float64 // k×(k+P) Lagrangian Hessian of one step
-	kfb    []float64 // T×M×N
-	kff    []float64 // T×M
-	free   []bool    // T×M
-	d      []float64 // T×k solution
-	nu     []float64 // (T+1)×N multipliers
-	p, pv  []float64 // N×N, N
-	qxx    []float64 // N×N
-	quu    []float64 // M×M
-	qux    []float64 // M×N
-	qx, qu []float64
-	fac    []float64 // M×M
-	rhs    []float64 // M
-	w      []float64 // N×N
-	y      []float64 // N×M
-	idx    []int
+	h    []float64 // T×K×K stage Hessians
+	hz   []float64 // T×K linear terms −(dX, dU)
+	mix  []float64 // T×K×P: ∂²(λᵀf)/∂τ∂θ
+	ft   []float64 // T×N×P: ∂f/∂θ
+	gphi []float64 // T×K×Q: ∂²g/∂τ∂φ
+	lh   []float64 // K×(K+P) Lagrangian Hessian of one step
+	kfb  []float64 // T×M×N
+	kff  []float64 // T×M
+	held []bool    // T×M: controls on a bound
+	d    []float64 // T×K solution
+	nu   []float64 // (T+1)×N multipliers
 }
 
 func newGradScratch(w *workspace) *gradScratch {
 	t, n, m := w.t, w.n, w.m
 	k, p, q := n+m, w.sv.dims.P, w.sv.nq
 	return &gradScratch{
-		h: make([]float64, t*k*k), mix: make([]float64, t*k*p), ft: make([]float64, t*n*p),
+		h: make([]float64, t*k*k), hz: make([]float64, t*k),
+		mix: make([]float64, t*k*p), ft: make([]float64, t*n*p),
 		gphi: make([]float64, t*k*q), lh: make([]float64, k*(k+p)),
-		kfb: make([]float64, t*m*n), kff: make([]float64, t*m), free: make([]bool, t*m),
+		kfb: make([]float64, t*m*n), kff: make([]float64, t*m), held: make([]bool, t*m),
 		d: make([]float64, t*k), nu: make([]float64, (t+1)*n),
-		p: make([]float64, n*n), pv: make([]float64, n),
-		qxx: make([]float64, n*n), quu: make([]float64, m*m), qux: make([]float64, m*n),
-		qx: make([]float64, n), qu: make([]float64, m),
-		fac: make([]float64, m*m), rhs: make([]float64, m),
-		w: make([]float64, n*n), y: make([]float64, n*m), idx: make([]int, 0, m),
 	}
 }
 
@@ -195,7 +182,7 @@ func (w *workspace) gradient(dst *Grads, sol *Result, bt *batch, i int, dX, dU [
 	case sol.Status[i] == NonFinite:
 		dst.Status[i] = GradNonFinite
 		return
-	case sol.Status[i] != Converged && opt.Unconverged == SkipUnconverged:
+	case !sol.Status[i].Stationary() && opt.Unconverged == SkipUnconverged:
 		dst.Status[i] = GradSkipped
 		return
 	}
@@ -227,8 +214,42 @@ func (w *workspace) gradient(dst *Grads, sol *Result, bt *batch, i int, dX, dU [
 func (w *workspace) sensitivity(lam, theta, phi, dX, dU []float64, mode GradMode) GradStatus {
 	g := w.gw
 	n, m, t := w.n, w.m, w.t
+	k := n + m
+	w.stageDerivatives(lam, theta, phi, mode)
+	for s := 0; s < t; s++ {
+		hz := g.hz[s*k : (s+1)*k]
+		for r := 0; r < n; r++ {
+			hz[r] = -dX[s*n+r]
+		}
+		for r := 0; r < m; r++ {
+			hz[n+r] = -dU[s*m+r]
+		}
+	}
+	// Active set: controls on a bound are held fixed.
+	for j := range g.held {
+		u := w.u[j]
+		g.held[j] = !(u > w.sv.lower[j] && u < w.sv.upper[j])
+	}
+	d := lqrData{fx: w.fx, fu: w.fu, hzz: g.h, hz: g.hz}
+	r := controlRule{held: g.held}
+	if _, _, ok := w.lqr.backward(&d, &r, g.kfb, g.kff); !ok {
+		return GradIndefinite
+	}
+	w.sweepForward()
+	w.multipliers(dX)
+	if !allFinite(g.d) || !allFinite(g.nu) {
+		return GradNonFinite
+	}
+	return GradOK
+}
+
+// stageDerivatives evaluates, along the solution in w.x, w.u, the stage
+// Hessians H_t of the mode, the dynamics' Jacobians and the mixed
+// derivatives that contract needs.
+func (w *workspace) stageDerivatives(lam, theta, phi []float64, mode GradMode) {
+	g := w.gw
+	n, m, t := w.n, w.m, w.t
 	k, p, q := n+m, w.sv.dims.P, w.sv.nq
-	// Stage quantities along the solution.
 	for s := 0; s < t; s++ {
 		xt, ut := w.x[s*n:(s+1)*n], w.u[s*m:(s+1)*m]
 		hs := g.h[s*k*k : (s+1)*k*k]
@@ -252,79 +273,14 @@ func (w *workspace) sensitivity(lam, theta, phi, dX, dU []float64, mode GradMode
 			}
 		}
 	}
-	// Active set: controls on a bound are held fixed.
-	for j := range g.free {
-		u := w.u[j]
-		g.free[j] = u > w.sv.lower[j] && u < w.sv.upper[j]
-	}
-	// Backward Riccati recursion.
-	clear(g.p)
-	clear(g.pv)
-	for s := t - 1; s >= 0; s-- {
-		hs := g.h[s*k*k : (s+1)*k*k]
-		for r := 0; r < n; r++ {
-			copy(g.qxx[r*n:(r+1)*n], hs[r*k:r*k+n])
-			g.qx[r] = -dX[s*n+r]
-		}
-		for r := 0; r < m; r++ {
-			copy(g.quu[r*m:(r+1)*m], hs[(n+r)*k+n:(n+r+1)*k])
-			copy(g.qux[r*n:(r+1)*n], hs[(n+r)*k:(n+r)*k+n])
-			g.qu[r] = -dU[s*m+r]
-		}
-		if s < t-1 {
-			fx, fu := w.fx[s*n*n:(s+1)*n*n], w.fu[s*n*m:(s+1)*n*m]
-			addAtv(g.qx, fx, g.pv, n, n)
-			addAtv(g.qu, fu, g.pv, n, m)
-			mulAB(g.w, g.p, fx, n, n, n)
-			mulAB(g.y, g.p, fu, n, n, m)
-			addAtB(g.qxx, fx, g.w, n, n, n)
-			addAtB(g.quu, fu, g.y, n, m, m)
-			addAtB(g.qux, fu, g.w, n, m, n)
-		}
-		g.idx = g.idx[:0]
-		for r := 0; r < m; r++ {
-			if g.free[s*m+r] {
-				g.idx = append(g.idx, r)
-			}
-		}
-		nf := len(g.idx)
-		for a, r := range g.idx {
-			for b, c := range g.idx {
-				g.fac[a*nf+b] = g.quu[r*m+c]
-			}
-		}
-		if !cholesky(g.fac[:nf*nf], nf) {
-			return GradIndefinite
-		}
-		kfb := g.kfb[s*m*n : (s+1)*m*n]
-		kff := g.kff[s*m : (s+1)*m]
-		clear(kfb)
-		clear(kff)
-		for c := 0; c <= n; c++ { // columns of Q_ux, then q_u
-			for a, r := range g.idx {
-				if c < n {
-					g.rhs[a] = g.qux[r*n+c]
-				} else {
-					g.rhs[a] = g.qu[r]
-				}
-			}
-			cholSolve(g.fac, nf, g.rhs[:nf])
-			for a, r := range g.idx {
-				if c < n {
-					kfb[r*n+c] = -g.rhs[a]
-				} else {
-					kff[r] = -g.rhs[a]
-				}
-			}
-		}
-		// P = Q_xx + Q_uxᵀK, p = q_x + Q_uxᵀk (K, k zero on fixed rows).
-		copy(g.p, g.qxx)
-		addAtB(g.p, g.qux, kfb, m, n, n)
-		symmetrize(g.p, n)
-		copy(g.pv, g.qx)
-		addAtv(g.pv, g.qux, kff, m, n)
-	}
-	// Forward: d_x0 = 0, d_u = K d_x + k, d_x' = A d_x + B d_u.
+}
+
+// sweepForward rolls the sweep's policy out of d_x0 = 0:
+// d_u = K d_x + k, d_x' = A d_x + B d_u.
+func (w *workspace) sweepForward() {
+	g := w.gw
+	n, m, t := w.n, w.m, w.t
+	k := n + m
 	clear(g.d[:n])
 	for s := 0; s < t; s++ {
 		ds := g.d[s*k : (s+1)*k]
@@ -338,7 +294,14 @@ func (w *workspace) sensitivity(lam, theta, phi, dX, dU []float64, mode GradMode
 			addAv(nx, w.fu[s*n*m:(s+1)*n*m], du, n, m)
 		}
 	}
-	// Multipliers: ν_t = (H_t d_t)_x − ḡ_{x,t} + A_tᵀ ν_{t+1}, ν_T = 0.
+}
+
+// multipliers computes the sweep's costates ν_t = (H_t d_t)_x − ḡ_{x,t} +
+// A_tᵀ ν_{t+1}, ν_T = 0.
+func (w *workspace) multipliers(dX []float64) {
+	g := w.gw
+	n, t := w.n, w.t
+	k := n + w.m
 	clear(g.nu[t*n:])
 	for s := t - 1; s >= 0; s-- {
 		nu := g.nu[s*n : (s+1)*n]
@@ -351,10 +314,6 @@ func (w *workspace) sensitivity(lam, theta, phi, dX, dU []float64, mode GradMode
 			addAtv(nu, w.fx[s*n*n:(s+1)*n*n], g.nu[(s+1)*n:(s+2)*n], n, n)
 		}
 	}
-	if !allFinite(g.d) || !allFinite(g.nu) {
-		return GradNonFinite
-	}
-	return GradOK
 }
 
 // contract turns the sweep's solution into input gradients:

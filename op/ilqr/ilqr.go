@@ -19,15 +19,11 @@ type workspace struct {
 	gz, gzz          []float64 // T×(N+M), T×(N+M)²
 	lam              []float64 // T×N costates
 	kff, kfb         []float64 // T×M feedforward, T×M×N feedback gains
-	next             []float64 // N
+	next, tmp        []float64 // N, max(N, M)
+	lh               []float64 // (N+M)×(N+M+P), for Newton
 
-	// Backward-pass scratch.
-	vx, vxx, qx, qu, qxx, quu, quuR, qux []float64
-	w, y, z, tmp, qlo, qhi, rhs          []float64
-	qp                                   *boxQP
-	lh                                   []float64 // (N+M)×(N+M+P), for Newton
-
-	gw *gradScratch // gradient scratch, made on first use
+	lqr *lqrKernel
+	gw  *gradScratch // gradient scratch, made on first use
 
 	alphas []float64
 }
@@ -45,16 +41,9 @@ func newWorkspace(sv *Solver) *workspace {
 		gz: make([]float64, t*k), gzz: make([]float64, t*k*k),
 		lam: make([]float64, t*n),
 		kff: make([]float64, t*m), kfb: make([]float64, t*m*n),
-		next: make([]float64, n),
-		vx:   make([]float64, n), vxx: make([]float64, n*n),
-		qx: make([]float64, n), qu: make([]float64, m),
-		qxx: make([]float64, n*n), quu: make([]float64, m*m), quuR: make([]float64, m*m),
-		qux: make([]float64, m*n),
-		w:   make([]float64, n*n), y: make([]float64, n*m), z: make([]float64, m*n),
-		tmp: make([]float64, max(n, m)), qlo: make([]float64, m), qhi: make([]float64, m),
-		rhs: make([]float64, m),
-		qp:  newBoxQP(m),
+		next: make([]float64, n), tmp: make([]float64, max(n, m)),
 		lh:  make([]float64, k*(k+sv.dims.P)),
+		lqr: newLQRKernel(t, n, m),
 	}
 	s := sv.settings
 	w.alphas = make([]float64, s.LineSearchSteps)
@@ -69,14 +58,34 @@ func newWorkspace(sv *Solver) *workspace {
 	return w
 }
 
+// example holds the data of the example being solved.
+type example struct {
+	i              int
+	x0, theta, phi []float64
+}
+
+// iterate is the state of one solve between iterations.
+type iterate struct {
+	cost, pg float64 // cost and projected-gradient norm of the iterate
+	mu, dmu  float64 // regularization and its multiplier
+	iters    int
+	status   Status
+}
+
 // solve runs iLQR on example i of bt and writes its solution into dst.
+//
+// From zero controls (or the warm start) projected onto the bounds, each
+// iteration linearizes the dynamics and quadratizes the cost along the
+// current trajectory (linearize), computes the costates and the projected
+// gradient (costates), tests for convergence (stop), solves the
+// box-constrained LQR for a new policy, raising μ until it succeeds
+// (backwardPass), and searches along the policy for a lower cost
+// (lineSearch). The stop rules are listed in the package documentation.
 func (w *workspace) solve(dst *Result, bt *batch, i int) {
 	n, m, t := w.n, w.m, w.t
-	s := &w.sv.settings
-	x0 := bt.x0[i*n : (i+1)*n]
-	theta := row(bt.theta, bt.thetaStride, i, w.sv.dims.P)
-	phi := row(bt.phi, bt.phiStride, i, w.sv.nq)
-
+	ex := example{i: i, x0: bt.x0[i*n : (i+1)*n],
+		theta: row(bt.theta, bt.thetaStride, i, w.sv.dims.P),
+		phi:   row(bt.phi, bt.phiStride, i, w.sv.nq)}
 	if bt.u0 != nil {
 		copy(w.u, bt.u0[i*t*m:(i+1)*t*m])
 	} else {
@@ -87,110 +96,146 @@ func (w *workspace) solve(dst *Result, bt *batch, i int) {
 	}
 	clear(w.kff)
 
-	status := IterationLimit
-	iters := 0
-	mu, dmu := s.RegInit, 1.0
-	cost, finite := w.rollout(w.x, w.u, x0, theta, phi)
-	var pg float64
-	if !finite {
-		status = NonFinite
-		pg = math.Inf(1)
-		clear(w.lam) // no costates for a non-finite rollout
+	it := iterate{status: IterationLimit, mu: w.sv.settings.RegInit, dmu: 1}
+	var finite bool
+	it.cost, finite = w.rollout(w.x, w.u, ex.x0, ex.theta, ex.phi)
+	if finite {
+		w.iterate(&ex, &it)
 	} else {
-		smallChange := false
-		for {
-			w.linearize(theta, phi)
-			pg = w.costates()
-			if !s.ExactIter && (pg <= s.TolGrad || smallChange && pg <= s.TolGradLoose) {
-				status = Converged
-				break
-			}
-			if iters == s.MaxIter {
-				break
-			}
-			if s.Newton {
-				w.addDynamicsCurvature(theta)
-			}
-			iters++
-			// Backward pass, raising μ until Q_uu is positive definite.
-			var dv1, dv2 float64
-			ok := false
-			for {
-				if dv1, dv2, ok = w.backward(mu); ok {
-					break
-				}
-				mu, dmu = increaseReg(mu, dmu, s)
-				if mu > s.RegMax {
-					break
-				}
-			}
-			if !ok {
-				if !s.ExactIter {
-					status = RegularizationFailed
-					break
-				}
-				mu = s.RegMax
-				continue
-			}
-			// Expected reduction negligible and gradient small: converged.
-			if !s.ExactIter && -(dv1+dv2) <= s.TolCost*(1+math.Abs(cost)) && pg <= s.TolGradLoose {
-				status = Converged
-				break
-			}
-			// Backtracking line search on the actual cost. When the model's
-			// predicted decrease is itself below round-off, cost differences
-			// are noise: a step that keeps the cost within round-off is
-			// taken, so the projected gradient can still be driven down.
-			roundOff := costRoundOff * (1 + math.Abs(cost))
-			tiny := -(dv1 + dv2) <= roundOff
-			accepted := false
-			var newCost float64
-			for _, a := range w.alphas {
-				c, fin := w.forward(a, x0, theta, phi)
-				if fin && (c < cost || tiny && c <= cost+roundOff) {
-					newCost, accepted = c, true
-					break
-				}
-			}
-			if s.Trace != nil {
-				tc := cost
-				if accepted {
-					tc = newCost
-				}
-				s.Trace(i, iters, tc, pg, accepted)
-			}
-			if accepted {
-				smallChange = cost-newCost <= s.TolCost*(1+math.Abs(newCost))
-				cost = newCost
-				w.x, w.xNew = w.xNew, w.x
-				w.u, w.uNew = w.uNew, w.u
-				mu, dmu = decreaseReg(mu, dmu, s)
-				continue
-			}
-			smallChange = false
-			mu, dmu = increaseReg(mu, dmu, s)
-			if mu > s.RegMax {
-				if !s.ExactIter {
-					status = LineSearchFailed
-					// Report costates of the final iterate (unchanged).
-					break
-				}
-				mu = s.RegMax
-			}
-		}
-		if status == IterationLimit && pg <= s.TolGrad {
-			status = Converged
-		}
+		it.status = NonFinite
+		it.pg = math.Inf(1)
+		clear(w.lam) // no costates for a non-finite rollout
 	}
 
 	copy(dst.X[i*t*n:(i+1)*t*n], w.x)
 	copy(dst.U[i*t*m:(i+1)*t*m], w.u)
 	copy(dst.Lambda[i*t*n:(i+1)*t*n], w.lam)
-	dst.Cost[i] = cost
-	dst.Status[i] = status
-	dst.Iterations[i] = iters
-	dst.GradNorm[i] = pg
-	dst.Reg[i] = mu
+	dst.Cost[i] = it.cost
+	dst.Status[i] = it.status
+	dst.Iterations[i] = it.iters
+	dst.GradNorm[i] = it.pg
+	dst.Reg[i] = it.mu
+}
+
+// iterate runs iLQR iterations from the finite trajectory in w.x, w.u
+// until a stop rule ends them, and leaves the final iterate, its
+// costates and its status.
+func (w *workspace) iterate(ex *example, it *iterate) {
+	s := &w.sv.settings
+	smallChange := false
+	for {
+		w.linearize(ex.theta, ex.phi)
+		it.pg = w.costates()
+		if st, stop := w.stop(it, smallChange); stop {
+			it.status = st
+			return
+		}
+		if it.iters == s.MaxIter {
+			break
+		}
+		if s.Newton {
+			w.addDynamicsCurvature(ex.theta)
+		}
+		it.iters++
+		dv, ok := w.backwardPass(it)
+		if !ok {
+			if !s.ExactIter {
+				it.status = RegularizationFailed
+				return
+			}
+			it.mu = s.RegMax
+			continue
+		}
+		// The quadratic model predicts no progress: stalled.
+		if !s.ExactIter && -dv <= s.TolCost*(1+math.Abs(it.cost)) && it.pg <= s.TolGradLoose {
+			it.status = Stalled
+			return
+		}
+		newCost, alpha, accepted := w.lineSearch(ex, it.cost, dv)
+		if s.Trace != nil {
+			tc := it.cost
+			if accepted {
+				tc = newCost
+			}
+			s.Trace(TraceEvent{Example: ex.i, Iter: it.iters, Cost: tc, GradNorm: it.pg,
+				Accepted: accepted, Step: alpha, Reg: it.mu})
+		}
+		if accepted {
+			smallChange = it.cost-newCost <= s.TolCost*(1+math.Abs(newCost))
+			it.cost = newCost
+			w.x, w.xNew = w.xNew, w.x
+			w.u, w.uNew = w.uNew, w.u
+			it.mu, it.dmu = decreaseReg(it.mu, it.dmu, s)
+			continue
+		}
+		smallChange = false
+		it.mu, it.dmu = increaseReg(it.mu, it.dmu, s)
+		if it.mu > s.RegMax {
+			if !s.ExactIter {
+				it.status = LineSearchFailed
+				return // costates of the final iterate (unchanged)
+			}
+			it.mu = s.RegMax
+		}
+	}
+	// MaxIter reached; the final iterate decides (ExactIter skips the
+	// tests in the loop).
+	if it.pg <= s.TolGrad {
+		it.status = Converged
+	}
+}
+
+// stop applies the convergence tests to the iterate just linearized:
+// Converged when the projected gradient is within TolGrad, Stalled when
+// the last accepted step changed the cost by less than TolCost with the
+// gradient within TolGradLoose. ExactIter disables both.
+func (w *workspace) stop(it *iterate, smallChange bool) (Status, bool) {
+	s := &w.sv.settings
+	switch {
+	case s.ExactIter:
+		return 0, false
+	case it.pg <= s.TolGrad:
+		return Converged, true
+	case smallChange && it.pg <= s.TolGradLoose:
+		return Stalled, true
+	}
+	return 0, false
+}
+
+// backwardPass solves the box-constrained LQR of the current
+// linearization for new gains, raising the regularization until every
+// box QP succeeds, and returns the predicted cost change of a full step
+// (ok false when μ passed RegMax).
+func (w *workspace) backwardPass(it *iterate) (dv float64, ok bool) {
+	s := &w.sv.settings
+	d := lqrData{fx: w.fx, fu: w.fu, hzz: w.gzz, hz: w.gz}
+	for {
+		r := controlRule{box: true, mu: it.mu, u: w.u, lower: w.sv.lower, upper: w.sv.upper}
+		if dv1, dv2, ok := w.lqr.backward(&d, &r, w.kfb, w.kff); ok {
+			return dv1 + dv2, true
+		}
+		it.mu, it.dmu = increaseReg(it.mu, it.dmu, s)
+		if it.mu > s.RegMax {
+			return 0, false
+		}
+	}
+}
+
+// lineSearch rolls out the new policy with step lengths from 1 down to
+// LineSearchMin and returns the first whose cost is lower than cost. When
+// the predicted decrease dv is itself below round-off, cost differences
+// are noise: a step that keeps the cost within round-off is taken, so the
+// projected gradient can still be driven down.
+func (w *workspace) lineSearch(ex *example, cost, dv float64) (newCost, alpha float64, accepted bool) {
+	roundOff := costRoundOff * (1 + math.Abs(cost))
+	tiny := -dv <= roundOff
+	for _, a := range w.alphas {
+		c, fin := w.forward(a, ex.x0, ex.theta, ex.phi)
+		if fin && (c < cost || tiny && c <= cost+roundOff) {
+			return c, a, true
+		}
+	}
+	return cost, 0, false
 }
 
 // costRoundOff is the relative size below which two costs of a rollout are
@@ -289,81 +334,6 @@ func (w *workspace) costates() float64 {
 		}
 	}
 	return pg
-}
-
-// backward runs the control-limited Riccati recursion with regularization
-// μ on Q_uu. It fills the gains kff, kfb and returns the expected cost
-// change terms ΔV = α·dv1 + α²·dv2, or ok=false when a box QP met an
-// indefinite Q_uu.
-func (w *workspace) backward(mu float64) (dv1, dv2 float64, ok bool) {
-	n, m := w.n, w.m
-	k := n + m
-	clear(w.vx)
-	clear(w.vxx)
-	for t := w.t - 1; t >= 0; t-- {
-		gz, gzz := w.gz[t*k:(t+1)*k], w.gzz[t*k*k:(t+1)*k*k]
-		copy(w.qx, gz[:n])
-		copy(w.qu, gz[n:])
-		for i := 0; i < n; i++ {
-			copy(w.qxx[i*n:(i+1)*n], gzz[i*k:i*k+n])
-		}
-		for i := 0; i < m; i++ {
-			copy(w.quu[i*m:(i+1)*m], gzz[(n+i)*k+n:(n+i+1)*k])
-			copy(w.qux[i*n:(i+1)*n], gzz[(n+i)*k:(n+i)*k+n])
-		}
-		if t < w.t-1 {
-			fx, fu := w.fx[t*n*n:(t+1)*n*n], w.fu[t*n*m:(t+1)*n*m]
-			addAtv(w.qx, fx, w.vx, n, n)
-			addAtv(w.qu, fu, w.vx, n, m)
-			mulAB(w.w, w.vxx, fx, n, n, n) // Vxx·fx
-			mulAB(w.y, w.vxx, fu, n, n, m) // Vxx·fu
-			addAtB(w.qxx, fx, w.w, n, n, n)
-			addAtB(w.quu, fu, w.y, n, m, m)
-			addAtB(w.qux, fu, w.w, n, m, n)
-		}
-		copy(w.quuR, w.quu)
-		for i := 0; i < m; i++ {
-			w.quuR[i*m+i] += mu
-		}
-		ut := w.u[t*m : (t+1)*m]
-		for j := 0; j < m; j++ {
-			w.qlo[j] = w.sv.lower[t*m+j] - ut[j]
-			w.qhi[j] = w.sv.upper[t*m+j] - ut[j]
-		}
-		kt := w.kff[t*m : (t+1)*m]
-		if w.qp.solve(kt, w.quuR, w.qu, w.qlo, w.qhi) != qpOK {
-			return 0, 0, false
-		}
-		// Feedback on the free controls: K_f = −(Q_uu,ff)⁻¹ Q_ux,f.
-		kt2 := w.kfb[t*m*n : (t+1)*m*n]
-		clear(kt2)
-		nf := len(w.qp.free)
-		for c := 0; c < n; c++ {
-			for a, j := range w.qp.free {
-				w.rhs[a] = w.qux[j*n+c]
-			}
-			cholSolve(w.qp.factor, nf, w.rhs[:nf])
-			for a, j := range w.qp.free {
-				kt2[j*n+c] = -w.rhs[a]
-			}
-		}
-		// Expected change and value function (Tassa et al. 2012, eq. 11).
-		tmp := w.tmp[:m]
-		copy(tmp, w.qu)
-		addAv(tmp, w.quu, kt, m, m) // Q_uu k + Q_u
-		dv1 += dot(kt, w.qu)
-		dv2 += 0.5 * (dot(kt, tmp) - dot(kt, w.qu))
-		copy(w.vx, w.qx)
-		addAtv(w.vx, kt2, tmp, m, n)
-		addAtv(w.vx, w.qux, kt, m, n)
-		mulAB(w.z, w.quu, kt2, m, m, n) // Q_uu K
-		copy(w.vxx, w.qxx)
-		addAtB(w.vxx, kt2, w.z, m, n, n)
-		addAtB(w.vxx, kt2, w.qux, m, n, n)
-		addAtB(w.vxx, w.qux, kt2, m, n, n)
-		symmetrize(w.vxx, n)
-	}
-	return dv1, dv2, true
 }
 
 // forward rolls out u + α k + K (x̂ − x), projected onto the bounds, into

@@ -24,14 +24,19 @@ type Settings struct {
 	Newton bool
 	// TolGrad is the convergence tolerance on the projected gradient of the
 	// total cost with respect to the controls, ‖u − Π(u − ∇_U J)‖_∞, where Π
-	// projects onto the bounds. Default 1e-9.
+	// projects onto the bounds. A Converged example meets it. Default 1e-9.
 	TolGrad float64
-	// TolCost stops with status Converged when an accepted step changes the
-	// cost by less than TolCost·(1 + |J|) and the projected gradient is
-	// below TolGradLoose. Default 1e-14.
+	// TolCost is the relative cost change below which the solver no longer
+	// expects progress: when an accepted step, or the quadratic model's
+	// predicted step, changes the cost by less than TolCost·(1 + |J|) while
+	// the projected gradient is above TolGrad but within TolGradLoose, the
+	// solve ends with status Stalled. Default 1e-14.
 	TolCost float64
-	// TolGradLoose is the projected-gradient bound that must also hold for a
-	// stop on TolCost. Default 1e-8.
+	// TolGradLoose is the projected-gradient bound of a Stalled stop. By
+	// default it equals TolGrad: the solver keeps iterating past small cost
+	// changes (its line search accepts steps within round-off) until
+	// TolGrad is met or another rule stops it. A larger value trades
+	// accuracy for iterations. Default TolGrad.
 	TolGradLoose float64
 	// RegInit is the initial Levenberg–Marquardt regularization μ added to
 	// Q_uu in the backward pass. Default RegMin.
@@ -52,14 +57,11 @@ type Settings struct {
 	// LineSearchMin is the smallest step length tried. Default 1e-3.
 	LineSearchMin float64
 	// Trace, when not nil, is called after the line search of every
-	// iteration of every example with the example's index, the iteration
-	// number (1-based), the cost of the current iterate, the
-	// projected-gradient norm measured at the start of the iteration and
-	// whether the line search accepted a step. (An iteration that ends
-	// before its line search, on convergence or a regularization failure, is
-	// not traced.) It is
-	// called from the worker goroutines, concurrently for different examples.
-	Trace func(example, iter int, cost, gradNorm float64, accepted bool)
+	// iteration of every example (an iteration that ends before its line
+	// search, on convergence or a regularization failure, is not traced).
+	// It is called from the worker goroutines, concurrently for different
+	// examples; a panic in it is reported as an error of the example.
+	Trace func(TraceEvent)
 	// Workers is the number of goroutines the batch is spread over.
 	// Default runtime.GOMAXPROCS(0). Results do not depend on it.
 	Workers int
@@ -81,7 +83,7 @@ func (s *Settings) withDefaults() Settings {
 		d.TolCost = 1e-14
 	}
 	if d.TolGradLoose == 0 {
-		d.TolGradLoose = 1e-8
+		d.TolGradLoose = d.TolGrad
 	}
 	if d.RegMin == 0 {
 		d.RegMin = 1e-6
@@ -112,6 +114,8 @@ func (s *Settings) validate() error {
 		return fmt.Errorf("ilqr: settings: MaxIter %d < 0", s.MaxIter)
 	case bad(s.TolGrad), bad(s.TolCost), bad(s.TolGradLoose):
 		return fmt.Errorf("ilqr: settings: tolerances must be finite and non-negative")
+	case s.TolGradLoose < s.TolGrad:
+		return fmt.Errorf("ilqr: settings: TolGradLoose %g below TolGrad %g", s.TolGradLoose, s.TolGrad)
 	case bad(s.RegInit), bad(s.RegMin), bad(s.RegMax) || s.RegMax < s.RegMin:
 		return fmt.Errorf("ilqr: settings: regularization bounds must satisfy 0 ≤ RegMin ≤ RegMax < ∞")
 	case bad(s.RegFactor) || s.RegFactor <= 1:
@@ -126,13 +130,26 @@ func (s *Settings) validate() error {
 	return nil
 }
 
+// TraceEvent describes one iteration of one example, for Settings.Trace.
+type TraceEvent struct {
+	// Example is the index in the batch; Iter the iteration number, from 1.
+	Example, Iter int
+	// Cost is the cost of the iterate after the line search.
+	Cost float64
+	// GradNorm is the projected-gradient norm at the start of the iteration.
+	GradNorm float64
+	// Accepted says whether the line search took a step, of length Step.
+	Accepted bool
+	Step     float64
+	// Reg is the regularization μ of the iteration's backward pass.
+	Reg float64
+}
+
 // Status says how the solve of one example ended.
 type Status uint8
 
 const (
-	// Converged: the projected gradient fell below TolGrad, or an accepted
-	// step changed the cost by less than TolCost with the projected gradient
-	// below TolGradLoose.
+	// Converged: the projected gradient is within TolGrad.
 	Converged Status = iota
 	// IterationLimit: MaxIter iterations ran without convergence.
 	IterationLimit
@@ -144,9 +161,14 @@ const (
 	RegularizationFailed
 	// NonFinite: the rollout of the initial controls produced NaN or Inf.
 	NonFinite
+	// Stalled: the cost stopped changing (see TolCost) with the projected
+	// gradient within TolGradLoose but not TolGrad: a stationary point as
+	// far as round-off lets the solver tell. Gradients treat it as
+	// converged.
+	Stalled
 )
 
-var statusNames = [...]string{"converged", "iteration limit", "line search failed", "regularization failed", "non-finite"}
+var statusNames = [...]string{"converged", "iteration limit", "line search failed", "regularization failed", "non-finite", "stalled"}
 
 // String returns a lower-case description of s.
 func (s Status) String() string {
@@ -155,3 +177,7 @@ func (s Status) String() string {
 	}
 	return fmt.Sprintf("Status(%d)", uint8(s))
 }
+
+// Stationary reports whether the solve ended at a stationary point:
+// Converged, or Stalled within TolGradLoose.
+func (s Status) Stationary() bool { return s == Converged || s == Stalled }

@@ -98,6 +98,17 @@ func (r *Result) AllConverged() bool {
 	return true
 }
 
+// AllStationary reports whether every example ended at a stationary point
+// (Converged or Stalled; see Status.Stationary).
+func (r *Result) AllStationary() bool {
+	for _, s := range r.Status {
+		if !s.Stationary() {
+			return false
+		}
+	}
+	return true
+}
+
 // ErrBadInput is wrapped by every error about the caller's data.
 var ErrBadInput = errors.New("bad input")
 

@@ -549,14 +549,15 @@ type traceRec struct {
 	iter     int
 	cost, pg float64
 	accepted bool
+	step     float64
 }
 
 // tracer records Settings.Trace calls per example. Each example is solved
 // by one worker, so the goroutines append to different slices.
-func tracer(b int) ([][]traceRec, func(int, int, float64, float64, bool)) {
+func tracer(b int) ([][]traceRec, func(TraceEvent)) {
 	recs := make([][]traceRec, b)
-	return recs, func(e, it int, c, pg float64, acc bool) {
-		recs[e] = append(recs[e], traceRec{it, c, pg, acc})
+	return recs, func(ev TraceEvent) {
+		recs[ev.Example] = append(recs[ev.Example], traceRec{ev.Iter, ev.Cost, ev.GradNorm, ev.Accepted, ev.Step})
 	}
 }
 
@@ -581,6 +582,8 @@ func checkTrace(t *testing.T, e int, j0 float64, recs []traceRec, r *Result) {
 			t.Errorf("example %d: iteration %d raised the cost from %.17g to %.17g", e, rc.iter, prev, rc.cost)
 		case !rc.accepted && rc.cost != prev:
 			t.Errorf("example %d: rejected iteration %d changed the cost from %.17g to %.17g", e, rc.iter, prev, rc.cost)
+		case rc.accepted && !(rc.step > 0 && rc.step <= 1), !rc.accepted && rc.step != 0:
+			t.Errorf("example %d: iteration %d (accepted %t) reports step %g", e, rc.iter, rc.accepted, rc.step)
 		}
 		prev = rc.cost
 	}
