@@ -4,6 +4,7 @@
 // independent implementation.
 //
 //	go run ./examples/solve < problem.json
+//	go run ./examples/solve problem.json
 //	go run ./examples/solve -in problem.json
 //
 // Input fields:
@@ -25,17 +26,31 @@
 //	tol         projected-gradient tolerance (default 1e-10)
 //
 // Output fields: X (T×n), U (T×m), cost, status, iterations, loss and grad
-// with params, q, p and x0. Bad JSON or an impossible problem: a message on
-// stderr and exit status 2.
+// with params, q, p and x0.
+//
+// The input is exactly one JSON document (white space may follow it, nothing
+// else) of at most 64 MiB. T is at most 100000, and for grad_mode "unrolled"
+// T × iterations is at most 20000 (the unrolled graph grows by about 1.3 MB
+// per iteration). The parameters must lie in the model's domain (positive
+// masses and lengths, finite gravity).
+//
+// Exit status 0 on success. Bad JSON, an input over these limits, an
+// impossible problem or a solution that is not finite (a NaN or an infinity
+// anywhere in the output): exit status 2 and a one-line message on stderr,
+// which quotes at most 100 characters of any input value.
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
+	"strconv"
+	"strings"
 
 	"github.com/dilqr/dilqr/models"
 	"github.com/dilqr/dilqr/op/ilqr"
@@ -84,16 +99,79 @@ type Grad struct {
 	X0     []float64 `json:"x0"`
 }
 
-func main() {
-	in := flag.String("in", "", "read the problem from this file instead of stdin")
-	flag.Parse()
-	if err := run(*in, os.Stdin, os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "solve:", err)
-		os.Exit(2)
-	}
+// limits bound the work one input can ask for.
+type limits struct {
+	// inputBytes is the largest input read, in bytes.
+	inputBytes int64
+	// t is the largest horizon T.
+	t int
+	// unrolledWork is the largest T × iterations for grad_mode unrolled,
+	// whose graph holds every iteration.
+	unrolledWork int
+	// solverWork is the largest T × max_iter for the other modes; 0 means
+	// no limit. The command sets none; the fuzz test does, to keep each
+	// input fast.
+	solverWork int
 }
 
-func run(path string, stdin io.Reader, stdout io.Writer) error {
+// defaultLimits are the limits stated in the command's documentation.
+var defaultLimits = limits{inputBytes: 64 << 20, t: 100000, unrolledWork: 20000}
+
+// maxQuoted is the most characters of an input value an error message
+// quotes; maxMessage caps a whole message, whatever it quotes.
+const (
+	maxQuoted  = 100
+	maxMessage = 400
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+// run is the command: it reads the problem named by args (a file given as
+// -in FILE or as the one positional argument, else stdin), writes the
+// solution to stdout and returns the exit status, 0 or 2. On failure it
+// writes one line, "solve: " and the reason, to stderr.
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	return runLimited(defaultLimits, args, stdin, stdout, stderr)
+}
+
+// runLimited is run under the given limits.
+func runLimited(lim limits, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	err := runErr(lim, args, stdin, stdout, stderr)
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	}
+	fmt.Fprintln(stderr, "solve:", oneLine(err.Error()))
+	return 2
+}
+
+// runErr parses args, reads and solves the problem and writes the output.
+func runErr(lim limits, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("solve", flag.ContinueOnError)
+	fs.SetOutput(io.Discard) // errors are reported in one line below
+	in := fs.String("in", "", "read the problem from this file instead of stdin")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(stderr)
+			fmt.Fprintln(stderr, "usage: solve [-in FILE | FILE] (default: the problem on stdin)")
+			fs.PrintDefaults()
+			return err
+		}
+		return fmt.Errorf("bad arguments: %w (see solve -h)", err)
+	}
+	path := *in
+	switch rest := fs.Args(); {
+	case len(rest) > 1:
+		return fmt.Errorf("%d file arguments, want at most one", len(rest))
+	case len(rest) == 1 && path != "":
+		return errors.New("give the problem file either with -in or as an argument, not both")
+	case len(rest) == 1:
+		path = rest[0]
+	}
 	r := stdin
 	if path != "" {
 		f, err := os.Open(path)
@@ -103,19 +181,151 @@ func run(path string, stdin io.Reader, stdout io.Writer) error {
 		defer f.Close()
 		r = f
 	}
-	dec := json.NewDecoder(r)
-	dec.DisallowUnknownFields()
-	var pr Problem
-	if err := dec.Decode(&pr); err != nil {
-		return fmt.Errorf("reading problem JSON: %w", err)
-	}
-	out, err := solve(&pr)
+	pr, err := readProblem(r, lim.inputBytes)
 	if err != nil {
+		return err
+	}
+	out, err := solve(pr, lim)
+	if err != nil {
+		return err
+	}
+	if err := checkFinite(out); err != nil {
 		return err
 	}
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")
-	return enc.Encode(out)
+	if err := enc.Encode(out); err != nil {
+		return fmt.Errorf("writing the output: %w", err)
+	}
+	return nil
+}
+
+// readProblem reads at most max bytes from r and decodes them as exactly
+// one Problem, refusing unknown fields and anything but white space after
+// the document.
+func readProblem(r io.Reader, max int64) (*Problem, error) {
+	data, err := io.ReadAll(io.LimitReader(r, max+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading the input: %w", err)
+	}
+	if int64(len(data)) > max {
+		return nil, fmt.Errorf("the input is larger than the limit of %s", byteSize(max))
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var pr Problem
+	if err := dec.Decode(&pr); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, errors.New("reading problem JSON: the input is empty")
+		}
+		return nil, fmt.Errorf("reading problem JSON: %s", jsonError(err))
+	}
+	end := dec.InputOffset()
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("reading problem JSON: data after the JSON document, which ends at byte %d", end)
+	}
+	return &pr, nil
+}
+
+// jsonError rewrites a decoding error so that it quotes at most maxQuoted
+// characters of the input.
+func jsonError(err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		field := te.Field
+		if field == "" {
+			field = "the document"
+		}
+		return fmt.Sprintf("%s: cannot use %s as %s", field, clip(te.Value), te.Type)
+	}
+	msg := err.Error()
+	if q, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
+		if name, uerr := strconv.Unquote(q); uerr == nil {
+			return fmt.Sprintf("unknown field %q", clip(name))
+		}
+	}
+	return msg
+}
+
+// clip shortens s to maxQuoted characters, saying how long it was.
+func clip(s string) string {
+	if p, cut := prefix(s, maxQuoted); cut {
+		return fmt.Sprintf("%s… (%d bytes)", p, len(s))
+	}
+	return s
+}
+
+// oneLine makes msg a single line of at most maxMessage characters.
+func oneLine(msg string) string {
+	msg = strings.Join(strings.Fields(msg), " ")
+	if p, cut := prefix(msg, maxMessage); cut {
+		return p + "…"
+	}
+	return msg
+}
+
+// prefix returns the first n characters of s and whether s is longer.
+func prefix(s string, n int) (string, bool) {
+	if len(s) <= n {
+		return s, false
+	}
+	for i := range s {
+		if n == 0 {
+			return s[:i], true
+		}
+		n--
+	}
+	return s, false
+}
+
+// byteSize writes n bytes in MiB when it is a whole number of them.
+func byteSize(n int64) string {
+	if n >= 1<<20 && n%(1<<20) == 0 {
+		return fmt.Sprintf("%d MiB", n>>20)
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
+// checkFinite returns an error naming the first NaN or infinity in out, and
+// how many there are.
+func checkFinite(out *Output) error {
+	var first string // the first non-finite number, named
+	count := 0
+	see := func(v float64, name func() string) {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			if count == 0 {
+				first = fmt.Sprintf("%s = %v", name(), v)
+			}
+			count++
+		}
+	}
+	seeList := func(name string, v []float64) {
+		for i, x := range v {
+			see(x, func() string { return fmt.Sprintf("%s[%d]", name, i) })
+		}
+	}
+	seeRows := func(name string, v [][]float64) {
+		for i, r := range v {
+			for j, x := range r {
+				see(x, func() string { return fmt.Sprintf("%s[%d][%d]", name, i, j) })
+			}
+		}
+	}
+	seeRows("X", out.X)
+	seeRows("U", out.U)
+	see(out.Cost, func() string { return "cost" })
+	see(out.Loss, func() string { return "loss" })
+	seeList("grad.params", out.Grad.Params)
+	seeList("grad.q", out.Grad.Q)
+	seeList("grad.p", out.Grad.P)
+	seeList("grad.x0", out.Grad.X0)
+	switch count {
+	case 0:
+		return nil
+	case 1:
+		return fmt.Errorf("solution is not finite: %s", first)
+	}
+	return fmt.Errorf("solution is not finite: %s and %d more non-finite numbers", first, count-1)
 }
 
 // bounds decodes a number or a list of m numbers; empty means def.
@@ -164,15 +374,20 @@ func rows(v []float64, k int) [][]float64 {
 	return out
 }
 
-func solve(pr *Problem) (*Output, error) {
+// solve checks the problem against the model and the limits, solves it and
+// differentiates the loss.
+func solve(pr *Problem, lim limits) (*Output, error) {
 	task, err := models.TaskByName(pr.Model)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("unknown model %q (known: %s)", clip(pr.Model), strings.Join(models.TaskNames(), ", "))
 	}
 	d := task.Dynamics.Dims()
 	n, m, k := d.N, d.M, d.N+d.M
 	if pr.T < 1 {
 		return nil, fmt.Errorf("T=%d: the horizon must be at least 1", pr.T)
+	}
+	if pr.T > lim.t {
+		return nil, fmt.Errorf("T=%d: the horizon must be at most %d", pr.T, lim.t)
 	}
 	if len(pr.X0) != n {
 		return nil, fmt.Errorf("x0 has %d entries, model %s has n=%d", len(pr.X0), pr.Model, n)
@@ -183,6 +398,11 @@ func solve(pr *Problem) (*Output, error) {
 	}
 	if len(theta) != d.P {
 		return nil, fmt.Errorf("params has %d entries, model %s has %d", len(theta), pr.Model, d.P)
+	}
+	if pc, ok := task.Dynamics.(models.ParamChecker); ok {
+		if err := pc.CheckParams(theta); err != nil {
+			return nil, fmt.Errorf("params: %w", err)
+		}
 	}
 	phi := task.Cost.DefaultParams()
 	if pr.Q != nil {
@@ -209,6 +429,9 @@ func solve(pr *Problem) (*Output, error) {
 	if err != nil {
 		return nil, err
 	}
+	if pr.Loss.Kind != "sum_sq_u" && pr.Loss.Kind != "linear" {
+		return nil, fmt.Errorf("loss.kind %q: want sum_sq_u or linear", clip(pr.Loss.Kind))
+	}
 	var mode ilqr.GradMode
 	switch pr.Mode {
 	case "", "implicit":
@@ -216,9 +439,16 @@ func solve(pr *Problem) (*Output, error) {
 	case "fixed_point":
 		mode = ilqr.FixedPoint
 	case "unrolled":
+		iters := pr.MaxIter
+		if iters == 0 {
+			iters = defaultUnrolledIters
+		}
+		if err := checkWork(pr.T, iters, lim.unrolledWork, "grad_mode unrolled", "the unrolled graph holds every iteration"); err != nil {
+			return nil, err
+		}
 		return solveUnrolled(pr, task, cost, theta, phi, lo, hi)
 	default:
-		return nil, fmt.Errorf("grad_mode %q: want implicit, unrolled or fixed_point", pr.Mode)
+		return nil, fmt.Errorf("grad_mode %q: want implicit, unrolled or fixed_point", clip(pr.Mode))
 	}
 	if pr.MaxIter < 0 || pr.Tol < 0 {
 		return nil, errors.New("max_iter and tol must not be negative")
@@ -226,6 +456,11 @@ func solve(pr *Problem) (*Output, error) {
 	maxIter := pr.MaxIter
 	if maxIter == 0 {
 		maxIter = 500
+	}
+	if lim.solverWork > 0 {
+		if err := checkWork(pr.T, maxIter, lim.solverWork, "grad_mode "+mode.String(), "a limit of this run"); err != nil {
+			return nil, err
+		}
 	}
 	tol := pr.Tol
 	if tol == 0 {
@@ -257,6 +492,16 @@ func solve(pr *Problem) (*Output, error) {
 	}, nil
 }
 
+// checkWork refuses T × iters above limit; a negative iters is left to the
+// solver's own check.
+func checkWork(t, iters, limit int, what, why string) error {
+	if iters > 0 && iters > limit/t {
+		return fmt.Errorf("%s: T×max_iter = %d×%d is over the limit of %d (%s); lower T or max_iter",
+			what, t, iters, limit, why)
+	}
+	return nil
+}
+
 // lossAndGrad evaluates the loss and its gradient with respect to X and U.
 func lossAndGrad(l *Loss, x, u []float64, t, n, m int) (float64, []float64, []float64, error) {
 	dX := make([]float64, len(x))
@@ -286,7 +531,7 @@ func lossAndGrad(l *Loss, x, u []float64, t, n, m int) (float64, []float64, []fl
 		copy(dX, wx)
 		copy(dU, wu)
 	default:
-		return 0, nil, nil, fmt.Errorf("loss.kind %q: want sum_sq_u or linear", l.Kind)
+		return 0, nil, nil, fmt.Errorf("loss.kind %q: want sum_sq_u or linear", clip(l.Kind))
 	}
 	return loss, dX, dU, nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"math"
 	"strings"
 	"testing"
@@ -12,10 +13,12 @@ const pendulumJSON = `{"model": "pendulum", "T": 8, "x0": [0.9950041652780258, 0
  "q": [1, 1, 0.1, 0.5], "p": [-1, 0, 0, 0], "u_lower": -2, "u_upper": [2],
  "loss": {"kind": "sum_sq_u"}, "tol": 1e-12, "max_iter": 1000}`
 
+// runJSON runs the command on the problem in with the default limits and
+// returns its decoded output or its error.
 func runJSON(t *testing.T, in string) (*Output, error) {
 	t.Helper()
 	var out bytes.Buffer
-	if err := run("", strings.NewReader(in), &out); err != nil {
+	if err := runErr(defaultLimits, nil, strings.NewReader(in), &out, io.Discard); err != nil {
 		return nil, err
 	}
 	var o Output
