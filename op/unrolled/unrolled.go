@@ -511,8 +511,8 @@ func (b *builder) rollout(u []*G.Node, gains []*G.Node, prev *traj) *traj {
 		tr.u[t] = u[t]
 		if gains != nil && gains[t] != nil {
 			dx := b.sub(tr.xv[t], prev.xv[t])
-			v := b.add(u[t], b.apply(rowDotOp{}, gains[t], dx))
-			tr.u[t] = b.apply(clampOp{lo: b.lo[t], hi: b.hi[t]}, v)
+			v := b.add(u[t], b.apply(newRowDotOp(), gains[t], dx))
+			tr.u[t] = b.apply(newClampOp(b.lo[t], b.hi[t]), v)
 		}
 		if t < b.t-1 {
 			tr.xc[t+1] = b.stepValues(tr.xc[t], tr.u[t])
@@ -599,7 +599,7 @@ func (b *builder) backward(tr *traj, f []stepJac) (uc, gains []*G.Node) {
 		}
 		negInv := b.div(b.scalar(-1), b.add(quu, b.scalar(b.mu))) // −1/(Q_uu+μ)
 		v := b.add(tr.u[t], b.mul(qu, negInv))                    // u + k_raw
-		clamp := clampOp{lo: b.lo[t], hi: b.hi[t]}
+		clamp := newClampOp(b.lo[t], b.hi[t])
 		uc[t] = b.apply(clamp, v)
 		if t == 0 {
 			break
@@ -614,7 +614,7 @@ func (b *builder) backward(tr *traj, f []stepJac) (uc, gains []*G.Node) {
 		qx = b.add(qx, b.bmm(vx, fx, false, false))
 		qxx := b.add(diagQx, b.bmm(fx, b.bmm(vxx, fx, false, false), true, false))
 		qux := b.bmm(y, fx, true, false)
-		kt := b.apply(maskMulOp(clamp), v, b.rowScale(negInv, qux)) // K
+		kt := b.apply(newMaskMulOp(clamp.lo, clamp.hi), v, b.rowScale(negInv, qux)) // K
 		gains[t] = kt
 		k := b.sub(uc[t], tr.u[t])
 		// V_x = Q_x + Kᵀ(Q_uu k + Q_u) + Q_uxᵀ k
@@ -814,7 +814,7 @@ func (b *builder) unary(name string, f func(*G.Node) (*G.Node, error), x *G.Node
 
 func (b *builder) neg(x *G.Node) *G.Node { return b.unary("neg", G.Neg, x) }
 
-func (b *builder) rowScale(s, d *G.Node) *G.Node { return b.apply(rowScaleOp{}, s, d) }
+func (b *builder) rowScale(s, d *G.Node) *G.Node { return b.apply(newRowScaleOp(), s, d) }
 
 // sum adds its arguments left to right.
 func (b *builder) sum(xs ...*G.Node) *G.Node {
@@ -836,7 +836,7 @@ func (b *builder) concat(axis int, xs ...*G.Node) *G.Node {
 	if len(xs) == 1 {
 		return xs[0]
 	}
-	return b.apply(concatOp{axis: axis, rank: xs[0].Dims(), n: len(xs)}, xs...)
+	return b.apply(newConcatOp(axis, xs[0].Dims(), len(xs)), xs...)
 }
 
 func (b *builder) reshape(x *G.Node, to tensor.Shape) *G.Node {
@@ -846,7 +846,7 @@ func (b *builder) reshape(x *G.Node, to tensor.Shape) *G.Node {
 	if sameShape(x.Shape(), to) {
 		return x
 	}
-	return b.apply(reshapeOp{from: x.Shape(), to: to.Clone()}, x)
+	return b.apply(newReshapeOp(x.Shape(), to), x)
 }
 
 // slice takes [lo, hi) of one axis, keeping the axis.
@@ -857,7 +857,7 @@ func (b *builder) slice(x *G.Node, axis, lo, hi int) *G.Node {
 	if lo == 0 && hi == x.Shape()[axis] {
 		return x
 	}
-	return b.apply(sliceOp{axis: axis, lo: lo, hi: hi, from: x.Shape()}, x)
+	return b.apply(newSliceOp(axisRange{axis, lo, hi, x.Shape()}), x)
 }
 
 // sameShape compares shapes exactly (tensor.Shape.Eq treats (k) and

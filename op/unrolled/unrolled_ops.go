@@ -6,6 +6,7 @@ import (
 	"hash"
 	"hash/fnv"
 	"math"
+	"slices"
 	"sync/atomic"
 
 	"github.com/chewxy/hm"
@@ -24,12 +25,15 @@ import (
 // the other operand with last axis 1, e.g. (R,1) beside (R,K) or (B,1,1)
 // beside (B,1,N).
 //
-//	clampOp{lo,hi}(x)       clamp(x, lo, hi); derivative 1 on [lo, hi], 0 outside
-//	maskMulOp{lo,hi}(x, g)  g ⊙ 1[lo ≤ x ≤ hi], x a column broadcast over g's
-//	                          columns, or shaped like g; not differentiable in x
-//	atan2Op(y, x)           atan2(y, x), same shapes
-//	rowScaleOp(s, d)        s_i·d_ij for a column s and d
-//	rowDotOp(a, b)          Σ_j a_ij b_ij for equal shapes, a column
+//	newClampOp(lo,hi)(x)       clamp(x, lo, hi); derivative 1 on [lo, hi], 0 outside
+//	newMaskMulOp(lo,hi)(x, g)  g ⊙ 1[lo ≤ x ≤ hi], x a column broadcast over g's
+//	                           columns, or shaped like g; not differentiable in x
+//	newAtan2Op()(y, x)         atan2(y, x), same shapes
+//	newRowScaleOp()(s, d)      s_i·d_ij for a column s and d
+//	newRowDotOp()(a, b)        Σ_j a_ij b_ij for equal shapes, a column
+//
+// Every Op embeds opBase, which implements the methods that follow from
+// its identity, arity and type; each Op is made by its constructor.
 //
 // The clamp's derivative convention is the one of models.Scalar.Clamp (and
 // torch.clamp): 1 inside the closed interval, 0 outside.
@@ -167,22 +171,6 @@ func newDense(shape tensor.Shape, data []float64) *tensor.Dense {
 	return tensor.New(tensor.WithShape(shape.Clone()...), tensor.WithBacking(data))
 }
 
-func stringHash(s fmt.Stringer) uint32 {
-	h := fnv.New32a()
-	fmt.Fprint(h, s.String())
-	return h.Sum32()
-}
-
-func unaryType() hm.Type {
-	a := hm.TypeVariable('a')
-	return hm.NewFnType(a, a)
-}
-
-func binaryType() hm.Type {
-	a := hm.TypeVariable('a')
-	return hm.NewFnType(a, a, a)
-}
-
 // isColumn reports whether s is the column shape of d: equal ranks,
 // equal leading axes, last axis 1.
 func isColumn(s, d tensor.Shape) bool {
@@ -224,13 +212,97 @@ func recoverErr(err *error) {
 	}
 }
 
-// opBase gives the Ops of this file Gorgonia's defaults: a new value,
-// computed in Go, never in place.
-type opBase struct{}
+// opBase is embedded in every Op of this file and implements what
+// gorgonia.Op asks beyond the computation, from fields that the Op's
+// constructor (newClampOp, newSliceOp, ...) sets once:
+//
+//   - the identity: String returns id, and WriteHash and Hashcode hash it
+//     (FNV-1a), so id must name the Op and every field that changes its
+//     result (Gorgonia merges nodes whose Ops hash equal; Build further
+//     salts every Op it applies, see saltedOp);
+//   - Arity, and Type: arity inputs and one output, all of one type
+//     variable (elementwise Ops, any shape) or tensors of ranks in → out;
+//   - DiffWRT: every input is differentiable except input 0 where
+//     constFirst is set (a mask that is piecewise constant in it);
+//   - Gorgonia's defaults: a new value (ReturnsPtr), computed in Go
+//     (CallsExtern), never in place (OverwritesInput);
+//   - the argument checks of SymDiff and DoDiff, and diffNode, which
+//     applies a salted derivative Op in a SymDiff.
+//
+// A zero opBase (an Op made without its constructor) has arity 0, which
+// Gorgonia's ApplyOp rejects with an error.
+type opBase struct {
+	id         string
+	arity      int
+	in, out    int  // tensor ranks of the inputs and the output; 0: a type variable
+	constFirst bool // input 0 gets no derivative
+}
 
-func (opBase) ReturnsPtr() bool     { return false }
-func (opBase) CallsExtern() bool    { return false }
-func (opBase) OverwritesInput() int { return -1 }
+func (b opBase) String() string        { return b.id }
+func (b opBase) WriteHash(h hash.Hash) { fmt.Fprint(h, b.id) }
+func (b opBase) Arity() int            { return b.arity }
+func (opBase) ReturnsPtr() bool        { return false }
+func (opBase) CallsExtern() bool       { return false }
+func (opBase) OverwritesInput() int    { return -1 }
+
+// Hashcode implements gorgonia.Op: the 32-bit FNV-1a hash of String.
+func (b opBase) Hashcode() uint32 {
+	h := fnv.New32a()
+	b.WriteHash(h)
+	return h.Sum32()
+}
+
+// Type implements gorgonia.Op.
+func (b opBase) Type() hm.Type {
+	ts := make([]hm.Type, max(b.arity, 1)+1) // hm panics on fewer than two
+	for i := range ts {
+		switch {
+		case b.in == 0:
+			ts[i] = hm.TypeVariable('a')
+		case i < len(ts)-1:
+			ts[i] = tensorType(b.in)
+		default:
+			ts[i] = tensorType(b.out)
+		}
+	}
+	return hm.NewFnType(ts...)
+}
+
+// DiffWRT implements gorgonia.SDOp.
+func (b opBase) DiffWRT(n int) []bool {
+	d := make([]bool, max(n, 0))
+	for i := range d {
+		d[i] = i > 0 || !b.constFirst
+	}
+	return d
+}
+
+// checkSymDiff is the error of a SymDiff call without arity inputs and a
+// gradient, or nil.
+func (b opBase) checkSymDiff(inputs G.Nodes, grad *G.Node) error {
+	if len(inputs) != b.arity || grad == nil || slices.Contains(inputs, nil) {
+		return opErr(b, "SymDiff wants %d inputs and a gradient", b.arity)
+	}
+	return nil
+}
+
+// checkDoDiff is the error of a DoDiff call without arity inputs and the
+// output, or nil.
+func (b opBase) checkDoDiff(inputs G.Nodes, output *G.Node) error {
+	if len(inputs) != b.arity || output == nil || slices.Contains(inputs, nil) {
+		return opErr(b, "DoDiff wants %d inputs and the output", b.arity)
+	}
+	return nil
+}
+
+// diffNode applies op, salted, to xs: one node of a symbolic derivative.
+func (b opBase) diffNode(op G.Op, xs ...*G.Node) (*G.Node, error) {
+	n, err := G.ApplyOp(salt(op), xs...)
+	if err != nil {
+		return nil, fmt.Errorf("unrolled: %v: SymDiff: %w", b, err)
+	}
+	return n, nil
+}
 
 // inRange is the clamp's derivative: 1 on the closed interval [lo, hi].
 func inRange(v, lo, hi float64) bool { return v >= lo && v <= hi }
@@ -250,12 +322,10 @@ type clampOp struct {
 	lo, hi float64
 }
 
-func (op clampOp) Arity() int            { return 1 }
-func (op clampOp) Type() hm.Type         { return unaryType() }
-func (op clampOp) String() string        { return boundsString("unrolled.clamp", op.lo, op.hi) }
-func (op clampOp) WriteHash(h hash.Hash) { fmt.Fprint(h, op.String()) }
-func (op clampOp) Hashcode() uint32      { return stringHash(op) }
-func (op clampOp) DiffWRT(int) []bool    { return []bool{true} }
+func newClampOp(lo, hi float64) clampOp {
+	return clampOp{opBase{id: boundsString("unrolled.clamp", lo, hi), arity: 1}, lo, hi}
+}
+
 func (op clampOp) checkBounds() error {
 	if math.IsNaN(op.lo) || math.IsNaN(op.hi) || op.lo > op.hi {
 		return opErr(op, "invalid bounds [%g, %g]", op.lo, op.hi)
@@ -291,20 +361,20 @@ func (op clampOp) Do(vals ...G.Value) (v G.Value, err error) {
 }
 
 func (op clampOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
-	if len(inputs) != 1 || inputs[0] == nil || grad == nil {
-		return nil, opErr(op, "SymDiff wants 1 input and a gradient")
+	if err := op.checkSymDiff(inputs, grad); err != nil {
+		return nil, err
 	}
-	d, err := G.ApplyOp(salt(maskMulOp(op)), inputs[0], grad)
+	d, err := op.diffNode(newMaskMulOp(op.lo, op.hi), inputs[0], grad)
 	if err != nil {
-		return nil, fmt.Errorf("unrolled: %v: SymDiff: %w", op, err)
+		return nil, err
 	}
 	return G.Nodes{d}, nil
 }
 
 func (op clampOp) DoDiff(ctx G.ExecutionContext, inputs G.Nodes, output *G.Node) (err error) {
 	defer recoverErr(&err)
-	if len(inputs) != 1 || inputs[0] == nil || output == nil {
-		return opErr(op, "DoDiff wants 1 input and the output")
+	if err := op.checkDoDiff(inputs, output); err != nil {
+		return err
 	}
 	x, _, err := inputValues(op, 1, nodeValues(inputs))
 	if err != nil {
@@ -335,14 +405,11 @@ type maskMulOp struct {
 	lo, hi float64
 }
 
-func (op maskMulOp) Arity() int            { return 2 }
-func (op maskMulOp) Type() hm.Type         { return binaryType() }
-func (op maskMulOp) String() string        { return boundsString("unrolled.maskmul", op.lo, op.hi) }
-func (op maskMulOp) WriteHash(h hash.Hash) { fmt.Fprint(h, op.String()) }
-func (op maskMulOp) Hashcode() uint32      { return stringHash(op) }
-
-// DiffWRT implements gorgonia.SDOp: the mask is piecewise constant in x.
-func (op maskMulOp) DiffWRT(int) []bool { return []bool{false, true} }
+// newMaskMulOp returns the mask of [lo, hi]; it is not differentiable in x
+// (piecewise constant).
+func newMaskMulOp(lo, hi float64) maskMulOp {
+	return maskMulOp{opBase{id: boundsString("unrolled.maskmul", lo, hi), arity: 2, constFirst: true}, lo, hi}
+}
 
 func (op maskMulOp) InferShape(ds ...G.DimSizer) (tensor.Shape, error) {
 	s, err := inputShapes(op, 2, ds)
@@ -387,20 +454,20 @@ func (op maskMulOp) Do(vals ...G.Value) (v G.Value, err error) {
 }
 
 func (op maskMulOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
-	if len(inputs) != 2 || inputs[0] == nil || grad == nil {
-		return nil, opErr(op, "SymDiff wants 2 inputs and a gradient")
+	if err := op.checkSymDiff(inputs, grad); err != nil {
+		return nil, err
 	}
-	d, err := G.ApplyOp(salt(op), inputs[0], grad)
+	d, err := op.diffNode(op, inputs[0], grad)
 	if err != nil {
-		return nil, fmt.Errorf("unrolled: %v: SymDiff: %w", op, err)
+		return nil, err
 	}
 	return G.Nodes{nil, d}, nil
 }
 
 func (op maskMulOp) DoDiff(ctx G.ExecutionContext, inputs G.Nodes, output *G.Node) (err error) {
 	defer recoverErr(&err)
-	if len(inputs) != 2 || inputs[1] == nil || output == nil {
-		return opErr(op, "DoDiff wants 2 inputs and the output")
+	if err := op.checkDoDiff(inputs, output); err != nil {
+		return err
 	}
 	in, sh, err := inputValues(op, 2, nodeValues(inputs))
 	if err != nil {
@@ -428,12 +495,7 @@ type atan2Op struct {
 	opBase
 }
 
-func (op atan2Op) Arity() int            { return 2 }
-func (op atan2Op) Type() hm.Type         { return binaryType() }
-func (op atan2Op) String() string        { return "unrolled.atan2" }
-func (op atan2Op) WriteHash(h hash.Hash) { fmt.Fprint(h, op.String()) }
-func (op atan2Op) Hashcode() uint32      { return stringHash(op) }
-func (op atan2Op) DiffWRT(int) []bool    { return []bool{true, true} }
+func newAtan2Op() atan2Op { return atan2Op{opBase{id: "unrolled.atan2", arity: 2}} }
 
 func (op atan2Op) InferShape(ds ...G.DimSizer) (tensor.Shape, error) {
 	s, err := inputShapes(op, 2, ds)
@@ -466,8 +528,8 @@ func (op atan2Op) Do(vals ...G.Value) (v G.Value, err error) {
 // r² = x² + y², built from standard Ops.
 func (op atan2Op) SymDiff(inputs G.Nodes, output, grad *G.Node) (retVal G.Nodes, err error) {
 	defer recoverErr(&err)
-	if len(inputs) != 2 || inputs[0] == nil || inputs[1] == nil || grad == nil {
-		return nil, opErr(op, "SymDiff wants 2 inputs and a gradient")
+	if err := op.checkSymDiff(inputs, grad); err != nil {
+		return nil, err
 	}
 	y, x := inputs[0], inputs[1]
 	wrap := func(err error) error { return fmt.Errorf("unrolled: %v: SymDiff: %w", op, err) }
@@ -508,8 +570,8 @@ func (op atan2Op) SymDiff(inputs G.Nodes, output, grad *G.Node) (retVal G.Nodes,
 
 func (op atan2Op) DoDiff(ctx G.ExecutionContext, inputs G.Nodes, output *G.Node) (err error) {
 	defer recoverErr(&err)
-	if len(inputs) != 2 || inputs[0] == nil || inputs[1] == nil || output == nil {
-		return opErr(op, "DoDiff wants 2 inputs and the output")
+	if err := op.checkDoDiff(inputs, output); err != nil {
+		return err
 	}
 	in, sh, err := inputValues(op, 2, nodeValues(inputs))
 	if err != nil {
@@ -543,12 +605,7 @@ type rowScaleOp struct {
 	opBase
 }
 
-func (op rowScaleOp) Arity() int            { return 2 }
-func (op rowScaleOp) Type() hm.Type         { return binaryType() }
-func (op rowScaleOp) String() string        { return "unrolled.rowscale" }
-func (op rowScaleOp) WriteHash(h hash.Hash) { fmt.Fprint(h, op.String()) }
-func (op rowScaleOp) Hashcode() uint32      { return stringHash(op) }
-func (op rowScaleOp) DiffWRT(int) []bool    { return []bool{true, true} }
+func newRowScaleOp() rowScaleOp { return rowScaleOp{opBase{id: "unrolled.rowscale", arity: 2}} }
 
 func rowScaleShapes(op fmt.Stringer, s, d tensor.Shape) error {
 	if !isColumn(s, d) {
@@ -590,24 +647,24 @@ func (op rowScaleOp) Do(vals ...G.Value) (v G.Value, err error) {
 // SymDiff implements gorgonia.SDOp: ∂/∂s = rowdot(grad, d),
 // ∂/∂d = rowscale(s, grad).
 func (op rowScaleOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
-	if len(inputs) != 2 || inputs[0] == nil || inputs[1] == nil || grad == nil {
-		return nil, opErr(op, "SymDiff wants 2 inputs and a gradient")
+	if err := op.checkSymDiff(inputs, grad); err != nil {
+		return nil, err
 	}
-	ds, err := G.ApplyOp(salt(rowDotOp{}), grad, inputs[1])
+	ds, err := op.diffNode(newRowDotOp(), grad, inputs[1])
 	if err != nil {
-		return nil, fmt.Errorf("unrolled: %v: SymDiff: %w", op, err)
+		return nil, err
 	}
-	dd, err := G.ApplyOp(salt(op), inputs[0], grad)
+	dd, err := op.diffNode(op, inputs[0], grad)
 	if err != nil {
-		return nil, fmt.Errorf("unrolled: %v: SymDiff: %w", op, err)
+		return nil, err
 	}
 	return G.Nodes{ds, dd}, nil
 }
 
 func (op rowScaleOp) DoDiff(ctx G.ExecutionContext, inputs G.Nodes, output *G.Node) (err error) {
 	defer recoverErr(&err)
-	if len(inputs) != 2 || inputs[0] == nil || inputs[1] == nil || output == nil {
-		return opErr(op, "DoDiff wants 2 inputs and the output")
+	if err := op.checkDoDiff(inputs, output); err != nil {
+		return err
 	}
 	in, sh, err := inputValues(op, 2, nodeValues(inputs))
 	if err != nil {
@@ -644,12 +701,7 @@ type rowDotOp struct {
 	opBase
 }
 
-func (op rowDotOp) Arity() int            { return 2 }
-func (op rowDotOp) Type() hm.Type         { return binaryType() }
-func (op rowDotOp) String() string        { return "unrolled.rowdot" }
-func (op rowDotOp) WriteHash(h hash.Hash) { fmt.Fprint(h, op.String()) }
-func (op rowDotOp) Hashcode() uint32      { return stringHash(op) }
-func (op rowDotOp) DiffWRT(int) []bool    { return []bool{true, true} }
+func newRowDotOp() rowDotOp { return rowDotOp{opBase{id: "unrolled.rowdot", arity: 2}} }
 
 func (op rowDotOp) InferShape(ds ...G.DimSizer) (tensor.Shape, error) {
 	s, err := inputShapes(op, 2, ds)
@@ -686,24 +738,24 @@ func (op rowDotOp) Do(vals ...G.Value) (v G.Value, err error) {
 // SymDiff implements gorgonia.SDOp: ∂/∂a = rowscale(grad, b),
 // ∂/∂b = rowscale(grad, a).
 func (op rowDotOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
-	if len(inputs) != 2 || inputs[0] == nil || inputs[1] == nil || grad == nil {
-		return nil, opErr(op, "SymDiff wants 2 inputs and a gradient")
+	if err := op.checkSymDiff(inputs, grad); err != nil {
+		return nil, err
 	}
-	da, err := G.ApplyOp(salt(rowScaleOp{}), grad, inputs[1])
+	da, err := op.diffNode(newRowScaleOp(), grad, inputs[1])
 	if err != nil {
-		return nil, fmt.Errorf("unrolled: %v: SymDiff: %w", op, err)
+		return nil, err
 	}
-	db, err := G.ApplyOp(salt(rowScaleOp{}), grad, inputs[0])
+	db, err := op.diffNode(newRowScaleOp(), grad, inputs[0])
 	if err != nil {
-		return nil, fmt.Errorf("unrolled: %v: SymDiff: %w", op, err)
+		return nil, err
 	}
 	return G.Nodes{da, db}, nil
 }
 
 func (op rowDotOp) DoDiff(ctx G.ExecutionContext, inputs G.Nodes, output *G.Node) (err error) {
 	defer recoverErr(&err)
-	if len(inputs) != 2 || inputs[0] == nil || inputs[1] == nil || output == nil {
-		return opErr(op, "DoDiff wants 2 inputs and the output")
+	if err := op.checkDoDiff(inputs, output); err != nil {
+		return err
 	}
 	in, sh, err := inputValues(op, 2, nodeValues(inputs))
 	if err != nil {
@@ -792,14 +844,10 @@ type reshapeOp struct {
 	from, to tensor.Shape
 }
 
-func (op reshapeOp) Arity() int { return 1 }
-func (op reshapeOp) Type() hm.Type {
-	return hm.NewFnType(tensorType(len(op.from)), tensorType(len(op.to)))
+func newReshapeOp(from, to tensor.Shape) reshapeOp {
+	from, to = from.Clone(), to.Clone()
+	return reshapeOp{opBase{id: fmt.Sprintf("unrolled.reshape%v→%v", from, to), arity: 1, in: len(from), out: len(to)}, from, to}
 }
-func (op reshapeOp) String() string        { return fmt.Sprintf("unrolled.reshape%v→%v", op.from, op.to) }
-func (op reshapeOp) WriteHash(h hash.Hash) { fmt.Fprint(h, op.String()) }
-func (op reshapeOp) Hashcode() uint32      { return stringHash(op) }
-func (op reshapeOp) DiffWRT(int) []bool    { return []bool{true} }
 
 func (op reshapeOp) check(s tensor.Shape) error {
 	if !sameShape(s, op.from) || op.from.TotalSize() != op.to.TotalSize() {
@@ -832,20 +880,20 @@ func (op reshapeOp) Do(vals ...G.Value) (v G.Value, err error) {
 }
 
 func (op reshapeOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
-	if len(inputs) != 1 || grad == nil {
-		return nil, opErr(op, "SymDiff wants 1 input and a gradient")
+	if err := op.checkSymDiff(inputs, grad); err != nil {
+		return nil, err
 	}
-	d, err := G.ApplyOp(salt(reshapeOp{from: op.to, to: op.from}), grad)
+	d, err := op.diffNode(newReshapeOp(op.to, op.from), grad)
 	if err != nil {
-		return nil, fmt.Errorf("unrolled: %v: SymDiff: %w", op, err)
+		return nil, err
 	}
 	return G.Nodes{d}, nil
 }
 
 func (op reshapeOp) DoDiff(ctx G.ExecutionContext, inputs G.Nodes, output *G.Node) (err error) {
 	defer recoverErr(&err)
-	if len(inputs) != 1 || inputs[0] == nil || output == nil {
-		return opErr(op, "DoDiff wants 1 input and the output")
+	if err := op.checkDoDiff(inputs, output); err != nil {
+		return err
 	}
 	og, gs, err := diffGrads(op, inputs, output, "input")
 	if err != nil {
@@ -867,25 +915,9 @@ type concatOp struct {
 	axis, rank, n int
 }
 
-func (op concatOp) Arity() int { return op.n }
-func (op concatOp) Type() hm.Type {
-	ts := make([]hm.Type, op.n+1)
-	for i := range ts {
-		ts[i] = tensorType(op.rank)
-	}
-	return hm.NewFnType(ts...)
-}
-func (op concatOp) String() string {
-	return fmt.Sprintf("unrolled.concat(axis=%d,rank=%d,n=%d)", op.axis, op.rank, op.n)
-}
-func (op concatOp) WriteHash(h hash.Hash) { fmt.Fprint(h, op.String()) }
-func (op concatOp) Hashcode() uint32      { return stringHash(op) }
-func (op concatOp) DiffWRT(n int) []bool {
-	d := make([]bool, n)
-	for i := range d {
-		d[i] = true
-	}
-	return d
+func newConcatOp(axis, rank, n int) concatOp {
+	id := fmt.Sprintf("unrolled.concat(axis=%d,rank=%d,n=%d)", axis, rank, n)
+	return concatOp{opBase{id: id, arity: n, in: rank, out: rank}, axis, rank, n}
 }
 
 // outShape checks the input shapes and returns the output shape.
@@ -956,19 +988,16 @@ func (op concatOp) Do(vals ...G.Value) (v G.Value, err error) {
 }
 
 func (op concatOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
-	if len(inputs) != op.n || grad == nil {
-		return nil, opErr(op, "SymDiff wants %d inputs and a gradient", op.n)
+	if err := op.checkSymDiff(inputs, grad); err != nil {
+		return nil, err
 	}
 	res := make(G.Nodes, op.n)
 	lo := 0
 	for i, in := range inputs {
-		if in == nil {
-			return nil, opErr(op, "SymDiff: input %d is nil", i)
-		}
 		hi := lo + in.Shape()[op.axis]
-		d, err := G.ApplyOp(salt(sliceOp{axis: op.axis, lo: lo, hi: hi, from: grad.Shape()}), grad)
+		d, err := op.diffNode(newSliceOp(axisRange{op.axis, lo, hi, grad.Shape()}), grad)
 		if err != nil {
-			return nil, fmt.Errorf("unrolled: %v: SymDiff: %w", op, err)
+			return nil, err
 		}
 		res[i] = d
 		lo = hi
@@ -978,15 +1007,12 @@ func (op concatOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error
 
 func (op concatOp) DoDiff(ctx G.ExecutionContext, inputs G.Nodes, output *G.Node) (err error) {
 	defer recoverErr(&err)
-	if len(inputs) != op.n || output == nil {
-		return opErr(op, "DoDiff wants %d inputs and the output", op.n)
+	if err := op.checkDoDiff(inputs, output); err != nil {
+		return err
 	}
 	shapes := make([]tensor.Shape, op.n)
 	grads := make([][]float64, op.n)
 	for i, in := range inputs {
-		if in == nil {
-			return opErr(op, "DoDiff: input %d is nil", i)
-		}
 		shapes[i] = in.Shape()
 		if grads[i], err = gradData(op, in, fmt.Sprintf("input %d", i)); err != nil {
 			return err
@@ -1011,21 +1037,24 @@ func (op concatOp) DoDiff(ctx G.ExecutionContext, inputs G.Nodes, output *G.Node
 	return nil
 }
 
-// sliceOp takes indices [lo, hi) of one axis of a tensor of shape from,
-// keeping the axis.
-type sliceOp struct {
-	opBase
+// axisRange is the indices [lo, hi) of one axis of a tensor of shape from:
+// the fields of sliceOp and of its adjoint embedOp.
+type axisRange struct {
 	axis, lo, hi int
 	from         tensor.Shape
 }
 
-func (op sliceOp) Arity() int            { return 1 }
-func (op sliceOp) Type() hm.Type         { return unaryType() }
-func (op sliceOp) DiffWRT(int) []bool    { return []bool{true} }
-func (op sliceOp) WriteHash(h hash.Hash) { fmt.Fprint(h, op.String()) }
-func (op sliceOp) Hashcode() uint32      { return stringHash(op) }
-func (op sliceOp) String() string {
-	return fmt.Sprintf("unrolled.slice(axis=%d,%d:%d,of %v)", op.axis, op.lo, op.hi, op.from)
+// sliceOp takes indices [lo, hi) of one axis of a tensor of shape from,
+// keeping the axis.
+type sliceOp struct {
+	opBase
+	axisRange
+}
+
+func newSliceOp(r axisRange) sliceOp {
+	r.from = r.from.Clone()
+	id := fmt.Sprintf("unrolled.slice(axis=%d,%d:%d,of %v)", r.axis, r.lo, r.hi, r.from)
+	return sliceOp{opBase{id: id, arity: 1}, r}
 }
 
 func (op sliceOp) outShape(s tensor.Shape) (tensor.Shape, error) {
@@ -1076,20 +1105,20 @@ func (op sliceOp) Do(vals ...G.Value) (v G.Value, err error) {
 }
 
 func (op sliceOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
-	if len(inputs) != 1 || grad == nil {
-		return nil, opErr(op, "SymDiff wants 1 input and a gradient")
+	if err := op.checkSymDiff(inputs, grad); err != nil {
+		return nil, err
 	}
-	d, err := G.ApplyOp(salt(embedOp(op)), grad)
+	d, err := op.diffNode(newEmbedOp(op.axisRange), grad)
 	if err != nil {
-		return nil, fmt.Errorf("unrolled: %v: SymDiff: %w", op, err)
+		return nil, err
 	}
 	return G.Nodes{d}, nil
 }
 
 func (op sliceOp) DoDiff(ctx G.ExecutionContext, inputs G.Nodes, output *G.Node) (err error) {
 	defer recoverErr(&err)
-	if len(inputs) != 1 || inputs[0] == nil || output == nil {
-		return opErr(op, "DoDiff wants 1 input and the output")
+	if err := op.checkDoDiff(inputs, output); err != nil {
+		return err
 	}
 	out, err := op.outShape(inputs[0].Shape())
 	if err != nil {
@@ -1113,20 +1142,20 @@ func (op sliceOp) DoDiff(ctx G.ExecutionContext, inputs G.Nodes, output *G.Node)
 
 // embedOp is the adjoint of sliceOp with the same fields: it places its
 // input at indices [lo, hi) of axis in zeros of shape from.
-type embedOp sliceOp
+type embedOp struct {
+	opBase
+	axisRange
+}
 
-func (op embedOp) Arity() int            { return 1 }
-func (op embedOp) Type() hm.Type         { return unaryType() }
-func (op embedOp) DiffWRT(int) []bool    { return []bool{true} }
-func (op embedOp) WriteHash(h hash.Hash) { fmt.Fprint(h, op.String()) }
-func (op embedOp) Hashcode() uint32      { return stringHash(op) }
-func (op embedOp) String() string {
-	return fmt.Sprintf("unrolled.embed(axis=%d,%d:%d,in %v)", op.axis, op.lo, op.hi, op.from)
+func newEmbedOp(r axisRange) embedOp {
+	r.from = r.from.Clone()
+	id := fmt.Sprintf("unrolled.embed(axis=%d,%d:%d,in %v)", r.axis, r.lo, r.hi, r.from)
+	return embedOp{opBase{id: id, arity: 1}, r}
 }
 
 // check verifies that s is the shape of the slice op describes.
 func (op embedOp) check(s tensor.Shape) error {
-	want, err := sliceOp(op).outShape(op.from)
+	want, err := newSliceOp(op.axisRange).outShape(op.from)
 	if err != nil {
 		return err
 	}
@@ -1164,20 +1193,20 @@ func (op embedOp) Do(vals ...G.Value) (v G.Value, err error) {
 }
 
 func (op embedOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
-	if len(inputs) != 1 || grad == nil {
-		return nil, opErr(op, "SymDiff wants 1 input and a gradient")
+	if err := op.checkSymDiff(inputs, grad); err != nil {
+		return nil, err
 	}
-	d, err := G.ApplyOp(salt(sliceOp(op)), grad)
+	d, err := op.diffNode(newSliceOp(op.axisRange), grad)
 	if err != nil {
-		return nil, fmt.Errorf("unrolled: %v: SymDiff: %w", op, err)
+		return nil, err
 	}
 	return G.Nodes{d}, nil
 }
 
 func (op embedOp) DoDiff(ctx G.ExecutionContext, inputs G.Nodes, output *G.Node) (err error) {
 	defer recoverErr(&err)
-	if len(inputs) != 1 || inputs[0] == nil || output == nil {
-		return opErr(op, "DoDiff wants 1 input and the output")
+	if err := op.checkDoDiff(inputs, output); err != nil {
+		return err
 	}
 	if err := op.check(inputs[0].Shape()); err != nil {
 		return err

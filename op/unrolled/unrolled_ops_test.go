@@ -1,8 +1,10 @@
 package unrolled
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -104,31 +106,31 @@ func opCases() []opCase {
 		return v
 	}
 	return []opCase{
-		{name: "clamp", op: clampOp{lo: -1, hi: 1.5}, shapes: [][]int{{3, 4}},
+		{name: "clamp", op: newClampOp(-1, 1.5), shapes: [][]int{{3, 4}},
 			vals: [][]float64{seq(12, -2, 2.5)}, diff: []bool{true}},
-		{name: "maskmul column", op: maskMulOp{lo: -1, hi: 1.5}, shapes: [][]int{{3, 1}, {3, 4}},
+		{name: "maskmul column", op: newMaskMulOp(-1, 1.5), shapes: [][]int{{3, 1}, {3, 4}},
 			vals: [][]float64{{-2, 0.5, 2}, seq(12, -1, 1)}, diff: []bool{false, true}},
-		{name: "maskmul same shape", op: maskMulOp{lo: -1, hi: 1.5}, shapes: [][]int{{2, 1, 3}, {2, 1, 3}},
+		{name: "maskmul same shape", op: newMaskMulOp(-1, 1.5), shapes: [][]int{{2, 1, 3}, {2, 1, 3}},
 			vals: [][]float64{seq(6, -2, 2.5), seq(6, -1, 1)}, diff: []bool{false, true}},
-		{name: "atan2 all quadrants", op: atan2Op{}, shapes: [][]int{{2, 4}, {2, 4}},
+		{name: "atan2 all quadrants", op: newAtan2Op(), shapes: [][]int{{2, 4}, {2, 4}},
 			vals: [][]float64{{1, 1, -1, -1, 0.3, -0.2, 2, -0.5}, {1, -1, 1, -1, -0.9, -0.9, 0.1, 3}}, diff: []bool{true, true}},
-		{name: "rowscale", op: rowScaleOp{}, shapes: [][]int{{3, 1}, {3, 4}},
+		{name: "rowscale", op: newRowScaleOp(), shapes: [][]int{{3, 1}, {3, 4}},
 			vals: [][]float64{{0.5, -2, 3}, seq(12, -1, 1)}, diff: []bool{true, true}},
-		{name: "rowscale rank 3", op: rowScaleOp{}, shapes: [][]int{{2, 1, 1}, {2, 1, 3}},
+		{name: "rowscale rank 3", op: newRowScaleOp(), shapes: [][]int{{2, 1, 1}, {2, 1, 3}},
 			vals: [][]float64{{0.5, -2}, seq(6, -1, 1)}, diff: []bool{true, true}},
-		{name: "rowdot", op: rowDotOp{}, shapes: [][]int{{3, 4}, {3, 4}},
+		{name: "rowdot", op: newRowDotOp(), shapes: [][]int{{3, 4}, {3, 4}},
 			vals: [][]float64{seq(12, -1, 2), seq(12, -2, 1)}, diff: []bool{true, true}},
-		{name: "reshape with second consumer", op: reshapeOp{from: tensor.Shape{3, 4}, to: tensor.Shape{2, 1, 6}},
+		{name: "reshape with second consumer", op: newReshapeOp(tensor.Shape{3, 4}, tensor.Shape{2, 1, 6}),
 			shapes: [][]int{{3, 4}}, vals: [][]float64{seq(12, -1, 1)}, diff: []bool{true}, extra: true},
-		{name: "concat axis 0", op: concatOp{axis: 0, rank: 2, n: 2}, shapes: [][]int{{1, 3}, {2, 3}},
+		{name: "concat axis 0", op: newConcatOp(0, 2, 2), shapes: [][]int{{1, 3}, {2, 3}},
 			vals: [][]float64{seq(3, -1, 1), seq(6, 0, 2)}, diff: []bool{true, true}, extra: true},
-		{name: "concat axis 1", op: concatOp{axis: 1, rank: 2, n: 3}, shapes: [][]int{{2, 1}, {2, 3}, {2, 2}},
+		{name: "concat axis 1", op: newConcatOp(1, 2, 3), shapes: [][]int{{2, 1}, {2, 3}, {2, 2}},
 			vals: [][]float64{seq(2, -1, 1), seq(6, 0, 2), seq(4, -3, 0)}, diff: []bool{true, true, true}, extra: true},
-		{name: "concat axis 2", op: concatOp{axis: 2, rank: 3, n: 2}, shapes: [][]int{{2, 1, 3}, {2, 1, 1}},
+		{name: "concat axis 2", op: newConcatOp(2, 3, 2), shapes: [][]int{{2, 1, 3}, {2, 1, 1}},
 			vals: [][]float64{seq(6, -1, 1), seq(2, 0, 2)}, diff: []bool{true, true}},
-		{name: "slice axis 1", op: sliceOp{axis: 1, lo: 1, hi: 3, from: tensor.Shape{2, 4, 2}}, shapes: [][]int{{2, 4, 2}},
+		{name: "slice axis 1", op: newSliceOp(axisRange{1, 1, 3, tensor.Shape{2, 4, 2}}), shapes: [][]int{{2, 4, 2}},
 			vals: [][]float64{seq(16, -1, 1)}, diff: []bool{true}, extra: true},
-		{name: "embed axis 2", op: embedOp{axis: 2, lo: 1, hi: 2, from: tensor.Shape{2, 1, 3}}, shapes: [][]int{{2, 1, 1}},
+		{name: "embed axis 2", op: newEmbedOp(axisRange{2, 1, 2, tensor.Shape{2, 1, 3}}), shapes: [][]int{{2, 1, 1}},
 			vals: [][]float64{{0.3, -0.7}}, diff: []bool{true}},
 	}
 }
@@ -198,7 +200,7 @@ func TestClampDerivativeAtBounds(t *testing.T) {
 	for lisp := range 2 {
 		g := G.NewGraph()
 		in := G.Nodes{G.NewTensor(g, tensor.Float64, 2, G.WithShape(1, 5), G.WithName("x"), G.WithValue(denseOf([]int{1, 5}, x)))}
-		out, err := G.ApplyOp(clampOp{lo: -1, hi: 1.5}, in[0])
+		out, err := G.ApplyOp(newClampOp(-1, 1.5), in[0])
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -255,23 +257,23 @@ func TestOpsBadInput(t *testing.T) {
 		good []G.Value
 		bad  [][]G.Value
 	}{
-		{clampOp{lo: -1, hi: 1}, []G.Value{d(2, 1)},
+		{newClampOp(-1, 1), []G.Value{d(2, 1)},
 			[][]G.Value{{}, {scalar}, {f32}, {nil}, {d(2, 1), d(2, 1)}}},
-		{maskMulOp{lo: -1, hi: 1}, []G.Value{d(2, 1), d(2, 3)},
+		{newMaskMulOp(-1, 1), []G.Value{d(2, 1), d(2, 3)},
 			[][]G.Value{{d(2, 1)}, {d(3, 1), d(2, 3)}, {d(2, 2), d(2, 3)}, {scalar, d(2, 3)}, {d(2, 1), f32}}},
-		{atan2Op{}, []G.Value{d(2, 3), d(2, 3)},
+		{newAtan2Op(), []G.Value{d(2, 3), d(2, 3)},
 			[][]G.Value{{d(2, 3)}, {d(2, 3), d(3, 2)}, {d(2, 3), d(2, 3, 1)}, {nil, d(2, 3)}}},
-		{rowScaleOp{}, []G.Value{d(2, 1), d(2, 3)},
+		{newRowScaleOp(), []G.Value{d(2, 1), d(2, 3)},
 			[][]G.Value{{d(2, 3), d(2, 3)}, {d(3, 1), d(2, 3)}, {d(2), d(2, 3)}, {f32, d(2, 3)}}},
-		{rowDotOp{}, []G.Value{d(2, 3), d(2, 3)},
+		{newRowDotOp(), []G.Value{d(2, 3), d(2, 3)},
 			[][]G.Value{{d(2, 3), d(2, 4)}, {d(2, 3)}, {scalar, scalar}}},
-		{reshapeOp{from: tensor.Shape{2, 3}, to: tensor.Shape{3, 2}}, []G.Value{d(2, 3)},
+		{newReshapeOp(tensor.Shape{2, 3}, tensor.Shape{3, 2}), []G.Value{d(2, 3)},
 			[][]G.Value{{d(3, 2)}, {d(6)}, {scalar}, {}}},
-		{concatOp{axis: 1, rank: 2, n: 2}, []G.Value{d(2, 1), d(2, 3)},
+		{newConcatOp(1, 2, 2), []G.Value{d(2, 1), d(2, 3)},
 			[][]G.Value{{d(2, 1), d(3, 3)}, {d(2, 1)}, {d(2, 1), d(2, 3, 1)}, {d(2, 1), nil}}},
-		{sliceOp{axis: 1, lo: 1, hi: 3, from: tensor.Shape{2, 4}}, []G.Value{d(2, 4)},
+		{newSliceOp(axisRange{1, 1, 3, tensor.Shape{2, 4}}), []G.Value{d(2, 4)},
 			[][]G.Value{{d(2, 3)}, {d(4, 2)}, {scalar}}},
-		{embedOp{axis: 1, lo: 1, hi: 3, from: tensor.Shape{2, 4}}, []G.Value{d(2, 2)},
+		{newEmbedOp(axisRange{1, 1, 3, tensor.Shape{2, 4}}), []G.Value{d(2, 2)},
 			[][]G.Value{{d(2, 4)}, {d(2, 3)}, {f32}}},
 	}
 	for _, o := range ops {
@@ -325,13 +327,13 @@ func TestOpsBadInput(t *testing.T) {
 			}
 		})
 	}
-	noPanic(t, "clamp with NaN bound", func() error { _, err := clampOp{lo: math.NaN(), hi: 1}.Do(d(2, 1)); return err })
+	noPanic(t, "clamp with NaN bound", func() error { _, err := newClampOp(math.NaN(), 1).Do(d(2, 1)); return err })
 	noPanic(t, "clamp with lo > hi", func() error {
-		_, err := clampOp{lo: 2, hi: 1}.InferShape(tensor.Shape{2, 1})
+		_, err := newClampOp(2, 1).InferShape(tensor.Shape{2, 1})
 		return err
 	})
 	noPanic(t, "clamp of NaN", func() error {
-		_, err := clampOp{lo: -1, hi: 1}.Do(tensor.New(tensor.WithShape(1, 1), tensor.WithBacking([]float64{math.NaN()})))
+		_, err := newClampOp(-1, 1).Do(tensor.New(tensor.WithShape(1, 1), tensor.WithBacking([]float64{math.NaN()})))
 		return err
 	})
 }
@@ -490,7 +492,7 @@ func TestHashCollisionTape(t *testing.T) {
 		G.WithValue(denseOf([]int{1, 3}, []float64{-3, 0.5, 3})))
 	typ := G.TensorType{Dims: 2, Of: tensor.Float64}
 	shape := tensor.Shape{1, 3}
-	op1, op2 := clampOp{lo: -1, hi: 1}, clampOp{lo: -2, hi: 2}
+	op1, op2 := newClampOp(-1, 1), newClampOp(-2, 2)
 	// Birthday search: salts s1, s2 with equal node hashes.
 	// Full 64-bit salts: FNV-1a mixes the few varying bytes of small
 	// sequential salts too weakly for the search.
@@ -536,3 +538,84 @@ func TestHashCollisionTape(t *testing.T) {
 		}
 	}
 }
+
+// TestOpIdentity pins what the shared opBase gives every Op: the identity
+// strings (the hash input, so a change here changes every node hash, and
+// Gorgonia's node merging depends on them), FNV-1a hashes of exactly those
+// strings, arities, types and differentiable inputs. It also checks that
+// Ops differing in any field hash differently, and that an Op made
+// without its constructor is rejected by Gorgonia instead of applied.
+func TestOpIdentity(t *testing.T) {
+	cases := []struct {
+		op    G.Op
+		id    string
+		arity int
+		typ   string
+		diff  []bool
+	}{
+		{newClampOp(-1, 1.5), "unrolled.clamp[bff0000000000000,3ff8000000000000](-1,1.5)", 1, "a → a", []bool{true}},
+		{newMaskMulOp(-2, 0.25), "unrolled.maskmul[c000000000000000,3fd0000000000000](-2,0.25)", 2, "a → a → a", []bool{false, true}},
+		{newAtan2Op(), "unrolled.atan2", 2, "a → a → a", []bool{true, true}},
+		{newRowScaleOp(), "unrolled.rowscale", 2, "a → a → a", []bool{true, true}},
+		{newRowDotOp(), "unrolled.rowdot", 2, "a → a → a", []bool{true, true}},
+		{newReshapeOp(tensor.Shape{3, 4}, tensor.Shape{2, 1, 6}), "unrolled.reshape(3, 4)→(2, 1, 6)", 1,
+			"Matrix float64 → Tensor-3 float64", []bool{true}},
+		{newConcatOp(1, 2, 3), "unrolled.concat(axis=1,rank=2,n=3)", 3,
+			"Matrix float64 → Matrix float64 → Matrix float64 → Matrix float64", []bool{true, true, true}},
+		{newSliceOp(axisRange{1, 1, 3, tensor.Shape{2, 4, 2}}), "unrolled.slice(axis=1,1:3,of (2, 4, 2))", 1, "a → a", []bool{true}},
+		{newEmbedOp(axisRange{2, 1, 2, tensor.Shape{2, 1, 3}}), "unrolled.embed(axis=2,1:2,in (2, 1, 3))", 1, "a → a", []bool{true}},
+	}
+	for _, c := range cases {
+		if got := c.op.String(); got != c.id {
+			t.Errorf("String() = %q, want %q", got, c.id)
+		}
+		h := fnv.New32a()
+		h.Write([]byte(c.id))
+		var w bytes.Buffer
+		c.op.WriteHash(&bufHash{&w})
+		if c.op.Hashcode() != h.Sum32() || w.String() != c.id {
+			t.Errorf("%s: Hashcode %x, WriteHash %q; want the FNV-1a hash %x of the identity", c.id, c.op.Hashcode(), w.String(), h.Sum32())
+		}
+		if c.op.Arity() != c.arity || c.op.Type().String() != c.typ {
+			t.Errorf("%s: arity %d, type %v; want %d, %s", c.id, c.op.Arity(), c.op.Type(), c.arity, c.typ)
+		}
+		if d := c.op.(G.SDOp).DiffWRT(c.arity); fmt.Sprint(d) != fmt.Sprint(c.diff) {
+			t.Errorf("%s: DiffWRT %v, want %v", c.id, d, c.diff)
+		}
+		if c.op.ReturnsPtr() || c.op.CallsExtern() || c.op.OverwritesInput() != -1 {
+			t.Errorf("%s: ReturnsPtr, CallsExtern, OverwritesInput = %t, %t, %d", c.id,
+				c.op.ReturnsPtr(), c.op.CallsExtern(), c.op.OverwritesInput())
+		}
+	}
+	// Every field is part of the identity.
+	variants := []G.Op{
+		newClampOp(-1, 1), newClampOp(-1, 2), newClampOp(0, 1), newClampOp(math.Copysign(0, -1), 1), newClampOp(0, math.Nextafter(1, 2)),
+		newMaskMulOp(-1, 1),
+		newReshapeOp(tensor.Shape{2, 3}, tensor.Shape{3, 2}), newReshapeOp(tensor.Shape{2, 3}, tensor.Shape{6, 1}),
+		newConcatOp(0, 2, 2), newConcatOp(1, 2, 2), newConcatOp(0, 3, 2), newConcatOp(0, 2, 3),
+		newSliceOp(axisRange{0, 0, 1, tensor.Shape{2, 2}}), newSliceOp(axisRange{1, 0, 1, tensor.Shape{2, 2}}),
+		newSliceOp(axisRange{0, 1, 2, tensor.Shape{2, 2}}), newSliceOp(axisRange{0, 0, 2, tensor.Shape{2, 2}}),
+		newSliceOp(axisRange{0, 0, 1, tensor.Shape{2, 3}}), newEmbedOp(axisRange{0, 0, 1, tensor.Shape{2, 2}}),
+	}
+	seen := make(map[uint32]string)
+	for _, op := range variants {
+		if prev, ok := seen[op.Hashcode()]; ok {
+			t.Errorf("%v and %s hash equal", op, prev)
+		}
+		seen[op.Hashcode()] = op.String()
+	}
+	// A zero Op (no constructor) must not enter a graph.
+	g := G.NewGraph()
+	x := G.NewMatrix(g, tensor.Float64, G.WithShape(2, 2), G.WithName("x"))
+	noPanic(t, "applying a zero clampOp", func() error {
+		_, err := G.ApplyOp(clampOp{}, x)
+		return err
+	})
+}
+
+// bufHash is a hash.Hash that records what is written to it.
+type bufHash struct{ *bytes.Buffer }
+
+func (bufHash) Sum([]byte) []byte { return nil }
+func (bufHash) Size() int         { return 0 }
+func (bufHash) BlockSize() int    { return 1 }

@@ -309,9 +309,9 @@ func (b *builder) exprValue(e *expr) *G.Node {
 	case kindTanh:
 		v = b.unary("tanh", G.Tanh, b.exprValue(e.x))
 	case kindAtan2:
-		v = b.apply(atan2Op{}, b.exprValue(e.x), b.exprValue(e.y))
+		v = b.apply(newAtan2Op(), b.exprValue(e.x), b.exprValue(e.y))
 	case kindClamp:
-		v = b.apply(clampOp{lo: e.c, hi: e.c2}, b.exprValue(e.x))
+		v = b.apply(newClampOp(e.c, e.c2), b.exprValue(e.x))
 	default:
 		b.fail(fmt.Errorf("unrolled: GraphScalar: unknown operation %d", e.kind))
 	}
@@ -414,7 +414,7 @@ func (b *builder) exprDeriv(e *expr) *G.Node {
 		}
 		d = b.sum(terms...)
 	case kindClamp:
-		d = b.apply(maskMulOp{lo: e.c, hi: e.c2}, vx(), dx())
+		d = b.apply(newMaskMulOp(e.c, e.c2), vx(), dx())
 	default:
 		b.fail(fmt.Errorf("unrolled: GraphScalar: no derivative for operation %d", e.kind))
 	}
