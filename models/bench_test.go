@@ -3,6 +3,8 @@ package models
 import (
 	"math/rand/v2"
 	"testing"
+
+	"github.com/dilqr/dilqr/internal/fdtest"
 )
 
 // BenchmarkEvaluators times Linearize (called by the solver in its hot
@@ -15,7 +17,7 @@ func BenchmarkEvaluators(b *testing.B) {
 		d := tc.dyn.Dims()
 		n, m, p := d.N, d.M, d.P
 		x, u, theta := tc.sample(rng, 0)
-		lambda := normals(rng, n)
+		lambda := fdtest.NormalsFrom(rng, n)
 		next, fx, fu := make([]float64, n), make([]float64, n*n), make([]float64, n*m)
 		h := make([]float64, (n+m)*(n+m+p))
 		names, evs := evaluators(tc.dyn)

@@ -5,6 +5,8 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+
+	"github.com/dilqr/dilqr/internal/fdtest"
 )
 
 // goalCostFunc is GoalCost written generically:
@@ -59,11 +61,11 @@ func costCases() []costCase {
 	const n, m = 3, 2
 	const k = n + m
 	rng := rand.New(rand.NewPCG(seed, 20))
-	quad, err := NewQuadCost(n, m, normals(rng, k), normals(rng, k))
+	quad, err := NewQuadCost(n, m, fdtest.NormalsFrom(rng, k), fdtest.NormalsFrom(rng, k))
 	if err != nil {
 		panic(err)
 	}
-	goal, err := NewGoalCost(n, m, normals(rng, k), normals(rng, k))
+	goal, err := NewGoalCost(n, m, fdtest.NormalsFrom(rng, k), fdtest.NormalsFrom(rng, k))
 	if err != nil {
 		panic(err)
 	}
@@ -73,14 +75,14 @@ func costCases() []costCase {
 		panic(err)
 	}
 	huber, err := NewAutoCost("pseudohuber", CostDims{N: n, M: m, Q: 3 * k},
-		slices.Concat(normals(rng, k), normals(rng, k), []float64{1, 1, 1, 1, 1}),
+		slices.Concat(fdtest.NormalsFrom(rng, k), fdtest.NormalsFrom(rng, k), []float64{1, 1, 1, 1, 1}),
 		CostFuncs{Float: pseudoHuberFunc[Float], HyperDual: pseudoHuberFunc[HyperDual]})
 	if err != nil {
 		panic(err)
 	}
 	plain := func(q int) func(rng *rand.Rand) (x, u, phi []float64) {
 		return func(rng *rand.Rand) (x, u, phi []float64) {
-			return normals(rng, n), normals(rng, m), normals(rng, q)
+			return fdtest.NormalsFrom(rng, n), fdtest.NormalsFrom(rng, m), fdtest.NormalsFrom(rng, q)
 		}
 	}
 	return []costCase{
@@ -88,11 +90,11 @@ func costCases() []costCase {
 		{"goal", goal, plain(2 * k)},
 		{"autogoal", autoGoal, plain(2 * k)},
 		{"pseudohuber", huber, func(rng *rand.Rand) (x, u, phi []float64) {
-			phi = normals(rng, 3*k)
+			phi = fdtest.NormalsFrom(rng, 3*k)
 			for i := 2 * k; i < 3*k; i++ {
 				phi[i] = uniform(rng, 0.5, 2) // δ > 0, away from the pole at 0
 			}
-			return normals(rng, n), normals(rng, m), phi
+			return fdtest.NormalsFrom(rng, n), fdtest.NormalsFrom(rng, m), phi
 		}},
 	}
 }
@@ -131,7 +133,7 @@ func TestCostFiniteDifferences(t *testing.T) {
 			ev := tc.cost.NewEvaluator()
 			worst := map[string]float64{}
 			check := func(what string, pt int, got, want []float64) {
-				e, at := maxErr(got, want)
+				e, at := fdtest.MaxMixedErr(got, want)
 				worst[what] = math.Max(worst[what], e)
 				if e > fdTol {
 					t.Errorf("%s at point %d: entry %d: got %.12g, want %.12g (err %.3g)", what, pt, at, got[at], want[at], e)
@@ -149,13 +151,13 @@ func TestCostFiniteDifferences(t *testing.T) {
 					xx, uu, pp := split(zz)
 					y[0] = ev.Value(xx, uu, pp)
 				}
-				check("gradient", pt, r.grad, centralJacobian(value, 1, z, span(0, k)))
+				check("gradient", pt, r.grad, fdtest.CentralJacobian(value, 1, z, fdtest.Span(0, k), fdStep))
 				grad := func(g, zz []float64) {
 					xx, uu, pp := split(zz)
 					ev.Quadratize(g, make([]float64, k*k), xx, uu, pp)
 				}
-				check("Hessian", pt, r.hess, centralJacobian(grad, k, z, span(0, k)))
-				check("Mixed", pt, r.mixed, centralJacobian(grad, k, z, span(k, k+q)))
+				check("Hessian", pt, r.hess, fdtest.CentralJacobian(grad, k, z, fdtest.Span(0, k), fdStep))
+				check("Mixed", pt, r.mixed, fdtest.CentralJacobian(grad, k, z, fdtest.Span(k, k+q), fdStep))
 			}
 			for _, what := range []string{"gradient", "Hessian", "Mixed"} {
 				t.Logf("largest error %-8s %.2e", what, worst[what])
@@ -182,7 +184,7 @@ func TestAutoCostMatchesGoal(t *testing.T) {
 			{"value", []float64{a.value}, []float64{g.value}},
 			{"gradient", a.grad, g.grad}, {"Hessian", a.hess, g.hess}, {"Mixed", a.mixed, g.mixed},
 		} {
-			if e, at := maxErr(c.got, c.want); e > exactTol {
+			if e, at := fdtest.MaxMixedErr(c.got, c.want); e > exactTol {
 				t.Errorf("%s at point %d: entry %d: auto %.17g, goal %.17g", c.what, pt, at, c.got[at], c.want[at])
 			}
 		}
@@ -195,7 +197,7 @@ func TestAutoCostMatchesGoal(t *testing.T) {
 func TestGoalToQuad(t *testing.T) {
 	rng := rand.New(rand.NewPCG(seed, 23))
 	const n, m = 4, 2
-	gc, err := NewGoalCost(n, m, normals(rng, n+m), normals(rng, n+m))
+	gc, err := NewGoalCost(n, m, fdtest.NormalsFrom(rng, n+m), fdtest.NormalsFrom(rng, n+m))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,7 +207,7 @@ func TestGoalToQuad(t *testing.T) {
 	}
 	d := gc.Dims()
 	for pt := 0; pt < 50; pt++ {
-		x, u, phi := normals(rng, n), normals(rng, m), normals(rng, d.Q)
+		x, u, phi := fdtest.NormalsFrom(rng, n), fdtest.NormalsFrom(rng, m), fdtest.NormalsFrom(rng, d.Q)
 		saved := slices.Clone(phi)
 		qphi := make([]float64, d.Q)
 		c0 := gc.ToQuad(qphi, phi)
@@ -214,13 +216,13 @@ func TestGoalToQuad(t *testing.T) {
 		}
 		g := evalCost(gc.NewEvaluator(), d, x, u, phi)
 		q := evalCost(qc.NewEvaluator(), qc.Dims(), x, u, qphi)
-		if e := errMix(q.value+c0, g.value); e > exactTol {
+		if e := fdtest.MixedErr(q.value+c0, g.value); e > exactTol {
 			t.Errorf("point %d: quad value + constant %.17g, goal value %.17g", pt, q.value+c0, g.value)
 		}
-		if e, at := maxErr(q.grad, g.grad); e > exactTol {
+		if e, at := fdtest.MaxMixedErr(q.grad, g.grad); e > exactTol {
 			t.Errorf("point %d: gradient entry %d: quad %.17g, goal %.17g", pt, at, q.grad[at], g.grad[at])
 		}
-		if e, at := maxErr(q.hess, g.hess); e > exactTol {
+		if e, at := fdtest.MaxMixedErr(q.hess, g.hess); e > exactTol {
 			t.Errorf("point %d: Hessian entry %d: quad %.17g, goal %.17g", pt, at, q.hess[at], g.hess[at])
 		}
 	}

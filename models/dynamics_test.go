@@ -6,6 +6,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/dilqr/dilqr/internal/fdtest"
 	"gonum.org/v1/gonum/diff/fd"
 )
 
@@ -47,13 +48,13 @@ func doublePendulumSample(rng *rand.Rand, i int) (x, u, theta []float64) {
 
 func linearSample(n, m int) func(rng *rand.Rand, i int) (x, u, theta []float64) {
 	return func(rng *rand.Rand, i int) (x, u, theta []float64) {
-		return normals(rng, n), normals(rng, m), normals(rng, n*n+n*m)
+		return fdtest.NormalsFrom(rng, n), fdtest.NormalsFrom(rng, m), fdtest.NormalsFrom(rng, n*n+n*m)
 	}
 }
 
 func mustLinear(n, m int, seed uint64) Dynamics {
 	rng := rand.New(rand.NewPCG(seed, 1))
-	d, err := NewLinear(n, m, normals(rng, n*n), normals(rng, n*m))
+	d, err := NewLinear(n, m, fdtest.NormalsFrom(rng, n*n), fdtest.NormalsFrom(rng, n*m))
 	if err != nil {
 		panic(err)
 	}
@@ -144,17 +145,17 @@ func TestDynamicsFiniteDifferences(t *testing.T) {
 			worst := map[string]float64{}
 			for pt := 0; pt < tc.points; pt++ {
 				x, u, theta := tc.sample(rng, pt)
-				lambda := normals(rng, n)
+				lambda := fdtest.NormalsFrom(rng, n)
 				z := slices.Concat(x, u, theta)
 				stepZ := func(y, zz []float64) {
 					xx, uu, tt := splitZ(zz, d)
 					ref.Step(y, xx, uu, tt)
 				}
-				fdJ := centralJacobian(stepZ, n, z, span(0, nz))
+				fdJ := fdtest.CentralJacobian(stepZ, n, z, fdtest.Span(0, nz), fdStep)
 				for k, ev := range evs {
 					r := evalAll(ev, d, x, u, theta, lambda)
 					check := func(what string, got, want []float64, tol float64) {
-						e, at := maxErr(got, want)
+						e, at := fdtest.MaxMixedErr(got, want)
 						key := names[k] + " " + what
 						worst[key] = math.Max(worst[key], e)
 						if e > tol {
@@ -185,7 +186,7 @@ func TestDynamicsFiniteDifferences(t *testing.T) {
 							}
 						}
 					}
-					fdH := centralJacobian(gradL, nz, z, span(0, nt)) // nz × nt
+					fdH := fdtest.CentralJacobian(gradL, nz, z, fdtest.Span(0, nt), fdStep) // nz × nt
 					wantH := make([]float64, nt*nz)
 					for i := 0; i < nt; i++ {
 						for j := 0; j < nz; j++ {
@@ -226,7 +227,7 @@ func TestFastMatchesAuto(t *testing.T) {
 			var worst float64
 			for pt := 0; pt < 500; pt++ {
 				x, u, theta := tc.sample(rng, pt)
-				lambda := normals(rng, d.N)
+				lambda := fdtest.NormalsFrom(rng, d.N)
 				a := evalAll(auto, d, x, u, theta, lambda)
 				h := evalAll(hand, d, x, u, theta, lambda)
 				for _, c := range []struct {
@@ -237,7 +238,7 @@ func TestFastMatchesAuto(t *testing.T) {
 					{"fx", h.fx, a.fx}, {"fu", h.fu, a.fu}, {"ft", h.ft, a.ft},
 					{"LagrangianHessian", h.h, a.h},
 				} {
-					e, at := maxErr(c.got, c.want)
+					e, at := fdtest.MaxMixedErr(c.got, c.want)
 					worst = math.Max(worst, e)
 					if e > exactTol {
 						t.Errorf("%s at point %d (x=%v u=%v θ=%v): entry %d: fast %.17g, auto %.17g (err %.3g)",
@@ -292,7 +293,7 @@ func TestClampKink(t *testing.T) {
 							ev.Step(next, x, []float64{v}, theta)
 							return next[i]
 						}, c.u, &fd.Settings{Formula: c.formula, Step: 1e-5 * tc.limit})
-						if errMix(got[i], want) > fdTol {
+						if fdtest.MixedErr(got[i], want) > fdTol {
 							t.Errorf("%s: ∂f_%d/∂u at u=%g is %g, want the one-sided %g", name, i, c.u, got[i], want)
 						}
 					}
@@ -319,7 +320,7 @@ func TestEvaluatorsDoNotAllocate(t *testing.T) {
 			d := tc.dyn.Dims()
 			n, m, p := d.N, d.M, d.P
 			x, u, theta := tc.sample(rng, 0)
-			lambda := normals(rng, n)
+			lambda := fdtest.NormalsFrom(rng, n)
 			next, fx, fu, ft := make([]float64, n), make([]float64, n*n), make([]float64, n*m), make([]float64, n*p)
 			h := make([]float64, (n+m)*(n+m+p))
 			names, evs := evaluators(tc.dyn)
@@ -353,7 +354,7 @@ func TestEvaluatorsKeepInputs(t *testing.T) {
 			for k, ev := range evs {
 				for pt := 0; pt < 8; pt++ {
 					x, u, theta := tc.sample(rng, pt)
-					lambda := normals(rng, d.N)
+					lambda := fdtest.NormalsFrom(rng, d.N)
 					in := [][]float64{x, u, theta, lambda}
 					saved := make([][]float64, len(in))
 					for i, s := range in {
@@ -439,7 +440,7 @@ func TestTasks(t *testing.T) {
 			// The goal is a fixed point of the dynamics.
 			next := make([]float64, d.N)
 			tc.task.Dynamics.NewEvaluator().Step(next, tc.goal, make([]float64, d.M), tc.task.Dynamics.DefaultParams())
-			if e, at := maxErr(next, tc.goal); e > 1e-15 {
+			if e, at := fdtest.MaxMixedErr(next, tc.goal); e > 1e-15 {
 				t.Errorf("goal is not a fixed point: entry %d moved to %g", at, next[at])
 			}
 		})

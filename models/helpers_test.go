@@ -1,17 +1,19 @@
 package models
 
+// Helpers for the tests: the tolerances and step of the finite-difference
+// checks, and samplers of test points. The generic pieces (central
+// differences, error measures, seeded normals) are in internal/fdtest.
+
 import (
 	"math"
 	"math/rand/v2"
-
-	"gonum.org/v1/gonum/diff/fd"
-	"gonum.org/v1/gonum/mat"
 )
 
 // Tolerances. Every comparison uses the mixed error |a − b| / max(1, |b|)
-// with b the reference value: relative for entries larger than one,
-// absolute below, so that entries that are exactly zero in one method and
-// round-off in the other do not fail.
+// with b the reference value (fdtest.MixedErr, fdtest.MaxMixedErr):
+// relative for entries larger than one, absolute below, so that entries
+// that are exactly zero in one method and round-off in the other do not
+// fail.
 const (
 	// fdTol bounds the error of an exact derivative against central finite
 	// differences.
@@ -21,72 +23,16 @@ const (
 	exactTol = 1e-12
 )
 
-// fdStep is the central-difference step, taken in the scaled variable
-// z_j / max(1, |z_j|), so the actual step on z_j is fdStep·max(1, |z_j|).
-// The central-difference error is about h²|f”'|/6 (truncation) plus
+// fdStep is the central-difference step of fdtest.CentralJacobian, taken in
+// the scaled variable z_j / max(1, |z_j|), so the actual step on z_j is
+// fdStep·max(1, |z_j|).
+// The central-difference error is about h²|f‴|/6 (truncation) plus
 // ε|f|/h (round-off, ε ≈ 1.1e-16), smallest near h = ε^(1/3) ≈ 5e-6 for
 // unit scales. Measured largest errors over the model tests: h = 1e-4 gives
 // 2e-6 (truncation, double pendulum Hessian), 1e-5 gives 2e-8, 3e-6 gives
 // 3e-9, 1e-6 gives 9e-9 (round-off growing); 3e-6 leaves a factor 30 below
 // fdTol.
 const fdStep = 3e-6
-
-// errMix returns |a − b| / max(1, |b|).
-func errMix(a, b float64) float64 { return math.Abs(a-b) / math.Max(1, math.Abs(b)) }
-
-// maxErr returns the largest errMix(a[i], b[i]) and its index.
-func maxErr(a, b []float64) (float64, int) {
-	var worst float64
-	at := -1
-	for i := range b {
-		if e := errMix(a[i], b[i]); e > worst || math.IsNaN(e) {
-			worst, at = e, i
-			if math.IsNaN(e) {
-				return math.Inf(1), i
-			}
-		}
-	}
-	return worst, at
-}
-
-// centralJacobian returns the r×len(z) row-major Jacobian of f (which writes
-// r outputs) with respect to the variables z[cols], estimated with
-// fd.Jacobian and fd.Central in the scaled variables described at fdStep.
-// z is not modified.
-func centralJacobian(f func(y, z []float64), r int, z []float64, cols []int) []float64 {
-	scale := make([]float64, len(cols))
-	y0 := make([]float64, len(cols))
-	for k, j := range cols {
-		scale[k] = math.Max(1, math.Abs(z[j]))
-		y0[k] = z[j] / scale[k]
-	}
-	zz := make([]float64, len(z))
-	g := func(out, y []float64) {
-		copy(zz, z)
-		for k, j := range cols {
-			zz[j] = y[k] * scale[k]
-		}
-		f(out, zz)
-	}
-	dst := mat.NewDense(r, len(cols), nil)
-	fd.Jacobian(dst, g, y0, &fd.JacobianSettings{Formula: fd.Central, Step: fdStep})
-	out := make([]float64, r*len(cols))
-	for i := 0; i < r; i++ {
-		for k := range cols {
-			out[i*len(cols)+k] = dst.At(i, k) / scale[k]
-		}
-	}
-	return out
-}
-
-// span returns the indices lo, lo+1, …, hi−1.
-func span(lo, hi int) []int {
-	s := make([]int, 0, hi-lo)
-	for i := lo; i < hi; i++ {
-		s = append(s, i)
-	}
-	return s
-}
 
 // uniform returns a number drawn uniformly from [lo, hi).
 func uniform(r *rand.Rand, lo, hi float64) float64 { return lo + (hi-lo)*r.Float64() }
@@ -129,15 +75,6 @@ func scaled(rng *rand.Rand, p []float64) []float64 {
 	out := make([]float64, len(p))
 	for i, v := range p {
 		out[i] = v * uniform(rng, 0.7, 1.3)
-	}
-	return out
-}
-
-// normals returns n standard normal numbers.
-func normals(rng *rand.Rand, n int) []float64 {
-	out := make([]float64, n)
-	for i := range out {
-		out[i] = rng.NormFloat64()
 	}
 	return out
 }

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/dilqr/dilqr/internal/fdtest"
 	"gonum.org/v1/gonum/diff/fd"
 )
 
@@ -76,19 +77,19 @@ func checkScalarOp(t *testing.T, op scalarOp, a, b, da, db, ea, eb, a12, b12 flo
 	if float64(op.f(Float(a), Float(b))) != d.Real {
 		t.Errorf("%s(%g, %g): Dual value %g differs from Float", op.name, a, b, d.Real)
 	}
-	if e := errMix(d.Emag, fdD); e > fdTol {
+	if e := fdtest.MixedErr(d.Emag, fdD); e > fdTol {
 		t.Errorf("%s(%g, %g): Dual derivative %.12g, finite differences %.12g (err %.2g)", op.name, a, b, d.Emag, fdD, e)
 	}
 	d2 := op.d(Dual{a, ea}, Dual{b, eb})
 	h := op.h(HyperDual{a, da, ea, a12}, HyperDual{b, db, eb, b12})
-	if h.Real != d.Real || errMix(h.E1mag, d.Emag) > exactTol || errMix(h.E2mag, d2.Emag) > exactTol {
+	if h.Real != d.Real || fdtest.MixedErr(h.E1mag, d.Emag) > exactTol || fdtest.MixedErr(h.E2mag, d2.Emag) > exactTol {
 		t.Errorf("%s(%g, %g): HyperDual %+v disagrees with Dual %+v, %+v", op.name, a, b, h, d, d2)
 	}
 	fdH := fd.Derivative(func(s float64) float64 {
 		x, y := dir(s)
 		return op.d(x, y).Emag
 	}, 0, centralFD)
-	if e := errMix(h.E1E2mag, fdH); e > fdTol {
+	if e := fdtest.MixedErr(h.E1E2mag, fdH); e > fdTol {
 		t.Errorf("%s(%g, %g): HyperDual mixed part %.12g, finite differences %.12g (err %.2g)", op.name, a, b, h.E1E2mag, fdH, e)
 	}
 }

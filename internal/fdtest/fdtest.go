@@ -1,12 +1,22 @@
 // Package fdtest holds the helpers that the module's tests share to check
-// derivatives against finite differences: seeded test data, central
-// differences with Richardson extrapolation, and scaled error measures. It
-// is imported by tests only.
+// derivatives against finite differences: seeded test data (Normals,
+// NormalsFrom, AngleState), central differences of a scalar loss with
+// Richardson extrapolation (CentralDiff, CentralDiffAt) and of a vector
+// function in scaled variables (CentralJacobian), and scaled error measures
+// (RelErr, MixedErr, MaxMixedErr).
+//
+// It is imported by tests only, including the tests of package models, so
+// it imports nothing from this module (the standard library and gonum
+// only; TestImports keeps it so): it must not pull Gorgonia or the solver
+// into a package that does not link them.
 package fdtest
 
 import (
 	"math"
 	"math/rand/v2"
+
+	"gonum.org/v1/gonum/diff/fd"
+	"gonum.org/v1/gonum/mat"
 )
 
 // Finite-difference steps. Entry j of an input v is perturbed by
@@ -42,12 +52,27 @@ const Tol = 1e-6
 // Normals returns k standard normal numbers drawn from a PCG seeded with
 // (seed, 99): the same seed gives the same numbers.
 func Normals(seed uint64, k int) []float64 {
-	rng := rand.New(rand.NewPCG(seed, 99))
+	return NormalsFrom(rand.New(rand.NewPCG(seed, 99)), k)
+}
+
+// NormalsFrom returns k standard normal numbers drawn from rng, in order:
+// for tests that draw other numbers from the same stream.
+func NormalsFrom(rng *rand.Rand, k int) []float64 {
 	v := make([]float64, k)
 	for i := range v {
 		v[i] = rng.NormFloat64()
 	}
 	return v
+}
+
+// Span returns the indices lo, lo+1, …, hi−1 (empty when hi ≤ lo): the
+// entries to difference, for CentralDiffAt and CentralJacobian.
+func Span(lo, hi int) []int {
+	s := make([]int, 0, max(hi-lo, 0))
+	for i := lo; i < hi; i++ {
+		s = append(s, i)
+	}
+	return s
 }
 
 // AngleState is the pendulum state (cos θ, sin θ, ω).
@@ -57,10 +82,16 @@ func AngleState(th, om float64) []float64 { return []float64{math.Cos(th), math.
 // v by central differences with Richardson extrapolation, (4 D(h/2) − D(h))/3,
 // with step h = rel·max(|v_j|, floor); loss reads v, which is restored
 // after each entry. The quotients divide by the steps actually taken
-// (v_j ± h rounds).
+// (v_j ± h rounds). It calls loss four times per entry.
 func CentralDiff(v []float64, rel, floor float64, loss func() float64) []float64 {
-	out := make([]float64, len(v))
-	for j := range v {
+	return CentralDiffAt(v, Span(0, len(v)), rel, floor, loss)
+}
+
+// CentralDiffAt is CentralDiff for the entries pick of v only: element i of
+// the result is the derivative with respect to v[pick[i]].
+func CentralDiffAt(v []float64, pick []int, rel, floor float64, loss func() float64) []float64 {
+	out := make([]float64, len(pick))
+	for i, j := range pick {
 		o := v[j]
 		quot := func(h float64) float64 {
 			v[j] = o + h
@@ -73,7 +104,43 @@ func CentralDiff(v []float64, rel, floor float64, loss func() float64) []float64
 			return (lp - lm) / (hp + hm)
 		}
 		h := rel * math.Max(math.Abs(o), floor)
-		out[j] = (4*quot(h/2) - quot(h)) / 3
+		out[i] = (4*quot(h/2) - quot(h)) / 3
+	}
+	return out
+}
+
+// CentralJacobian returns the r×len(cols) row-major Jacobian of f (which
+// writes r outputs y for an input z) with respect to the entries z[cols],
+// by gonum's fd.Jacobian with the central formula in the scaled variables
+// y_k = z_j / max(1, |z_j|), j = cols[k], with the given step: the step
+// taken on z_j is step·max(1, |z_j|), absolute for entries below one and
+// relative above. z is not modified; f receives a copy.
+//
+// The error of a central difference is about h²|f‴|/6 (truncation) plus
+// ε|f|/h (round-off, ε ≈ 1.1e-16), smallest near h = ε^(1/3) ≈ 5e-6 for
+// unit scales.
+func CentralJacobian(f func(y, z []float64), r int, z []float64, cols []int, step float64) []float64 {
+	scale := make([]float64, len(cols))
+	y0 := make([]float64, len(cols))
+	for k, j := range cols {
+		scale[k] = math.Max(1, math.Abs(z[j]))
+		y0[k] = z[j] / scale[k]
+	}
+	zz := make([]float64, len(z))
+	g := func(out, y []float64) {
+		copy(zz, z)
+		for k, j := range cols {
+			zz[j] = y[k] * scale[k]
+		}
+		f(out, zz)
+	}
+	dst := mat.NewDense(r, len(cols), nil)
+	fd.Jacobian(dst, g, y0, &fd.JacobianSettings{Formula: fd.Central, Step: step})
+	out := make([]float64, r*len(cols))
+	for i := 0; i < r; i++ {
+		for k := range cols {
+			out[i*len(cols)+k] = dst.At(i, k) / scale[k]
+		}
 	}
 	return out
 }
@@ -96,6 +163,28 @@ func RelErr(a, b []float64) (float64, int) {
 		e := math.Abs(a[j]-b[j]) / d
 		if e > worst || math.IsNaN(e) {
 			worst, at = e, j
+		}
+	}
+	return worst, at
+}
+
+// MixedErr returns |a − b| / max(1, |b|), b being the reference value: a
+// relative error for references larger than one, an absolute one below, so
+// that an entry exactly zero in one method and round-off in the other does
+// not fail.
+func MixedErr(a, b float64) float64 { return math.Abs(a-b) / math.Max(1, math.Abs(b)) }
+
+// MaxMixedErr returns the largest MixedErr(a[i], b[i]) and its index (−1
+// when every error is zero); a NaN error gives +Inf at its index.
+func MaxMixedErr(a, b []float64) (float64, int) {
+	var worst float64
+	at := -1
+	for i := range b {
+		if e := MixedErr(a[i], b[i]); e > worst || math.IsNaN(e) {
+			worst, at = e, i
+			if math.IsNaN(e) {
+				return math.Inf(1), i
+			}
 		}
 	}
 	return worst, at

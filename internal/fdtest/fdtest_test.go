@@ -1,0 +1,181 @@
+package fdtest
+
+import (
+	"go/parser"
+	"go/token"
+	"math"
+	"math/rand/v2"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// TestImports: the package's non-test files import only the standard
+// library and gonum, so that the tests of package models (which link
+// neither Gorgonia nor the solver) can use it.
+func TestImports(t *testing.T) {
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fset := token.NewFileSet()
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		af, err := parser.ParseFile(fset, f, nil, parser.ImportsOnly)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, imp := range af.Imports {
+			p, _ := strconv.Unquote(imp.Path.Value)
+			std := !strings.Contains(strings.SplitN(p, "/", 2)[0], ".")
+			if !std && !strings.HasPrefix(p, "gonum.org/") {
+				t.Errorf("%s imports %s", f, p)
+			}
+		}
+	}
+}
+
+// TestNormals: the same seed gives the same numbers, another seed others;
+// Normals draws from the stream (seed, 99) as NormalsFrom does.
+func TestNormals(t *testing.T) {
+	a, b := Normals(5, 7), Normals(5, 7)
+	if !slices.Equal(a, b) {
+		t.Fatalf("same seed: %v, then %v", a, b)
+	}
+	if c := Normals(6, 7); slices.Equal(a, c) {
+		t.Fatalf("seeds 5 and 6 give the same numbers %v", a)
+	}
+	if c := NormalsFrom(rand.New(rand.NewPCG(5, 99)), 7); !slices.Equal(a, c) {
+		t.Fatalf("Normals %v, NormalsFrom on PCG(5, 99) %v", a, c)
+	}
+	if len(Normals(1, 0)) != 0 {
+		t.Fatal("k = 0 gives numbers")
+	}
+}
+
+func TestSpan(t *testing.T) {
+	if s := Span(2, 5); !slices.Equal(s, []int{2, 3, 4}) {
+		t.Errorf("Span(2, 5) = %v", s)
+	}
+	if s := Span(3, 3); len(s) != 0 {
+		t.Errorf("Span(3, 3) = %v", s)
+	}
+	if s := Span(4, 1); len(s) != 0 {
+		t.Errorf("Span(4, 1) = %v", s)
+	}
+}
+
+// testLoss is L(v) = Σ_j sin(v_j) v_{j+1} + exp(v_0/4) with its gradient.
+func testLoss(v []float64) (float64, []float64) {
+	l := math.Exp(v[0] / 4)
+	g := make([]float64, len(v))
+	g[0] = l / 4
+	for j := 0; j+1 < len(v); j++ {
+		l += math.Sin(v[j]) * v[j+1]
+		g[j] += math.Cos(v[j]) * v[j+1]
+		g[j+1] += math.Sin(v[j])
+	}
+	return l, g
+}
+
+// TestCentralDiff: on a smooth loss whose entries span five decades
+// (including a zero, served by the floor), the extrapolated quotients with
+// the package's steps match the exact gradient to 1e-9 (their truncation
+// error is O(h⁴) ≈ 1e-12 and round-off ≈ ε/h ≈ 1e-11); v is restored to
+// the bit; CentralDiffAt returns the same quotients for the entries it
+// picks.
+func TestCentralDiff(t *testing.T) {
+	v := []float64{0.3, -1.2, 0, 12, 1e-3, 2.5}
+	orig := slices.Clone(v)
+	_, want := testLoss(v)
+	calls := 0
+	loss := func() float64 { calls++; l, _ := testLoss(v); return l }
+	got := CentralDiff(v, Rel, Floor, loss)
+	if !slices.Equal(v, orig) {
+		t.Fatalf("v changed from %v to %v", orig, v)
+	}
+	if calls != 4*len(v) {
+		t.Errorf("%d calls of loss, want %d", calls, 4*len(v))
+	}
+	if e, j := MaxMixedErr(got, want); e > 1e-9 {
+		t.Errorf("entry %d: %.15g, exact %.15g (error %.2g)", j, got[j], want[j], e)
+	}
+	pick := []int{4, 1}
+	at := CentralDiffAt(v, pick, Rel, Floor, loss)
+	for i, j := range pick {
+		if at[i] != got[j] {
+			t.Errorf("CentralDiffAt entry %d: %.17g, CentralDiff %.17g", j, at[i], got[j])
+		}
+	}
+}
+
+// TestCentralJacobian: the Jacobian of f(z) = (z_0 z_1, sin z_2 + z_0)
+// with respect to z_0 and z_2, with the step the models' tests use, matches
+// the exact one to 1e-8 (step 3e-6: truncation ≈ 1e-11 times the scale,
+// round-off ≈ 4e-11); z is left unmodified.
+func TestCentralJacobian(t *testing.T) {
+	z := []float64{2.5, -0.7, 0.4}
+	orig := slices.Clone(z)
+	f := func(y, z []float64) {
+		y[0] = z[0] * z[1]
+		y[1] = math.Sin(z[2]) + z[0]
+	}
+	got := CentralJacobian(f, 2, z, []int{0, 2}, 3e-6)
+	want := []float64{z[1], 0, 1, math.Cos(z[2])}
+	if e, j := MaxMixedErr(got, want); e > 1e-8 {
+		t.Errorf("entry %d: %.15g, exact %.15g (error %.2g)", j, got[j], want[j], e)
+	}
+	if !slices.Equal(z, orig) {
+		t.Errorf("z changed from %v to %v", orig, z)
+	}
+}
+
+// TestErrors: RelErr judges entries on the scale of the largest reference
+// entry, MaxMixedErr on max(1, |b_i|); both report where the worst is and
+// count a NaN as the worst.
+func TestErrors(t *testing.T) {
+	nan := math.NaN()
+	for _, tc := range []struct {
+		name    string
+		a, b    []float64
+		rel     float64
+		relAt   int
+		mixed   float64
+		mixedAt int
+	}{
+		{"equal", []float64{1, 2}, []float64{1, 2}, 0, -1, 0, -1},
+		{"small entry on the large scale", []float64{10, 0.2}, []float64{10, 0.1}, 0.01, 1, 0.1, 1},
+		{"large entry relative", []float64{0, 110}, []float64{0, 100}, 0.1, 1, 0.1, 1},
+		{"NaN", []float64{1, nan}, []float64{1, 2}, nan, 1, math.Inf(1), 1},
+	} {
+		near := func(x, y float64) bool { return x == y || math.IsNaN(x) && math.IsNaN(y) || math.Abs(x-y) <= 1e-15 }
+		e, at := RelErr(tc.a, tc.b)
+		if !near(e, tc.rel) || at != tc.relAt {
+			t.Errorf("%s: RelErr = %g at %d, want %g at %d", tc.name, e, at, tc.rel, tc.relAt)
+		}
+		e, at = MaxMixedErr(tc.a, tc.b)
+		if !near(e, tc.mixed) || at != tc.mixedAt {
+			t.Errorf("%s: MaxMixedErr = %g at %d, want %g at %d", tc.name, e, at, tc.mixed, tc.mixedAt)
+		}
+	}
+	if e := MixedErr(3, -1); e != 4 {
+		t.Errorf("MixedErr(3, −1) = %g, want 4", e)
+	}
+}
+
+func TestDot(t *testing.T) {
+	if d := Dot([]float64{1, -2, 3}, []float64{4, 5, 0.5}); d != -4.5 {
+		t.Errorf("Dot = %g, want −4.5", d)
+	}
+}
+
+func TestAngleState(t *testing.T) {
+	s := AngleState(math.Pi/2, 0.3)
+	if math.Abs(s[0]) > 1e-16 || s[1] != 1 || s[2] != 0.3 {
+		t.Errorf("AngleState(π/2, 0.3) = %v", s)
+	}
+}
