@@ -1,71 +1,138 @@
-// Command swingup solves a batch of pendulum swing-up problems with the
-// box-constrained iLQR solver and prints, per example, the start, the
-// solver's status, its iterations and the optimal cost.
+// Command swingup swings a batch of pendulums up in closed loop and says,
+// per example, whether each reached upright and held it.
 //
-//	go run ./examples/swingup [-b 20] [-T 20] [-iters 300] [-seed 1]
+//	go run ./examples/swingup [-b 20] [-T 40] [-steps 100] [-seed 1] [-iters 100]
+//
+// Each pendulum starts from a state drawn from the whole circle (θ ∈
+// (−π, π], ω ∈ (−1, 1], envs' pendulum starts) and is controlled by
+// receding-horizon MPC on the true simulator: at every step of 0.05 s the
+// box-constrained iLQR planner plans -T steps ahead from the current
+// state with the true model, the first control is applied, and the rest
+// of the plan, shifted by one step, warm-starts the next plan. An episode
+// lasts -steps steps (5 s by default). A pendulum succeeds when it is
+// within 0.1 rad of upright with |ω| < 0.5 rad/s over the whole last
+// second (envs.Success).
+//
+// For contrast, the table also gives where a single plan of the same
+// horizon, run once from the start, ends: the torque limit (|u| ≤ 2
+// against gravity's 15 rad/s² at the horizontal) makes a swing-up take
+// several back-and-forth swings, more than one short plan holds.
 package main
 
 import (
 	"flag"
 	"fmt"
+	"io"
 	"math"
-	"math/rand/v2"
 	"os"
-	"runtime"
 	"text/tabwriter"
 	"time"
 
-	"github.com/dilqr/dilqr/models"
+	"github.com/dilqr/dilqr/envs"
 	"github.com/dilqr/dilqr/op/ilqr"
 )
 
 func main() {
-	b := flag.Int("b", 20, "batch size")
-	horizon := flag.Int("T", 20, "horizon (time steps)")
-	iters := flag.Int("iters", 300, "maximum iLQR iterations")
-	seed := flag.Uint64("seed", 1, "random seed for the initial states")
+	b := flag.Int("b", 20, "number of pendulums (episodes)")
+	horizon := flag.Int("T", envs.DefaultMPCHorizon, "planning horizon (time steps of 0.05 s)")
+	steps := flag.Int("steps", 100, "episode length (time steps of 0.05 s)")
+	seed := flag.Uint64("seed", 1, "random seed of the initial states")
+	iters := flag.Int("iters", 100, "maximum iLQR iterations per step")
 	flag.Parse()
-	if err := run(*b, *horizon, *iters, *seed); err != nil {
-		fmt.Fprintln(os.Stderr, "swingup:", err)
+	if flag.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "swingup: unexpected arguments %v\n", flag.Args())
 		os.Exit(2)
+	}
+	if err := run(os.Stdout, *b, *horizon, *steps, *iters, *seed); err != nil {
+		fmt.Fprintln(os.Stderr, "swingup:", err)
+		os.Exit(1)
 	}
 }
 
-func run(b, horizon, iters int, seed uint64) error {
-	if b < 1 {
-		return fmt.Errorf("batch size %d < 1", b)
+// run evaluates the closed loop and writes the table to w.
+func run(w io.Writer, b, horizon, steps, iters int, seed uint64) error {
+	if b < 1 || horizon < 1 || steps < 1 || iters < 1 {
+		return fmt.Errorf("-b %d, -T %d, -steps %d, -iters %d: all must be at least 1", b, horizon, steps, iters)
 	}
-	task := models.PendulumTask()
-	rng := rand.New(rand.NewPCG(seed, 0))
-	x0 := make([]float64, 3*b)
-	for i := 0; i < b; i++ {
-		th := math.Pi * (2*rng.Float64() - 1)
-		x0[3*i], x0[3*i+1], x0[3*i+2] = math.Cos(th), math.Sin(th), 2*rng.Float64()-1
+	env, err := envs.New("pendulum")
+	if err != nil {
+		return err
 	}
-	prob := ilqr.Problem{Task: task, T: horizon}
+	set := envs.DefaultMPCSettings()
+	set.MaxIter = iters
+	mpc, err := envs.NewMPC(env, &envs.MPCConfig{Horizon: horizon, Settings: &set})
+	if err != nil {
+		return err
+	}
 	start := time.Now()
-	res, err := ilqr.Solve(prob, ilqr.Inputs{X0: x0}, &ilqr.Settings{MaxIter: iters})
+	ev, err := envs.Evaluate(env, mpc, &envs.EvalConfig{Episodes: b, Steps: steps, Seed: seed})
 	if err != nil {
 		return err
 	}
 	elapsed := time.Since(start)
-
-	fmt.Printf("Pendulum swing-up: %s, batch %d, T=%d, bounds [%g, %g]\n\n",
-		task.Dynamics.Name(), b, horizon, task.Lower[0], task.Upper[0])
-	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(w, "example\tθ0 (rad)\tω0\tstatus\titerations\tcost\tfinal cos θ\t‖proj. grad‖∞\t")
-	converged := 0
-	for i := 0; i < b; i++ {
-		if res.Status[i] == ilqr.Converged {
-			converged++
-		}
-		last := (i*horizon + horizon - 1) * 3
-		fmt.Fprintf(w, "%d\t%.3f\t%.3f\t%v\t%d\t%.4f\t%.4f\t%.1e\t\n", i,
-			math.Atan2(x0[3*i+1], x0[3*i]), x0[3*i+2], res.Status[i], res.Iterations[i],
-			res.Cost[i], res.X[last], res.GradNorm[i])
+	once, err := singlePlan(env, ev, horizon, &set)
+	if err != nil {
+		return err
 	}
-	w.Flush()
-	fmt.Printf("\n%d of %d converged; the batch took %v on %d worker goroutines\n",
-		converged, b, elapsed.Round(time.Microsecond), runtime.GOMAXPROCS(0))
+
+	dt := 0.05
+	fmt.Fprintf(w, "Pendulum swing-up in closed loop: MPC with the true model, horizon %d steps (%.2g s), %d steps (%.3g s) per episode, |u| ≤ %g\n\n",
+		horizon, float64(horizon)*dt, steps, float64(steps)*dt, env.Task().Upper[0])
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "example\tθ0 (rad)\tω0\tupright from (s)\theld\tfinal θ (rad)\tfinal ω\tconverged steps\tone plan ends at θ\t")
+	held := 0
+	for i, ep := range ev.Episodes {
+		reached := "-"
+		if ep.Reached >= 0 {
+			reached = fmt.Sprintf("%.2f", float64(ep.Reached)*dt)
+		}
+		verdict := "no"
+		if ep.Success {
+			verdict = "yes"
+			held++
+		}
+		fmt.Fprintf(tw, "%d\t%.3f\t%.3f\t%s\t%s\t%.4f\t%.4f\t%d/%d\t%.3f\t\n", i,
+			math.Atan2(ep.X0[1], ep.X0[0]), ep.X0[2], reached, verdict, ep.FinalAngle, ep.FinalRate,
+			ep.Converged, ep.Solves, once[i])
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	onceUp := 0
+	for _, th := range once {
+		if math.Abs(th) < ev.Success.AngleTol {
+			onceUp++
+		}
+	}
+	fmt.Fprintf(w, "\n%d of %d reached upright and held it over the last %.3g s (|θ| < %g rad, |ω| < %g rad/s).\n",
+		held, b, float64(ev.Success.HoldSteps)*dt, ev.Success.AngleTol, ev.Success.RateTol)
+	fmt.Fprintf(w, "A single %d-step plan from the start ends within %g rad of upright in %d of %d.\n",
+		horizon, ev.Success.AngleTol, onceUp, b)
+	fmt.Fprintf(w, "Solve time per step: median %v, 99th percentile %v; %.1f%% of the solves converged. Total %v.\n",
+		ev.StepP50.Round(time.Microsecond), ev.StepP99.Round(time.Microsecond), 100*ev.ConvergedShare,
+		elapsed.Round(time.Millisecond))
 	return nil
+}
+
+// singlePlan solves one plan of the given horizon from every start of ev
+// (a batch, with the same settings) and returns the angle of each plan's
+// last state.
+func singlePlan(env *envs.Env, ev *envs.Evaluation, horizon int, set *ilqr.Settings) ([]float64, error) {
+	n := env.Dims().N
+	var x0 []float64
+	for _, ep := range ev.Episodes {
+		x0 = append(x0, ep.X0...)
+	}
+	s := *set
+	s.Workers = 0 // a batch: spread it over the cores
+	res, err := ilqr.Solve(ilqr.Problem{Task: env.Task(), T: horizon}, ilqr.Inputs{X0: x0}, &s)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]float64, len(ev.Episodes))
+	for i := range out {
+		last := res.X[(i*horizon+horizon-1)*n:]
+		out[i] = math.Atan2(last[1], last[0])
+	}
+	return out, nil
 }
