@@ -210,14 +210,14 @@ func TestGradConvToILQR(t *testing.T) {
 	t.Logf("Conv→ILQR: largest relative error %.2e (%d weights)", worst, countValues(enc.Learnables()))
 }
 
-// convFDRel replaces fdRel for the encoder's weights. Max pooling is not
+// convFDRel replaces fdtest.Rel for the encoder's weights. Max pooling is not
 // differentiable where two entries of a window tie, and the 2·16·16·3/4 +
 // 2·8·8·4/4 = 448 windows of this encoder hold some pairs within 1e-3 of
-// each other: with fdRel = 1e-3 the quotients of a few first-stage weights
+// each other: with fdtest.Rel = 1e-3 the quotients of a few first-stage weights
 // crossed such a switch (errors up to 7e-2, while the gradient matched
 // quotients with steps of 1e-6 to 6e-8 on the encoder alone). Steps of 1e-5
 // stay clear of the switches; the re-solved loss's round-off (~1e-13)
-// divided by them stays far below fdTol.
+// divided by them stays far below fdtest.Tol.
 const convFDRel = 1e-5
 
 // pendulumState maps z (B, 2) to pendulum states (cos sa, sin sa, s·v) for

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/dilqr/dilqr/internal/fdtest"
 	"github.com/dilqr/dilqr/models"
 	"github.com/dilqr/dilqr/op"
 	"github.com/dilqr/dilqr/op/ilqr"
@@ -27,25 +28,15 @@ import (
 // difference quotient with step h divides by h.
 var gradTight = ilqr.Settings{MaxIter: 1000, TolGrad: 1e-13, TolGradLoose: 1e-13}
 
-// Finite-difference steps: entry j of a weight tensor w is perturbed by
-//
-//	h_j = fdRel · max(|w_j|, fdFloor),
-//
-// a step relative to the entry's own scale, with a floor for entries near
-// zero (biases start at 0: they get 1e-5). The quotients are
-// Richardson-extrapolated central differences (4·D(h/2) − D(h))/3, whose
-// truncation error is O(h⁴). These are the steps package op's tests chose
-// on a grid (gradFDRel 1e-6…1e-3, floors 1e-3…1) for the same solver
+// Finite differences use fdtest's steps: entry j of a weight tensor w is
+// perturbed by h_j = fdtest.Rel · max(|w_j|, fdtest.Floor), a step relative
+// to the entry's own scale with a floor for entries near zero (biases start
+// at 0: they get 1e-5), in Richardson-extrapolated central differences
+// (fdtest.CentralDiffAt). They were chosen on a grid for the same solver
 // settings: smaller steps lose to the ~1e-12 round-off of a re-solved loss.
-const (
-	fdRel   = 1e-3
-	fdFloor = 1e-2
-)
-
-// fdTol bounds |g − fd| / max(|fd|, scale), scale being the largest |fd|
-// of the same parameter tensor (entries far below a tensor's typical size
-// are compared absolutely at that size).
-const fdTol = 1e-6
+// The gradients must match them to fdtest.Tol in fdtest.RelErr, which
+// compares entries far below a tensor's typical size absolutely at that
+// size.
 
 func dense(v []float64, shape ...int) *tensor.Dense {
 	return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(slices.Clone(v)))
@@ -96,9 +87,6 @@ func must(t testing.TB) func(*G.Node, error) *G.Node {
 	}
 }
 
-// angleState is the pendulum state at angle th from upright, velocity om.
-func angleState(th, om float64) []float64 { return []float64{math.Cos(th), math.Sin(th), om} }
-
 // pendulumStarts returns b seeded pendulum states near upright: angles in
 // ±0.3 rad, velocities in ±0.2 rad/s, where the planner's controls stay
 // inside the ±2 bounds (checked by the tests that need it).
@@ -106,19 +94,15 @@ func pendulumStarts(seed uint64, b int) []float64 {
 	rng := rand.New(rand.NewPCG(seed, 1))
 	var x0 []float64
 	for i := 0; i < b; i++ {
-		x0 = append(x0, angleState(0.6*(rng.Float64()-0.5), 0.4*(rng.Float64()-0.5))...)
+		x0 = append(x0, fdtest.AngleState(0.6*(rng.Float64()-0.5), 0.4*(rng.Float64()-0.5))...)
 	}
 	return x0
 }
 
-// normals returns k seeded standard normal values.
+// normals returns k standard normal values from the stream (seed, 2), the
+// layer tests' own (fdtest.Normals draws from (seed, 99)).
 func normals(seed uint64, k int) []float64 {
-	rng := rand.New(rand.NewPCG(seed, 2))
-	v := make([]float64, k)
-	for i := range v {
-		v[i] = rng.NormFloat64()
-	}
-	return v
+	return fdtest.NormalsFrom(rand.New(rand.NewPCG(seed, 2)), k)
 }
 
 // weightedLoss adds L = Σ wx⊙X + Σ wu⊙U with seeded weights: a loss whose
@@ -139,7 +123,7 @@ type graphRun struct {
 	learn   G.Nodes
 	planner *ILQR
 	vm      G.VM
-	// step, when not zero, replaces fdRel.
+	// step, when not zero, replaces fdtest.Rel.
 	step float64
 }
 
@@ -147,7 +131,7 @@ func (r *graphRun) fdRel() float64 {
 	if r.step != 0 {
 		return r.step
 	}
-	return fdRel
+	return fdtest.Rel
 }
 
 // newTapeRun adds the symbolic gradient of loss w.r.t. learn and makes a
@@ -211,44 +195,7 @@ func (r *graphRun) centralDiff(t testing.TB, n *G.Node, pick []int) []float64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := make([]float64, len(pick))
-	for i, j := range pick {
-		o := v[j]
-		quot := func(h float64) float64 {
-			v[j] = o + h
-			hp := v[j] - o
-			lp := r.run(t, true)
-			v[j] = o - h
-			hm := o - v[j]
-			lm := r.run(t, true)
-			v[j] = o
-			return (lp - lm) / (hp + hm)
-		}
-		h := r.fdRel() * math.Max(math.Abs(o), fdFloor)
-		out[i] = (4*quot(h/2) - quot(h)) / 3
-	}
-	return out
-}
-
-// relErr returns max_j |a_j − b_j| / max(|b_j|, scale), scale = max_j |b_j|,
-// and the worst index.
-func relErr(a, b []float64) (float64, int) {
-	var scale float64
-	for _, v := range b {
-		scale = math.Max(scale, math.Abs(v))
-	}
-	worst, at := 0.0, -1
-	for j := range a {
-		d := math.Max(math.Abs(b[j]), scale)
-		if d == 0 {
-			d = 1
-		}
-		e := math.Abs(a[j]-b[j]) / d
-		if e > worst || math.IsNaN(e) {
-			worst, at = e, j
-		}
-	}
-	return worst, at
+	return fdtest.CentralDiffAt(v, pick, r.fdRel(), fdtest.Floor, func() float64 { return r.run(t, true) })
 }
 
 // checkFD compares the gradients of every learnable of r (at the entries
@@ -259,7 +206,7 @@ func checkFD(t *testing.T, r *graphRun, picks [][]int) float64 {
 	_, gs := r.grads(t)
 	var worst float64
 	for i, n := range r.learn {
-		pick := allIndices(len(gs[i]))
+		pick := fdtest.Span(0, len(gs[i]))
 		if picks != nil && picks[i] != nil {
 			pick = picks[i]
 		}
@@ -268,21 +215,13 @@ func checkFD(t *testing.T, r *graphRun, picks [][]int) float64 {
 		for k, j := range pick {
 			got[k] = gs[i][j]
 		}
-		e, k := relErr(got, fd)
+		e, k := fdtest.RelErr(got, fd)
 		worst = math.Max(worst, e)
-		if !(e <= fdTol) {
-			t.Errorf("d/d%s[%d] = %.12g, finite differences %.12g: relative error %.2g > %g", n.Name(), pick[k], got[k], fd[k], e, fdTol)
+		if !(e <= fdtest.Tol) {
+			t.Errorf("d/d%s[%d] = %.12g, finite differences %.12g: relative error %.2g > %g", n.Name(), pick[k], got[k], fd[k], e, fdtest.Tol)
 		}
 	}
 	return worst
-}
-
-func allIndices(n int) []int {
-	out := make([]int, n)
-	for i := range out {
-		out[i] = i
-	}
-	return out
 }
 
 // checkOffBounds fails unless every control of the planner's last run lies

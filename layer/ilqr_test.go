@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dilqr/dilqr/internal/fdtest"
 	"github.com/dilqr/dilqr/models"
 	"github.com/dilqr/dilqr/op"
 	"github.com/dilqr/dilqr/op/ilqr"
@@ -232,7 +233,7 @@ func TestILQRPlanPolicyStats(t *testing.T) {
 // the implicit one.
 func TestILQRGradModes(t *testing.T) {
 	const b = 2
-	x0 := append(angleState(1, 0), angleState(0.8, 0.3)...) // one-radian swings
+	x0 := append(fdtest.AngleState(1, 0), fdtest.AngleState(0.8, 0.3)...) // one-radian swings
 	phi := gradCost()
 	task := models.PendulumTask()
 	var grads [2][]float64
@@ -252,12 +253,12 @@ func TestILQRGradModes(t *testing.T) {
 		got := append(gs[0], gs[1]...)
 
 		want := solverGrads(t, pl, x0, phi, mode)
-		if e, j := relErr(got, want); e > 1e-12 {
+		if e, j := fdtest.RelErr(got, want); e > 1e-12 {
 			t.Errorf("%v: layer gradient [%d] %.15g, solver %.15g (relative %.2g)", mode, j, got[j], want[j], e)
 		}
 		grads[mode] = got
 	}
-	e, _ := relErr(grads[ilqr.FixedPoint], grads[ilqr.Implicit])
+	e, _ := fdtest.RelErr(grads[ilqr.FixedPoint], grads[ilqr.Implicit])
 	t.Logf("fixed-point gradient off the implicit one by %.2g relative", e)
 	if e < 1e-3 {
 		t.Errorf("fixed-point and implicit gradients agree to %.2g: the mode did not reach the op", e)
@@ -312,14 +313,14 @@ func TestILQRValues(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e, _ := relErr(th, append(slices.Clone(theta0), theta0...)); e > 1e-15 {
+	if e, _ := fdtest.RelErr(th, append(slices.Clone(theta0), theta0...)); e > 1e-15 {
 		t.Errorf("θ = %v, initialised to %v per example", th, theta0)
 	}
 	cv, err := pl.CostValue()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e, _ := relErr(cv, wg); e > 1e-15 {
+	if e, _ := fdtest.RelErr(cv, wg); e > 1e-15 {
 		t.Errorf("cost = %v, initialised to %v", cv, wg)
 	}
 	if !strings.Contains(pl.Describe(), "theta_raw=softplus,cost_raw=goal/sigmoid") {
@@ -335,11 +336,11 @@ func TestILQRValues(t *testing.T) {
 	}
 	cv, _ = fx.CostValue()
 	wantWG := []float64{math.Sqrt(0.5), math.Sqrt(0.5), math.Sqrt(0.05), math.Sqrt(0.0005), 1, 0, 0, 0}
-	if e, _ := relErr(cv, wantWG); e > 1e-15 {
+	if e, _ := fdtest.RelErr(cv, wantWG); e > 1e-15 {
 		t.Errorf("default goal form %v, want %v", cv, wantWG)
 	}
 	phi := floats(t, fx.Phi().Value())
-	if e, _ := relErr(phi, models.PendulumTask().Cost.DefaultParams()); e > 1e-15 {
+	if e, _ := fdtest.RelErr(phi, models.PendulumTask().Cost.DefaultParams()); e > 1e-15 {
 		t.Errorf("mapped back to %v, want the task's %v", phi, models.PendulumTask().Cost.DefaultParams())
 	}
 	if _, err := fx.ThetaValue(); err == nil {
@@ -387,12 +388,12 @@ func TestTapeAndLispAgree(t *testing.T) {
 	if err := vm.RunAll(); err != nil {
 		t.Fatal(op.Cause(err))
 	}
-	if e, _ := relErr([]float64{floats(t, lv)[0]}, []float64{tapeLoss}); e > 1e-15 {
+	if e, _ := fdtest.RelErr([]float64{floats(t, lv)[0]}, []float64{tapeLoss}); e > 1e-15 {
 		t.Errorf("loss: lisp %g, tape %g", floats(t, lv)[0], tapeLoss)
 	}
 	var worst float64
 	for i, n := range learnL {
-		e, j := relErr(gradOf(t, n), tapeGrads[i])
+		e, j := fdtest.RelErr(gradOf(t, n), tapeGrads[i])
 		worst = math.Max(worst, e)
 		if e > 1e-13 {
 			t.Errorf("d/d%s[%d]: lisp %.15g, tape %.15g", n.Name(), j, gradOf(t, n)[j], tapeGrads[i][j])
@@ -410,7 +411,7 @@ func TestTapeAndLispAgree(t *testing.T) {
 // Stats are empty, and a goal-form cost is refused with an error.
 func TestILQRUnrolled(t *testing.T) {
 	const b = 2
-	x0 := append(angleState(1, 0), angleState(0.8, 0.3)...)
+	x0 := append(fdtest.AngleState(1, 0), fdtest.AngleState(0.8, 0.3)...)
 	phi := gradCost()
 	task := models.PendulumTask()
 	g := G.NewGraph()
@@ -438,7 +439,7 @@ func TestILQRUnrolled(t *testing.T) {
 	// The learnables are the raw blocks; with the identity transform
 	// (the default) raw and natural values coincide.
 	want := solverGrads(t, pl, x0, phi, ilqr.Implicit)
-	if e, j := relErr(got, want); e > 1e-6 {
+	if e, j := fdtest.RelErr(got, want); e > 1e-6 {
 		t.Errorf("unrolled layer gradient [%d] %.12g, implicit %.12g (relative %.2g)", j, got[j], want[j], e)
 	}
 
