@@ -95,7 +95,9 @@ type Config struct {
 //     ExprGraph.node); Build keeps Gorgonia's ID index filled ahead
 //     (graphIndex), so its own nodes are added in O(1) each (1.6 s for
 //     the 150,000 nodes of the pendulum at T = 10, 300 iterations, B =
-//     20), but the nodes that G.Grad adds later still pay the scan;
+//     20), and empties that index again before it returns, so nothing of
+//     it stays in the graph; the nodes that G.Grad adds later still pay
+//     the scan;
 //   - compiling for a TapeMachine also costs O(n²) (compile.go:524,
 //     codegenerator.insertFree scans all registers per read), so a
 //     TapeMachine is practical up to a few tens of thousands of nodes. The
@@ -129,6 +131,8 @@ func Build(x0, theta, phi *G.Node, cfg Config) (out *G.Node, err error) {
 	if err != nil {
 		return nil, err
 	}
+	b.index = newGraphIndex(b.g)
+	defer b.index.release() // on success, error and panic alike
 	out = b.build()
 	if b.err != nil {
 		return nil, b.err
@@ -170,7 +174,7 @@ type builder struct {
 	hashes         map[uint32]struct{} // node hashes in the graph
 	hashMisses     int                 // nodes whose hash nodeHash mispredicted
 	memo           map[string]*G.Node  // nodes by Op and children
-	index          *graphIndex         // keeps node lookups O(1)
+	index          *graphIndex         // keeps node lookups O(1); set by Build
 	x0, theta, phi *G.Node
 	thetaShared    bool
 	phiShared      bool
@@ -673,9 +677,6 @@ func (b *builder) apply(op G.Op, xs ...*G.Node) *G.Node {
 			b.fail(fmt.Errorf("unrolled: %v: no unused node hash found", op))
 			return nil
 		}
-	}
-	if b.index == nil {
-		b.index = newGraphIndex(b.g)
 	}
 	b.index.extend()
 	before := len(b.g.AllNodes())
