@@ -35,6 +35,10 @@ const (
 // format or version, or with inconsistent content.
 var ErrBadCheckpoint = errors.New("bad checkpoint")
 
+// ErrPastEpochs is wrapped by the error of a resumed run whose checkpoint
+// has completed more epochs than Config.Epochs asks for.
+var ErrPastEpochs = errors.New("the checkpoint is past the epochs asked for")
+
 // ErrMismatch is wrapped by errors about a valid checkpoint or log that
 // belongs to another run: another env, method, seed, data, settings, or a
 // log that disagrees with the checkpoint.
@@ -244,20 +248,44 @@ func decodeCheckpoint(raw []byte) (*checkpointData, error) {
 	if err := dec.Decode(&c); err != nil {
 		return nil, bad("content: %v", err)
 	}
+	if err := c.check(); err != nil {
+		return nil, bad("%v", err)
+	}
+	return &c, nil
+}
+
+// check checks that c is consistent in itself, as Run writes it: the
+// epochs, the log rows, the best epoch and the early-stopping counter
+// agree, the counts are not negative. (Whether its parameters fit the
+// model is checked on resuming, against the model.)
+func (c *checkpointData) check() error {
 	switch {
 	case c.Epoch < 0 || len(c.History) != c.Epoch+1:
-		return nil, bad("%d log rows for %d epochs", len(c.History), c.Epoch)
+		return fmt.Errorf("%d log rows for %d epochs", len(c.History), c.Epoch)
 	case c.Opt.Kind != "rmsprop" && c.Opt.Kind != "adam":
-		return nil, bad("unknown optimizer %q", c.Opt.Kind)
-	case len(c.BestParams) != 0 && len(c.BestParams) != len(c.Params):
-		return nil, bad("%d best parameter tensors for %d parameters", len(c.BestParams), len(c.Params))
+		return fmt.Errorf("unknown optimizer %q", c.Opt.Kind)
+	case c.BestEpoch < 0 || c.BestEpoch > c.Epoch:
+		return fmt.Errorf("best epoch %d outside the %d completed epochs", c.BestEpoch, c.Epoch)
+	case c.Bad != c.Epoch-c.BestEpoch:
+		return fmt.Errorf("%d epochs without improvement since the best epoch %d, at epoch %d", c.Bad, c.BestEpoch, c.Epoch)
+	case len(c.BestParams) != len(c.Params):
+		return fmt.Errorf("%d best parameter tensors for %d parameters", len(c.BestParams), len(c.Params))
+	case c.Solves < 0 || c.Skipped < 0 || c.Skipped > c.Solves:
+		return fmt.Errorf("%d of %d solves skipped", c.Skipped, c.Solves)
+	case c.Opt.Iter < 0:
+		return fmt.Errorf("optimizer step count %d", c.Opt.Iter)
+	case !(c.Seconds >= 0) || math.IsInf(float64(c.Seconds), 0):
+		return fmt.Errorf("run time %v s", float64(c.Seconds))
 	}
 	for i, r := range c.History {
 		if r.Epoch != i {
-			return nil, bad("log row %d has epoch %d", i, r.Epoch)
+			return fmt.Errorf("log row %d has epoch %d", i, r.Epoch)
 		}
 	}
-	return &c, nil
+	if b, v := c.History[c.BestEpoch].Val, c.BestVal; math.Float64bits(float64(b)) != math.Float64bits(float64(v)) {
+		return fmt.Errorf("best validation loss %v, but log row %d has %v", float64(v), c.BestEpoch, float64(b))
+	}
+	return nil
 }
 
 // readCheckpoint reads the checkpoint at path; os.ErrNotExist if none.
@@ -273,13 +301,33 @@ func readCheckpoint(path string) (*checkpointData, error) {
 	return c, nil
 }
 
+// removeStaleTemps removes the temporary files that writeAtomic leaves
+// next to path when it is interrupted (killed between creating and
+// renaming one). Only one writer may use path at a time.
+func removeStaleTemps(path string) error {
+	stale, err := filepath.Glob(filepath.Join(filepath.Dir(path), tempPrefix(path)+"*"))
+	if err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	for _, f := range stale {
+		if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("train: removing a stale temporary file: %w", err)
+		}
+	}
+	return nil
+}
+
+// tempPrefix is the name writeAtomic's temporary files for path start
+// with.
+func tempPrefix(path string) string { return "." + filepath.Base(path) + ".tmp-" }
+
 // writeAtomic writes data to path so that a reader (or a run resumed after
 // a crash) sees either the old file or the complete new one: it writes a
 // temporary file in the same directory, syncs it, renames it over path and
 // syncs the directory.
 func writeAtomic(path string, data []byte) (err error) {
 	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	f, err := os.CreateTemp(dir, tempPrefix(path)+"*")
 	if err != nil {
 		return fmt.Errorf("train: writing %s: %w", path, err)
 	}

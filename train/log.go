@@ -69,12 +69,16 @@ func encodeLog(rows []Row) []byte {
 // LogHeader, one row per epoch from 0, consecutive). Errors about the
 // content wrap ErrBadLog and name the line.
 func ReadLog(path string) ([]Row, error) {
-	f, err := os.Open(path)
+	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("train: reading log: %w", err)
 	}
-	defer f.Close()
-	rows, err := parseLog(f)
+	rows, err := parseLog(bytes.NewReader(data))
+	if err == nil && len(data) > 0 && data[len(data)-1] != '\n' {
+		// Run ends every line with a newline: the file was cut short, and
+		// its last row, though it may parse, is not the one written.
+		err = fmt.Errorf("%w: line %d: truncated (the file does not end with a newline)", ErrBadLog, bytes.Count(data, []byte("\n"))+1)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("train: log %s: %w", path, err)
 	}

@@ -125,6 +125,11 @@ func (r *runner) start() error {
 		if err := os.MkdirAll(r.cfg.Dir, 0o755); err != nil {
 			return fmt.Errorf("train: %w", err)
 		}
+		for _, p := range []string{r.ckPath, r.logPath} {
+			if err := removeStaleTemps(p); err != nil {
+				return err
+			}
+		}
 	}
 	resumed, err := r.resume()
 	if err != nil {
@@ -356,6 +361,13 @@ func (r *runner) restore(c *checkpointData) error {
 	if diff := c.Run.mismatch(r.id); len(diff) > 0 {
 		return fmt.Errorf("%w: %s", ErrMismatch, strings.Join(diff, "; "))
 	}
+	if c.Epoch > r.cfg.Epochs {
+		return fmt.Errorf("%w: it has completed %d epochs and this run asks for %d: ask for %d or more to continue it or to see its result, or use another folder to start afresh",
+			ErrPastEpochs, c.Epoch, r.cfg.Epochs, c.Epoch)
+	}
+	if err := r.checkShapes(c); err != nil {
+		return fmt.Errorf("%w: %v", ErrBadCheckpoint, err)
+	}
 	if err := l.params.restore(fromJF2(c.Params)); err != nil {
 		return fmt.Errorf("%w: %v", ErrBadCheckpoint, err)
 	}
@@ -404,6 +416,28 @@ func (r *runner) restore(c *checkpointData) error {
 			if !sameRow(rows[i], st.history[i]) {
 				return fmt.Errorf("%w: %s row %d is %q, the checkpoint has %q", ErrMismatch, r.logPath, i, rows[i], st.history[i])
 			}
+		}
+	}
+	return nil
+}
+
+// checkShapes checks that the parameters in c fit the model: the current
+// and the best parameters have the model's tensors and lengths, and every
+// log row has one estimate per model parameter (none for nn).
+func (r *runner) checkShapes(c *checkpointData) error {
+	ws := r.l.params.snapshot()
+	if err := checkState("parameters", fromJF2(c.Params), ws); err != nil {
+		return err
+	}
+	if err := checkState("best parameters", fromJF2(c.BestParams), ws); err != nil {
+		return err
+	}
+	if !slices.Equal(c.Names, r.l.names) {
+		return fmt.Errorf("parameter names %q, the model has %q", c.Names, r.l.names)
+	}
+	for _, row := range c.History {
+		if len(row.Params) != len(r.l.names) {
+			return fmt.Errorf("log row %d has %d parameter estimates, the model has %d", row.Epoch, len(row.Params), len(r.l.names))
 		}
 	}
 	return nil

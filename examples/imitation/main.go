@@ -87,6 +87,9 @@ func main() {
 		if errors.Is(err, context.Canceled) {
 			fmt.Fprintf(os.Stderr, "imitation: interrupted; continue with the same flags and -resume\n")
 		}
+		if errors.Is(err, train.ErrPastEpochs) {
+			fmt.Fprintf(os.Stderr, "imitation: the run in %s has more epochs than -epochs asks for; raise -epochs to continue it (or to see its result), or choose another -out\n", o.out)
+		}
 		os.Exit(1)
 	}
 }
@@ -151,6 +154,14 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) error {
 	}
 	if err := os.MkdirAll(o.out, 0o755); err != nil {
 		return err
+	}
+	// A dataset save killed before its rename leaves its temporary file
+	// (train.Run removes those of the log and the checkpoint itself).
+	stale, _ := filepath.Glob(filepath.Join(o.out, ".dataset.npz.tmp-*"))
+	for _, f := range stale {
+		if err := os.Remove(f); err != nil {
+			return err
+		}
 	}
 	ds, err := dataset(o.env, o.ranges, filepath.Join(o.out, "dataset.npz"), dataSeed, o.resume, stderr)
 	if err != nil {
