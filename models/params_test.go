@@ -117,7 +117,7 @@ func TestLinearHasNoDomain(t *testing.T) {
 }
 
 func TestAutoWithParamCheck(t *testing.T) {
-	step := StepFuncs{Float: springStep[Float], Dual: springStep[Dual], HyperDual: springStep[HyperDual]}
+	step := StepFuncs{Float: paramSpringStep[Float], Dual: paramSpringStep[Dual], HyperDual: paramSpringStep[HyperDual]}
 	a, err := NewAuto("spring", Dims{N: 2, M: 1, P: 1}, []float64{4}, step)
 	if err != nil {
 		t.Fatal(err)
@@ -165,9 +165,9 @@ func TestAutoWithParamCheck(t *testing.T) {
 	}
 }
 
-// springStep is a unit mass on a spring of stiffness k = θ₀, the example of
+// paramSpringStep is a unit mass on a spring of stiffness k = θ₀, the example of
 // the package documentation.
-func springStep[T Scalar[T]](next, x, u, th []T) {
+func paramSpringStep[T Scalar[T]](next, x, u, th []T) {
 	const dt = 0.1
 	v1 := x[1].Add(u[0].Sub(th[0].Mul(x[0])).MulC(dt))
 	next[0] = x[0].Add(v1.MulC(dt))

@@ -151,26 +151,9 @@ func runLimited(lim limits, args []string, stdin io.Reader, stdout, stderr io.Wr
 
 // runErr parses args, reads and solves the problem and writes the output.
 func runErr(lim limits, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("solve", flag.ContinueOnError)
-	fs.SetOutput(io.Discard) // errors are reported in one line below
-	in := fs.String("in", "", "read the problem from this file instead of stdin")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fs.SetOutput(stderr)
-			fmt.Fprintln(stderr, "usage: solve [-in FILE | FILE] (default: the problem on stdin)")
-			fs.PrintDefaults()
-			return err
-		}
-		return fmt.Errorf("bad arguments: %w (see solve -h)", err)
-	}
-	path := *in
-	switch rest := fs.Args(); {
-	case len(rest) > 1:
-		return fmt.Errorf("%d file arguments, want at most one", len(rest))
-	case len(rest) == 1 && path != "":
-		return errors.New("give the problem file either with -in or as an argument, not both")
-	case len(rest) == 1:
-		path = rest[0]
+	path, err := inputPath(args, stderr)
+	if err != nil {
+		return err
 	}
 	r := stdin
 	if path != "" {
@@ -198,6 +181,33 @@ func runErr(lim limits, args []string, stdin io.Reader, stdout, stderr io.Writer
 		return fmt.Errorf("writing the output: %w", err)
 	}
 	return nil
+}
+
+// inputPath returns the problem file named by args, -in FILE or one
+// positional argument, or "" for stdin. It writes the usage to stderr for
+// -h and returns flag.ErrHelp.
+func inputPath(args []string, stderr io.Writer) (string, error) {
+	fs := flag.NewFlagSet("solve", flag.ContinueOnError)
+	fs.SetOutput(io.Discard) // errors are reported in one line by the caller
+	in := fs.String("in", "", "read the problem from this file instead of stdin")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(stderr)
+			fmt.Fprintln(stderr, "usage: solve [-in FILE | FILE] (default: the problem on stdin)")
+			fs.PrintDefaults()
+			return "", err
+		}
+		return "", fmt.Errorf("bad arguments: %w (see solve -h)", err)
+	}
+	switch rest := fs.Args(); {
+	case len(rest) > 1:
+		return "", fmt.Errorf("%d file arguments, want at most one", len(rest))
+	case len(rest) == 1 && *in != "":
+		return "", errors.New("give the problem file either with -in or as an argument, not both")
+	case len(rest) == 1:
+		return rest[0], nil
+	}
+	return *in, nil
 }
 
 // readProblem reads at most max bytes from r and decodes them as exactly
