@@ -567,9 +567,9 @@ func (l *ILQR) Policy(x0 *G.Node) (*G.Node, error) {
 // projected-gradient norm, and after a backward pass the gradient status)
 // of the most recent run of the node added by the latest Trajectory, Plan
 // or Policy call; empty before any run.
-func (l *ILQR) Stats() op.RunStats {
+func (l *ILQR) Stats() op.Stats {
 	if l.last == nil || l.last.Op == nil {
-		return op.RunStats{}
+		return op.Stats{}
 	}
 	return l.last.Op.Stats()
 }

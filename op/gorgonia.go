@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"hash"
 	"hash/fnv"
+	"math"
 	"slices"
 	"sync"
 
@@ -56,6 +57,8 @@ type ILQROp struct {
 	thetaShared bool
 	phiShared   bool
 
+	isolate bool // the caller's Settings.IsolateNonFinite
+
 	mu   sync.Mutex
 	res  ilqr.Result
 	last lastRun
@@ -63,14 +66,14 @@ type ILQROp struct {
 	ok   []bool
 }
 
-// lastRun records the most recent forward run, so the backward pass of the
-// same run can use its statuses.
+// lastRun records the most recent forward run, so that the backward pass
+// of the same run reuses its solution (costates and statuses included).
 type lastRun struct {
 	out        []float64 // copy of the packed output
-	status     []ilqr.Status
-	iterations []int
-	gradNorm   []float64
+	in         []float64 // copy of the inputs x0, θ, φ, concatenated
+	stats      ilqr.Stats
 	gradStatus []ilqr.GradStatus
+	valid      bool // op.res holds the solution of this run
 }
 
 // NewILQROp returns the Op for a batch of b examples; thetaShared and
@@ -80,14 +83,22 @@ func NewILQROp(cfg OpConfig, b int, thetaShared, phiShared bool) (*ILQROp, error
 	if b < 1 {
 		return nil, badInput("batch size %d < 1", b)
 	}
-	sv, err := ilqr.NewSolver(cfg.Problem, cfg.Solver.Settings)
+	// The Op always solves with isolation, so that every example gets its
+	// own status; without the option it then refuses the run.
+	set := ilqr.Settings{}
+	if cfg.Solver.Settings != nil {
+		set = *cfg.Solver.Settings
+	}
+	set.IsolateNonFinite = true
+	sv, err := ilqr.NewSolver(cfg.Problem, &set)
 	if err != nil {
 		return nil, err
 	}
 	if cfg.Solver.Grad.Mode > ilqr.FixedPoint || cfg.Solver.Grad.Unconverged > ilqr.GradientAnyway {
 		return nil, badInput("unknown gradient mode %d or policy %d", cfg.Solver.Grad.Mode, cfg.Solver.Grad.Unconverged)
 	}
-	return &ILQROp{cfg: cfg, solver: sv, b: b, thetaShared: thetaShared, phiShared: phiShared}, nil
+	return &ILQROp{cfg: cfg, solver: sv, b: b, thetaShared: thetaShared, phiShared: phiShared,
+		isolate: cfg.Solver.Settings != nil && cfg.Solver.Settings.IsolateNonFinite}, nil
 }
 
 // Trajectory is the output of an ILQR node; X and U give its parts.
@@ -245,8 +256,13 @@ func (op *ILQROp) Hashcode() uint32 {
 	return h.Sum32()
 }
 
-// String implements gorgonia.Op.
-func (op *ILQROp) String() string { return op.identity() }
+// String implements gorgonia.Op: the model, the horizon and a hash of
+// every other setting, short enough for error messages and distinct for
+// Ops that compute different things.
+func (op *ILQROp) String() string {
+	p := op.solver.Problem()
+	return fmt.Sprintf("iLQR(%s,T=%d,#%08x)", p.Dynamics.Name(), p.T, op.Hashcode())
+}
 
 // identity describes everything that changes the Op's results. A warm
 // started Op depends on its own history, so it is never merged with another.
@@ -258,10 +274,10 @@ func (op *ILQROp) identity() string {
 		warm = fmt.Sprintf(",warm@%p", op)
 	}
 	return fmt.Sprintf("iLQR{%s,%s,T=%d,B=%d,θshared=%t,φshared=%t,lo=%v,hi=%v,"+
-		"maxit=%d,exact=%t,newton=%t,tol=%g/%g/%g,reg=%g/%g/%g/%g,ls=%d/%g,grad=%v/%d%s}",
+		"maxit=%d,exact=%t,newton=%t,tol=%g/%g/%g,reg=%g/%g/%g/%g,ls=%d/%g,isolate=%t,grad=%v/%d%s}",
 		p.Dynamics.Name(), p.Cost.Name(), p.T, op.b, op.thetaShared, op.phiShared,
 		p.Lower, p.Upper, s.MaxIter, s.ExactIter, s.Newton, s.TolGrad, s.TolCost, s.TolGradLoose,
-		s.RegInit, s.RegMin, s.RegMax, s.RegFactor, s.LineSearchSteps, s.LineSearchMin,
+		s.RegInit, s.RegMin, s.RegMax, s.RegFactor, s.LineSearchSteps, s.LineSearchMin, op.isolate,
 		op.cfg.Solver.Grad.Mode, op.cfg.Solver.Grad.Unconverged, warm)
 }
 
@@ -309,6 +325,12 @@ func (op *ILQROp) inputs(vals []G.Value) (ilqr.Inputs, error) {
 
 // Do implements gorgonia.Op: it solves the batch and returns the packed
 // trajectory. It never panics: bad input is returned as an error.
+//
+// An example whose inputs or rollout are not finite is refused with an
+// error naming it, unless Settings.IsolateNonFinite is set: then its
+// output holds x0 (non-finite entries as 0) with zero controls, its
+// gradients are zero, and its status says NonFinite. Either way the other
+// examples are solved and Stats reports every example.
 func (op *ILQROp) Do(vals ...G.Value) (v G.Value, err error) {
 	defer recoverInto(&err)
 	if len(vals) != 3 {
@@ -320,70 +342,120 @@ func (op *ILQROp) Do(vals ...G.Value) (v G.Value, err error) {
 	}
 	op.mu.Lock()
 	defer op.mu.Unlock()
-	d, t := op.solver.Dims(), op.solver.Horizon()
-	if op.cfg.Solver.WarmStart && op.warm != nil {
-		u0 := make([]float64, len(op.warm))
-		for i, ok := range op.ok {
-			if ok {
-				copy(u0[i*t*d.M:(i+1)*t*d.M], op.warm[i*t*d.M:(i+1)*t*d.M])
-			}
-		}
-		in.U0 = u0
-	}
+	in.U0 = op.warmControls()
+	op.last.valid = false
 	if err := op.solver.Solve(&op.res, in); err != nil {
 		return nil, err
 	}
 	r := &op.res
-	op.last = lastRun{
-		status:     append(op.last.status[:0], r.Status...),
-		iterations: append(op.last.iterations[:0], r.Iterations...),
-		gradNorm:   append(op.last.gradNorm[:0], r.GradNorm...),
-		out:        op.last.out[:0],
-	}
-	for i, st := range r.Status {
-		if st == ilqr.NonFinite {
-			// NaN or Inf would enter the graph: refuse the whole run. Stats
-			// still tell which examples failed.
-			return nil, fmt.Errorf("op: example %d: the rollout from x0 is not finite (check its x0, θ and φ) (%w)", i, ErrBadInput)
+	op.last.stats = copyStats(op.last.stats, r.Stats)
+	op.last.gradStatus = op.last.gradStatus[:0]
+	if !op.isolate {
+		if err := op.refuseNonFinite(in); err != nil {
+			return nil, err
 		}
 	}
-	k := d.N + d.M
-	out := make([]float64, op.b*t*k)
-	for i := 0; i < op.b*t; i++ {
-		copy(out[i*k:i*k+d.N], r.X[i*d.N:(i+1)*d.N])
-		copy(out[i*k+d.N:(i+1)*k], r.U[i*d.M:(i+1)*d.M])
-	}
-	if op.cfg.Solver.WarmStart {
-		op.warm = append(op.warm[:0], r.U...)
-		op.ok = op.ok[:0]
-		for _, s := range r.Status {
-			op.ok = append(op.ok, s.Stationary())
-		}
-	}
-	op.last.out = append(op.last.out, out...)
-	return tensor.New(tensor.WithShape(op.b, t, k), tensor.WithBacking(out)), nil
+	out := op.pack(r)
+	op.saveWarm(r)
+	op.last.out = append(op.last.out[:0], out...)
+	op.last.in = slices.Concat(op.last.in[:0], in.X0, in.Theta, in.Phi)
+	op.last.valid = true
+	d := op.solver.Dims()
+	return tensor.New(tensor.WithShape(op.b, op.solver.Horizon(), d.N+d.M), tensor.WithBacking(out)), nil
 }
 
-// RunStats reports the per-example outcome of the Op's most recent run.
-type RunStats struct {
-	Status     []ilqr.Status
-	Iterations []int
-	GradNorm   []float64
-	// ilqr.GradStatus is set after a backward pass of the run, nil before.
+// warmControls returns the warm start of this run: the previous run's
+// controls of the examples that ended at a stationary point there, zero
+// for the others; nil without WarmStart or before the first run.
+func (op *ILQROp) warmControls() []float64 {
+	if !op.cfg.Solver.WarmStart || op.warm == nil {
+		return nil
+	}
+	tm := op.solver.Horizon() * op.solver.Dims().M
+	u0 := make([]float64, len(op.warm))
+	for i, ok := range op.ok {
+		if ok {
+			copy(u0[i*tm:(i+1)*tm], op.warm[i*tm:(i+1)*tm])
+		}
+	}
+	return u0
+}
+
+// saveWarm keeps the controls of r for the next run's warm start.
+func (op *ILQROp) saveWarm(r *ilqr.Result) {
+	if !op.cfg.Solver.WarmStart {
+		return
+	}
+	op.warm = append(op.warm[:0], r.U...)
+	op.ok = op.ok[:0]
+	for _, s := range r.Status {
+		op.ok = append(op.ok, s.Stationary())
+	}
+}
+
+// refuseNonFinite returns the error for the first NonFinite example of the
+// run: its input error, or a non-finite rollout.
+func (op *ILQROp) refuseNonFinite(in ilqr.Inputs) error {
+	i := slices.Index(op.res.Status, ilqr.NonFinite)
+	if i < 0 {
+		return nil
+	}
+	if err := op.solver.Check(in); err != nil {
+		return err
+	}
+	return badInput("example %d: the rollout from x0 is not finite (check its x0, θ and φ)", i)
+}
+
+// pack lays r out as the Op's output (B, T, N+M); NonFinite examples hold
+// x0, with non-finite entries as 0, and zero controls.
+func (op *ILQROp) pack(r *ilqr.Result) []float64 {
+	d, t := op.solver.Dims(), op.solver.Horizon()
+	k := d.N + d.M
+	out := make([]float64, op.b*t*k)
+	for e := 0; e < op.b; e++ {
+		held := r.Status[e] == ilqr.NonFinite
+		for s := 0; s < t; s++ {
+			i := e*t + s
+			o := out[i*k : (i+1)*k]
+			if held {
+				for j, v := range r.X[e*t*d.N : e*t*d.N+d.N] {
+					if !math.IsNaN(v) && !math.IsInf(v, 0) {
+						o[j] = v
+					}
+				}
+				continue
+			}
+			copy(o[:d.N], r.X[i*d.N:(i+1)*d.N])
+			copy(o[d.N:], r.U[i*d.M:(i+1)*d.M])
+		}
+	}
+	return out
+}
+
+// copyStats copies src into dst's storage.
+func copyStats(dst, src ilqr.Stats) ilqr.Stats {
+	dst.Status = append(dst.Status[:0], src.Status...)
+	dst.Iterations = append(dst.Iterations[:0], src.Iterations...)
+	dst.GradNorm = append(dst.GradNorm[:0], src.GradNorm...)
+	dst.Reg = append(dst.Reg[:0], src.Reg...)
+	return dst
+}
+
+// Stats are the per-example outcomes of an Op's most recent run: the
+// solver's, and after a backward pass of the run, the gradient's.
+type Stats struct {
+	ilqr.Stats
+	// GradStatus says what the gradient did per example; nil before a
+	// backward pass of the run.
 	GradStatus []ilqr.GradStatus
 }
 
 // Stats returns a copy of the statuses of the most recent run (nil slices
 // before the first run).
-func (op *ILQROp) Stats() RunStats {
+func (op *ILQROp) Stats() Stats {
 	op.mu.Lock()
 	defer op.mu.Unlock()
-	return RunStats{
-		Status:     slices.Clone(op.last.status),
-		Iterations: slices.Clone(op.last.iterations),
-		GradNorm:   slices.Clone(op.last.gradNorm),
-		GradStatus: slices.Clone(op.last.gradStatus),
-	}
+	return Stats{Stats: op.last.stats.Clone(), GradStatus: slices.Clone(op.last.gradStatus)}
 }
 
 // DiffWRT implements gorgonia.SDOp: all three inputs are differentiable.
@@ -481,38 +553,18 @@ func (op *ILQROp) backward(vals []G.Value) ([]float64, error) {
 	}
 	op.mu.Lock()
 	defer op.mu.Unlock()
-	var r ilqr.Result
-	r.Resize(op.b, t, d.N, d.M)
 	dX := make([]float64, op.b*t*d.N)
 	dU := make([]float64, op.b*t*d.M)
 	for i := 0; i < op.b*t; i++ {
-		copy(r.X[i*d.N:(i+1)*d.N], out[i*k:i*k+d.N])
-		copy(r.U[i*d.M:(i+1)*d.M], out[i*k+d.N:(i+1)*k])
 		copy(dX[i*d.N:(i+1)*d.N], dout[i*k:i*k+d.N])
 		copy(dU[i*d.M:(i+1)*d.M], dout[i*k+d.N:(i+1)*k])
 	}
-	if err := op.solver.Refresh(&r, in); err != nil {
+	r, err := op.solution(in, out)
+	if err != nil {
 		return nil, err
 	}
-	// Statuses: those of the forward run that produced this output; for an
-	// output this Op did not just produce, the KKT residual decides.
-	if slices.Equal(out, op.last.out) {
-		copy(r.Status, op.last.status)
-	} else {
-		set := op.solver.Settings()
-		for i, pg := range r.GradNorm {
-			switch {
-			case pg <= set.TolGrad:
-				r.Status[i] = ilqr.Converged
-			case pg <= set.TolGradLoose:
-				r.Status[i] = ilqr.Stalled
-			default:
-				r.Status[i] = ilqr.IterationLimit
-			}
-		}
-	}
 	var g ilqr.Grads
-	if err := op.solver.Gradient(&g, &r, in, dX, dU, op.cfg.Solver.Grad); err != nil {
+	if err := op.solver.Gradient(&g, r, in, dX, dU, op.cfg.Solver.Grad); err != nil {
 		return nil, err
 	}
 	op.last.gradStatus = append(op.last.gradStatus[:0], g.Status...)
@@ -524,6 +576,42 @@ func (op *ILQROp) backward(vals []G.Value) ([]float64, error) {
 		return nil, errors.New("op: backward produced NaN or Inf")
 	}
 	return packed, nil
+}
+
+// solution returns the solution the backward pass differentiates: the
+// forward run's own when out and the inputs are this Op's last run's (the
+// usual case), else one rebuilt from out, whose costates are recomputed and
+// whose statuses the projected gradient decides.
+func (op *ILQROp) solution(in ilqr.Inputs, out []float64) (*ilqr.Result, error) {
+	if op.last.valid && slices.Equal(out, op.last.out) &&
+		slices.Equal(op.last.in, slices.Concat(in.X0, in.Theta, in.Phi)) {
+		return &op.res, nil
+	}
+	d, t := op.solver.Dims(), op.solver.Horizon()
+	k := d.N + d.M
+	r := new(ilqr.Result)
+	r.Resize(op.b, t, d.N, d.M)
+	for i := 0; i < op.b*t; i++ {
+		copy(r.X[i*d.N:(i+1)*d.N], out[i*k:i*k+d.N])
+		copy(r.U[i*d.M:(i+1)*d.M], out[i*k+d.N:(i+1)*k])
+	}
+	if err := op.solver.Refresh(r, in); err != nil {
+		return nil, err
+	}
+	set := op.solver.Settings()
+	for i, pg := range r.GradNorm {
+		switch {
+		case math.IsInf(pg, 1):
+			r.Status[i] = ilqr.NonFinite
+		case pg <= set.TolGrad:
+			r.Status[i] = ilqr.Converged
+		case pg <= set.TolGradLoose:
+			r.Status[i] = ilqr.Stalled
+		default:
+			r.Status[i] = ilqr.IterationLimit
+		}
+	}
+	return r, nil
 }
 
 // appendParamGrad appends per-example gradients g (B×k), summed over the
@@ -579,8 +667,8 @@ func (g *ilqrGradOp) Do(vals ...G.Value) (v G.Value, err error) {
 func (g *ilqrGradOp) ReturnsPtr() bool      { return false }
 func (g *ilqrGradOp) CallsExtern() bool     { return false }
 func (g *ilqrGradOp) OverwritesInput() int  { return -1 }
-func (g *ilqrGradOp) WriteHash(h hash.Hash) { fmt.Fprint(h, g.String()) }
-func (g *ilqrGradOp) String() string        { return "∂" + g.fwd.identity() }
+func (g *ilqrGradOp) WriteHash(h hash.Hash) { fmt.Fprint(h, "∂"+g.fwd.identity()) }
+func (g *ilqrGradOp) String() string        { return "∂" + g.fwd.String() }
 
 func (g *ilqrGradOp) Hashcode() uint32 {
 	h := fnv.New32a()

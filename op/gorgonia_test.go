@@ -848,12 +848,12 @@ func TestOpWarmStart(t *testing.T) {
 		pendulumOpData(32, b, horizon, true, true),
 		pendulumOpData(33, b, horizon, true, true),
 	}
-	runSeq := func() ([][]float64, []op.RunStats) {
+	runSeq := func() ([][]float64, []op.Stats) {
 		og := newOpGraph(t, cfg, seq[0], true)
 		vm := G.NewTapeMachine(og.g)
 		defer vm.Close()
 		var outs [][]float64
-		var stats []op.RunStats
+		var stats []op.Stats
 		for _, d := range seq {
 			if err := G.Let(og.x0, denseOf(d.x0, b, 3)); err != nil {
 				t.Fatal(err)

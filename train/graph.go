@@ -14,7 +14,7 @@ import (
 // of a B×T×M array), the learnable nodes in a fixed order, and a function
 // returning the planner's statistics of the last run (nil for a model
 // without a planner).
-type builder func(g *G.ExprGraph, x0 *G.Node, b int) (u *G.Node, learn G.Nodes, stats func() op.RunStats, err error)
+type builder func(g *G.ExprGraph, x0 *G.Node, b int) (u *G.Node, learn G.Nodes, stats func() op.Stats, err error)
 
 // netGraph is one compiled graph of a model for a fixed batch size B
 // (Gorgonia fixes shapes when the graph is built): an evaluation graph
@@ -32,7 +32,7 @@ type netGraph struct {
 	loss   *G.Node // nil for an evaluation graph
 	learn  G.Nodes
 	vm     G.VM
-	stats  func() op.RunStats
+	stats  func() op.Stats
 }
 
 // newNetGraph builds the graph of build for batch size b, states of size n

@@ -233,7 +233,7 @@ func mse(a, b []float64) float64 {
 // Batch set per graph): the planned controls are the prediction, the
 // learned parameter block the learnable node.
 func ilqrBuilder(task models.Task, cfg layer.ILQRConfig) builder {
-	return func(g *G.ExprGraph, x0 *G.Node, b int) (*G.Node, G.Nodes, func() op.RunStats, error) {
+	return func(g *G.ExprGraph, x0 *G.Node, b int) (*G.Node, G.Nodes, func() op.Stats, error) {
 		c := cfg
 		c.Batch = b
 		c.Theta.Init = slices.Clone(cfg.Theta.Init)
@@ -255,7 +255,7 @@ func ilqrBuilder(task models.Task, cfg layer.ILQRConfig) builder {
 // the T steps, and an MLP decodes each hidden state into that step's
 // control.
 func nnBuilder(n, m, t, hidden int, seed uint64) builder {
-	return func(g *G.ExprGraph, x0 *G.Node, b int) (*G.Node, G.Nodes, func() op.RunStats, error) {
+	return func(g *G.ExprGraph, x0 *G.Node, b int) (*G.Node, G.Nodes, func() op.Stats, error) {
 		emb, err := layer.NewMLP(g, layer.MLPConfig{Sizes: []int{n, hidden, hidden}, Activation: layer.ReLU,
 			Seed: mixSeed(seed, 1), Name: "embed"})
 		if err != nil {

@@ -87,7 +87,7 @@ type solverStats struct {
 	gradOK, gradSkipped, gradOther int
 }
 
-func (s *solverStats) add(r op.RunStats) {
+func (s *solverStats) add(r op.Stats) {
 	for i, st := range r.Status {
 		s.solves++
 		s.iterations += r.Iterations[i]

@@ -137,8 +137,7 @@ func (sv *Solver) Gradient(dst *Grads, sol *Result, in Inputs, dX, dU []float64,
 		}
 	}
 	sv.job = job{kind: jobGradient, bt: bt, res: sol, grads: dst, dX: dX, dU: dU, opt: opt}
-	sv.parallel(bt.b)
-	return nil
+	return sv.parallel(bt.b)
 }
 
 // gradScratch is a worker's storage for the gradient sweep.
@@ -179,7 +178,7 @@ func (w *workspace) gradient(dst *Grads, sol *Result, bt *batch, i int, dX, dU [
 	clear(gth)
 	clear(gph)
 	switch {
-	case sol.Status[i] == NonFinite:
+	case bt.bad[i] || sol.Status[i] == NonFinite:
 		dst.Status[i] = GradNonFinite
 		return
 	case !sol.Status[i].Stationary() && opt.Unconverged == SkipUnconverged:

@@ -22,8 +22,10 @@ type workspace struct {
 	next, tmp        []float64 // N, max(N, M)
 	lh               []float64 // (N+M)×(N+M+P), for Newton
 
-	lqr *lqrKernel
-	gw  *gradScratch // gradient scratch, made on first use
+	lqr   *lqrKernel
+	gw    *gradScratch // gradient scratch, made on first use
+	err   error        // a panic recovered in the current call
+	errAt int          // the example it happened in
 
 	alphas []float64
 }
@@ -83,6 +85,10 @@ type iterate struct {
 // (lineSearch). The stop rules are listed in the package documentation.
 func (w *workspace) solve(dst *Result, bt *batch, i int) {
 	n, m, t := w.n, w.m, w.t
+	if bt.bad[i] {
+		w.isolate(dst, bt, i)
+		return
+	}
 	ex := example{i: i, x0: bt.x0[i*n : (i+1)*n],
 		theta: row(bt.theta, bt.thetaStride, i, w.sv.dims.P),
 		phi:   row(bt.phi, bt.phiStride, i, w.sv.nq)}
@@ -115,6 +121,23 @@ func (w *workspace) solve(dst *Result, bt *batch, i int) {
 	dst.Iterations[i] = it.iters
 	dst.GradNorm[i] = it.pg
 	dst.Reg[i] = it.mu
+}
+
+// isolate writes the outcome of example i, whose inputs are not usable
+// (Settings.IsolateNonFinite): states held at x0, zero controls and
+// costates, status NonFinite.
+func (w *workspace) isolate(dst *Result, bt *batch, i int) {
+	n, m, t := w.n, w.m, w.t
+	for s := 0; s < t; s++ {
+		copy(dst.X[(i*t+s)*n:(i*t+s+1)*n], bt.x0[i*n:(i+1)*n])
+	}
+	clear(dst.U[i*t*m : (i+1)*t*m])
+	clear(dst.Lambda[i*t*n : (i+1)*t*n])
+	dst.Cost[i] = math.NaN()
+	dst.Status[i] = NonFinite
+	dst.Iterations[i] = 0
+	dst.GradNorm[i] = math.Inf(1)
+	dst.Reg[i] = 0
 }
 
 // iterate runs iLQR iterations from the finite trajectory in w.x, w.u

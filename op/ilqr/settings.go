@@ -62,6 +62,13 @@ type Settings struct {
 	// It is called from the worker goroutines, concurrently for different
 	// examples; a panic in it is reported as an error of the example.
 	Trace func(TraceEvent)
+	// IsolateNonFinite makes an example whose inputs are not finite (x0, θ,
+	// φ or the warm start), or whose θ lies outside the model's domain, a
+	// per-example outcome: it is not solved, its status is NonFinite, its
+	// states hold x0 and its controls are zero, and the other examples are
+	// solved as if alone. Default false: such an input is an error for the
+	// whole call, naming the example.
+	IsolateNonFinite bool
 	// Workers is the number of goroutines the batch is spread over.
 	// Default runtime.GOMAXPROCS(0). Results do not depend on it.
 	Workers int

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -54,12 +55,26 @@ type Result struct {
 	Lambda []float64
 	// Cost holds the total cost per example.
 	Cost []float64
-	// Status, Iterations, GradNorm (final projected-gradient ∞-norm) and Reg
-	// (final regularization) are per example.
-	Status     []Status
+	// Stats say how each example's solve ended.
+	Stats
+}
+
+// Stats are the per-example outcomes of a batch solve.
+type Stats struct {
+	// Status says how the solve ended.
+	Status []Status
+	// Iterations is the number of iterations run.
 	Iterations []int
-	GradNorm   []float64
-	Reg        []float64
+	// GradNorm is the final projected-gradient ∞-norm.
+	GradNorm []float64
+	// Reg is the final regularization μ.
+	Reg []float64
+}
+
+// Clone returns a deep copy of s.
+func (s Stats) Clone() Stats {
+	return Stats{Status: slices.Clone(s.Status), Iterations: slices.Clone(s.Iterations),
+		GradNorm: slices.Clone(s.GradNorm), Reg: slices.Clone(s.Reg)}
 }
 
 // Resize makes r hold a batch of the given size, reusing its storage.
@@ -128,6 +143,7 @@ type Solver struct {
 	upper    []float64 // T×M
 	work     []*workspace
 	job      job       // the call in progress
+	bad      []bool    // per-example input check of the call in progress
 	theta0   []float64 // the model's default θ
 	phi0     []float64 // the cost's default φ
 }
@@ -186,6 +202,10 @@ func NewSolver(p Problem, s *Settings) (*Solver, error) {
 			}
 		}
 	}
+	k := d.N + d.M
+	if err := checkSize("the workspace", p.T, k*k+k*(d.P+cd.Q)+d.N*d.P, 1); err != nil {
+		return nil, err
+	}
 	workers := set.Workers
 	if workers == 0 {
 		workers = runtime.GOMAXPROCS(0)
@@ -198,6 +218,23 @@ func NewSolver(p Problem, s *Settings) (*Solver, error) {
 		sv.work[i] = newWorkspace(sv)
 	}
 	return sv, nil
+}
+
+// MaxFloats is the largest number of float64s (8 GiB) that a solver
+// allocates for one worker's workspace or one batch's result; NewSolver and
+// Solve refuse problems that would need more, with ErrBadInput.
+const MaxFloats = 1 << 30
+
+// checkSize checks that a·b·c float64s, the size of what, stay within
+// MaxFloats (without overflowing int on the way).
+func checkSize(what string, a, b, c int) error {
+	if a < 0 || b < 0 || c < 0 {
+		return badInput("%s: negative size", what)
+	}
+	if float64(a)*float64(b)*float64(c) > MaxFloats {
+		return badInput("%s would need %d×%d×%d float64s, more than the limit of %d (ilqr.MaxFloats)", what, a, b, c, MaxFloats)
+	}
+	return nil
 }
 
 // expandBounds turns M or T·M bounds into T·M, checking for NaN.
@@ -240,19 +277,36 @@ type batch struct {
 	thetaStride int // 0 when shared
 	phiStride   int
 	u0          []float64
+	bad         []bool // examples not to solve (IsolateNonFinite)
 }
 
 // checkInputs validates in against the problem and returns the batch view.
+// Shapes are checked for the batch; values per example: an example whose
+// x0, θ, φ or warm start is not finite, or whose θ lies outside the
+// model's domain (models.ParamChecker), is an error naming it, or with
+// Settings.IsolateNonFinite is marked in bt.bad and not solved.
 func (sv *Solver) checkInputs(in Inputs) (batch, error) {
+	return sv.check(in, sv.settings.IsolateNonFinite)
+}
+
+// Check validates in as Solve would without IsolateNonFinite, without
+// solving: nil, or the error for the first unusable example.
+func (sv *Solver) Check(in Inputs) error {
+	_, err := sv.check(in, false)
+	return err
+}
+
+// check is checkInputs with the isolation choice given.
+func (sv *Solver) check(in Inputs, isolate bool) (batch, error) {
 	n, m, p := sv.dims.N, sv.dims.M, sv.dims.P
 	if len(in.X0) == 0 || len(in.X0)%n != 0 {
 		return batch{}, badInput("X0 has length %d, want a positive multiple of N=%d", len(in.X0), n)
 	}
 	b := len(in.X0) / n
-	bt := batch{b: b, x0: in.X0, theta: in.Theta, phi: in.Phi, u0: in.U0}
-	if !allFinite(in.X0) {
-		return batch{}, badInput("X0 contains NaN or Inf")
+	if err := checkSize("the batch's result", b, sv.prob.T, 2*n+m); err != nil {
+		return batch{}, err
 	}
+	bt := batch{b: b, x0: in.X0, theta: in.Theta, phi: in.Phi, u0: in.U0}
 	var err error
 	if bt.theta, bt.thetaStride, err = perExample("Theta", in.Theta, sv.theta0, b, p); err != nil {
 		return batch{}, err
@@ -260,19 +314,46 @@ func (sv *Solver) checkInputs(in Inputs) (batch, error) {
 	if bt.phi, bt.phiStride, err = perExample("Phi", in.Phi, sv.phi0, b, sv.nq); err != nil {
 		return batch{}, err
 	}
-	if in.U0 != nil {
-		if len(in.U0) != b*sv.prob.T*m {
-			return batch{}, badInput("U0 has length %d, want B·T·M=%d", len(in.U0), b*sv.prob.T*m)
-		}
-		if !allFinite(in.U0) {
-			return batch{}, badInput("U0 contains NaN or Inf")
-		}
+	tm := sv.prob.T * m
+	if in.U0 != nil && len(in.U0) != b*tm {
+		return batch{}, badInput("U0 has length %d, want B·T·M=%d", len(in.U0), b*tm)
 	}
+	sv.bad = slices.Grow(sv.bad[:0], b)[:b]
+	for i := range b {
+		why := sv.checkExample(&bt, i)
+		if why != "" && !isolate {
+			return batch{}, badInput("example %d: %s", i, why)
+		}
+		sv.bad[i] = why != ""
+	}
+	bt.bad = sv.bad
 	return bt, nil
 }
 
-// perExample checks a shared-or-per-example parameter slice and returns it
-// with its row stride (0 when shared).
+// checkExample returns what is wrong with the inputs of example i, or "".
+func (sv *Solver) checkExample(bt *batch, i int) string {
+	n, m, t := sv.dims.N, sv.dims.M, sv.prob.T
+	theta := row(bt.theta, bt.thetaStride, i, sv.dims.P)
+	switch {
+	case !allFinite(bt.x0[i*n : (i+1)*n]):
+		return "X0 contains NaN or Inf"
+	case !allFinite(theta):
+		return "Theta contains NaN or Inf"
+	case !allFinite(row(bt.phi, bt.phiStride, i, sv.nq)):
+		return "Phi contains NaN or Inf"
+	case bt.u0 != nil && !allFinite(bt.u0[i*t*m:(i+1)*t*m]):
+		return "U0 contains NaN or Inf"
+	}
+	if pc, ok := sv.prob.Dynamics.(models.ParamChecker); ok {
+		if err := pc.CheckParams(theta); err != nil {
+			return "Theta: " + err.Error()
+		}
+	}
+	return ""
+}
+
+// perExample checks the length of a shared-or-per-example parameter slice
+// and returns it with its row stride (0 when shared).
 func perExample(name string, v, def []float64, b, k int) ([]float64, int, error) {
 	switch {
 	case v == nil:
@@ -281,19 +362,12 @@ func perExample(name string, v, def []float64, b, k int) ([]float64, int, error)
 		}
 		return def, 0, nil
 	case len(v) == k:
-		return v, 0, allFiniteOr(name, v)
+		return v, 0, nil
 	case len(v) == b*k:
-		return v, k, allFiniteOr(name, v)
+		return v, k, nil
 	default:
 		return nil, 0, badInput("%s has length %d, want %d (shared) or B·%d=%d", name, len(v), k, k, b*k)
 	}
-}
-
-func allFiniteOr(name string, v []float64) error {
-	if !allFinite(v) {
-		return badInput("%s contains NaN or Inf", name)
-	}
-	return nil
 }
 
 // row returns row i of a shared (stride 0) or per-example slice.
@@ -313,8 +387,7 @@ func (sv *Solver) Solve(dst *Result, in Inputs) error {
 	d := sv.dims
 	dst.Resize(bt.b, sv.prob.T, d.N, d.M)
 	sv.job = job{kind: jobSolve, bt: bt, res: dst}
-	sv.parallel(bt.b)
-	return nil
+	return sv.parallel(bt.b)
 }
 
 // jobKind names the per-example work a parallel call does.
@@ -338,8 +411,14 @@ type job struct {
 	opt    GradOptions
 }
 
-// run does the current job's work for example i.
+// run does the current job's work for example i. A panic in the code it
+// calls (a model's evaluator, the Trace callback) is recovered into w.err.
 func (w *workspace) run(i int) {
+	defer func() {
+		if r := recover(); r != nil {
+			w.err, w.errAt = fmt.Errorf("ilqr: example %d: %w: %v", i, ErrPanic, r), i
+		}
+	}()
 	j := &w.sv.job
 	switch j.kind {
 	case jobSolve:
@@ -351,16 +430,26 @@ func (w *workspace) run(i int) {
 	}
 }
 
+// ErrPanic is wrapped by the error of a call during which a model's
+// evaluator or the Trace callback panicked; the error names the example.
+// The call's outputs are then incomplete.
+var ErrPanic = errors.New("panic in a model or the Trace callback")
+
 // parallel runs the current job for examples 0..b-1 on the workers. Each
 // example is handled entirely by one worker, so results do not depend on the
-// number of workers or the schedule.
-func (sv *Solver) parallel(b int) {
+// number of workers or the schedule. A worker stops at the first example
+// that panics; the error of the lowest such example is returned.
+func (sv *Solver) parallel(b int) error {
+	for _, w := range sv.work {
+		w.err = nil
+	}
 	nw := min(len(sv.work), b)
 	if nw <= 1 {
-		for i := 0; i < b; i++ {
-			sv.work[0].run(i)
+		w := sv.work[0]
+		for i := 0; i < b && w.err == nil; i++ {
+			w.run(i)
 		}
-		return
+		return w.err
 	}
 	var next atomic.Int64
 	var wg sync.WaitGroup
@@ -369,12 +458,22 @@ func (sv *Solver) parallel(b int) {
 		go sv.work[k].loop(&next, b, &wg)
 	}
 	wg.Wait()
+	var first *workspace
+	for _, w := range sv.work[:nw] {
+		if w.err != nil && (first == nil || w.errAt < first.errAt) {
+			first = w
+		}
+	}
+	if first == nil {
+		return nil
+	}
+	return first.err
 }
 
-// loop takes examples from next until all b are taken.
+// loop takes examples from next until all b are taken or one panics.
 func (w *workspace) loop(next *atomic.Int64, b int, wg *sync.WaitGroup) {
 	defer wg.Done()
-	for {
+	for w.err == nil {
 		i := int(next.Add(1) - 1)
 		if i >= b {
 			return
@@ -412,18 +511,24 @@ func (sv *Solver) Refresh(r *Result, in Inputs) error {
 		len(r.X) != bt.b*t*d.N || len(r.U) != bt.b*t*d.M {
 		return badInput("refresh: result shape does not match the inputs")
 	}
-	if !allFinite(r.X) || !allFinite(r.U) {
-		return badInput("refresh: trajectory contains NaN or Inf")
+	for i := range bt.b {
+		if !bt.bad[i] && (!allFinite(r.X[i*t*d.N:(i+1)*t*d.N]) || !allFinite(r.U[i*t*d.M:(i+1)*t*d.M])) {
+			return badInput("refresh: example %d: trajectory contains NaN or Inf", i)
+		}
 	}
 	r.Resize(bt.b, t, d.N, d.M)
 	sv.job = job{kind: jobRefresh, bt: bt, res: r}
-	sv.parallel(bt.b)
-	return nil
+	return sv.parallel(bt.b)
 }
 
 // refresh recomputes costates, projected gradient and cost of example i.
 func (w *workspace) refresh(r *Result, bt *batch, i int) {
 	n, m, t := w.n, w.m, w.t
+	if bt.bad[i] {
+		r.GradNorm[i], r.Cost[i] = math.Inf(1), math.NaN()
+		clear(r.Lambda[i*t*n : (i+1)*t*n])
+		return
+	}
 	theta := row(bt.theta, bt.thetaStride, i, w.sv.dims.P)
 	phi := row(bt.phi, bt.phiStride, i, w.sv.nq)
 	copy(w.x, r.X[i*t*n:(i+1)*t*n])

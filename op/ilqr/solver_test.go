@@ -792,8 +792,8 @@ func exampleOf(r *Result, e int) *Result {
 	t, n, m := r.T, r.N, r.M
 	return &Result{B: 1, T: t, N: n, M: m,
 		X: r.X[e*t*n : (e+1)*t*n], U: r.U[e*t*m : (e+1)*t*m], Lambda: r.Lambda[e*t*n : (e+1)*t*n],
-		Cost: r.Cost[e : e+1], Status: r.Status[e : e+1], Iterations: r.Iterations[e : e+1],
-		GradNorm: r.GradNorm[e : e+1], Reg: r.Reg[e : e+1]}
+		Cost: r.Cost[e : e+1], Stats: Stats{Status: r.Status[e : e+1], Iterations: r.Iterations[e : e+1],
+			GradNorm: r.GradNorm[e : e+1], Reg: r.Reg[e : e+1]}}
 }
 
 // TestSolveNonFiniteIsolated checks that an example whose initial rollout is
