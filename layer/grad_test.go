@@ -40,10 +40,11 @@ func nominalRaw(t testing.TB) []float64 {
 }
 
 // mlpPlanner builds features (B, 4) → MLP 4-5-3 (tanh) → θ = softplus(·)
-// per example → ILQR on the pendulum from fixed starts, with the loss
-// Σ wx⊙X + Σ wu⊙U. The MLP's output bias starts at the inverse softplus of
-// the nominal θ, so θ starts within a factor of about 2 of (10, 1, 1).
-func mlpPlanner(t testing.TB, g *G.ExprGraph, seed uint64, mode ilqr.GradMode) (*MLP, *ILQR, *G.Node, *G.Node) {
+// per example → ILQR on the pendulum from fixed starts, and returns the
+// network, the planner and its plan (X, U). The MLP's output bias starts at
+// the inverse softplus of the nominal θ, so θ starts within a factor of
+// about 2 of (10, 1, 1).
+func mlpPlanner(t testing.TB, g *G.ExprGraph, seed uint64, mode ilqr.GradMode) (mlp *MLP, pl *ILQR, x, u *G.Node) {
 	t.Helper()
 	m := must(t)
 	mlp, err := NewMLP(g, MLPConfig{Sizes: []int{4, 5, 3}, Seed: seed, OutputBias: nominalRaw(t)})
@@ -52,33 +53,21 @@ func mlpPlanner(t testing.TB, g *G.ExprGraph, seed uint64, mode ilqr.GradMode) (
 	}
 	feat := input(t, g, "features", normals(seed+10, gradB*4), gradB, 4)
 	z := m(mlp.Forward(feat))
-	pl, err := NewILQR(g, models.PendulumTask(), ILQRConfig{
+	pl = newPlanner(t, g, models.PendulumTask(), ILQRConfig{
 		T: gradT, Batch: gradB,
 		Theta: ParamSpec{Source: External, Transform: Softplus, Node: z},
 		Cost:  ParamSpec{Init: gradCost()}, Solver: op.SolverConfig{Settings: &gradTight, Grad: ilqr.GradOptions{Mode: mode}},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	x0 := input(t, g, "x0", pendulumStarts(seed, gradB), gradB, 3)
-	x, u, err := pl.Plan(x0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return mlp, pl, weightedLoss(t, g, x, u, seed), u
+	x, u = plan(t, pl, input(t, g, "x0", pendulumStarts(seed, gradB), gradB, 3))
+	return mlp, pl, x, u
 }
 
 // TestGradMLPToILQR: the gradients of the loss with respect to every one of
 // the MLP's 43 weights match finite differences to 1e-6 relative.
 func TestGradMLPToILQR(t *testing.T) {
 	g := G.NewGraph()
-	mlp, pl, loss, u := mlpPlanner(t, g, 1, ilqr.Implicit)
-	var uv G.Value
-	G.Read(u, &uv)
-	r := newTapeRun(t, g, loss, mlp.Learnables(), pl)
-	r.run(t, true)
-	checkOffBounds(t, floats(t, uv), 0.05)
-	worst := checkFD(t, r, nil)
+	mlp, pl, x, u := mlpPlanner(t, g, 1, ilqr.Implicit)
+	worst := checkPlanFD(t, g, pl, x, u, mlp.Learnables(), 1, 0)
 	t.Logf("MLP→ILQR: largest relative error against finite differences %.2e (43 weights)", worst)
 }
 
@@ -96,26 +85,14 @@ func TestGradILQRLearned(t *testing.T) {
 		wg = append(wg, math.Sqrt(q[j]/2))
 	}
 	wg = append(wg, 1, 0, 0, 0)
-	pl, err := NewILQR(g, models.PendulumTask(), ILQRConfig{
+	pl := newPlanner(t, g, models.PendulumTask(), ILQRConfig{
 		T: gradT, Batch: gradB,
 		Theta:    ParamSpec{Source: Learned, Transform: Softplus, Init: []float64{9, 1.2, 0.9}},
 		Cost:     ParamSpec{Source: Learned, Transform: Sigmoid, PerExample: true, Init: wg},
 		CostForm: GoalWeights, Solver: op.SolverConfig{Settings: &gradTight},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	x0 := input(t, g, "x0", pendulumStarts(2, gradB), gradB, 3)
-	x, u, err := pl.Plan(x0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var uv G.Value
-	G.Read(u, &uv)
-	r := newTapeRun(t, g, weightedLoss(t, g, x, u, 2), pl.Learnables(), pl)
-	r.run(t, true)
-	checkOffBounds(t, floats(t, uv), 0.05)
-	worst := checkFD(t, r, nil)
+	x, u := plan(t, pl, input(t, g, "x0", pendulumStarts(2, gradB), gradB, 3))
+	worst := checkPlanFD(t, g, pl, x, u, pl.Learnables(), 2, 0)
 	t.Logf("ILQR learned θ (softplus) and goal cost (sigmoid): largest relative error %.2e", worst)
 }
 
@@ -150,25 +127,14 @@ func TestGradLSTMToILQR(t *testing.T) {
 		t.Fatal(err)
 	}
 	z := m(head.Forward(hs[seq-1]))
-	pl, err := NewILQR(g, models.PendulumTask(), ILQRConfig{
+	pl := newPlanner(t, g, models.PendulumTask(), ILQRConfig{
 		T: gradT, Batch: gradB,
 		Theta: ParamSpec{Source: External, Transform: Softplus, Node: z},
 		Cost:  ParamSpec{Init: gradCost()}, Solver: op.SolverConfig{Settings: &gradTight},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	x, u, err := pl.Plan(input(t, g, "x0", x0v, gradB, 3))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var uv G.Value
-	G.Read(u, &uv)
+	x, u := plan(t, pl, input(t, g, "x0", x0v, gradB, 3))
 	learn := append(lstm.Learnables(), head.Learnables()...)
-	r := newTapeRun(t, g, weightedLoss(t, g, x, u, 3), learn, pl)
-	r.run(t, true)
-	checkOffBounds(t, floats(t, uv), 0.05)
-	worst := checkFD(t, r, nil)
+	worst := checkPlanFD(t, g, pl, x, u, learn, 3, 0)
 	t.Logf("LSTM→MLP→ILQR: largest relative error %.2e (%d weights)", worst, countValues(learn))
 }
 
@@ -191,22 +157,10 @@ func TestGradConvToILQR(t *testing.T) {
 	img := input(t, g, "image", normals(44, b*16*16), b, 1, 16, 16)
 	z := m(enc.Forward(img))
 	x0 := pendulumState(t, g, z, 0.3)
-	pl, err := NewILQR(g, models.PendulumTask(), ILQRConfig{T: gradT, Batch: b,
+	pl := newPlanner(t, g, models.PendulumTask(), ILQRConfig{T: gradT, Batch: b,
 		Cost: ParamSpec{Init: gradCost()}, Solver: op.SolverConfig{Settings: &gradTight}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	x, u, err := pl.Plan(x0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var uv G.Value
-	G.Read(u, &uv)
-	r := newTapeRun(t, g, weightedLoss(t, g, x, u, 4), enc.Learnables(), pl)
-	r.run(t, true)
-	checkOffBounds(t, floats(t, uv), 0.05)
-	r.step = convFDRel
-	worst := checkFD(t, r, nil)
+	x, u := plan(t, pl, x0)
+	worst := checkPlanFD(t, g, pl, x, u, enc.Learnables(), 4, convFDRel)
 	t.Logf("Conv→ILQR: largest relative error %.2e (%d weights)", worst, countValues(enc.Learnables()))
 }
 

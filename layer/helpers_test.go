@@ -8,9 +8,11 @@ package layer
 // (registered before the machine is made) and copied at once.
 
 import (
+	"errors"
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/dilqr/dilqr/internal/fdtest"
@@ -32,7 +34,7 @@ var gradTight = ilqr.Settings{MaxIter: 1000, TolGrad: 1e-13, TolGradLoose: 1e-13
 // perturbed by h_j = fdtest.Rel · max(|w_j|, fdtest.Floor), a step relative
 // to the entry's own scale with a floor for entries near zero (biases start
 // at 0: they get 1e-5), in Richardson-extrapolated central differences
-// (fdtest.CentralDiffAt). They were chosen on a grid for the same solver
+// (fdtest.CentralDiff). They were chosen on a grid for the same solver
 // settings: smaller steps lose to the ~1e-12 round-off of a re-solved loss.
 // The gradients must match them to fdtest.Tol in fdtest.RelErr, which
 // compares entries far below a tensor's typical size absolutely at that
@@ -187,41 +189,83 @@ func (r *graphRun) grads(t testing.TB) (float64, [][]float64) {
 }
 
 // centralDiff returns the Richardson-extrapolated central differences of
-// the loss with respect to the entries pick selects of node n, whose value
-// it perturbs in place and restores.
-func (r *graphRun) centralDiff(t testing.TB, n *G.Node, pick []int) []float64 {
+// the loss with respect to every entry of node n, whose value it perturbs
+// in place and restores.
+func (r *graphRun) centralDiff(t testing.TB, n *G.Node) []float64 {
 	t.Helper()
 	v, err := nodeData(Param{Name: n.Name(), Node: n})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return fdtest.CentralDiffAt(v, pick, r.fdRel(), fdtest.Floor, func() float64 { return r.run(t, true) })
+	return fdtest.CentralDiff(v, r.fdRel(), fdtest.Floor, func() float64 { return r.run(t, true) })
 }
 
-// checkFD compares the gradients of every learnable of r (at the entries
-// picks[i] selects, all when nil) with central differences and returns the
-// largest relative error.
-func checkFD(t *testing.T, r *graphRun, picks [][]int) float64 {
+// checkFD compares the gradients of every learnable of r with central
+// differences and returns the largest relative error.
+func checkFD(t *testing.T, r *graphRun) float64 {
 	t.Helper()
 	_, gs := r.grads(t)
 	var worst float64
 	for i, n := range r.learn {
-		pick := fdtest.Span(0, len(gs[i]))
-		if picks != nil && picks[i] != nil {
-			pick = picks[i]
-		}
-		fd := r.centralDiff(t, n, pick)
-		got := make([]float64, len(pick))
-		for k, j := range pick {
-			got[k] = gs[i][j]
-		}
-		e, k := fdtest.RelErr(got, fd)
+		fd := r.centralDiff(t, n)
+		e, k := fdtest.RelErr(gs[i], fd)
 		worst = math.Max(worst, e)
 		if !(e <= fdtest.Tol) {
-			t.Errorf("d/d%s[%d] = %.12g, finite differences %.12g: relative error %.2g > %g", n.Name(), pick[k], got[k], fd[k], e, fdtest.Tol)
+			t.Errorf("d/d%s[%d] = %.12g, finite differences %.12g: relative error %.2g > %g", n.Name(), k, gs[i][k], fd[k], e, fdtest.Tol)
 		}
 	}
 	return worst
+}
+
+// checkPlanFD checks the gradients of learn for the loss weightedLoss(x, u,
+// seed) of pl's plan (x, u) against finite differences (checkFD, with the
+// relative step rel, fdtest.Rel when rel is 0), once every control of the
+// plan is seen to lie at least 0.05 inside the bounds; it returns the
+// largest relative error.
+func checkPlanFD(t *testing.T, g *G.ExprGraph, pl *ILQR, x, u *G.Node, learn G.Nodes, seed uint64, rel float64) float64 {
+	t.Helper()
+	var uv G.Value
+	G.Read(u, &uv)
+	r := newTapeRun(t, g, weightedLoss(t, g, x, u, seed), learn, pl)
+	r.step = rel
+	r.run(t, true)
+	checkOffBounds(t, floats(t, uv), 0.05)
+	return checkFD(t, r)
+}
+
+// newPlanner returns NewILQR(g, task, cfg), failing the test on an error.
+func newPlanner(t testing.TB, g *G.ExprGraph, task models.Task, cfg ILQRConfig) *ILQR {
+	t.Helper()
+	pl, err := NewILQR(g, task, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pl
+}
+
+// plan returns pl's plan (X, U) from x0, failing the test on an error.
+func plan(t testing.TB, pl *ILQR, x0 *G.Node) (x, u *G.Node) {
+	t.Helper()
+	x, u, err := pl.Plan(x0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return x, u
+}
+
+// checkErr fails unless err is an error wrapping want whose message
+// contains says.
+func checkErr(t *testing.T, err, want error, says string) {
+	t.Helper()
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	if !errors.Is(err, want) {
+		t.Errorf("error %q does not wrap %v", err, want)
+	}
+	if !strings.Contains(err.Error(), says) {
+		t.Errorf("error %q does not say %q", err, says)
+	}
 }
 
 // checkOffBounds fails unless every control of the planner's last run lies

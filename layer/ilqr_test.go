@@ -98,15 +98,7 @@ func TestILQRConfigErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			g := G.NewGraph()
 			_, err := NewILQR(g, tc.task, tc.cfg(g))
-			if err == nil {
-				t.Fatal("NewILQR accepted it")
-			}
-			if !errors.Is(err, ErrConfig) {
-				t.Errorf("error %q does not wrap ErrConfig", err)
-			}
-			if !strings.Contains(err.Error(), tc.says) {
-				t.Errorf("error %q does not say %q", err, tc.says)
-			}
+			checkErr(t, err, ErrConfig, tc.says)
 		})
 	}
 	if _, err := NewILQR(nil, task, base()); !errors.Is(err, ErrConfig) {
@@ -120,28 +112,19 @@ func TestILQRConfigErrors(t *testing.T) {
 func TestILQRPlanErrors(t *testing.T) {
 	task := models.PendulumTask()
 	g := G.NewGraph()
-	pl, err := NewILQR(g, task, ILQRConfig{T: 5, Batch: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
+	pl := newPlanner(t, g, task, ILQRConfig{T: 5, Batch: 2})
 	for _, x0 := range []*G.Node{nil, input(t, g, "x0_3", make([]float64, 9), 3, 3), input(t, g, "x0_4", make([]float64, 8), 2, 4)} {
 		if _, _, err := pl.Plan(x0); !errors.Is(err, ErrConfig) {
 			t.Errorf("Plan(%v): %v, want ErrConfig", x0, err)
 		}
 	}
-	badSet, err := NewILQR(g, task, ILQRConfig{T: 5, Batch: 2, Name: "bad", Solver: op.SolverConfig{Settings: &ilqr.Settings{TolGrad: -1}}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	badSet := newPlanner(t, g, task, ILQRConfig{T: 5, Batch: 2, Name: "bad", Solver: op.SolverConfig{Settings: &ilqr.Settings{TolGrad: -1}}})
 	if _, err := badSet.Policy(input(t, g, "x0", pendulumStarts(1, 2), 2, 3)); !errors.Is(err, op.ErrBadInput) {
 		t.Errorf("negative tolerance: %v, want op.ErrBadInput", err)
 	}
 	wide := task
 	wide.Lower, wide.Upper = []float64{-3}, []float64{3}
-	wl, err := NewILQR(g, wide, ILQRConfig{T: 5, Batch: 2, Name: "wide"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	wl := newPlanner(t, g, wide, ILQRConfig{T: 5, Batch: 2, Name: "wide"})
 	if _, err := wl.Policy(g.ByName("x0")[0]); err == nil || !strings.Contains(err.Error(), "clamp") {
 		t.Errorf("bounds wider than the clamp: %v", err)
 	}
@@ -169,15 +152,9 @@ func TestILQRPlanErrors(t *testing.T) {
 func TestILQRPlanPolicyStats(t *testing.T) {
 	const b, horizon = 3, 8
 	g := G.NewGraph()
-	pl, err := NewILQR(g, models.PendulumTask(), ILQRConfig{T: horizon, Batch: b})
-	if err != nil {
-		t.Fatal(err)
-	}
+	pl := newPlanner(t, g, models.PendulumTask(), ILQRConfig{T: horizon, Batch: b})
 	x0 := input(t, g, "x0", pendulumStarts(4, b), b, 3)
-	x, u, err := pl.Plan(x0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	x, u := plan(t, pl, x0)
 	u0, err := pl.Policy(x0)
 	if err != nil {
 		t.Fatal(err)
@@ -239,15 +216,9 @@ func TestILQRGradModes(t *testing.T) {
 	var grads [2][]float64
 	for _, mode := range []ilqr.GradMode{ilqr.Implicit, ilqr.FixedPoint} {
 		g := G.NewGraph()
-		pl, err := NewILQR(g, task, ILQRConfig{T: gradT, Batch: b,
+		pl := newPlanner(t, g, task, ILQRConfig{T: gradT, Batch: b,
 			Theta: ParamSpec{Source: Learned}, Cost: ParamSpec{Source: Learned, Init: phi}, Solver: op.SolverConfig{Settings: &gradTight, Grad: ilqr.GradOptions{Mode: mode}}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		x, u, err := pl.Plan(input(t, g, "x0", x0, b, 3))
-		if err != nil {
-			t.Fatal(err)
-		}
+		x, u := plan(t, pl, input(t, g, "x0", x0, b, 3))
 		r := newTapeRun(t, g, weightedLoss(t, g, x, u, 6), pl.Learnables(), pl)
 		_, gs := r.grads(t)
 		got := append(gs[0], gs[1]...)
@@ -302,13 +273,10 @@ func TestILQRValues(t *testing.T) {
 	g := G.NewGraph()
 	theta0 := []float64{7, 1.3, 0.8}
 	wg := []float64{0.5, 0.6, 0.2, 0.1, 1, 0.1, 0, 0.2}
-	pl, err := NewILQR(g, models.PendulumTask(), ILQRConfig{T: 5, Batch: 2,
+	pl := newPlanner(t, g, models.PendulumTask(), ILQRConfig{T: 5, Batch: 2,
 		Theta:    ParamSpec{Source: Learned, Transform: Softplus, Init: theta0, PerExample: true},
 		Cost:     ParamSpec{Source: Learned, Transform: Sigmoid, Init: wg},
 		CostForm: GoalWeights})
-	if err != nil {
-		t.Fatal(err)
-	}
 	th, err := pl.ThetaValue()
 	if err != nil {
 		t.Fatal(err)
@@ -329,11 +297,8 @@ func TestILQRValues(t *testing.T) {
 
 	// Fixed goal form with defaults: (w, goal) from the QuadCost, mapped back.
 	g2 := G.NewGraph()
-	fx, err := NewILQR(g2, models.PendulumTask(), ILQRConfig{T: 5, Batch: 2, CostForm: GoalWeights,
+	fx := newPlanner(t, g2, models.PendulumTask(), ILQRConfig{T: 5, Batch: 2, CostForm: GoalWeights,
 		Theta: ParamSpec{Source: External, Node: input(t, g2, "th", []float64{10, 1, 1}, 3)}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	cv, _ = fx.CostValue()
 	wantWG := []float64{math.Sqrt(0.5), math.Sqrt(0.5), math.Sqrt(0.05), math.Sqrt(0.0005), 1, 0, 0, 0}
 	if e, _ := fdtest.RelErr(cv, wantWG); e > 1e-15 {
@@ -361,17 +326,11 @@ func TestTapeAndLispAgree(t *testing.T) {
 			t.Fatal(err)
 		}
 		z := must(t)(mlp.Forward(input(t, g, "features", normals(80, gradB*4), gradB, 4)))
-		pl, err := NewILQR(g, models.PendulumTask(), ILQRConfig{T: gradT, Batch: gradB,
+		pl := newPlanner(t, g, models.PendulumTask(), ILQRConfig{T: gradT, Batch: gradB,
 			Theta:    ParamSpec{Source: External, Transform: Softplus, Node: z},
 			Cost:     ParamSpec{Source: Learned, Transform: Sigmoid, Init: []float64{0.7, 0.7, 0.2, 0.5, 1, 0, 0, 0}},
 			CostForm: GoalWeights, Solver: op.SolverConfig{Settings: &gradTight}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		x, u, err := pl.Plan(input(t, g, "x0", pendulumStarts(8, gradB), gradB, 3))
-		if err != nil {
-			t.Fatal(err)
-		}
+		x, u := plan(t, pl, input(t, g, "x0", pendulumStarts(8, gradB), gradB, 3))
 		return pl, weightedLoss(t, g, x, u, 8), append(mlp.Learnables(), pl.Learnables()...)
 	}
 	gt := G.NewGraph()
@@ -415,16 +374,10 @@ func TestILQRUnrolled(t *testing.T) {
 	phi := gradCost()
 	task := models.PendulumTask()
 	g := G.NewGraph()
-	pl, err := NewILQR(g, task, ILQRConfig{T: gradT, Batch: b,
+	pl := newPlanner(t, g, task, ILQRConfig{T: gradT, Batch: b,
 		Unrolled: &UnrolledSpec{Step: models.PendulumStep[unrolled.GraphScalar], Iters: 40},
 		Theta:    ParamSpec{Source: Learned}, Cost: ParamSpec{Source: Learned, Init: phi}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	x, u, err := pl.Plan(input(t, g, "x0", x0, b, 3))
-	if err != nil {
-		t.Fatal(err)
-	}
+	x, u := plan(t, pl, input(t, g, "x0", x0, b, 3))
 	weightedLoss(t, g, x, u, 6)
 	vm := G.NewLispMachine(g)
 	defer vm.Close()

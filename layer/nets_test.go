@@ -7,7 +7,6 @@ import (
 	"errors"
 	"math"
 	"slices"
-	"strings"
 	"testing"
 
 	G "gorgonia.org/gorgonia"
@@ -227,16 +226,7 @@ func TestNetConfigErrors(t *testing.T) {
 		}, "want (B, 1, 4, 4)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := tc.f()
-			if err == nil {
-				t.Fatal("accepted")
-			}
-			if !errors.Is(err, ErrConfig) {
-				t.Errorf("error %q does not wrap ErrConfig", err)
-			}
-			if !strings.Contains(err.Error(), tc.says) {
-				t.Errorf("error %q does not say %q", err, tc.says)
-			}
+			checkErr(t, tc.f(), ErrConfig, tc.says)
 		})
 	}
 }

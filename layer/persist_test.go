@@ -62,18 +62,12 @@ func kindCases() []kindCase {
 		{"ilqr", func(t testing.TB, g *G.ExprGraph, seed uint64) (savable, *G.Node) {
 			// seed picks the initial guesses, so two seeds give two layers.
 			s := float64(seed)
-			l, err := NewILQR(g, models.PendulumTask(), ILQRConfig{T: 5, Batch: 2,
+			l := newPlanner(t, g, models.PendulumTask(), ILQRConfig{T: 5, Batch: 2,
 				Theta:    ParamSpec{Source: Learned, Transform: Softplus, Init: []float64{9 + s, 1, 1}},
 				Cost:     ParamSpec{Source: Learned, Transform: Sigmoid, Init: []float64{0.7, 0.7, 0.2, 0.1 * s, 1, 0, 0, 0}},
 				CostForm: GoalWeights,
 			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			_, u, err := l.Plan(input(t, g, "x0", pendulumStarts(5, 2), 2, 3))
-			if err != nil {
-				t.Fatal(err)
-			}
+			_, u := plan(t, l, input(t, g, "x0", pendulumStarts(5, 2), 2, 3))
 			return l, u
 		}},
 	}
@@ -271,16 +265,7 @@ func TestLoadBadFiles(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := paramValues(t, mlp)
-			err := mlp.Load(tc.path)
-			if err == nil {
-				t.Fatal("Load accepted it")
-			}
-			if !errors.Is(err, tc.is) {
-				t.Errorf("error %q does not wrap %v", err, tc.is)
-			}
-			if !strings.Contains(err.Error(), tc.says) {
-				t.Errorf("error %q does not say %q", err, tc.says)
-			}
+			checkErr(t, mlp.Load(tc.path), tc.is, tc.says)
 			if !equalValues(before, paramValues(t, mlp)) {
 				t.Error("a failed Load changed the layer")
 			}

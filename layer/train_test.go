@@ -52,18 +52,12 @@ func newImitation(t testing.TB, theta0 []float64, settings *ilqr.Settings) *imit
 	g := G.NewGraph()
 	phi := gradCost()
 	x0v := pendulumStarts(7, trainB)
-	pl, err := NewILQR(g, models.PendulumTask(), ILQRConfig{
+	pl := newPlanner(t, g, models.PendulumTask(), ILQRConfig{
 		T: trainT, Batch: trainB,
 		Theta: ParamSpec{Source: Learned, Transform: Softplus, Init: theta0},
 		Cost:  ParamSpec{Init: phi}, Solver: op.SolverConfig{Settings: settings},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, u, err := pl.Plan(input(t, g, "x0", x0v, trainB, 3))
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, u := plan(t, pl, input(t, g, "x0", x0v, trainB, 3))
 	ustar := input(t, g, "expert", expertControls(t, x0v, phi), trainB, trainT, 1)
 	loss := m(G.Mean(m(G.Square(m(G.Sub(u, ustar))))))
 	return &imitation{graphRun: newTapeRun(t, g, loss, pl.Learnables(), pl), pl: pl}
@@ -196,18 +190,12 @@ func TestTrainMemoryFlat(t *testing.T) {
 	}
 	x0v := pendulumStarts(9, b)
 	phi := gradCost()
-	pl, err := NewILQR(g, models.PendulumTask(), ILQRConfig{
+	pl := newPlanner(t, g, models.PendulumTask(), ILQRConfig{
 		T: horizon, Batch: b,
 		Theta: ParamSpec{Source: External, Transform: Softplus, Node: m(mlp.Forward(input(t, g, "features", normals(9, b*4), b, 4)))},
 		Cost:  ParamSpec{Init: phi},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, u, err := pl.Plan(input(t, g, "x0", x0v, b, 3))
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, u := plan(t, pl, input(t, g, "x0", x0v, b, 3))
 	task := models.PendulumTask()
 	res, err := ilqr.Solve(ilqr.Problem{Task: task, T: horizon},
 		ilqr.Inputs{X0: x0v, Theta: task.Dynamics.DefaultParams(), Phi: phi}, nil)

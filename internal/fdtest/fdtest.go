@@ -1,7 +1,7 @@
 // Package fdtest holds the helpers that the module's tests share to check
 // derivatives against finite differences: seeded test data (Normals,
 // NormalsFrom, AngleState), central differences of a scalar loss with
-// Richardson extrapolation (CentralDiff, CentralDiffAt) and of a vector
+// Richardson extrapolation (CentralDiff) and of a vector
 // function in scaled variables (CentralJacobian), and scaled error measures
 // (RelErr, MixedErr, MaxMixedErr).
 //
@@ -66,7 +66,7 @@ func NormalsFrom(rng *rand.Rand, k int) []float64 {
 }
 
 // Span returns the indices lo, lo+1, …, hi−1 (empty when hi ≤ lo): the
-// entries to difference, for CentralDiffAt and CentralJacobian.
+// entries to difference, for CentralJacobian.
 func Span(lo, hi int) []int {
 	s := make([]int, 0, max(hi-lo, 0))
 	for i := lo; i < hi; i++ {
@@ -84,14 +84,8 @@ func AngleState(th, om float64) []float64 { return []float64{math.Cos(th), math.
 // after each entry. The quotients divide by the steps actually taken
 // (v_j ± h rounds). It calls loss four times per entry.
 func CentralDiff(v []float64, rel, floor float64, loss func() float64) []float64 {
-	return CentralDiffAt(v, Span(0, len(v)), rel, floor, loss)
-}
-
-// CentralDiffAt is CentralDiff for the entries pick of v only: element i of
-// the result is the derivative with respect to v[pick[i]].
-func CentralDiffAt(v []float64, pick []int, rel, floor float64, loss func() float64) []float64 {
-	out := make([]float64, len(pick))
-	for i, j := range pick {
+	out := make([]float64, len(v))
+	for j := range v {
 		o := v[j]
 		quot := func(h float64) float64 {
 			v[j] = o + h
@@ -104,7 +98,7 @@ func CentralDiffAt(v []float64, pick []int, rel, floor float64, loss func() floa
 			return (lp - lm) / (hp + hm)
 		}
 		h := rel * math.Max(math.Abs(o), floor)
-		out[i] = (4*quot(h/2) - quot(h)) / 3
+		out[j] = (4*quot(h/2) - quot(h)) / 3
 	}
 	return out
 }
