@@ -18,10 +18,7 @@ import (
 // smallDataset returns a small generated dataset for the named env.
 func smallDataset(t testing.TB, name string, opts *DatasetOptions) (*Env, *Dataset) {
 	t.Helper()
-	e, err := New(name)
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := mustEnv(t, name)
 	if opts == nil {
 		opts = &DatasetOptions{NTrain: 4, NVal: 2, NTest: 3, Seed: 5}
 	}
@@ -172,14 +169,8 @@ func rewrite(t *testing.T, ds *Dataset, edit func(*fileMeta, []fileArray) []file
 func TestReadErrors(t *testing.T) {
 	_, ds := smallDataset(t, "pendulum", nil)
 	good := encodeBytes(t, ds)
-	cartpole, err := New("cartpole")
-	if err != nil {
-		t.Fatal(err)
-	}
-	pendulum, err := New("pendulum")
-	if err != nil {
-		t.Fatal(err)
-	}
+	cartpole := mustEnv(t, "cartpole")
+	pendulum := mustEnv(t, "pendulum")
 	otherTheta := *pendulum
 	otherTheta.theta = []float64{9.8, 1, 1}
 	edited := func(edit func(*fileMeta, []fileArray) []fileArray) []byte { return rewrite(t, ds, edit) }

@@ -8,7 +8,29 @@ import (
 	"testing"
 
 	"github.com/dilqr/dilqr/models"
+	"github.com/dilqr/dilqr/op/ilqr"
 )
+
+// mustExpert returns NewExpert(e, s), failing the test on an error.
+func mustExpert(t testing.TB, e *Env, s *ilqr.Settings) *Expert {
+	t.Helper()
+	ex, err := NewExpert(e, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ex
+}
+
+// mustCollect returns ex.Collect(n, s, rng, maxRejected), failing the test
+// on an error.
+func mustCollect(t testing.TB, ex *Expert, n int, s Sampler, rng *rand.Rand, maxRejected int) Demos {
+	t.Helper()
+	d, err := ex.Collect(n, s, rng, maxRejected)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
 
 // referenceEvaluator returns the automatic-differentiation evaluator of the
 // env's model where the model also has hand-written derivatives, so the
@@ -94,19 +116,10 @@ func rolloutCost(t *testing.T, e *Env, x0, U []float64) float64 {
 func TestExpertOptimal(t *testing.T) {
 	for _, name := range Names() {
 		t.Run(name, func(t *testing.T) {
-			e, err := New(name)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ex, err := NewExpert(e, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
+			e := mustEnv(t, name)
+			ex := mustExpert(t, e, nil)
 			const n = 12
-			demos, err := ex.Collect(n, nil, rand.New(rand.NewPCG(3, 0)), -1)
-			if err != nil {
-				t.Fatal(err)
-			}
+			demos := mustCollect(t, ex, n, nil, rand.New(rand.NewPCG(3, 0)), -1)
 			if demos.B != n || demos.T != e.Horizon() || len(demos.X) != n*demos.T*demos.N || len(demos.U) != n*demos.T*demos.M {
 				t.Fatalf("demos have B=%d T=%d and lengths %d, %d", demos.B, demos.T, len(demos.X), len(demos.U))
 			}
@@ -188,22 +201,13 @@ func TestExpertOptimal(t *testing.T) {
 // rejected draws are counted and replaced, the kept ones still converge,
 // and a limit on rejections is enforced with a clear error.
 func TestCollectRejects(t *testing.T) {
-	e, err := New("pendulum")
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := mustEnv(t, "pendulum")
 	// Eight iterations suffice from some starts only (op's pendulum example
 	// needs 4 to 6 from easy ones).
 	s := DefaultExpertSettings()
 	s.MaxIter = 8
-	ex, err := NewExpert(e, &s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	demos, err := ex.Collect(10, nil, rand.New(rand.NewPCG(1, 0)), 1000)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ex := mustExpert(t, e, &s)
+	demos := mustCollect(t, ex, 10, nil, rand.New(rand.NewPCG(1, 0)), 1000)
 	if demos.Rejected == 0 {
 		t.Fatalf("no rejection with MaxIter=8; the test needs another setting")
 	}
@@ -218,10 +222,7 @@ func TestCollectRejects(t *testing.T) {
 		t.Errorf("a kept demonstration does not converge: %v", res.Status)
 	}
 	// The same draws give the same outcome.
-	again, err := ex.Collect(10, nil, rand.New(rand.NewPCG(1, 0)), 1000)
-	if err != nil {
-		t.Fatal(err)
-	}
+	again := mustCollect(t, ex, 10, nil, rand.New(rand.NewPCG(1, 0)), 1000)
 	if again.Rejected != demos.Rejected || !slices.Equal(again.U, demos.U) {
 		t.Errorf("collect is not deterministic: rejected %d then %d", demos.Rejected, again.Rejected)
 	}
@@ -242,22 +243,10 @@ func TestCollectRejects(t *testing.T) {
 // draws do not depend on how many are asked for: the first three of eight
 // are the three of a request for three.
 func TestCollectPrefix(t *testing.T) {
-	e, err := New("cartpole")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ex, err := NewExpert(e, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	small, err := ex.Collect(3, nil, rand.New(rand.NewPCG(9, 9)), -1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	big, err := ex.Collect(8, nil, rand.New(rand.NewPCG(9, 9)), -1)
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := mustEnv(t, "cartpole")
+	ex := mustExpert(t, e, nil)
+	small := mustCollect(t, ex, 3, nil, rand.New(rand.NewPCG(9, 9)), -1)
+	big := mustCollect(t, ex, 8, nil, rand.New(rand.NewPCG(9, 9)), -1)
 	if !slices.Equal(small.U, big.U[:len(small.U)]) || !slices.Equal(small.X0, big.X0[:len(small.X0)]) {
 		t.Errorf("Collect(3) is not a prefix of Collect(8)")
 	}

@@ -79,18 +79,12 @@ func TestUniformRejectsBadRanges(t *testing.T) {
 // with a nil sampler from the env's own.
 func TestCollectSampler(t *testing.T) {
 	e := mustEnv(t, "pendulum")
-	ex, err := NewExpert(e, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ex := mustExpert(t, e, nil)
 	near := SamplerFunc(func(dst []float64, rng *rand.Rand) {
 		th := 0.1 - 0.2*rng.Float64()
 		dst[0], dst[1], dst[2] = math.Cos(th), math.Sin(th), 0
 	})
-	d, err := ex.Collect(6, near, rand.New(rand.NewPCG(2, 0)), -1)
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := mustCollect(t, ex, 6, near, rand.New(rand.NewPCG(2, 0)), -1)
 	for b := range d.B {
 		x0, _, _ := d.Example(b)
 		if x0[0] < math.Cos(0.1) || x0[2] != 0 {
@@ -101,14 +95,8 @@ func TestCollectSampler(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := ex.Collect(4, nil, rand.New(rand.NewPCG(2, 0)), -1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := ex.Collect(4, own, rand.New(rand.NewPCG(2, 0)), -1)
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := mustCollect(t, ex, 4, nil, rand.New(rand.NewPCG(2, 0)), -1)
+	b := mustCollect(t, ex, 4, own, rand.New(rand.NewPCG(2, 0)), -1)
 	if !slices.Equal(a.X0, b.X0) || !slices.Equal(a.U, b.U) {
 		t.Error("a nil sampler does not draw as the env's own uniform sampler")
 	}

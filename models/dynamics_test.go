@@ -71,6 +71,16 @@ func dynCases() []dynCase {
 	}
 }
 
+// eachDynCase runs f as a subtest for every case of dynCases, each with its
+// own generator seeded (seed, stream) and the model's sizes.
+func eachDynCase(t *testing.T, stream uint64, f func(t *testing.T, tc dynCase, rng *rand.Rand, d Dims)) {
+	for _, tc := range dynCases() {
+		t.Run(tc.name, func(t *testing.T) {
+			f(t, tc, rand.New(rand.NewPCG(seed, stream)), tc.dyn.Dims())
+		})
+	}
+}
+
 // evaluators returns the model's evaluators by name: "fast" (hand-written)
 // and "auto" for a FastDynamics, "auto" alone otherwise. The first is the
 // generic definition's, used as the reference step.
@@ -134,80 +144,76 @@ func splitZ(z []float64, d Dims) (x, u, theta []float64) {
 //     of the exact gradient λᵀ[∂f/∂x ∂f/∂u ∂f/∂θ] (itself checked by the
 //     first item), with a random λ.
 func TestDynamicsFiniteDifferences(t *testing.T) {
-	for _, tc := range dynCases() {
-		t.Run(tc.name, func(t *testing.T) {
-			rng := rand.New(rand.NewPCG(seed, 2))
-			d := tc.dyn.Dims()
-			n, m, p := d.N, d.M, d.P
-			nt, nz := n+m, n+m+p
-			names, evs := evaluators(tc.dyn)
-			ref := evs[0]
-			worst := map[string]float64{}
-			for pt := 0; pt < tc.points; pt++ {
-				x, u, theta := tc.sample(rng, pt)
-				lambda := fdtest.NormalsFrom(rng, n)
-				z := slices.Concat(x, u, theta)
-				stepZ := func(y, zz []float64) {
-					xx, uu, tt := splitZ(zz, d)
-					ref.Step(y, xx, uu, tt)
-				}
-				fdJ := fdtest.CentralJacobian(stepZ, n, z, fdtest.Span(0, nz), fdStep)
-				for k, ev := range evs {
-					r := evalAll(ev, d, x, u, theta, lambda)
-					check := func(what string, got, want []float64, tol float64) {
-						e, at := fdtest.MaxMixedErr(got, want)
-						key := names[k] + " " + what
-						worst[key] = math.Max(worst[key], e)
-						if e > tol {
-							t.Errorf("%s %s at point %d (x=%v u=%v θ=%v): entry %d: got %.12g, want %.12g (err %.3g)",
-								names[k], what, pt, x, u, theta, at, got[at], want[at], e)
-						}
-					}
-					want := make([]float64, n)
-					ref.Step(want, x, u, theta)
-					check("step", r.step, want, exactTol)
-					check("Linearize next", r.next, want, exactTol)
-					check("[fx fu ft]", r.jacobianZ(d), fdJ, fdTol)
-
-					// Gradient of λᵀf over z from this evaluator's exact
-					// first derivatives, differenced over τ: entry (j, i)
-					// approximates ∂²(λᵀf)/∂τ_i∂z_j = h[i][j].
-					gradL := func(g, zz []float64) {
-						xx, uu, tt := splitZ(zz, d)
-						rr := derivs{next: make([]float64, n), fx: make([]float64, n*n),
-							fu: make([]float64, n*m), ft: make([]float64, n*p)}
-						ev.Linearize(rr.next, rr.fx, rr.fu, xx, uu, tt)
-						ev.ParamJacobian(rr.ft, xx, uu, tt)
-						jz := rr.jacobianZ(d)
-						for j := range g {
-							g[j] = 0
-							for i := 0; i < n; i++ {
-								g[j] += lambda[i] * jz[i*nz+j]
-							}
-						}
-					}
-					fdH := fdtest.CentralJacobian(gradL, nz, z, fdtest.Span(0, nt), fdStep) // nz × nt
-					wantH := make([]float64, nt*nz)
-					for i := 0; i < nt; i++ {
-						for j := 0; j < nz; j++ {
-							wantH[i*nz+j] = fdH[j*nt+i]
-						}
-					}
-					check("LagrangianHessian", r.h, wantH, fdTol)
-				}
+	eachDynCase(t, 2, func(t *testing.T, tc dynCase, rng *rand.Rand, d Dims) {
+		n, m, p := d.N, d.M, d.P
+		nt, nz := n+m, n+m+p
+		names, evs := evaluators(tc.dyn)
+		ref := evs[0]
+		worst := map[string]float64{}
+		for pt := 0; pt < tc.points; pt++ {
+			x, u, theta := tc.sample(rng, pt)
+			lambda := fdtest.NormalsFrom(rng, n)
+			z := slices.Concat(x, u, theta)
+			stepZ := func(y, zz []float64) {
+				xx, uu, tt := splitZ(zz, d)
+				ref.Step(y, xx, uu, tt)
 			}
-			keys := slices.Sorted(func(yield func(string) bool) {
-				for k := range worst {
-					if !yield(k) {
-						return
+			fdJ := fdtest.CentralJacobian(stepZ, n, z, fdtest.Span(0, nz), fdStep)
+			for k, ev := range evs {
+				r := evalAll(ev, d, x, u, theta, lambda)
+				check := func(what string, got, want []float64, tol float64) {
+					e, at := fdtest.MaxMixedErr(got, want)
+					key := names[k] + " " + what
+					worst[key] = math.Max(worst[key], e)
+					if e > tol {
+						t.Errorf("%s %s at point %d (x=%v u=%v θ=%v): entry %d: got %.12g, want %.12g (err %.3g)",
+							names[k], what, pt, x, u, theta, at, got[at], want[at], e)
 					}
 				}
-			})
-			for _, k := range keys {
-				t.Logf("largest error %-28s %.2e", k, worst[k])
+				want := make([]float64, n)
+				ref.Step(want, x, u, theta)
+				check("step", r.step, want, exactTol)
+				check("Linearize next", r.next, want, exactTol)
+				check("[fx fu ft]", r.jacobianZ(d), fdJ, fdTol)
+
+				// Gradient of λᵀf over z from this evaluator's exact
+				// first derivatives, differenced over τ: entry (j, i)
+				// approximates ∂²(λᵀf)/∂τ_i∂z_j = h[i][j].
+				gradL := func(g, zz []float64) {
+					xx, uu, tt := splitZ(zz, d)
+					rr := derivs{next: make([]float64, n), fx: make([]float64, n*n),
+						fu: make([]float64, n*m), ft: make([]float64, n*p)}
+					ev.Linearize(rr.next, rr.fx, rr.fu, xx, uu, tt)
+					ev.ParamJacobian(rr.ft, xx, uu, tt)
+					jz := rr.jacobianZ(d)
+					for j := range g {
+						g[j] = 0
+						for i := 0; i < n; i++ {
+							g[j] += lambda[i] * jz[i*nz+j]
+						}
+					}
+				}
+				fdH := fdtest.CentralJacobian(gradL, nz, z, fdtest.Span(0, nt), fdStep) // nz × nt
+				wantH := make([]float64, nt*nz)
+				for i := 0; i < nt; i++ {
+					for j := 0; j < nz; j++ {
+						wantH[i*nz+j] = fdH[j*nt+i]
+					}
+				}
+				check("LagrangianHessian", r.h, wantH, fdTol)
+			}
+		}
+		keys := slices.Sorted(func(yield func(string) bool) {
+			for k := range worst {
+				if !yield(k) {
+					return
+				}
 			}
 		})
-	}
+		for _, k := range keys {
+			t.Logf("largest error %-28s %.2e", k, worst[k])
+		}
+	})
 }
 
 // TestFastMatchesAuto checks that the hand-written evaluators compute the
@@ -314,62 +320,54 @@ func TestClampKink(t *testing.T) {
 // TestEvaluatorsDoNotAllocate checks that Step, Linearize, ParamJacobian and
 // LagrangianHessian of every evaluator allocate nothing.
 func TestEvaluatorsDoNotAllocate(t *testing.T) {
-	for _, tc := range dynCases() {
-		t.Run(tc.name, func(t *testing.T) {
-			rng := rand.New(rand.NewPCG(seed, 4))
-			d := tc.dyn.Dims()
-			n, m, p := d.N, d.M, d.P
-			x, u, theta := tc.sample(rng, 0)
-			lambda := fdtest.NormalsFrom(rng, n)
-			next, fx, fu, ft := make([]float64, n), make([]float64, n*n), make([]float64, n*m), make([]float64, n*p)
-			h := make([]float64, (n+m)*(n+m+p))
-			names, evs := evaluators(tc.dyn)
-			for k, ev := range evs {
-				for _, c := range []struct {
-					what string
-					f    func()
-				}{
-					{"Step", func() { ev.Step(next, x, u, theta) }},
-					{"Linearize", func() { ev.Linearize(next, fx, fu, x, u, theta) }},
-					{"ParamJacobian", func() { ev.ParamJacobian(ft, x, u, theta) }},
-					{"LagrangianHessian", func() { ev.LagrangianHessian(h, lambda, x, u, theta) }},
-				} {
-					if a := testing.AllocsPerRun(20, c.f); a != 0 {
-						t.Errorf("%s %s: %v allocations per call, want 0", names[k], c.what, a)
-					}
+	eachDynCase(t, 4, func(t *testing.T, tc dynCase, rng *rand.Rand, d Dims) {
+		n, m, p := d.N, d.M, d.P
+		x, u, theta := tc.sample(rng, 0)
+		lambda := fdtest.NormalsFrom(rng, n)
+		next, fx, fu, ft := make([]float64, n), make([]float64, n*n), make([]float64, n*m), make([]float64, n*p)
+		h := make([]float64, (n+m)*(n+m+p))
+		names, evs := evaluators(tc.dyn)
+		for k, ev := range evs {
+			for _, c := range []struct {
+				what string
+				f    func()
+			}{
+				{"Step", func() { ev.Step(next, x, u, theta) }},
+				{"Linearize", func() { ev.Linearize(next, fx, fu, x, u, theta) }},
+				{"ParamJacobian", func() { ev.ParamJacobian(ft, x, u, theta) }},
+				{"LagrangianHessian", func() { ev.LagrangianHessian(h, lambda, x, u, theta) }},
+			} {
+				if a := testing.AllocsPerRun(20, c.f); a != 0 {
+					t.Errorf("%s %s: %v allocations per call, want 0", names[k], c.what, a)
 				}
 			}
-		})
-	}
+		}
+	})
 }
 
 // TestEvaluatorsKeepInputs checks that no evaluator method modifies x, u,
 // θ or λ.
 func TestEvaluatorsKeepInputs(t *testing.T) {
-	for _, tc := range dynCases() {
-		t.Run(tc.name, func(t *testing.T) {
-			rng := rand.New(rand.NewPCG(seed, 5))
-			d := tc.dyn.Dims()
-			names, evs := evaluators(tc.dyn)
-			for k, ev := range evs {
-				for pt := 0; pt < 8; pt++ {
-					x, u, theta := tc.sample(rng, pt)
-					lambda := fdtest.NormalsFrom(rng, d.N)
-					in := [][]float64{x, u, theta, lambda}
-					saved := make([][]float64, len(in))
-					for i, s := range in {
-						saved[i] = slices.Clone(s)
-					}
-					evalAll(ev, d, x, u, theta, lambda)
-					for i, s := range in {
-						if !slices.Equal(s, saved[i]) {
-							t.Errorf("%s: input %d changed from %v to %v", names[k], i, saved[i], s)
-						}
+	eachDynCase(t, 5, func(t *testing.T, tc dynCase, rng *rand.Rand, d Dims) {
+		names, evs := evaluators(tc.dyn)
+		for k, ev := range evs {
+			for pt := 0; pt < 8; pt++ {
+				x, u, theta := tc.sample(rng, pt)
+				lambda := fdtest.NormalsFrom(rng, d.N)
+				in := [][]float64{x, u, theta, lambda}
+				saved := make([][]float64, len(in))
+				for i, s := range in {
+					saved[i] = slices.Clone(s)
+				}
+				evalAll(ev, d, x, u, theta, lambda)
+				for i, s := range in {
+					if !slices.Equal(s, saved[i]) {
+						t.Errorf("%s: input %d changed from %v to %v", names[k], i, saved[i], s)
 					}
 				}
 			}
-		})
-	}
+		}
+	})
 }
 
 // TestModelIdentity checks names, sizes and default parameters, and that
