@@ -1,9 +1,9 @@
 // Package fdtest holds the helpers that the module's tests share to check
 // derivatives against finite differences: seeded test data (Normals,
 // NormalsFrom, AngleState), central differences of a scalar loss with
-// Richardson extrapolation (CentralDiff) and of a vector
-// function in scaled variables (CentralJacobian), and scaled error measures
-// (RelErr, MixedErr, MaxMixedErr).
+// Richardson extrapolation (CentralDiff) and of a vector function in scaled
+// variables (CentralJacobian), and scaled error measures (RelErr, MixedErr,
+// MaxMixedErr).
 //
 // It is imported by tests only, including the tests of package models, so
 // it imports nothing from this module (the standard library and gonum
@@ -36,8 +36,8 @@ import (
 // Measured over the cases, on a grid of Rel 1e-6…1e-3 and floors
 // 1e-3…1: plain central differences came at best within 1.3e-6 of the
 // implicit gradient, the extrapolated ones within 1.7e-7 with these
-// constants (3.5e-7 on the cases added later, see the table in op/ilqr/grad_test.go); a
-// floor of 0.1 crossed an active-set change.
+// constants (3.5e-7 on the cases added later, see the table in
+// op/ilqr/grad_test.go); a floor of 0.1 crossed an active-set change.
 const (
 	Rel   = 1e-3
 	Floor = 1e-2
@@ -75,7 +75,8 @@ func Span(lo, hi int) []int {
 	return s
 }
 
-// AngleState is the pendulum state (cos θ, sin θ, ω).
+// AngleState returns the pendulum state (cos θ, sin θ, ω) for the angle
+// θ = th from upright and the angular velocity ω = om.
 func AngleState(th, om float64) []float64 { return []float64{math.Cos(th), math.Sin(th), om} }
 
 // CentralDiff returns the derivative of loss with respect to every entry of

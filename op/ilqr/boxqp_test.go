@@ -64,7 +64,7 @@ func qpCases(t *testing.T, rng *rand.Rand) map[string]qpCase {
 		out[fmt.Sprintf("m=%d/active", m)] = tight
 
 		// Mixed: each component unbounded, bounded below at 0 or above at
-		// 0 (a third each); g scaled up so that the bounds bind.
+		// 0 (a third each); g scaled by m so that the bounds bind often.
 		h, g = laSPD(rng, m), laNormals(rng, m)
 		mixed := qpCase{m: m, h: h, g: g, lo: make([]float64, m), hi: make([]float64, m), x0: make([]float64, m)}
 		for i := range mixed.g {
@@ -340,8 +340,8 @@ func TestBoxQPIndefinite(t *testing.T) {
 		}
 
 		// H = diag(−1, SPD block): variable 0 starts at its lower bound −1
-		// with gradient g_0 − h_00·1 = 6 > 0 pushing it out, so it stays
-		// clamped, and the free block is the SPD one.
+		// with gradient g_0 + h_00·x_0 = 5 + 1 = 6 > 0 pushing it out, so it
+		// stays clamped, and the free block is the SPD one.
 		h := make([]float64, m*m)
 		h[0] = -1
 		if m > 1 {

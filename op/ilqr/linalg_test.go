@@ -147,9 +147,9 @@ func TestCholeskyMatchesGonum(t *testing.T) {
 }
 
 // TestCholeskyNotPositiveDefinite: cholesky reports false, as gonum does,
-// for a symmetric matrix with one negative eigenvalue (at every position of
-// the spectrum, so the failure can come at any pivot), for a singular
-// (zero) matrix, and for a NaN or +Inf on the diagonal.
+// for symmetric matrices with one negative eigenvalue (n random ones of
+// each size n), for the singular zero matrix, and for a NaN or +Inf on the
+// diagonal.
 func TestCholeskyNotPositiveDefinite(t *testing.T) {
 	rng := rand.New(rand.NewPCG(2, 40))
 	for n := 1; n <= laMaxN; n++ {
