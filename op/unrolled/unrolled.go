@@ -95,9 +95,8 @@ type Config struct {
 //     ExprGraph.node); Build keeps Gorgonia's ID index filled ahead
 //     (graphIndex), so its own nodes are added in O(1) each (1.6 s for
 //     the 150,000 nodes of the pendulum at T = 10, 300 iterations, B =
-//     20), and empties that index again before it returns, so nothing of
-//     it stays in the graph; the nodes that G.Grad adds later still pay
-//     the scan;
+//     20), and leaves in that index only what Gorgonia would have put
+//     there itself; the nodes that G.Grad adds later still pay the scan;
 //   - compiling for a TapeMachine also costs O(n²) (compile.go:524,
 //     codegenerator.insertFree scans all registers per read), so a
 //     TapeMachine is practical up to a few tens of thousands of nodes. The

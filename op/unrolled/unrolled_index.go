@@ -20,7 +20,8 @@ const indexAhead = 4096
 
 // graphIndex keeps Gorgonia's node-ID index filled ahead of the graph's
 // growth while Build adds nodes, so that building takes time linear in
-// the graph's size, and empties it again (release) before Build returns.
+// the graph's size, and takes back (release) before Build returns every
+// entry that Gorgonia would not have made itself.
 //
 // Gorgonia v0.9.18 looks a node up by ID through a cache (the private
 // field ExprGraph.byID, ID → position in the node list) that it fills only
@@ -32,12 +33,19 @@ const indexAhead = 4096
 // i → i; lookups of IDs beyond the node list still find nothing (node
 // returns nil for a position past the end), exactly as the scan would.
 //
-// The entries for future IDs are right only while no node is removed: a
-// later RemoveNode shifts the node list, and an entry i → i would then
-// resolve ID i to the wrong node, or to none. So the index remembers every
-// key it entered and release deletes them all, leaving the map as it was
-// before Build (Gorgonia refills what it needs by its scan). Keys already
-// present are left alone.
+// Entries for IDs that no node has yet are right only while no node is
+// removed: a later RemoveNode shifts the node list, and the entry i → i
+// would then resolve the ID i of a later node to another node, or to none.
+// So the index remembers every key it entered, and release deletes those
+// Gorgonia would not hold. Gorgonia enters a node when it sets an edge to
+// or from it (ExprGraph.SetEdge looks both ends up), so release keeps the
+// entries of the nodes that have gained children since the index started
+// and of their children, and deletes the rest: the IDs beyond the node
+// list, and nodes without such edges. What remains is exactly what
+// Gorgonia would have entered by itself while the nodes were added, and
+// what the LispMachine's sort and later lookups then find (without those
+// entries each lookup would cost a scan, and a run quadratic time). Keys
+// that were present before are never touched.
 //
 // The index checks its invariant before it starts (node IDs are positions
 // and the ID counter is the node count) and on every node added since the
@@ -48,6 +56,7 @@ const indexAhead = 4096
 type graphIndex struct {
 	g       *G.ExprGraph
 	byID    *map[int64]int // Gorgonia's ExprGraph.byID
+	start   int            // the node count when the index started
 	upTo    int            // IDs below upTo have been considered
 	entered []int64        // keys this index added to byID
 	off     string         // why the index is off; "" while it is on
@@ -79,6 +88,7 @@ func newGraphIndex(g *G.ExprGraph) *graphIndex {
 			return x
 		}
 	}
+	x.start = len(all)
 	x.byID = (*map[int64]int)(unsafe.Pointer(f.UnsafeAddr()))
 	if *x.byID == nil {
 		x.off = "gorgonia.ExprGraph.byID is nil"
@@ -100,7 +110,7 @@ func (x *graphIndex) extend() {
 	for i := max(x.upTo-indexAhead, 0); i < len(all); i++ {
 		if all[i].ID() != int64(i) {
 			x.off = fmt.Sprintf("node %d has ID %d", i, all[i].ID())
-			x.release()
+			x.clear(nil) // its entries may be wrong now
 			return
 		}
 	}
@@ -116,23 +126,52 @@ func (x *graphIndex) extend() {
 	x.upTo = hi
 }
 
-// release deletes every key the index entered, leaving Gorgonia's map as
-// it was before, and stops further fills. It is safe to call on a nil
+// release deletes the keys the index entered that Gorgonia would not hold
+// (see graphIndex) and stops further fills. It is safe to call on a nil
 // index and more than once.
 func (x *graphIndex) release() {
 	if x == nil {
 		return
 	}
+	if x.off != "" {
+		return
+	}
+	x.off = "released"
+	all := x.g.AllNodes()
+	for i := x.start; i < len(all); i++ {
+		if all[i].ID() != int64(i) { // the entries may be wrong
+			x.clear(nil)
+			return
+		}
+	}
+	// The nodes added since the start and their children. g.From reads
+	// the children; its lookups all hit entries (every ID below upTo has
+	// one), so it writes nothing.
+	keep := make(map[int64]bool)
+	for _, n := range all[x.start:] {
+		children := x.g.From(n.ID())
+		if children == nil || children.Len() == 0 {
+			continue
+		}
+		keep[n.ID()] = true
+		for children.Next() {
+			keep[children.Node().ID()] = true
+		}
+	}
+	x.clear(keep)
+}
+
+// clear deletes the keys the index entered, except those in keep.
+func (x *graphIndex) clear(keep map[int64]bool) {
 	if x.byID != nil {
 		m := *x.byID
 		for _, id := range x.entered {
-			delete(m, id)
+			if !keep[id] {
+				delete(m, id)
+			}
 		}
 	}
 	x.entered = nil
-	if x.off == "" {
-		x.off = "released"
-	}
 }
 
 // byIDSnapshot returns a copy of g's private node-ID index, or nil when g

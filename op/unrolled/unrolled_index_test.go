@@ -11,27 +11,59 @@ import (
 )
 
 // indexInputs adds the x0, θ and φ inputs of c to a new graph, and, when
-// used is set, a few nodes that consume them, so that Gorgonia has entries
-// of its own in its ID index before Build.
-func indexInputs(c testCase, used bool) (g *G.ExprGraph, x0, th, ph *G.Node) {
+// used is set, two nodes that consume x0, so that Gorgonia has entries of
+// its own in its ID index before Build; with removed, it then removes the
+// last of them, so that IDs are no longer positions.
+func indexInputs(c testCase, used, removed bool) (g *G.ExprGraph, x0, th, ph *G.Node) {
 	bs, n, _, p, q := c.dims()
 	g = G.NewGraph()
 	x0 = G.NewTensor(g, tensor.Float64, 2, G.WithShape(bs, n), G.WithName("x0"), G.WithValue(denseOf([]int{bs, n}, c.x0)))
 	th = G.NewTensor(g, tensor.Float64, 1, G.WithShape(p), G.WithName("theta"), G.WithValue(denseOf([]int{p}, c.theta)))
 	ph = G.NewTensor(g, tensor.Float64, 1, G.WithShape(q), G.WithName("phi"), G.WithValue(denseOf([]int{q}, c.phi)))
-	if used {
-		G.Must(G.Sin(G.Must(G.Add(x0, x0))))
+	if used || removed {
+		last := G.Must(G.Sin(G.Must(G.Add(x0, x0))))
+		if removed {
+			g.RemoveNode(last)
+		}
 	}
 	return g, x0, th, ph
+}
+
+// gorgoniaOnlyIndex builds c as Build does but without the index and
+// returns the ID index that Gorgonia then holds by itself (or the error of
+// the build, with the index as it is after it).
+func gorgoniaOnlyIndex(t *testing.T, c testCase, step models.Step[GraphScalar], iters int, used, removed bool) (map[int64]int, error) {
+	t.Helper()
+	_, x0, th, ph := indexInputs(c, used, removed)
+	b, err := newBuilder(x0, th, ph, Config{Problem: c.problem(), Step: step, Iters: iters})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.build()
+	return byIDSnapshot(x0.Graph()), b.err
+}
+
+// checkIndex fails unless every entry of g's ID index maps the ID of a
+// node of g to its position.
+func checkIndex(t *testing.T, g *G.ExprGraph) {
+	t.Helper()
+	all := g.AllNodes()
+	for id, pos := range byIDSnapshot(g) {
+		if pos < 0 || pos >= len(all) || all[pos].ID() != id {
+			t.Errorf("the index maps ID %d to position %d, which does not hold it (%d nodes)", id, pos, len(all))
+			return
+		}
+	}
 }
 
 // TestGraphIndex guards the one place where the package writes into
 // Gorgonia's private state. It fails loudly when the index cannot switch
 // itself on (after a Gorgonia upgrade changed ExprGraph's layout, building
 // an unrolled graph would silently become quadratic in its size again), and
-// checks that the index is on for a whole build, that Build leaves
-// Gorgonia's map exactly as it was (on success and on error), and that a
-// node removed after Build does not make later lookups resolve wrongly.
+// checks that the index is on for a whole build, that after Build (on
+// success and on error) Gorgonia's map holds exactly what Gorgonia would
+// have put there by itself, and that a node removed after Build does not
+// make later lookups resolve wrongly.
 func TestGraphIndex(t *testing.T) {
 	c := uprightCase(6)
 	if x := newGraphIndex(G.NewGraph()); x.off != "" {
@@ -43,7 +75,7 @@ func TestGraphIndex(t *testing.T) {
 	}
 
 	t.Run("on for a whole build", func(t *testing.T) {
-		g, x0, th, ph := indexInputs(c, true)
+		g, x0, th, ph := indexInputs(c, true, false)
 		before := len(g.AllNodes())
 		b, err := newBuilder(x0, th, ph, Config{Problem: c.problem(), Step: c.step, Iters: 3})
 		if err != nil {
@@ -65,17 +97,22 @@ func TestGraphIndex(t *testing.T) {
 	})
 
 	for _, used := range []bool{false, true} {
-		g, x0, th, ph := indexInputs(c, used)
-		want := byIDSnapshot(g)
+		want, err := gorgoniaOnlyIndex(t, c, c.step, 2, used, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g, x0, th, ph := indexInputs(c, used, false)
 		out, err := Build(x0, th, ph, Config{Problem: c.problem(), Step: c.step, Iters: 2})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if got := byIDSnapshot(g); !maps.Equal(got, want) {
-			t.Errorf("prior nodes used %t: after Build the index has %d entries, before %d", used, len(got), len(want))
+			t.Errorf("prior nodes used %t: after Build the index has %d entries, Gorgonia alone makes %d", used, len(got), len(want))
 		}
+		checkIndex(t, g)
 		// Remove an early node, then add one: Gorgonia must find the new
-		// node by its ID (a stale entry i → i would point past the end).
+		// node by its ID (an entry i → i left for a future ID would point
+		// past the end).
 		g.RemoveNode(g.AllNodes()[1])
 		y := G.Must(G.Neg(out))
 		if found := g.Node(y.ID()); found != y {
@@ -84,9 +121,6 @@ func TestGraphIndex(t *testing.T) {
 	}
 
 	t.Run("error during the build", func(t *testing.T) {
-		g, x0, th, ph := indexInputs(c, true)
-		want := byIDSnapshot(g)
-		before := len(g.AllNodes())
 		// A step that works on constants (Build checks it at one point)
 		// but fails on graph values, after Build has added nodes.
 		step := func(next, x, u, theta []GraphScalar) {
@@ -95,31 +129,41 @@ func TestGraphIndex(t *testing.T) {
 			}
 			models.PendulumStep(next, x, u, theta)
 		}
-		_, err := Build(x0, th, ph, Config{Problem: c.problem(), Step: step, Iters: 2})
+		want, err := gorgoniaOnlyIndex(t, c, step, 2, true, false)
 		if err == nil {
+			t.Fatal("setup: no error")
+		}
+		g, x0, th, ph := indexInputs(c, true, false)
+		before := len(g.AllNodes())
+		if _, err := Build(x0, th, ph, Config{Problem: c.problem(), Step: step, Iters: 2}); err == nil {
 			t.Fatal("no error")
 		}
 		if len(g.AllNodes()) == before {
 			t.Fatal("setup: the failing build added no nodes")
 		}
 		if got := byIDSnapshot(g); !maps.Equal(got, want) {
-			t.Errorf("after a failed Build the index has %d entries, before %d", len(got), len(want))
+			t.Errorf("after a failed Build the index has %d entries, Gorgonia alone makes %d", len(got), len(want))
 		}
+		checkIndex(t, g)
 	})
 
 	t.Run("off after a removal, still correct", func(t *testing.T) {
-		g, x0, th, ph := indexInputs(c, true)
-		g.RemoveNode(g.AllNodes()[len(g.AllNodes())-1])
+		// Gorgonia's own entries go stale after a removal (RemoveNode
+		// does not update them); the index must add nothing to that.
+		want, err := gorgoniaOnlyIndex(t, c, c.step, 1, true, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g, x0, th, ph := indexInputs(c, true, true)
 		if x := newGraphIndex(g); x.off == "" {
 			t.Error("the index is on in a graph whose IDs are no longer positions")
 		}
-		want := byIDSnapshot(g)
 		out, err := Build(x0, th, ph, Config{Problem: c.problem(), Step: c.step, Iters: 1})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := byIDSnapshot(g); len(got) < len(want) {
-			t.Errorf("the index lost entries: %d, before %d", len(got), len(want))
+		if got := byIDSnapshot(g); !maps.Equal(got, want) {
+			t.Errorf("the index has %d entries, Gorgonia alone makes %d", len(got), len(want))
 		}
 		for _, n := range []*G.Node{out, x0, th, ph} {
 			if g.Node(n.ID()) != n {
