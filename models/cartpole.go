@@ -293,9 +293,14 @@ func (cartpoleEval) Step(next, x, u, theta []float64) { cartpoleAt(next, x, u, t
 
 // Linearize implements DynamicsEvaluator.
 func (cartpoleEval) Linearize(next, fx, fu, x, u, theta []float64) {
+	p := cartpoleAt(next, x, u, theta)
+	p.linearize(fx, fu)
+}
+
+// linearize is Linearize at the point p.
+func (p *cartpolePoint) linearize(fx, fu []float64) {
 	const dt = CartpoleDt
 	const n = 5
-	p := cartpoleAt(next, x, u, theta)
 	d := p.grads()
 	gt := p.gradTheta()
 	clear(fx[:n*n])
@@ -317,9 +322,14 @@ func (cartpoleEval) Linearize(next, fx, fu, x, u, theta []float64) {
 
 // ParamJacobian implements DynamicsEvaluator.
 func (cartpoleEval) ParamJacobian(ft, x, u, theta []float64) {
+	p := cartpoleAt(nil, x, u, theta)
+	p.paramJacobian(ft)
+}
+
+// paramJacobian is ParamJacobian at the point p.
+func (p *cartpolePoint) paramJacobian(ft []float64) {
 	const dt = CartpoleDt
 	const np = 4
-	p := cartpoleAt(nil, x, u, theta)
 	d := p.grads()
 	clear(ft[:5*np])
 	for j := 0; j < np; j++ {
@@ -330,9 +340,14 @@ func (cartpoleEval) ParamJacobian(ft, x, u, theta []float64) {
 
 // LagrangianHessian implements DynamicsEvaluator.
 func (cartpoleEval) LagrangianHessian(h, lambda, x, u, theta []float64) {
+	p := cartpoleAt(nil, x, u, theta)
+	p.lagrangianHessian(h, lambda)
+}
+
+// lagrangianHessian is LagrangianHessian at the point p.
+func (p *cartpolePoint) lagrangianHessian(h, lambda []float64) {
 	const dt = CartpoleDt
 	const nt, nz = 6, 10
-	p := cartpoleAt(nil, x, u, theta)
 	d := p.grads()
 	hx, ht := p.hess(&d)
 	clear(h[:nt*nz])

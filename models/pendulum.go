@@ -194,9 +194,14 @@ func (pendulumEval) Step(next, x, u, theta []float64) {
 // Linearize implements DynamicsEvaluator.
 func (pendulumEval) Linearize(next, fx, fu, x, u, theta []float64) {
 	p := pendulumAt(x, u, theta)
-	next[0], next[1], next[2] = p.cos1, p.sin1, p.w1
 	gw := p.gradW()
 	gt := p.gradTheta(&gw)
+	p.linearize(next, fx, fu, &gw, &gt)
+}
+
+// linearize is Linearize at the point p, with gw = ∇ω′ and gt = ∇θ′.
+func (p *pendulumPoint) linearize(next, fx, fu []float64, gw, gt *[7]float64) {
+	next[0], next[1], next[2] = p.cos1, p.sin1, p.w1
 	for j := 0; j < 3; j++ {
 		fx[j] = -p.sin1 * gt[j]
 		fx[3+j] = p.cos1 * gt[j]
@@ -211,6 +216,11 @@ func (pendulumEval) Linearize(next, fx, fu, x, u, theta []float64) {
 func (pendulumEval) ParamJacobian(ft, x, u, theta []float64) {
 	p := pendulumAt(x, u, theta)
 	gw := p.gradW()
+	p.paramJacobian(ft, &gw)
+}
+
+// paramJacobian is ParamJacobian at the point p, with gw = ∇ω′.
+func (p *pendulumPoint) paramJacobian(ft []float64, gw *[7]float64) {
 	for j := 0; j < 3; j++ {
 		d := gw[4+j] // ∂ω′/∂θ_j; ∂θ′/∂θ_j = dt·d
 		ft[j] = -p.sin1 * PendulumDt * d
@@ -221,11 +231,16 @@ func (pendulumEval) ParamJacobian(ft, x, u, theta []float64) {
 
 // LagrangianHessian implements DynamicsEvaluator.
 func (pendulumEval) LagrangianHessian(h, lambda, x, u, theta []float64) {
-	const dt = PendulumDt
-	const nz = 7
 	p := pendulumAt(x, u, theta)
 	gw := p.gradW()
 	gt := p.gradTheta(&gw)
+	p.lagrangianHessian(h, lambda, &gt)
+}
+
+// lagrangianHessian is LagrangianHessian at the point p, with gt = ∇θ′.
+func (p *pendulumPoint) lagrangianHessian(h, lambda []float64, gt *[7]float64) {
+	const dt = PendulumDt
+	const nz = 7
 	h1 := -lambda[0]*p.sin1 + lambda[1]*p.cos1
 	h2 := -lambda[0]*p.cos1 - lambda[1]*p.sin1
 	for i := 0; i < 4; i++ {

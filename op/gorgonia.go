@@ -64,6 +64,24 @@ type ILQROp struct {
 	last lastRun
 	warm []float64 // B×T×M, valid where warmOK
 	ok   []bool
+
+	dX, dU []float64  // scratch of the backward pass
+	grads  ilqr.Grads // its gradients
+}
+
+// grow returns s resized to n, reusing its storage.
+func grow(s []float64, n int) []float64 {
+	if cap(s) < n {
+		return make([]float64, n)
+	}
+	return s[:n]
+}
+
+// sameInputs reports whether in holds the values concatenated in last.
+func sameInputs(last []float64, in ilqr.Inputs) bool {
+	n0, n1 := len(in.X0), len(in.X0)+len(in.Theta)
+	return len(last) == n1+len(in.Phi) && slices.Equal(last[:n0], in.X0) &&
+		slices.Equal(last[n0:n1], in.Theta) && slices.Equal(last[n1:], in.Phi)
 }
 
 // lastRun records the most recent forward run, so that the backward pass
@@ -553,8 +571,9 @@ func (op *ILQROp) backward(vals []G.Value) ([]float64, error) {
 	}
 	op.mu.Lock()
 	defer op.mu.Unlock()
-	dX := make([]float64, op.b*t*d.N)
-	dU := make([]float64, op.b*t*d.M)
+	op.dX = grow(op.dX, op.b*t*d.N)
+	op.dU = grow(op.dU, op.b*t*d.M)
+	dX, dU := op.dX, op.dU
 	for i := 0; i < op.b*t; i++ {
 		copy(dX[i*d.N:(i+1)*d.N], dout[i*k:i*k+d.N])
 		copy(dU[i*d.M:(i+1)*d.M], dout[i*k+d.N:(i+1)*k])
@@ -563,8 +582,8 @@ func (op *ILQROp) backward(vals []G.Value) ([]float64, error) {
 	if err != nil {
 		return nil, err
 	}
-	var g ilqr.Grads
-	if err := op.solver.Gradient(&g, r, in, dX, dU, op.cfg.Solver.Grad); err != nil {
+	g := &op.grads
+	if err := op.solver.Gradient(g, r, in, dX, dU, op.cfg.Solver.Grad); err != nil {
 		return nil, err
 	}
 	op.last.gradStatus = append(op.last.gradStatus[:0], g.Status...)
@@ -584,7 +603,7 @@ func (op *ILQROp) backward(vals []G.Value) ([]float64, error) {
 // whose statuses the projected gradient decides.
 func (op *ILQROp) solution(in ilqr.Inputs, out []float64) (*ilqr.Result, error) {
 	if op.last.valid && slices.Equal(out, op.last.out) &&
-		slices.Equal(op.last.in, slices.Concat(in.X0, in.Theta, in.Phi)) {
+		sameInputs(op.last.in, in) {
 		return &op.res, nil
 	}
 	d, t := op.solver.Dims(), op.solver.Horizon()

@@ -1,6 +1,10 @@
 package ilqr
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/dilqr/dilqr/models"
+)
 
 // GradMode selects how the gradient of a loss through the solution is
 // computed.
@@ -144,10 +148,9 @@ func (sv *Solver) Gradient(dst *Grads, sol *Result, in Inputs, dX, dU []float64,
 type gradScratch struct {
 	h    []float64 // T×K×K stage Hessians
 	hz   []float64 // T×K linear terms −(dX, dU)
-	mix  []float64 // T×K×P: ∂²(λᵀf)/∂τ∂θ
 	ft   []float64 // T×N×P: ∂f/∂θ
 	gphi []float64 // T×K×Q: ∂²g/∂τ∂φ
-	lh   []float64 // K×(K+P) Lagrangian Hessian of one step
+	lh   []float64 // T×K×(K+P) Lagrangian Hessians (θ columns: ∂²(λᵀf)/∂τ∂θ)
 	kfb  []float64 // T×M×N
 	kff  []float64 // T×M
 	held []bool    // T×M: controls on a bound
@@ -160,8 +163,7 @@ func newGradScratch(w *workspace) *gradScratch {
 	k, p, q := n+m, w.sv.dims.P, w.sv.nq
 	return &gradScratch{
 		h: make([]float64, t*k*k), hz: make([]float64, t*k),
-		mix: make([]float64, t*k*p), ft: make([]float64, t*n*p),
-		gphi: make([]float64, t*k*q), lh: make([]float64, k*(k+p)),
+		ft: make([]float64, t*n*p), gphi: make([]float64, t*k*q), lh: make([]float64, t*k*(k+p)),
 		kfb: make([]float64, t*m*n), kff: make([]float64, t*m), held: make([]bool, t*m),
 		d: make([]float64, t*k), nu: make([]float64, (t+1)*n),
 	}
@@ -185,12 +187,11 @@ func (w *workspace) gradient(dst *Grads, sol *Result, bt *batch, i int, dX, dU [
 		dst.Status[i] = GradSkipped
 		return
 	}
-	copy(w.x, sol.X[i*t*n:(i+1)*t*n])
-	copy(w.u, sol.U[i*t*m:(i+1)*t*m])
-	lam := sol.Lambda[i*t*n : (i+1)*t*n]
+	sol1 := solution{x: sol.X[i*t*n : (i+1)*t*n], u: sol.U[i*t*m : (i+1)*t*m],
+		lam: sol.Lambda[i*t*n : (i+1)*t*n]}
 	theta := row(bt.theta, bt.thetaStride, i, p)
 	phi := row(bt.phi, bt.phiStride, i, q)
-	st := w.sensitivity(lam, theta, phi, dX[i*t*n:(i+1)*t*n], dU[i*t*m:(i+1)*t*m], opt.Mode)
+	st := w.sensitivity(&sol1, theta, phi, dX[i*t*n:(i+1)*t*n], dU[i*t*m:(i+1)*t*m], opt.Mode)
 	if st == GradOK {
 		st = w.contract(gx0, gth, gph)
 	}
@@ -202,6 +203,10 @@ func (w *workspace) gradient(dst *Grads, sol *Result, bt *batch, i int, dX, dU [
 	dst.Status[i] = st
 }
 
+// solution holds views of one example's solution: states, controls and
+// costates.
+type solution struct{ x, u, lam []float64 }
+
 // sensitivity solves the LQR
 //
 //	min Σ_t ½ d_tᵀ H_t d_t − ḡ_tᵀ d_t
@@ -210,11 +215,11 @@ func (w *workspace) gradient(dst *Grads, sol *Result, bt *batch, i int, dX, dU [
 // with H_t the stage Hessian of the mode, ḡ = (dX, dU), and leaves its
 // solution d and multipliers ν (ν_t for the constraint defining x_t) in the
 // scratch. It also stores the mixed derivatives for contract.
-func (w *workspace) sensitivity(lam, theta, phi, dX, dU []float64, mode GradMode) GradStatus {
+func (w *workspace) sensitivity(sol *solution, theta, phi, dX, dU []float64, mode GradMode) GradStatus {
 	g := w.gw
 	n, m, t := w.n, w.m, w.t
 	k := n + m
-	w.stageDerivatives(lam, theta, phi, mode)
+	w.stageDerivatives(sol, theta, phi, mode)
 	for s := 0; s < t; s++ {
 		hz := g.hz[s*k : (s+1)*k]
 		for r := 0; r < n; r++ {
@@ -225,8 +230,7 @@ func (w *workspace) sensitivity(lam, theta, phi, dX, dU []float64, mode GradMode
 		}
 	}
 	// Active set: controls on a bound are held fixed.
-	for j := range g.held {
-		u := w.u[j]
+	for j, u := range sol.u {
 		g.held[j] = !(u > w.sv.lower[j] && u < w.sv.upper[j])
 	}
 	d := lqrData{fx: w.fx, fu: w.fu, hzz: g.h, hz: g.hz}
@@ -236,38 +240,32 @@ func (w *workspace) sensitivity(lam, theta, phi, dX, dU []float64, mode GradMode
 	}
 	w.sweepForward()
 	w.multipliers(dX)
-	if !allFinite(g.d) || !allFinite(g.nu) {
-		return GradNonFinite
-	}
-	return GradOK
+	return GradOK // NaN or Inf in d or ν reaches the gradients, which contract checks
 }
 
 // stageDerivatives evaluates, along the solution in w.x, w.u, the stage
 // Hessians H_t of the mode, the dynamics' Jacobians and the mixed
 // derivatives that contract needs.
-func (w *workspace) stageDerivatives(lam, theta, phi []float64, mode GradMode) {
+func (w *workspace) stageDerivatives(sol *solution, theta, phi []float64, mode GradMode) {
 	g := w.gw
 	n, m, t := w.n, w.m, w.t
 	k, p, q := n+m, w.sv.dims.P, w.sv.nq
 	for s := 0; s < t; s++ {
-		xt, ut := w.x[s*n:(s+1)*n], w.u[s*m:(s+1)*m]
+		xt, ut := sol.x[s*n:(s+1)*n], sol.u[s*m:(s+1)*m]
 		hs := g.h[s*k*k : (s+1)*k*k]
 		w.cost.Quadratize(w.gz[s*k:(s+1)*k], hs, xt, ut, phi)
 		w.cost.Mixed(g.gphi[s*k*q:(s+1)*k*q], xt, ut, phi)
 		if s == t-1 {
 			continue
 		}
-		w.dyn.Linearize(w.next, w.fx[s*n*n:(s+1)*n*n], w.fu[s*n*m:(s+1)*n*m], xt, ut, theta)
-		w.dyn.ParamJacobian(g.ft[s*n*p:(s+1)*n*p], xt, ut, theta)
-		w.dyn.LagrangianHessian(g.lh, lam[(s+1)*n:(s+2)*n], xt, ut, theta)
-		mix := g.mix[s*k*p : (s+1)*k*p]
-		for r := 0; r < k; r++ {
-			lr := g.lh[r*(k+p) : (r+1)*(k+p)]
-			copy(mix[r*p:(r+1)*p], lr[k:])
-			if mode == Implicit {
+		lh := g.lh[s*k*(k+p) : (s+1)*k*(k+p)]
+		models.Derivatives(w.dyn, w.next, w.fx[s*n*n:(s+1)*n*n], w.fu[s*n*m:(s+1)*n*m],
+			g.ft[s*n*p:(s+1)*n*p], lh, sol.lam[(s+1)*n:(s+2)*n], xt, ut, theta)
+		if mode == Implicit {
+			for r := 0; r < k; r++ {
 				hr := hs[r*k : (r+1)*k]
-				for c := range hr {
-					hr[c] += lr[c]
+				for c, v := range lh[r*(k+p) : r*(k+p)+k] {
+					hr[c] += v
 				}
 			}
 		}
@@ -328,7 +326,12 @@ func (w *workspace) contract(gx0, gth, gph []float64) GradStatus {
 		ds := g.d[s*k : (s+1)*k]
 		addAtv(gph, g.gphi[s*k*q:(s+1)*k*q], ds, k, q)
 		if s < t-1 {
-			addAtv(gth, g.mix[s*k*p:(s+1)*k*p], ds, k, p)
+			lh := g.lh[s*k*(k+p) : (s+1)*k*(k+p)]
+			for r, dr := range ds { // ∂²(λᵀf)/∂τ∂θ, the θ columns of lh
+				if dr != 0 {
+					addRank1(gth, lh[r*(k+p)+k:(r+1)*(k+p)], dr)
+				}
+			}
 			addAtv(gth, g.ft[s*n*p:(s+1)*n*p], g.nu[(s+1)*n:(s+2)*n], n, p)
 		}
 	}

@@ -29,13 +29,17 @@ package ilqr
 // function (Tassa, Erez & Todorov, IROS 2012, eq. 11)
 //
 //	v′  = q_x + Kᵀ Q_uu k + Kᵀ q_u + Q_uxᵀ k
-//	V″  = Q_xx + Kᵀ Q_uu K + Kᵀ Q_ux + Q_uxᵀ K.
+//	V″  = Q_xx + Kᵀ Q_uu K + Kᵀ Q_ux + Q_uxᵀ K,
+//
+// which for the held rule (no regularization, k and K solving the free
+// block exactly) reduces to v′ = q_x + Q_uxᵀ k, V″ = Q_xx + Q_uxᵀ K.
 //
 // Rows for active equality constraints (state constraints held at their
 // bound) would enter as one more rule acting on the same Q blocks.
 
 // lqrData are the per-step arrays of one trajectory: A = fx ((T−1)×N×N),
-// B = fu ((T−1)×N×M), H = hzz (T×K×K) and h = hz (T×K), K = N+M.
+// B = fu ((T−1)×N×M), H = hzz (T×K×K, symmetric) and h = hz (T×K),
+// K = N+M.
 type lqrData struct {
 	fx, fu, hzz, hz []float64
 }
@@ -52,29 +56,32 @@ type controlRule struct {
 }
 
 // lqrKernel holds the scratch of the recursion for one worker; its
-// methods allocate nothing.
+// methods allocate nothing. Q (K×K) and q (K) hold the stage's quadratic
+// model in the order τ = (x, u): Q_xx is its top-left N×N block, Q_ux the
+// M×N block below it, Q_uu the bottom-right M×M block.
 type lqrKernel struct {
 	t, n, m int
 
-	vx, vxx             []float64 // value function of step t+1: N, N×N
-	qx, qu              []float64 // N, M
-	qxx, quu, quuR, qux []float64 // N×N, M×M, M×M, M×N
-	w, y, z, tmp, rhs   []float64
-	qlo, qhi            []float64 // M: the step's bounds
-	qp                  *boxQP
-	free                []int     // free controls of the held rule
-	fac                 []float64 // their Cholesky factor
+	vx, vxx   []float64 // value function of step t+1: N, N×N
+	q, qq     []float64 // K, K×K: the stage's q and Q
+	vf        []float64 // N×K: V″·[A B]
+	quu, quuR []float64 // M×M: Q_uu and Q_uu + μI for the box QP
+	tmp, rhs  []float64 // M
+	z         []float64 // M×N
+	qlo, qhi  []float64 // M: the step's bounds
+	qp        *boxQP
+	free      []int     // free controls of the held rule
+	fac       []float64 // their Cholesky factor
 }
 
 func newLQRKernel(t, n, m int) *lqrKernel {
+	k := n + m
 	return &lqrKernel{
 		t: t, n: n, m: m,
 		vx: make([]float64, n), vxx: make([]float64, n*n),
-		qx: make([]float64, n), qu: make([]float64, m),
-		qxx: make([]float64, n*n), quu: make([]float64, m*m), quuR: make([]float64, m*m),
-		qux: make([]float64, m*n),
-		w:   make([]float64, n*n), y: make([]float64, n*m), z: make([]float64, m*n),
-		tmp: make([]float64, max(n, m)), rhs: make([]float64, m),
+		q: make([]float64, k), qq: make([]float64, k*k), vf: make([]float64, n*k),
+		quu: make([]float64, m*m), quuR: make([]float64, m*m),
+		tmp: make([]float64, m), rhs: make([]float64, m), z: make([]float64, m*n),
 		qlo: make([]float64, m), qhi: make([]float64, m),
 		qp:   newBoxQP(m),
 		free: make([]int, 0, m), fac: make([]float64, m*m),
@@ -85,10 +92,11 @@ func newLQRKernel(t, n, m int) *lqrKernel {
 // gains into kfb (T×M×N) and kff (T×M; for the box rule its entries on
 // entry warm-start the QPs). It returns the expected change of the
 // quadratic model along the policy with step length α, ΔV = α·dv1 +
-// α²·dv2, and ok = false when a Q_uu block was not positive definite
-// (or a box QP found no descent).
+// α²·dv2 (box rule only), and ok = false when a Q_uu block was not
+// positive definite (or a box QP found no descent).
 func (k *lqrKernel) backward(d *lqrData, r *controlRule, kfb, kff []float64) (dv1, dv2 float64, ok bool) {
 	n, m := k.n, k.m
+	kk := n + m
 	clear(k.vx)
 	clear(k.vxx)
 	for t := k.t - 1; t >= 0; t-- {
@@ -110,53 +118,94 @@ func (k *lqrKernel) backward(d *lqrData, r *controlRule, kfb, kff []float64) (dv
 		nf := len(free)
 		for c := 0; c < n; c++ {
 			for a, j := range free {
-				k.rhs[a] = k.qux[j*n+c]
+				k.rhs[a] = k.qq[(n+j)*kk+c]
 			}
 			cholSolve(fac, nf, k.rhs[:nf])
 			for a, j := range free {
 				kt2[j*n+c] = -k.rhs[a]
 			}
 		}
-		d1, d2 := k.value(kt, kt2)
-		dv1 += d1
-		dv2 += d2
+		if r.box {
+			d1, d2 := k.value(kt, kt2)
+			dv1 += d1
+			dv2 += d2
+		} else {
+			k.valueHeld(kt, kt2)
+		}
 	}
 	return dv1, dv2, true
 }
 
-// assemble forms q_x, q_u, Q_xx, Q_uu and Q_ux of step t from H_t, h_t and
-// the value function of step t+1.
+// assemble forms the stage model of step t, Q = H_t + Fᵀ V″ F and
+// q = h_t + Fᵀ v′ with F = [A_t B_t] and the value function of step t+1
+// (F is zero at the last step). Q is symmetric: its upper triangle is
+// computed and mirrored, so only the upper triangle of H_t is read.
 func (k *lqrKernel) assemble(d *lqrData, t int) {
 	n, m := k.n, k.m
 	kk := n + m
-	hz, hzz := d.hz[t*kk:(t+1)*kk], d.hzz[t*kk*kk:(t+1)*kk*kk]
-	copy(k.qx, hz[:n])
-	copy(k.qu, hz[n:])
-	for i := 0; i < n; i++ {
-		copy(k.qxx[i*n:(i+1)*n], hzz[i*kk:i*kk+n])
-	}
-	for i := 0; i < m; i++ {
-		copy(k.quu[i*m:(i+1)*m], hzz[(n+i)*kk+n:(n+i+1)*kk])
-		copy(k.qux[i*n:(i+1)*n], hzz[(n+i)*kk:(n+i)*kk+n])
-	}
+	copy(k.q, d.hz[t*kk:(t+1)*kk])
+	copy(k.qq, d.hzz[t*kk*kk:(t+1)*kk*kk])
 	if t == k.t-1 {
 		return
 	}
 	fx, fu := d.fx[t*n*n:(t+1)*n*n], d.fu[t*n*m:(t+1)*n*m]
-	addAtv(k.qx, fx, k.vx, n, n)
-	addAtv(k.qu, fu, k.vx, n, m)
-	mulAB(k.w, k.vxx, fx, n, n, n) // V″·A
-	mulAB(k.y, k.vxx, fu, n, n, m) // V″·B
-	addAtB(k.qxx, fx, k.w, n, n, n)
-	addAtB(k.quu, fu, k.y, n, m, m)
-	addAtB(k.qux, fu, k.w, n, m, n)
+	// vf = V″·F, row by row; q += Fᵀ v′.
+	for r := 0; r < n; r++ {
+		vr := k.vf[r*kk : (r+1)*kk]
+		clear(vr)
+		for s, v := range k.vxx[r*n : (r+1)*n] {
+			if v == 0 {
+				continue
+			}
+			for j, a := range fx[s*n : (s+1)*n] {
+				vr[j] += v * a
+			}
+			for j, b := range fu[s*m : (s+1)*m] {
+				vr[n+j] += v * b
+			}
+		}
+		if g := k.vx[r]; g != 0 {
+			for j, a := range fx[r*n : (r+1)*n] {
+				k.q[j] += a * g
+			}
+			for j, b := range fu[r*m : (r+1)*m] {
+				k.q[n+j] += b * g
+			}
+		}
+	}
+	// Q += Fᵀ·vf: entry (i, j) is Σ_s F[s][i] vf[s][j]; F's column i is
+	// column i of A (i < N) or column i−N of B.
+	for i := 0; i < kk; i++ {
+		col, stride := fx[i:], n
+		if i >= n {
+			col, stride = fu[i-n:], m
+		}
+		qi := k.qq[i*kk : (i+1)*kk]
+		for s := 0; s < n; s++ {
+			fi := col[s*stride]
+			if fi == 0 {
+				continue
+			}
+			vs := k.vf[s*kk : (s+1)*kk]
+			for j := i; j < kk; j++ {
+				qi[j] += fi * vs[j]
+			}
+		}
+		for j := i + 1; j < kk; j++ { // mirror the upper triangle
+			k.qq[j*kk+i] = qi[j]
+		}
+	}
 }
 
 // boxStep solves the box QP of step t into kt (warm-started by its
 // contents) and returns the free controls and the Cholesky factor of
 // their block of Q_uu + μI.
 func (k *lqrKernel) boxStep(r *controlRule, t int, kt []float64) ([]int, []float64, bool) {
-	m := k.m
+	n, m := k.n, k.m
+	kk := n + m
+	for i := 0; i < m; i++ {
+		copy(k.quu[i*m:(i+1)*m], k.qq[(n+i)*kk+n:(n+i+1)*kk])
+	}
 	copy(k.quuR, k.quu)
 	for i := 0; i < m; i++ {
 		k.quuR[i*m+i] += r.mu
@@ -166,7 +215,7 @@ func (k *lqrKernel) boxStep(r *controlRule, t int, kt []float64) ([]int, []float
 		k.qlo[j] = r.lower[i] - r.u[i]
 		k.qhi[j] = r.upper[i] - r.u[i]
 	}
-	if k.qp.solve(kt, k.quuR, k.qu, k.qlo, k.qhi) != qpOK {
+	if k.qp.solve(kt, k.quuR, k.q[n:], k.qlo, k.qhi) != qpOK {
 		return nil, nil, false
 	}
 	return k.qp.free, k.qp.factor, true
@@ -175,7 +224,8 @@ func (k *lqrKernel) boxStep(r *controlRule, t int, kt []float64) ([]int, []float
 // heldStep fixes the held controls of step t at zero and solves for the
 // free ones, k_f = −Q_ff⁻¹ q_f.
 func (k *lqrKernel) heldStep(r *controlRule, t int, kt []float64) ([]int, []float64, bool) {
-	m := k.m
+	n, m := k.n, k.m
+	kk := n + m
 	k.free = k.free[:0]
 	for j := 0; j < m; j++ {
 		if !r.held[t*m+j] {
@@ -185,7 +235,7 @@ func (k *lqrKernel) heldStep(r *controlRule, t int, kt []float64) ([]int, []floa
 	nf := len(k.free)
 	for a, i := range k.free {
 		for b, j := range k.free {
-			k.fac[a*nf+b] = k.quu[i*m+j]
+			k.fac[a*nf+b] = k.qq[(n+i)*kk+n+j]
 		}
 	}
 	if !cholesky(k.fac[:nf*nf], nf) {
@@ -193,7 +243,7 @@ func (k *lqrKernel) heldStep(r *controlRule, t int, kt []float64) ([]int, []floa
 	}
 	clear(kt)
 	for a, j := range k.free {
-		k.rhs[a] = k.qu[j]
+		k.rhs[a] = k.q[n+j]
 	}
 	cholSolve(k.fac, nf, k.rhs[:nf])
 	for a, j := range k.free {
@@ -203,22 +253,67 @@ func (k *lqrKernel) heldStep(r *controlRule, t int, kt []float64) ([]int, []floa
 }
 
 // value updates the value function to step t's for the gains kt (M) and
-// kt2 (M×N) and returns step t's terms of the expected change.
+// kt2 (M×N) and returns step t's terms of the expected change (box rule;
+// k.quu holds Q_uu).
 func (k *lqrKernel) value(kt, kt2 []float64) (dv1, dv2 float64) {
 	n, m := k.n, k.m
+	kk := n + m
+	qu := k.q[n:]
 	tmp := k.tmp[:m]
-	copy(tmp, k.qu)
+	copy(tmp, qu)
 	addAv(tmp, k.quu, kt, m, m) // Q_uu k + q_u
-	dv1 = dot(kt, k.qu)
+	dv1 = dot(kt, qu)
 	dv2 = 0.5 * (dot(kt, tmp) - dv1)
-	copy(k.vx, k.qx)
+	copy(k.vx, k.q[:n])
 	addAtv(k.vx, kt2, tmp, m, n)
-	addAtv(k.vx, k.qux, kt, m, n)
 	mulAB(k.z, k.quu, kt2, m, m, n) // Q_uu K
-	copy(k.vxx, k.qxx)
+	for i := 0; i < n; i++ {
+		copy(k.vxx[i*n:(i+1)*n], k.qq[i*kk:i*kk+n])
+	}
 	addAtB(k.vxx, kt2, k.z, m, n, n)
-	addAtB(k.vxx, kt2, k.qux, m, n, n)
-	addAtB(k.vxx, k.qux, kt2, m, n, n)
+	for j := 0; j < m; j++ {
+		qux := k.qq[(n+j)*kk : (n+j)*kk+n]
+		addRank1(k.vx, qux, kt[j])
+		kr := kt2[j*n : (j+1)*n]
+		for a := 0; a < n; a++ { // Kᵀ Q_ux + Q_uxᵀ K
+			va := k.vxx[a*n : (a+1)*n]
+			for b := 0; b < n; b++ {
+				va[b] += kr[a]*qux[b] + qux[a]*kr[b]
+			}
+		}
+	}
 	symmetrize(k.vxx, n)
 	return dv1, dv2
+}
+
+// valueHeld is value for the held rule, which needs no expected change and
+// no regularization: with K and k zero on the held rows and
+// Q_ff K_f = −Q_ux,f, Q_ff k_f = −q_f on the free ones, the value function
+// reduces to v′ = q_x + Q_uxᵀ k and V″ = Q_xx + Q_uxᵀ K.
+func (k *lqrKernel) valueHeld(kt, kt2 []float64) {
+	n, m := k.n, k.m
+	kk := n + m
+	copy(k.vx, k.q[:n])
+	for i := 0; i < n; i++ {
+		copy(k.vxx[i*n:(i+1)*n], k.qq[i*kk:i*kk+n])
+	}
+	for j := 0; j < m; j++ {
+		qux := k.qq[(n+j)*kk : (n+j)*kk+n]
+		addRank1(k.vx, qux, kt[j])
+		kr := kt2[j*n : (j+1)*n]
+		for a, qa := range qux {
+			if qa == 0 {
+				continue
+			}
+			addRank1(k.vxx[a*n:(a+1)*n], kr, qa)
+		}
+	}
+	symmetrize(k.vxx, n)
+}
+
+// addRank1 adds s·v to y.
+func addRank1(y, v []float64, s float64) {
+	for i, vi := range v {
+		y[i] += s * vi
+	}
 }

@@ -142,10 +142,12 @@ type Solver struct {
 	lower    []float64 // T×M
 	upper    []float64 // T×M
 	work     []*workspace
-	job      job       // the call in progress
-	bad      []bool    // per-example input check of the call in progress
-	theta0   []float64 // the model's default θ
-	phi0     []float64 // the cost's default φ
+	job      job            // the call in progress
+	bad      []bool         // per-example input check of the call in progress
+	next     atomic.Int64   // the next example to take (parallel)
+	wg       sync.WaitGroup // the workers of the call in progress
+	theta0   []float64      // the model's default θ
+	phi0     []float64      // the cost's default φ
 }
 
 // Clamper is implemented by models whose step clamps the controls
@@ -451,13 +453,12 @@ func (sv *Solver) parallel(b int) error {
 		}
 		return w.err
 	}
-	var next atomic.Int64
-	var wg sync.WaitGroup
+	sv.next.Store(0)
 	for k := 0; k < nw; k++ {
-		wg.Add(1)
-		go sv.work[k].loop(&next, b, &wg)
+		sv.wg.Add(1)
+		go sv.work[k].loop(&sv.next, b, &sv.wg)
 	}
-	wg.Wait()
+	sv.wg.Wait()
 	var first *workspace
 	for _, w := range sv.work[:nw] {
 		if w.err != nil && (first == nil || w.errAt < first.errAt) {
