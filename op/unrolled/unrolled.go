@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"math"
+	"slices"
 
 	"github.com/dilqr/dilqr/models"
 	"github.com/dilqr/dilqr/op"
@@ -80,7 +81,13 @@ type Config struct {
 //
 // A control fed to a clamp that is NaN or ±Inf (a non-finite input, or
 // diverging iterations) stops the run with an error instead of
-// propagating.
+// propagating. Before a LispMachine runs such a graph, call Forward: a
+// LispMachine run that fails leaks a goroutine and races (see Forward).
+//
+// The output depends on every input except θ when T = 1 (no dynamics step)
+// and φ without iterations (no cost is evaluated); Build ties those into
+// the output with a zero derivative, so that both machines run and their
+// gradients are zero.
 //
 // Restrictions: M = 1 control; *models.QuadCost.
 //
@@ -102,10 +109,11 @@ type Config struct {
 //     TapeMachine is practical up to a few tens of thousands of nodes. The
 //     LispMachine needs no compile and runs forward and backward in time
 //     linear in n, but it leaves derivative state on the nodes (run each
-//     graph on one LispMachine only), it rejects unused input nodes (θ with
-//     T = 1, φ with Iters = 0), and its derivatives of several elementwise
-//     Ops (division, inverse, tanh) are wrong for single-element tensors,
-//     which B = 1 produces: use the TapeMachine for B = 1.
+//     graph on one LispMachine only), it leaks a goroutine after a failed
+//     run (so check with Forward first), and its derivatives of several
+//     elementwise Ops (division, inverse, tanh) are wrong for
+//     single-element tensors, which B = 1 produces: use the TapeMachine
+//     for B = 1.
 //
 // Correctness safeguards against Gorgonia's hashing. Gorgonia identifies
 // nodes by 32-bit structural hashes in two places: ExprGraph merges a new
@@ -353,7 +361,25 @@ func (b *builder) build() *G.Node {
 	for t := range taus {
 		taus[t] = b.concat(2, tr.xv[t], tr.u[t]) // (B,1,K)
 	}
-	return b.concat(1, taus...) // (B,T,K)
+	return b.tieUnused(b.concat(1, taus...)) // (B,T,K)
+}
+
+// tieUnused ties θ and φ into out when nothing else consumes them (θ at
+// T = 1 or for a step that ignores it, φ without iterations), so that the
+// graph has no input without consumers, which the LispMachine would take
+// for a non-scalar cost; their derivative is zero.
+func (b *builder) tieUnused(out *G.Node) *G.Node {
+	xs := []*G.Node{out}
+	if !slices.ContainsFunc(b.thetaC, func(n *G.Node) bool { return n != nil }) {
+		xs = append(xs, b.theta)
+	}
+	if b.phiB == nil {
+		xs = append(xs, b.phi)
+	}
+	if len(xs) == 1 {
+		return out
+	}
+	return b.apply(newTieOp(len(xs)), xs...)
 }
 
 // setup makes x0 as a row (B,1,N). The other per-graph nodes are made on

@@ -1228,6 +1228,147 @@ func (op embedOp) DoDiff(ctx G.ExecutionContext, inputs G.Nodes, output *G.Node)
 }
 
 // ---------------------------------------------------------------------------
+// Ties. The LispMachine takes every node without consumers for a cost to
+// differentiate, which must be a scalar, so an input that nothing consumes
+// (θ at T = 1, φ without iterations) makes it fail. Build ties such inputs
+// into its output with tieOp, whose derivative with respect to them is
+// zero (zerosLikeOp), as the output does not depend on them.
+
+// tieOp returns a copy of its input 0 and ignores the values of its other
+// inputs.
+type tieOp struct {
+	opBase
+}
+
+func newTieOp(n int) tieOp { return tieOp{opBase{id: fmt.Sprintf("unrolled.tie(n=%d)", n), arity: n}} }
+
+// Type implements gorgonia.Op: input 0 and the output have one type, the
+// other inputs any (type variables from 'c' on: Gorgonia's inference
+// names the result 'b', typeSystem.go inferNodeType).
+func (op tieOp) Type() hm.Type {
+	ts := make([]hm.Type, max(op.arity, 1)+1)
+	for i := range ts {
+		ts[i] = hm.TypeVariable('b' + rune(i))
+	}
+	ts[0], ts[len(ts)-1] = hm.TypeVariable('a'), hm.TypeVariable('a')
+	return hm.NewFnType(ts...)
+}
+
+func (op tieOp) InferShape(ds ...G.DimSizer) (tensor.Shape, error) {
+	if len(ds) != op.arity || op.arity < 1 {
+		return nil, opErr(op, "want %d inputs, have %d", op.arity, len(ds))
+	}
+	s, err := anyShape(op, ds[0], 0)
+	if err != nil {
+		return nil, err
+	}
+	return s.Clone(), nil
+}
+
+func (op tieOp) Do(vals ...G.Value) (v G.Value, err error) {
+	defer recoverErr(&err)
+	if len(vals) != op.arity || op.arity < 1 {
+		return nil, opErr(op, "want %d inputs, have %d", op.arity, len(vals))
+	}
+	in, sh, err := denseData(op, vals[0], "input 0")
+	if err != nil {
+		return nil, err
+	}
+	return newDense(sh, append([]float64(nil), in...)), nil
+}
+
+// SymDiff implements gorgonia.SDOp: the gradient itself (a copy) for
+// input 0, zeros for the others.
+func (op tieOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
+	if err := op.checkSymDiff(inputs, grad); err != nil {
+		return nil, err
+	}
+	res := make(G.Nodes, len(inputs))
+	var err error
+	if res[0], err = op.diffNode(newTieOp(1), grad); err != nil {
+		return nil, err
+	}
+	for i := 1; i < len(inputs); i++ {
+		if res[i], err = op.diffNode(newZerosLikeOp(), inputs[i]); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (op tieOp) DoDiff(ctx G.ExecutionContext, inputs G.Nodes, output *G.Node) (err error) {
+	defer recoverErr(&err)
+	if err := op.checkDoDiff(inputs, output); err != nil {
+		return err
+	}
+	og, gs, err := diffGrads(op, inputs, output, "input 0")
+	if err != nil {
+		return err
+	}
+	ig := gs[0]
+	if len(og) != len(ig) {
+		return opErr(op, "DoDiff: size mismatch")
+	}
+	for i, g := range og {
+		ig[i] += g
+	}
+	return nil
+}
+
+// zerosLikeOp returns zeros shaped like its input, whatever its values.
+type zerosLikeOp struct {
+	opBase
+}
+
+func newZerosLikeOp() zerosLikeOp { return zerosLikeOp{opBase{id: "unrolled.zeroslike", arity: 1}} }
+
+func (op zerosLikeOp) InferShape(ds ...G.DimSizer) (tensor.Shape, error) {
+	if len(ds) != 1 {
+		return nil, opErr(op, "want 1 input, have %d", len(ds))
+	}
+	s, err := anyShape(op, ds[0], 0)
+	if err != nil {
+		return nil, err
+	}
+	return s.Clone(), nil
+}
+
+func (op zerosLikeOp) Do(vals ...G.Value) (v G.Value, err error) {
+	defer recoverErr(&err)
+	if len(vals) != 1 || vals[0] == nil {
+		return nil, opErr(op, "want 1 input, have %d", len(vals))
+	}
+	if d, ok := vals[0].(*tensor.Dense); !ok || d.Dtype() != tensor.Float64 {
+		return nil, opErr(op, "input must be a float64 *tensor.Dense, is %T", vals[0])
+	}
+	sh := vals[0].Shape()
+	return newDense(sh, make([]float64, sh.TotalSize())), nil
+}
+
+// SymDiff implements gorgonia.SDOp: the derivative of a constant is zero.
+func (op zerosLikeOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
+	if err := op.checkSymDiff(inputs, grad); err != nil {
+		return nil, err
+	}
+	d, err := op.diffNode(op, inputs[0])
+	if err != nil {
+		return nil, err
+	}
+	return G.Nodes{d}, nil
+}
+
+// DoDiff implements gorgonia.ADOp: it adds nothing (after checking that
+// the output has a gradient, as a DoDiff that adds would).
+func (op zerosLikeOp) DoDiff(ctx G.ExecutionContext, inputs G.Nodes, output *G.Node) (err error) {
+	defer recoverErr(&err)
+	if err := op.checkDoDiff(inputs, output); err != nil {
+		return err
+	}
+	_, err = gradData(op, output, "output")
+	return err
+}
+
+// ---------------------------------------------------------------------------
 // Salted nodes. Gorgonia merges a new node into an existing one when their
 // 32-bit structural hashes are equal and their ops' hashes, child counts,
 // types and shapes agree, without comparing children (graph.go AddNode,

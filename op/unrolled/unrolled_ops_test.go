@@ -132,6 +132,10 @@ func opCases() []opCase {
 			vals: [][]float64{seq(16, -1, 1)}, diff: []bool{true}, extra: true},
 		{name: "embed axis 2", op: newEmbedOp(axisRange{2, 1, 2, tensor.Shape{2, 1, 3}}), shapes: [][]int{{2, 1, 1}},
 			vals: [][]float64{{0.3, -0.7}}, diff: []bool{true}},
+		{name: "tie", op: newTieOp(3), shapes: [][]int{{2, 3}, {4}, {1, 2}},
+			vals: [][]float64{seq(6, -1, 1), seq(4, -1, 1), {math.Inf(1), math.NaN()}}, diff: []bool{true, true, true}, extra: true},
+		{name: "zeroslike", op: newZerosLikeOp(), shapes: [][]int{{2, 3}},
+			vals: [][]float64{seq(6, -1, 1)}, diff: []bool{true}, extra: true},
 	}
 }
 
@@ -275,6 +279,10 @@ func TestOpsBadInput(t *testing.T) {
 			[][]G.Value{{d(2, 3)}, {d(4, 2)}, {scalar}}},
 		{newEmbedOp(axisRange{1, 1, 3, tensor.Shape{2, 4}}), []G.Value{d(2, 2)},
 			[][]G.Value{{d(2, 4)}, {d(2, 3)}, {f32}}},
+		{newTieOp(2), []G.Value{d(2, 3), d(4)},
+			[][]G.Value{{}, {d(2, 3)}, {scalar, d(4)}, {f32, d(4)}, {nil, d(4)}}},
+		{newZerosLikeOp(), []G.Value{d(2, 3)},
+			[][]G.Value{{}, {scalar}, {f32}, {nil}, {d(2, 3), d(2, 3)}}},
 	}
 	for _, o := range ops {
 		t.Run(o.op.String(), func(t *testing.T) {
@@ -564,6 +572,8 @@ func TestOpIdentity(t *testing.T) {
 			"Matrix float64 → Matrix float64 → Matrix float64 → Matrix float64", []bool{true, true, true}},
 		{newSliceOp(axisRange{1, 1, 3, tensor.Shape{2, 4, 2}}), "unrolled.slice(axis=1,1:3,of (2, 4, 2))", 1, "a → a", []bool{true}},
 		{newEmbedOp(axisRange{2, 1, 2, tensor.Shape{2, 1, 3}}), "unrolled.embed(axis=2,1:2,in (2, 1, 3))", 1, "a → a", []bool{true}},
+		{newTieOp(3), "unrolled.tie(n=3)", 3, "a → c → d → a", []bool{true, true, true}},
+		{newZerosLikeOp(), "unrolled.zeroslike", 1, "a → a", []bool{true}},
 	}
 	for _, c := range cases {
 		if got := c.op.String(); got != c.id {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -310,6 +312,9 @@ func relErr(a, b []float64) float64 {
 		d = math.Max(d, math.Abs(a[i]-b[i]))
 		s = math.Max(s, math.Abs(b[i]))
 	}
+	if s == 0 {
+		return d // b is zero: the absolute error
+	}
 	return d / s
 }
 
@@ -518,40 +523,33 @@ func TestLispMatchesTape(t *testing.T) {
 	}
 }
 
-// TestEdgeCases: horizons 1 to 3, no iterations and a batch of
-// one run forward and backward; where the LispMachine applies (every input
-// used: T > 1 for θ, iterations for φ; and B > 1, see Build) it agrees
-// with the TapeMachine. Build adds no unused nodes, which the
-// LispMachine would reject as non-scalar roots.
+// TestEdgeCases: horizons 1 to 3, no iterations and a batch of one run
+// forward and backward on both machines, with every input differentiated.
+// With T = 1 the output does not depend on θ, and without iterations not
+// on φ: Build ties them in (the LispMachine rejects an input without
+// consumers as a non-scalar cost, and writes err.dot into the current
+// directory), and their gradients are zero. Where the LispMachine applies
+// (B > 1, see Build) it agrees with the TapeMachine.
 func TestEdgeCases(t *testing.T) {
+	t.Chdir(t.TempDir()) // to see whether anything writes files
 	cases := []struct {
 		c     testCase
 		iters int
 		lisp  bool
 	}{
-		{uprightCase(1), 2, false},
+		{uprightCase(1), 2, true},
+		{uprightCase(1), 0, true},
 		{uprightCase(2), 2, true},
 		{uprightCase(3), 2, true},
-		{uprightCase(10), 0, false},
+		{uprightCase(10), 0, true},
 		{pendulumCase(10, []float64{0.1}, []float64{-0.1}), 2, false},
+		{pendulumCase(1, []float64{0.1}, []float64{-0.1}), 0, false},
 	}
 	for _, tc := range cases {
 		c := tc.c
 		bs, n, m, _, _ := c.dims()
 		t.Run(fmt.Sprintf("T=%d/iters=%d/B=%d", c.T, tc.iters, bs), func(t *testing.T) {
 			w := lossWeights(bs*c.T*(n+m), 6)
-			// With T = 1 nothing depends on θ, with no iterations nothing
-			// on φ: differentiate what the output depends on.
-			wrt := func(r *testGraph) G.Nodes {
-				ns := G.Nodes{r.x0}
-				if c.T > 1 {
-					ns = append(ns, r.theta)
-				}
-				if tc.iters > 0 {
-					ns = append(ns, r.phi)
-				}
-				return ns
-			}
 			var grads [2][][]float64
 			machines := 1
 			if tc.lisp {
@@ -559,11 +557,15 @@ func TestEdgeCases(t *testing.T) {
 			}
 			for lisp := range machines {
 				r := buildGraph(t, c, tc.iters, w)
+				wrt := G.Nodes{r.x0, r.theta, r.phi}
 				var vm G.VM
 				if lisp == 1 {
+					if _, err := Forward(r.loss); err != nil {
+						t.Fatalf("Forward: %v", err)
+					}
 					vm = G.NewLispMachine(r.g)
 				} else {
-					if _, err := G.Grad(r.loss, wrt(r)...); err != nil {
+					if _, err := G.Grad(r.loss, wrt...); err != nil {
 						t.Fatalf("Grad: %v", err)
 					}
 					vm = newTape(t, r)
@@ -572,12 +574,18 @@ func TestEdgeCases(t *testing.T) {
 					t.Fatalf("lisp=%d: %v", lisp, err)
 				}
 				vm.Close()
-				for _, nd := range wrt(r) {
+				for _, nd := range wrt {
 					v, err := nd.Grad()
 					if err != nil {
 						t.Fatalf("lisp=%d: gradient of %v: %v", lisp, nd, err)
 					}
 					grads[lisp] = append(grads[lisp], copyValue(v))
+				}
+				for i, unused := range []bool{false, c.T == 1, tc.iters == 0} {
+					g := grads[lisp][i]
+					if nonzero := slices.ContainsFunc(g, func(v float64) bool { return v != 0 }); nonzero == unused {
+						t.Errorf("lisp=%d: gradient of %v is %v; the output depends on it: %t", lisp, wrt[i], g, !unused)
+					}
 				}
 			}
 			for i := range grads[machines-1] {
@@ -586,6 +594,9 @@ func TestEdgeCases(t *testing.T) {
 				}
 			}
 		})
+	}
+	if files, _ := filepath.Glob("*"); len(files) > 0 {
+		t.Errorf("files written into the current directory: %v", files)
 	}
 }
 
