@@ -1,64 +1,32 @@
-// Package op is the batched box-constrained iLQR solver, its exact implicit
-// gradient, and the Gorgonia Op that puts both into a computation graph.
+// Package op puts the batched box-constrained iLQR planner of package ilqr
+// into Gorgonia graphs: ILQR adds an ILQROp node whose Do solves the batch
+// and whose backward pass applies the exact implicit gradient.
 //
-// # The problem
+// # The node
 //
-// For each example b of a batch, with T states x_0..x_{T-1} (x_0 given) and
-// T controls u_0..u_{T-1}:
+// Inputs: x0 (B, N); θ (B, P) or shared (P); φ (B, Q) or shared (Q). Output:
+// the packed trajectory (B, T, N+M), row t of example b being (x_t, u_t);
+// Trajectory's X and U give the parts. Gradients flow to all three inputs,
+// computed for the whole batch in one sweep (ilqr.Solver.Gradient) by one
+// backward node (TapeMachine, SymDiff) or DoDiff (LispMachine). The
+// backward pass reuses the forward run's solution and costates; the
+// solver stays float64 inside.
 //
-//	minimize   J = Σ_{t=0}^{T-1} g(x_t, u_t; φ)
-//	subject to x_{t+1} = f(x_t, u_t; θ),  t = 0..T-2,
-//	           lower ≤ u_t ≤ upper.
+// OpConfig holds the Problem and a SolverConfig (settings, gradient mode
+// and policy for unconverged examples, warm start), the struct the layer
+// package's ILQRConfig shares.
 //
-// f is a models.Dynamics (discrete time), g a models.Cost; θ, φ and x_0 may
-// differ per example. τ_t = (x_t, u_t); trajectories are packed example-major
-// as (B, T, N+M) in the Op and as separate B×T×N and B×T×M slices in Result.
+// # Failure
 //
-// # The solver
+// Do, SymDiff, DoDiff and InferShape never panic: bad input, a model that
+// panics and any internal error come back as errors, "op: bad input: …"
+// wrapping ErrBadInput (the same value as ilqr.ErrBadInput). A Gorgonia VM
+// wraps an Op's error in a type without Unwrap: use Cause to reach it
+// (errors.Is(op.Cause(err), op.ErrBadInput)). An example whose inputs or
+// rollout are not finite is refused by name, or, with
+// ilqr.Settings.IsolateNonFinite, held at x0 with zero controls and zero
+// gradients while the others are solved; Stats reports every example.
 //
-// Solver runs control-limited iLQR (Tassa, Mansard & Todorov, "Control-
-// limited differential dynamic programming", ICRA 2014): a Gauss-Newton
-// quadratic model of the cost-to-go, a box QP solved by projected Newton at
-// every step of the backward pass, Levenberg–Marquardt regularization of
-// Q_uu with Tassa's schedule, and a backtracking line search on the actual
-// cost. The batch is spread over goroutines, one workspace each, and the hot
-// loop allocates nothing; every example is solved by one goroutine from start
-// to end, so results are bit-identical for any number of workers.
-// Convergence is measured by the projected gradient of J over the controls,
-// ‖u − Π(u − ∇_U J)‖_∞, computed from the costates
-// λ_{T-1} = ∇_x g_{T-1}, λ_t = ∇_x g_t + f_xᵀ λ_{t+1}.
-//
-// # The gradient
-//
-// At a converged solution the KKT conditions of the nonlinear problem hold;
-// the implicit function theorem on them gives the derivative of the
-// solution. Solver.Gradient computes a vector-Jacobian product with one LQR
-// solve whose stage Hessians are the Lagrangian Hessians
-// ∇²g_t + Σ_i λ_{t+1,i} ∇²f_{t,i}, with the incoming gradient as the linear
-// term, zero initial state, and the controls on a bound held fixed; its
-// solution d and multipliers ν give
-//
-//	dL/dθ  = −Σ_t (d_tᵀ ∂²(λ_{t+1}ᵀ f_t)/∂τ∂θ + ν_{t+1}ᵀ ∂f_t/∂θ)
-//	dL/dφ  = −Σ_t d_tᵀ ∂²g_t/∂τ∂φ
-//	dL/dx0 = −ν_0.
-//
-// The cost is O(T (N+M)³) per example, independent of the number of solver
-// iterations. FixedPoint mode drops the Σ λ ∇²f term, as mpc.pytorch does.
-//
-// # In a graph
-//
-// ILQR adds an ILQROp node to a Gorgonia graph: its Do runs the solver and
-// its SymDiff (TapeMachine) and DoDiff (LispMachine) apply the gradient in
-// one backward sweep. Errors in Do never panic; use Cause to reach the error
-// a VM wrapped.
-//
-// # The unrolled baseline
-//
-// Unrolled builds a fixed number of iLQR iterations out of Gorgonia
-// operations (the model's generic step instantiated with GraphScalar), so
-// that Gorgonia's reverse mode differentiates through every iteration: the
-// paper's "AutoDiff" baseline, whose backward cost grows with the iteration
-// count and whose gradient tends to the implicit one as the iterations
-// converge. It supports one control and the quadratic cost; see its
-// documentation for the Gorgonia limits it works around.
+// The unrolled baseline (the paper's "AutoDiff": Gorgonia's reverse mode
+// through a fixed number of iLQR iterations) lives in op/unrolled.
 package op

@@ -174,6 +174,13 @@ func NewSolver(p Problem, s *Settings) (*Solver, error) {
 	if p.T < 1 {
 		return nil, badInput("horizon T=%d < 1", p.T)
 	}
+	// Per worker: the trajectories, linearization, gains and the gradient's
+	// per-step derivatives; an upper bound, checked before anything of
+	// size T is allocated.
+	k := d.N + d.M
+	if err := checkSize("the workspace", p.T, 2*k*k+k*(d.P+cd.Q)+d.N*d.P+8*k+d.M*d.N, 1); err != nil {
+		return nil, err
+	}
 	set := s.withDefaults()
 	if err := set.validate(); err != nil {
 		return nil, fmt.Errorf("%w (%w)", err, ErrBadInput)
@@ -203,10 +210,6 @@ func NewSolver(p Problem, s *Settings) (*Solver, error) {
 					lo[i], hi[i], j, p.Dynamics.Name(), clo[j], chi[j])
 			}
 		}
-	}
-	k := d.N + d.M
-	if err := checkSize("the workspace", p.T, k*k+k*(d.P+cd.Q)+d.N*d.P, 1); err != nil {
-		return nil, err
 	}
 	workers := set.Workers
 	if workers == 0 {
