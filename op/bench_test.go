@@ -28,7 +28,7 @@ func BenchmarkOpBackward(b *testing.B) {
 				x0 = append(x0, math.Cos(th), math.Sin(th), 2*rng.Float64()-1)
 			}
 			cfg := OpConfig{Problem: ilqr.Problem{Task: task, T: T}}
-			op, err := NewILQROp(cfg, bs, true, true)
+			op, err := NewILQROp(cfg, Batch{B: bs, ThetaShared: true, PhiShared: true})
 			if err != nil {
 				b.Fatal(err)
 			}

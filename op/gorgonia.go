@@ -94,12 +94,19 @@ type lastRun struct {
 	valid      bool // op.res holds the solution of this run
 }
 
-// NewILQROp returns the Op for a batch of b examples; thetaShared and
-// phiShared say whether θ and φ are one shared row (rank 1) or one row per
-// example (rank 2).
-func NewILQROp(cfg OpConfig, b int, thetaShared, phiShared bool) (*ILQROp, error) {
-	if b < 1 {
-		return nil, badInput("batch size %d < 1", b)
+// Batch describes the inputs of an ILQROp: B examples, and whether θ and
+// φ are one row shared by the batch (rank 1) or one row per example
+// (rank 2).
+type Batch struct {
+	B                      int
+	ThetaShared, PhiShared bool
+}
+
+// NewILQROp returns the Op for the batch shape b. ILQR makes it from its
+// input nodes; call it directly to run the Op outside a graph.
+func NewILQROp(cfg OpConfig, b Batch) (*ILQROp, error) {
+	if b.B < 1 {
+		return nil, badInput("batch size %d < 1", b.B)
 	}
 	// The Op always solves with isolation, so that every example gets its
 	// own status; without the option it then refuses the run.
@@ -115,7 +122,7 @@ func NewILQROp(cfg OpConfig, b int, thetaShared, phiShared bool) (*ILQROp, error
 	if cfg.Solver.Grad.Mode > ilqr.FixedPoint || cfg.Solver.Grad.Unconverged > ilqr.GradientAnyway {
 		return nil, badInput("unknown gradient mode %d or policy %d", cfg.Solver.Grad.Mode, cfg.Solver.Grad.Unconverged)
 	}
-	return &ILQROp{cfg: cfg, solver: sv, b: b, thetaShared: thetaShared, phiShared: phiShared,
+	return &ILQROp{cfg: cfg, solver: sv, b: b.B, thetaShared: b.ThetaShared, phiShared: b.PhiShared,
 		isolate: cfg.Solver.Settings != nil && cfg.Solver.Settings.IsolateNonFinite}, nil
 }
 
@@ -140,7 +147,7 @@ func ILQR(x0, theta, phi *G.Node, cfg OpConfig) (*Trajectory, error) {
 	if x0.Dims() != 2 {
 		return nil, badInput("ILQR: x0 must be (B, N), has shape %v", x0.Shape())
 	}
-	op, err := NewILQROp(cfg, x0.Shape()[0], theta.Dims() == 1, phi.Dims() == 1)
+	op, err := NewILQROp(cfg, Batch{B: x0.Shape()[0], ThetaShared: theta.Dims() == 1, PhiShared: phi.Dims() == 1})
 	if err != nil {
 		return nil, err
 	}

@@ -207,7 +207,7 @@ func FuzzOpDo(f *testing.F) {
 		cfg := fuzzOpConfig(sel)
 		bb := 1 + int(b%3)
 		thetaShared, phiShared := flags&1 != 0, flags&2 != 0
-		op, err := NewILQROp(cfg, bb, thetaShared, phiShared)
+		op, err := NewILQROp(cfg, Batch{B: bb, ThetaShared: thetaShared, PhiShared: phiShared})
 		if err != nil {
 			t.Fatalf("valid config rejected: %v", err)
 		}

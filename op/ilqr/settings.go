@@ -118,21 +118,21 @@ func (s *Settings) validate() error {
 	bad := func(v float64) bool { return math.IsNaN(v) || math.IsInf(v, 0) || v < 0 }
 	switch {
 	case s.MaxIter < 0:
-		return fmt.Errorf("ilqr: settings: MaxIter %d < 0", s.MaxIter)
+		return badInput("settings: MaxIter %d < 0", s.MaxIter)
 	case bad(s.TolGrad), bad(s.TolCost), bad(s.TolGradLoose):
-		return fmt.Errorf("ilqr: settings: tolerances must be finite and non-negative")
+		return badInput("settings: tolerances must be finite and non-negative")
 	case s.TolGradLoose < s.TolGrad:
-		return fmt.Errorf("ilqr: settings: TolGradLoose %g below TolGrad %g", s.TolGradLoose, s.TolGrad)
+		return badInput("settings: TolGradLoose %g below TolGrad %g", s.TolGradLoose, s.TolGrad)
 	case bad(s.RegInit), bad(s.RegMin), bad(s.RegMax) || s.RegMax < s.RegMin:
-		return fmt.Errorf("ilqr: settings: regularization bounds must satisfy 0 ≤ RegMin ≤ RegMax < ∞")
+		return badInput("settings: regularization bounds must satisfy 0 ≤ RegMin ≤ RegMax < ∞")
 	case bad(s.RegFactor) || s.RegFactor <= 1:
-		return fmt.Errorf("ilqr: settings: RegFactor %g must exceed 1", s.RegFactor)
+		return badInput("settings: RegFactor %g must exceed 1", s.RegFactor)
 	case s.LineSearchSteps < 1:
-		return fmt.Errorf("ilqr: settings: LineSearchSteps %d < 1", s.LineSearchSteps)
+		return badInput("settings: LineSearchSteps %d < 1", s.LineSearchSteps)
 	case bad(s.LineSearchMin) || s.LineSearchMin > 1 || s.LineSearchMin == 0:
-		return fmt.Errorf("ilqr: settings: LineSearchMin %g outside (0, 1]", s.LineSearchMin)
+		return badInput("settings: LineSearchMin %g outside (0, 1]", s.LineSearchMin)
 	case s.Workers < 0:
-		return fmt.Errorf("ilqr: settings: Workers %d < 0", s.Workers)
+		return badInput("settings: Workers %d < 0", s.Workers)
 	}
 	return nil
 }

@@ -183,7 +183,7 @@ func NewSolver(p Problem, s *Settings) (*Solver, error) {
 	}
 	set := s.withDefaults()
 	if err := set.validate(); err != nil {
-		return nil, fmt.Errorf("%w (%w)", err, ErrBadInput)
+		return nil, err
 	}
 	lo, err := expandBounds("Lower", p.Lower, p.T, d.M)
 	if err != nil {
