@@ -4,6 +4,8 @@
 //
 //	go run ./examples/imitation-grid [-out results] [-full] [-envs pendulum,cartpole]
 //	    [-methods all] [-ntrain 10,50,100] [-seeds 3] [-epochs 120] [-ranges reference]
+//	    [-shard I/N | -shards N]
+//	go run ./examples/imitation-grid merge [-out results] [-readme README.md]
 //
 // The default grid (pendulum and cart-pole; nn, sysid, diffmpc.dx,
 // diffmpc.cost, dilqr.dx, dilqr.cost; n_train 10, 50, 100; 3 seeds; 120
@@ -32,6 +34,25 @@
 // against epochs, mean over seeds, n_train = the largest, log scale: the
 // paper's Figure 3a) and OUT/imitation-ENV-cost-model.png (model loss of
 // the cost estimates of DiffMPC and diLQR against epochs: Figure 3b).
+//
+// # Shards
+//
+// A grid that outgrows one machine runs in N shards, each on its own
+// machine, followed by a merge. With -shard I/N a call runs only the runs
+// at positions I, I+N, I+2N, … of the grid's fixed order (env, seed,
+// n_train, method) and writes their outcomes (each run's log rows, best
+// epoch, counts and times) to OUT/shards/imitation-I-of-N.json instead of
+// the tables. Without -shard, the index comes from the environment
+// variable JOB_COMPLETION_INDEX (which a Kubernetes Indexed Job sets in
+// each pod) and the count from -shards N or the environment variable
+// IMITATION_GRID_SHARDS; with neither, the whole grid runs here. Every
+// shard is given the same grid flags. "imitation-grid merge -out OUT"
+// then reads the N shard files, checks that they are the shards 0…N−1 of
+// one grid, each with exactly its runs, and writes the same outputs as an
+// unsharded run: OUT/imitation.md is byte for byte that of an unsharded
+// run except for the lines that report wall-clock time. The shards may
+// share OUT (a shared volume): they write their datasets atomically and
+// their runs to separate folders. deploy/ has a Kubernetes Indexed Job.
 //
 // A run's imitation loss is its test loss at the epoch of its best
 // validation loss (model selection by validation, as early stopping
@@ -68,9 +89,12 @@ type grid struct {
 	epochs  int
 	hidden  int
 	ranges  string
-	out     string
-	readme  string
-	args    []string // the command's arguments, for the record
+	// data holds the sizes of each seed's training, validation and test
+	// splits (100, 50, 100).
+	data   [3]int
+	out    string
+	readme string
+	args   []string // the flags that define the grid, for the record
 }
 
 // outcome is the summary of one run.
@@ -89,9 +113,25 @@ type outcome struct {
 	stopEarly bool
 }
 
+// provenance says how a set of outcomes was made, for the header of the
+// tables: on how many CPUs (or shards) and how long the call took.
+type provenance struct {
+	cpus    string
+	elapsed time.Duration
+}
+
+// shardFlags are the flags that choose a shard; they do not change the
+// results and are left out of the record of the command.
+var shardFlags = map[string]bool{"shard": true, "shards": true}
+
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "merge" {
+		mainMerge(os.Args[2:])
+		return
+	}
 	var g grid
-	var envList, methodList, ntrainList string
+	var envList, methodList, ntrainList, shardFlag string
+	var shards int
 	full := flag.Bool("full", false, "the full grid: all three environments, 5 seeds, 500 epochs")
 	flag.StringVar(&envList, "envs", "pendulum,cartpole", "comma-separated environments")
 	flag.StringVar(&methodList, "methods", "all", "comma-separated methods, or all")
@@ -102,15 +142,20 @@ func main() {
 	flag.StringVar(&g.out, "out", "results", "results folder")
 	flag.StringVar(&g.ranges, "ranges", "reference", "initial states: reference (train.ReferenceRanges) or envs")
 	flag.StringVar(&g.readme, "readme", "README.md", "write the summary table between the imitation-results markers of this file (empty: none)")
+	flag.StringVar(&shardFlag, "shard", "", "run only shard I/N of the grid (0 ≤ I < N) and write its outcomes to OUT/shards for merge; default: JOB_COMPLETION_INDEX with -shards")
+	flag.IntVar(&shards, "shards", 0, "number of shards when the shard index comes from JOB_COMPLETION_INDEX (default: the environment variable "+shardsEnv+")")
 	flag.Parse()
-	for _, a := range os.Args[1:] {
-		if a == "" || strings.ContainsAny(a, " \t\"'") {
-			a = strconv.Quote(a)
-		}
-		g.args = append(g.args, a)
+	if flag.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "imitation-grid: unexpected arguments %v\n", flag.Args())
+		os.Exit(2)
 	}
 	set := map[string]bool{}
-	flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	flag.Visit(func(f *flag.Flag) {
+		set[f.Name] = true
+		if !shardFlags[f.Name] && f.Name != "readme" {
+			g.args = append(g.args, quoteArg("-"+f.Name+"="+f.Value.String()))
+		}
+	})
 	if *full {
 		if !set["envs"] {
 			envList = "pendulum,cartpole,double_pendulum"
@@ -122,19 +167,36 @@ func main() {
 			g.epochs = 500
 		}
 	}
-	if err := g.parse(envList, methodList, ntrainList); err != nil {
+	sh, err := resolveShard(shardFlag, shards, os.Getenv)
+	if err == nil {
+		err = g.parse(envList, methodList, ntrainList)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "imitation-grid:", err)
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := g.run(ctx, os.Stdout, os.Stderr); err != nil {
+	if sh.count > 0 {
+		err = g.runShard(ctx, sh, os.Stdout, os.Stderr)
+	} else {
+		err = g.run(ctx, os.Stdout, os.Stderr)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "imitation-grid:", err)
 		if errors.Is(err, context.Canceled) {
 			fmt.Fprintln(os.Stderr, "imitation-grid: interrupted; run the same command again to continue")
 		}
 		os.Exit(1)
 	}
+}
+
+// quoteArg quotes a command-line argument that a shell would split.
+func quoteArg(a string) string {
+	if a == "" || strings.ContainsAny(a, " \t\"'") {
+		return strconv.Quote(a)
+	}
+	return a
 }
 
 func (g *grid) parse(envList, methodList, ntrainList string) error {
@@ -155,10 +217,13 @@ func (g *grid) parse(envList, methodList, ntrainList string) error {
 			g.methods = append(g.methods, mm)
 		}
 	}
+	if g.data == [3]int{} {
+		g.data = [3]int{100, 50, 100}
+	}
 	for _, s := range strings.Split(ntrainList, ",") {
 		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > 100 {
-			return fmt.Errorf("bad n_train %q (want 1..100)", s)
+		if err != nil || n < 1 || n > g.data[0] {
+			return fmt.Errorf("bad n_train %q (want 1..%d)", s, g.data[0])
 		}
 		g.ntrain = append(g.ntrain, n)
 	}
@@ -174,13 +239,13 @@ func (g *grid) parse(envList, methodList, ntrainList string) error {
 
 // dataset returns the demonstrations of env for seed, initial states
 // from the named ranges, reloading them from dir when saved there before.
-func dataset(dir, env, ranges string, seed int) (*envs.Dataset, error) {
+func (g *grid) dataset(dir, env string, seed int) (*envs.Dataset, error) {
 	e, err := envs.New(env)
 	if err != nil {
 		return nil, err
 	}
 	r := e.InitialRanges()
-	if ranges == "reference" {
+	if g.ranges == "reference" {
 		if r, err = train.ReferenceRanges(env); err != nil {
 			return nil, err
 		}
@@ -193,53 +258,97 @@ func dataset(dir, env, ranges string, seed int) (*envs.Dataset, error) {
 	if !errors.Is(err, os.ErrNotExist) {
 		return nil, err
 	}
-	if ds, err = train.GenerateDataset(e, r, &envs.DatasetOptions{NTrain: 100, NVal: 50, NTest: 100, Seed: uint64(seed)}); err != nil {
+	opts := &envs.DatasetOptions{NTrain: g.data[0], NVal: g.data[1], NTest: g.data[2], Seed: uint64(seed)}
+	if ds, err = train.GenerateDataset(e, r, opts); err != nil {
 		return nil, err
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	return ds, ds.Save(path)
+	return ds, ds.Save(path) // atomic: shards that save the same file concurrently write the same bytes
 }
 
-func (g *grid) run(ctx context.Context, stdout, stderr io.Writer) error {
-	total := len(g.envs) * len(g.methods) * len(g.ntrain) * g.seeds
-	fmt.Fprintf(stdout, "imitation grid: %d runs (%v × %v × n_train %v × %d seeds), %d epochs each, %d CPUs\n",
-		total, g.envs, g.methods, g.ntrain, g.seeds, g.epochs, runtime.GOMAXPROCS(0))
-	start := time.Now()
-	var outs []outcome
-	k := 0
+// runKey names one run of the grid.
+type runKey struct {
+	env    string
+	seed   int
+	ntrain int
+	method train.Method
+}
+
+// runs lists the grid's runs in their fixed order: by env, seed, n_train,
+// then method. Shards take them by position (see shard).
+func (g *grid) runs() []runKey {
+	var out []runKey
 	for _, env := range g.envs {
-		envDir := filepath.Join(g.out, "tmp", "imitation", env+"-"+g.ranges)
 		for seed := 1; seed <= g.seeds; seed++ {
-			ds, err := dataset(envDir, env, g.ranges, seed)
-			if err != nil {
-				return err
-			}
 			for _, n := range g.ntrain {
 				for _, m := range g.methods {
-					k++
-					dir := filepath.Join(envDir, string(m), fmt.Sprintf("n%d", n), fmt.Sprintf("seed%d", seed))
-					fmt.Fprintf(stderr, "[%d/%d, %v] ", k, total, time.Since(start).Round(time.Second))
-					res, err := train.Run(ctx, ds, train.Config{Method: m, NTrain: n, Epochs: g.epochs,
-						Seed: uint64(seed), Hidden: g.hidden, Dir: dir, Resume: true, Progress: stderr})
-					if err != nil {
-						return fmt.Errorf("%s %s n=%d seed %d: %w", env, m, n, seed, err)
-					}
-					outs = append(outs, outcome{env: env, method: m, ntrain: n, seed: seed, epochs: g.epochs,
-						best: res.History[res.BestEpoch], final: res.Final(), history: res.History,
-						seconds: res.TotalTime.Seconds(), skipped: res.Skipped, solves: res.Solves, stopEarly: res.StoppedEarly})
+					out = append(out, runKey{env, seed, n, m})
 				}
 			}
 		}
 	}
+	return out
+}
+
+// train runs the runs of shard sh (all of them for the zero shard) and
+// returns their outcomes in the grid's order.
+func (g *grid) train(ctx context.Context, sh shard, stderr io.Writer) ([]outcome, error) {
+	var mine []runKey
+	for k, r := range g.runs() {
+		if sh.has(k) {
+			mine = append(mine, r)
+		}
+	}
+	start := time.Now()
+	var outs []outcome
+	var ds *envs.Dataset // that of the previous run, kept while the env and seed stay
+	for i, r := range mine {
+		envDir := filepath.Join(g.out, "tmp", "imitation", r.env+"-"+g.ranges)
+		if i == 0 || r.env != mine[i-1].env || r.seed != mine[i-1].seed {
+			var err error
+			if ds, err = g.dataset(envDir, r.env, r.seed); err != nil {
+				return nil, err
+			}
+		}
+		dir := filepath.Join(envDir, string(r.method), fmt.Sprintf("n%d", r.ntrain), fmt.Sprintf("seed%d", r.seed))
+		fmt.Fprintf(stderr, "[%d/%d, %v] ", i+1, len(mine), time.Since(start).Round(time.Second))
+		res, err := train.Run(ctx, ds, train.Config{Method: r.method, NTrain: r.ntrain, Epochs: g.epochs,
+			Seed: uint64(r.seed), Hidden: g.hidden, Dir: dir, Resume: true, Progress: stderr})
+		if err != nil {
+			return nil, fmt.Errorf("%s %s n=%d seed %d: %w", r.env, r.method, r.ntrain, r.seed, err)
+		}
+		outs = append(outs, outcome{env: r.env, method: r.method, ntrain: r.ntrain, seed: r.seed, epochs: g.epochs,
+			best: res.History[res.BestEpoch], final: res.Final(), history: res.History,
+			seconds: res.TotalTime.Seconds(), skipped: res.Skipped, solves: res.Solves, stopEarly: res.StoppedEarly})
+	}
+	return outs, nil
+}
+
+// run runs the whole grid and writes the results.
+func (g *grid) run(ctx context.Context, stdout, stderr io.Writer) error {
+	total := len(g.runs())
+	fmt.Fprintf(stdout, "imitation grid: %d runs (%v × %v × n_train %v × %d seeds), %d epochs each, %d CPUs\n",
+		total, g.envs, g.methods, g.ntrain, g.seeds, g.epochs, runtime.GOMAXPROCS(0))
+	start := time.Now()
+	outs, err := g.train(ctx, shard{}, stderr)
+	if err != nil {
+		return err
+	}
+	return g.report(outs, provenance{cpus: fmt.Sprintf("%d CPUs", runtime.GOMAXPROCS(0)), elapsed: time.Since(start)}, stdout)
+}
+
+// report writes the results of outs: the CSV, the tables, the plots and
+// the README's summary.
+func (g *grid) report(outs []outcome, prov provenance, stdout io.Writer) error {
 	if err := os.MkdirAll(g.out, 0o755); err != nil {
 		return err
 	}
 	if err := writeCSV(filepath.Join(g.out, "imitation.csv"), outs); err != nil {
 		return err
 	}
-	md := g.markdown(outs, time.Since(start))
+	md := g.markdown(outs, prov)
 	if err := os.WriteFile(filepath.Join(g.out, "imitation.md"), []byte(md), 0o644); err != nil {
 		return err
 	}
@@ -377,21 +486,22 @@ func cell(v []float64) string {
 	return fmt.Sprintf("%.3g ± %.2g", m, s)
 }
 
-func (g *grid) markdown(outs []outcome, elapsed time.Duration) string {
+func (g *grid) markdown(outs []outcome, prov provenance) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Imitation learning results\n\n")
 	var total float64
 	for _, o := range outs {
 		total += o.seconds
 	}
-	fmt.Fprintf(&b, "Generated by `%s` (%d epochs per run, seeds 1–%d, initial states: %s ranges, %d CPUs; "+
+	fmt.Fprintf(&b, "Generated by `%s` (%d epochs per run, seeds 1–%d, initial states: %s ranges, %s; "+
 		"training time of the runs %v, this call %v).\n",
 		strings.Join(append([]string{"go run ./examples/imitation-grid"}, g.args...), " "),
-		g.epochs, g.seeds, g.ranges, runtime.GOMAXPROCS(0), (time.Duration(total) * time.Second).Round(time.Second), elapsed.Round(time.Second))
+		g.epochs, g.seeds, g.ranges, prov.cpus, (time.Duration(total) * time.Second).Round(time.Second), prov.elapsed.Round(time.Second))
 	fmt.Fprintf(&b, "Each cell: mean ± standard deviation over seeds; each seed has its own demonstrations "+
-		"(100 train, 50 validation, 100 test). Imitation loss: MSE of the controls over the horizon on the test "+
+		"(%d train, %d validation, %d test). Imitation loss: MSE of the controls over the horizon on the test "+
 		"demonstrations, at the epoch of the best validation loss. Model loss: MSE(θ − θ_true) at that epoch "+
-		"(dynamics parameters for sysid and *.dx; cost parameters (w, goal) for *.cost).\n")
+		"(dynamics parameters for sysid and *.dx; cost parameters (w, goal) for *.cost).\n",
+		g.data[0], g.data[1], g.data[2])
 	testLoss := func(o outcome) float64 { return o.best.Test }
 	modelLoss := func(o outcome) float64 { return o.best.Model }
 	for _, env := range g.envs {
@@ -459,7 +569,7 @@ func (g *grid) markdown(outs []outcome, elapsed time.Duration) string {
 				skipped, solves, secs = skipped+o.skipped, solves+o.solves, secs+o.seconds
 			}
 		}
-		fmt.Fprintf(&b, "\nPlanner solves in training: %d, of which %d did not converge and gave no gradient. "+
+		fmt.Fprintf(&b, "\nPlanner solves in training: %d, of which %d did not converge and gave no gradient.\n"+
 			"Training time of the runs: %.0f s.\n", solves, skipped, secs)
 	}
 	return b.String()
