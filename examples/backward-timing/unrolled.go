@@ -82,8 +82,15 @@ func runUnrolled(task models.Task, t, it int, x0, dX, dU []float64, backward boo
 	if err != nil {
 		return 0, err
 	}
-	if _, err := G.Sum(flat); err != nil {
+	loss, err := G.Sum(flat)
+	if err != nil {
 		return 0, err
+	}
+	// The forward pass first, in Go, untimed: a LispMachine run that fails
+	// (iterations that diverge to a non-finite control) leaks its worker
+	// goroutine (see unrolled.Forward).
+	if _, err := unrolled.Forward(loss); err != nil {
+		return 0, fmt.Errorf("unrolled T=%d iterations=%d: %w", t, it, err)
 	}
 	opts := []G.VMOpt{}
 	if !backward {

@@ -99,6 +99,13 @@ func solveUnrolled(pr *Problem, task models.Task, cost models.Cost, theta, phi, 
 	var outVal, lossVal G.Value
 	G.Read(out, &outVal)
 	G.Read(loss, &lossVal)
+	// The forward pass first, in Go: a LispMachine run that fails (for
+	// example on iterations that diverge to a non-finite control) leaks
+	// its worker goroutine, which races with this one (see
+	// unrolled.Forward).
+	if _, err := unrolled.Forward(loss); err != nil {
+		return nil, fmt.Errorf("grad_mode unrolled: %w", err)
+	}
 	vm := G.NewLispMachine(g)
 	defer vm.Close()
 	if err := vm.RunAll(); err != nil {
