@@ -92,8 +92,12 @@
 // randomness is seeded and saved, the solver's results do not depend on
 // the number of workers, and the optimizers (RMSprop, Adam) keep their
 // state in exported fields because Gorgonia's solvers hide theirs. A
-// checkpoint or log that is corrupted or belongs to another run is an
-// error (ErrBadCheckpoint, ErrBadLog, ErrMismatch), not silently reused.
+// checkpoint or log that is corrupted, cut short, inconsistent in itself
+// (epochs, best epoch, counters) or with the model (parameter shapes), or
+// that belongs to another run is an error (ErrBadCheckpoint, ErrBadLog,
+// ErrMismatch), not silently reused; so is resuming a checkpoint past
+// Config.Epochs (ErrPastEpochs). Temporary files left by an interrupted
+// write are removed when a run starts.
 //
 // The package prints nothing: progress goes to the io.Writer in
 // Config.Progress (a bar with ETA on a terminal, plain lines elsewhere). Plots of a log are made by PlotLosses and

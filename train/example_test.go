@@ -27,7 +27,7 @@ func Example() {
 		Method: train.DiLQRDx, // exact implicit gradient through the planner
 		Epochs: 10, BatchSize: 8, Seed: 1,
 		// Dir: "out", Resume: true, // log.csv and checkpoint.json, resumable
-		// Progress: os.Stderr,      // a progress bar with ETA
+		// Progress: os.Stderr,      // a bar with ETA on a terminal, plain lines elsewhere
 	})
 	if err != nil {
 		panic(err)
