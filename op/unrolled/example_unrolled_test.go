@@ -44,7 +44,13 @@ func ExampleBuild() {
 		fmt.Println(err)
 		return
 	}
-	G.Must(G.Sum(G.Must(G.Reshape(G.Must(G.Square(u)), tensor.Shape{2 * 10}))))
+	loss := G.Must(G.Sum(G.Must(G.Reshape(G.Must(G.Square(u)), tensor.Shape{2 * 10}))))
+	// The forward pass in Go first: a LispMachine run that fails leaks a
+	// goroutine (see Forward).
+	if _, err := unrolled.Forward(loss); err != nil {
+		fmt.Println(err)
+		return
+	}
 	vm := G.NewLispMachine(g) // forward and Gorgonia's reverse pass
 	defer vm.Close()
 	if err := vm.RunAll(); err != nil {
@@ -52,7 +58,7 @@ func ExampleBuild() {
 		return
 	}
 	gv, _ := thn.Grad()
-	unrolled := gv.Data().([]float64)
+	unrolledGrad := gv.Data().([]float64)
 
 	// The same gradient from the solver: dL/dU = 2U, summed over the batch
 	// for the shared θ.
@@ -74,8 +80,8 @@ func ExampleBuild() {
 	worst := 0.0
 	for j, name := range []string{"g", "m", "l"} {
 		implicit := grads.Theta[j] + grads.Theta[3+j]
-		fmt.Printf("dL/d%s: unrolled %.4f, implicit %.4f\n", name, unrolled[j], implicit)
-		worst = math.Max(worst, math.Abs(unrolled[j]-implicit)/math.Abs(implicit))
+		fmt.Printf("dL/d%s: unrolled %.4f, implicit %.4f\n", name, unrolledGrad[j], implicit)
+		worst = math.Max(worst, math.Abs(unrolledGrad[j]-implicit)/math.Abs(implicit))
 	}
 	fmt.Println("relative difference below 1e-7:", worst < 1e-7)
 	// Output:
