@@ -26,7 +26,7 @@ type Config struct {
 	NTrain int
 	// Epochs is the number of passes over the training demonstrations.
 	// Default 100. A resumed run may be given more epochs than it started
-	// with.
+	// with, not fewer than its checkpoint has completed (ErrPastEpochs).
 	Epochs int
 	// Seed seeds the shuffling of the training demonstrations (PCG stream
 	// seeded with (Seed, 0x7472)) and the initial weights of nn. Zero is a

@@ -111,7 +111,7 @@ func (g *grid) runShard(ctx context.Context, sh shard, stdout, stderr io.Writer)
 	// An older file of this shard must not stand for this call's outcome
 	// if the call fails.
 	path := shardPath(g.out, sh)
-	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := clearShard(path); err != nil {
 		return err
 	}
 	start := time.Now()
@@ -123,6 +123,22 @@ func (g *grid) runShard(ctx context.Context, sh shard, stdout, stderr io.Writer)
 		return err
 	}
 	fmt.Fprintf(stdout, "wrote %s; when all %d shards are done, run: imitation-grid merge -out %s\n", path, sh.count, g.out)
+	return nil
+}
+
+// clearShard removes a shard's file at path, which an earlier call left
+// and which must not stand for this call's outcome if this call fails,
+// and the temporary files of killed writes of it.
+func clearShard(path string) error {
+	stale, err := filepath.Glob(filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*"))
+	if err != nil {
+		return err
+	}
+	for _, f := range append(stale, path) {
+		if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
 	return nil
 }
 

@@ -194,3 +194,32 @@ func TestResolveShard(t *testing.T) {
 		}
 	}
 }
+
+// TestClearShard: a shard's old file and the temporary files of its killed
+// writes are removed before it runs; other shards' files are not.
+func TestClearShard(t *testing.T) {
+	out := t.TempDir()
+	path := shardPath(out, shard{1, 3})
+	other := shardPath(out, shard{2, 3})
+	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp-42")
+	otherTmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(other)+".tmp-43")
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{path, other, tmp, otherTmp} {
+		if err := os.WriteFile(f, []byte("{}"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := clearShard(path); err != nil {
+		t.Fatal(err)
+	}
+	for f, want := range map[string]bool{path: false, tmp: false, other: true, otherTmp: true} {
+		if _, err := os.Stat(f); (err == nil) != want {
+			t.Errorf("%s: exists %v, want %v", filepath.Base(f), err == nil, want)
+		}
+	}
+	if err := clearShard(path); err != nil {
+		t.Errorf("clearing an absent shard: %v", err)
+	}
+}
