@@ -57,7 +57,8 @@ type ILQROp struct {
 	thetaShared bool
 	phiShared   bool
 
-	isolate bool // the caller's Settings.IsolateNonFinite
+	isolate      bool      // the caller's Settings.IsolateNonFinite
+	lower, upper []float64 // the control bounds, T×M
 
 	mu   sync.Mutex
 	res  ilqr.Result
@@ -90,6 +91,7 @@ type lastRun struct {
 	out        []float64 // copy of the packed output
 	in         []float64 // copy of the inputs x0, θ, φ, concatenated
 	stats      ilqr.Stats
+	onBound    []int
 	gradStatus []ilqr.GradStatus
 	valid      bool // op.res holds the solution of this run
 }
@@ -119,10 +121,12 @@ func NewILQROp(cfg OpConfig, b Batch) (*ILQROp, error) {
 	if err != nil {
 		return nil, err
 	}
-	if cfg.Solver.Grad.Mode > ilqr.FixedPoint || cfg.Solver.Grad.Unconverged > ilqr.GradientAnyway {
-		return nil, badInput("unknown gradient mode %d or policy %d", cfg.Solver.Grad.Mode, cfg.Solver.Grad.Unconverged)
+	if gr := cfg.Solver.Grad; gr.Mode > ilqr.FixedPoint || gr.Unconverged > ilqr.GradientAnyway || gr.Indefinite > ilqr.RegularizeIndefinite {
+		return nil, badInput("unknown gradient mode %d or policy %d/%d", gr.Mode, gr.Unconverged, gr.Indefinite)
 	}
+	p := sv.Problem()
 	return &ILQROp{cfg: cfg, solver: sv, b: b.B, thetaShared: b.ThetaShared, phiShared: b.PhiShared,
+		lower: p.Lower, upper: p.Upper,
 		isolate: cfg.Solver.Settings != nil && cfg.Solver.Settings.IsolateNonFinite}, nil
 }
 
@@ -299,11 +303,11 @@ func (op *ILQROp) identity() string {
 		warm = fmt.Sprintf(",warm@%p", op)
 	}
 	return fmt.Sprintf("iLQR{%s,%s,T=%d,B=%d,θshared=%t,φshared=%t,lo=%v,hi=%v,"+
-		"maxit=%d,exact=%t,newton=%t,tol=%g/%g/%g,reg=%g/%g/%g/%g,ls=%d/%g,isolate=%t,grad=%v/%d%s}",
+		"maxit=%d,exact=%t,newton=%t,tol=%g/%g/%g,reg=%g/%g/%g/%g,ls=%d/%g,isolate=%t,grad=%v/%d/%d%s}",
 		p.Dynamics.Name(), p.Cost.Name(), p.T, op.b, op.thetaShared, op.phiShared,
 		p.Lower, p.Upper, s.MaxIter, s.ExactIter, s.Newton, s.TolGrad, s.TolCost, s.TolGradLoose,
 		s.RegInit, s.RegMin, s.RegMax, s.RegFactor, s.LineSearchSteps, s.LineSearchMin, op.isolate,
-		op.cfg.Solver.Grad.Mode, op.cfg.Solver.Grad.Unconverged, warm)
+		op.cfg.Solver.Grad.Mode, op.cfg.Solver.Grad.Unconverged, op.cfg.Solver.Grad.Indefinite, warm)
 }
 
 // float64s returns the contiguous float64 data of v (copied if v is a
@@ -374,6 +378,7 @@ func (op *ILQROp) Do(vals ...G.Value) (v G.Value, err error) {
 	}
 	r := &op.res
 	op.last.stats = copyStats(op.last.stats, r.Stats)
+	op.last.onBound = op.countOnBound(op.last.onBound[:0], r)
 	op.last.gradStatus = op.last.gradStatus[:0]
 	if !op.isolate {
 		if err := op.refuseNonFinite(in); err != nil {
@@ -457,6 +462,22 @@ func (op *ILQROp) pack(r *ilqr.Result) []float64 {
 	return out
 }
 
+// countOnBound appends to dst, per example, the number of controls of r
+// on a bound.
+func (op *ILQROp) countOnBound(dst []int, r *ilqr.Result) []int {
+	tm := len(op.lower) // T·M: the solver's bounds are expanded per step
+	for e := 0; e < r.B; e++ {
+		n := 0
+		for j, u := range r.U[e*tm : (e+1)*tm] {
+			if u <= op.lower[j] || u >= op.upper[j] {
+				n++
+			}
+		}
+		dst = append(dst, n)
+	}
+	return dst
+}
+
 // copyStats copies src into dst's storage.
 func copyStats(dst, src ilqr.Stats) ilqr.Stats {
 	dst.Status = append(dst.Status[:0], src.Status...)
@@ -470,9 +491,66 @@ func copyStats(dst, src ilqr.Stats) ilqr.Stats {
 // solver's, and after a backward pass of the run, the gradient's.
 type Stats struct {
 	ilqr.Stats
+	// OnBound counts, per example, the controls u_t,j on a bound: the
+	// gradient holds them fixed, so their entries of the output get no
+	// gradient.
+	OnBound []int
 	// GradStatus says what the gradient did per example; nil before a
 	// backward pass of the run.
 	GradStatus []ilqr.GradStatus
+
+	controls int // B·T·M
+}
+
+// Health summarises Stats as shares of the batch, for training logs: a
+// growing share of skipped, indefinite or non-finite examples, or of
+// controls on a bound, is why a training run can plateau with nothing
+// failing.
+type Health struct {
+	// Unconverged: examples whose solve did not end at a stationary point.
+	// Their gradients are zero under ilqr.SkipUnconverged; raise MaxIter,
+	// warm-start, or use GradientAnyway.
+	Unconverged float64
+	// Indefinite: examples whose gradient sweep was indefinite (zero
+	// gradient) or regularized (see ilqr.RegularizeIndefinite).
+	Indefinite float64
+	// NonFinite: examples with non-finite inputs or rollouts.
+	NonFinite float64
+	// OnBound: controls on a bound, out of all B·T·M: they get no
+	// gradient; widen the bounds or penalize the controls more.
+	OnBound float64
+}
+
+// Health returns the shares of the batch that got no (or a damped)
+// gradient; the gradient's shares are zero before a backward pass.
+func (s Stats) Health() Health {
+	var h Health
+	b := len(s.Status)
+	if b == 0 {
+		return h
+	}
+	var onBound int
+	for i, st := range s.Status {
+		switch {
+		case st == ilqr.NonFinite:
+			h.NonFinite++
+		case !st.Stationary():
+			h.Unconverged++
+		}
+		onBound += s.OnBound[i]
+	}
+	for _, g := range s.GradStatus {
+		if g == ilqr.GradIndefinite || g == ilqr.GradRegularized {
+			h.Indefinite++
+		}
+	}
+	h.Unconverged /= float64(b)
+	h.NonFinite /= float64(b)
+	h.Indefinite /= float64(b)
+	if s.controls > 0 {
+		h.OnBound = float64(onBound) / float64(s.controls)
+	}
+	return h
 }
 
 // Stats returns a copy of the statuses of the most recent run (nil slices
@@ -480,7 +558,9 @@ type Stats struct {
 func (op *ILQROp) Stats() Stats {
 	op.mu.Lock()
 	defer op.mu.Unlock()
-	return Stats{Stats: op.last.stats.Clone(), GradStatus: slices.Clone(op.last.gradStatus)}
+	tm := op.solver.Horizon() * op.solver.Dims().M
+	return Stats{Stats: op.last.stats.Clone(), OnBound: slices.Clone(op.last.onBound),
+		GradStatus: slices.Clone(op.last.gradStatus), controls: len(op.last.onBound) * tm}
 }
 
 // DiffWRT implements gorgonia.SDOp: all three inputs are differentiable.

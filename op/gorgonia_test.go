@@ -206,6 +206,7 @@ type opGrads struct {
 	iterations     []int
 	gradStatus     []ilqr.GradStatus
 	out            []float64 // the packed trajectory
+	stats          op.Stats
 }
 
 // runOpTape runs a graph built with grad=true on a TapeMachine, runs times
@@ -250,6 +251,7 @@ func collectOpGrads(t *testing.T, og *opGraph, machine string) opGrads {
 		status:     st.Status,
 		iterations: st.Iterations,
 		gradStatus: st.GradStatus,
+		stats:      st,
 	}
 }
 

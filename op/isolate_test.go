@@ -56,6 +56,19 @@ func TestOpIsolateNonFinite(t *testing.T) {
 	if slices.ContainsFunc(slices.Concat(got.theta[3:6], got.x0[3:6]), func(v float64) bool { return v != 0 }) {
 		t.Errorf("example 1: dL/dθ %v, dL/dx0 %v, want zeros", got.theta[3:6], got.x0[3:6])
 	}
+	onBound := 0
+	for e := range 3 {
+		for s := range horizon {
+			if u := got.out[(e*horizon+s)*4+3]; math.Abs(u) == 2 {
+				onBound++
+			}
+		}
+	}
+	h := got.stats.Health()
+	t.Logf("health %+v (%d controls on a bound)", h, onBound)
+	if h.NonFinite != 1.0/3 || h.Unconverged != 0 || h.Indefinite != 0 || h.OnBound != float64(onBound)/(3*horizon) {
+		t.Errorf("health %+v, want non-finite 1/3, on bound %d/%d", h, onBound, 3*horizon)
+	}
 
 	og := newOpGraph(t, pendulumOpConfig(horizon, nil), bad, true)
 	vm := G.NewTapeMachine(og.g)

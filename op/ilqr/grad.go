@@ -46,9 +46,13 @@ const (
 	// GradNonFinite: the solve's rollout or the sweep produced NaN or Inf;
 	// gradients zero, whatever the policy.
 	GradNonFinite
+	// GradRegularized: the sweep was indefinite and, with
+	// RegularizeIndefinite, was damped until positive definite; the
+	// gradient is that of the damped sweep.
+	GradRegularized
 )
 
-var gradStatusNames = [...]string{"ok", "skipped (not converged)", "indefinite Hessian", "non-finite"}
+var gradStatusNames = [...]string{"ok", "skipped (not converged)", "indefinite Hessian", "non-finite", "regularized"}
 
 // String returns a lower-case description of s.
 func (s GradStatus) String() string {
@@ -96,11 +100,32 @@ func (g *Grads) resize(b, n, p, q int) {
 	g.Status = g.Status[:b]
 }
 
+// IndefinitePolicy says what the gradient does for an example whose sweep
+// meets a reduced Hessian that is not positive definite (the solution is
+// not a strict local minimum, or round-off makes a flat direction look
+// indefinite).
+type IndefinitePolicy uint8
+
+const (
+	// ZeroIndefinite gives such an example zero gradients and status
+	// GradIndefinite: there is no derivative of a strict minimum to give.
+	ZeroIndefinite IndefinitePolicy = iota
+	// RegularizeIndefinite adds μI to the free block of Q_uu, with μ the
+	// first value of the solver's regularization schedule (from
+	// Settings.RegMin up to RegMax) that makes every step positive
+	// definite, and gives the gradient of that damped sweep with status
+	// GradRegularized: the derivative of a proximally regularized problem,
+	// a descent-preserving substitute rather than the exact derivative.
+	RegularizeIndefinite
+)
+
 // GradOptions configure a gradient computation. The zero value is the
-// exact implicit gradient with unconverged examples skipped.
+// exact implicit gradient with unconverged examples skipped and indefinite
+// ones given zero gradients.
 type GradOptions struct {
 	Mode        GradMode
 	Unconverged UnconvergedPolicy
+	Indefinite  IndefinitePolicy
 }
 
 // Gradient computes, for the solution sol of in (from Solve with the same
@@ -131,8 +156,8 @@ func (sv *Solver) Gradient(dst *Grads, sol *Result, in Inputs, dX, dU []float64,
 	if !allFinite(dX) || !allFinite(dU) {
 		return badInput("gradient: incoming gradient contains NaN or Inf")
 	}
-	if opt.Mode > FixedPoint || opt.Unconverged > GradientAnyway {
-		return badInput("gradient: unknown mode %d or policy %d", opt.Mode, opt.Unconverged)
+	if opt.Mode > FixedPoint || opt.Unconverged > GradientAnyway || opt.Indefinite > RegularizeIndefinite {
+		return badInput("gradient: unknown mode %d or policy %d/%d", opt.Mode, opt.Unconverged, opt.Indefinite)
 	}
 	dst.resize(bt.b, d.N, d.P, sv.nq)
 	for _, w := range sv.work {
@@ -191,11 +216,13 @@ func (w *workspace) gradient(dst *Grads, sol *Result, bt *batch, i int, dX, dU [
 		lam: sol.Lambda[i*t*n : (i+1)*t*n]}
 	theta := row(bt.theta, bt.thetaStride, i, p)
 	phi := row(bt.phi, bt.phiStride, i, q)
-	st := w.sensitivity(&sol1, theta, phi, dX[i*t*n:(i+1)*t*n], dU[i*t*m:(i+1)*t*m], opt.Mode)
-	if st == GradOK {
-		st = w.contract(gx0, gth, gph)
+	st := w.sensitivity(&sol1, theta, phi, dX[i*t*n:(i+1)*t*n], dU[i*t*m:(i+1)*t*m], opt.Mode, opt.Indefinite)
+	if st == GradOK || st == GradRegularized {
+		if cst := w.contract(gx0, gth, gph); cst != GradOK {
+			st = cst
+		}
 	}
-	if st != GradOK {
+	if st != GradOK && st != GradRegularized {
 		clear(gx0)
 		clear(gth)
 		clear(gph)
@@ -215,7 +242,7 @@ type solution struct{ x, u, lam []float64 }
 // with H_t the stage Hessian of the mode, ḡ = (dX, dU), and leaves its
 // solution d and multipliers ν (ν_t for the constraint defining x_t) in the
 // scratch. It also stores the mixed derivatives for contract.
-func (w *workspace) sensitivity(sol *solution, theta, phi, dX, dU []float64, mode GradMode) GradStatus {
+func (w *workspace) sensitivity(sol *solution, theta, phi, dX, dU []float64, mode GradMode, indefinite IndefinitePolicy) GradStatus {
 	g := w.gw
 	n, m, t := w.n, w.m, w.t
 	k := n + m
@@ -233,14 +260,41 @@ func (w *workspace) sensitivity(sol *solution, theta, phi, dX, dU []float64, mod
 	for j, u := range sol.u {
 		g.held[j] = !(u > w.sv.lower[j] && u < w.sv.upper[j])
 	}
-	d := lqrData{fx: w.fx, fu: w.fu, hzz: g.h, hz: g.hz}
-	r := controlRule{held: g.held}
-	if _, _, ok := w.lqr.backward(&d, &r, g.kfb, g.kff); !ok {
-		return GradIndefinite
+	st := w.heldSweep(indefinite)
+	if st != GradOK && st != GradRegularized {
+		return st
 	}
 	w.sweepForward()
 	w.multipliers(dX)
-	return GradOK // NaN or Inf in d or ν reaches the gradients, which contract checks
+	return st // NaN or Inf in d or ν reaches the gradients, which contract checks
+}
+
+// heldSweep runs the kernel's held rule on the sweep's data; an indefinite
+// step is GradIndefinite, or with RegularizeIndefinite the sweep is rerun
+// with μ growing by the solver's schedule until it succeeds
+// (GradRegularized).
+func (w *workspace) heldSweep(policy IndefinitePolicy) GradStatus {
+	g := w.gw
+	s := &w.sv.settings
+	d := lqrData{fx: w.fx, fu: w.fu, hzz: g.h, hz: g.hz}
+	r := controlRule{held: g.held}
+	if _, _, ok := w.lqr.backward(&d, &r, g.kfb, g.kff); ok {
+		return GradOK
+	}
+	if policy != RegularizeIndefinite {
+		return GradIndefinite
+	}
+	mu, dmu := 0.0, 1.0
+	for {
+		mu, dmu = increaseReg(mu, dmu, s)
+		if mu > s.RegMax {
+			return GradIndefinite
+		}
+		r.mu = mu
+		if _, _, ok := w.lqr.backward(&d, &r, g.kfb, g.kff); ok {
+			return GradRegularized
+		}
+	}
 }
 
 // stageDerivatives evaluates, along the solution in w.x, w.u, the stage

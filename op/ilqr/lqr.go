@@ -21,8 +21,9 @@ package ilqr
 //     over lo_t ≤ k ≤ hi_t; the controls it holds on a bound get no
 //     feedback.
 //   - held (the gradient): the controls marked as held are fixed at 0
-//     (their bound is active at the solution); the others are free, with no
-//     regularization: k_f = −Q_ff⁻¹ q_f.
+//     (their bound is active at the solution); the others are free:
+//     k_f = −(Q_ff + μI)⁻¹ q_f, with μ = 0 unless the gradient regularizes
+//     an indefinite sweep.
 //
 // Both give K_f = −Q_ff⁻¹ Q_ux,f on the free rows (Q_ff the free block of
 // the matrix the rule factors) and zero rows on the others, and the value
@@ -51,7 +52,8 @@ type controlRule struct {
 	box             bool
 	mu              float64
 	u, lower, upper []float64
-	// held (box false): held[t·M+j] fixes control j of step t at zero.
+	// held (box false): held[t·M+j] fixes control j of step t at zero; mu,
+	// when positive, is added to the free block of Q_uu.
 	held []bool
 }
 
@@ -125,7 +127,7 @@ func (k *lqrKernel) backward(d *lqrData, r *controlRule, kfb, kff []float64) (dv
 				kt2[j*n+c] = -k.rhs[a]
 			}
 		}
-		if r.box {
+		if r.box || r.mu > 0 {
 			d1, d2 := k.value(kt, kt2)
 			dv1 += d1
 			dv2 += d2
@@ -236,6 +238,12 @@ func (k *lqrKernel) heldStep(r *controlRule, t int, kt []float64) ([]int, []floa
 	for a, i := range k.free {
 		for b, j := range k.free {
 			k.fac[a*nf+b] = k.qq[(n+i)*kk+n+j]
+		}
+		k.fac[a*nf+a] += r.mu
+	}
+	if r.mu > 0 { // value needs Q_uu
+		for i := 0; i < m; i++ {
+			copy(k.quu[i*m:(i+1)*m], k.qq[(n+i)*kk+n:(n+i+1)*kk])
 		}
 	}
 	if !cholesky(k.fac[:nf*nf], nf) {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dilqr/dilqr/internal/fdtest"
 	"github.com/dilqr/dilqr/models"
 )
 
@@ -218,5 +219,57 @@ func TestIsolateNonFinite(t *testing.T) {
 		if !slices.Equal(alone.U, r.U[e*T:(e+1)*T]) || alone.Status[0] != r.Status[e] {
 			t.Errorf("example %d: solved with bad neighbours differs from solved alone", e)
 		}
+	}
+}
+
+// TestRegularizeIndefinite solves swing-ups from the whole circle, where
+// some converged solutions have an indefinite sweep: with ZeroIndefinite
+// they get zero gradients (GradIndefinite); with RegularizeIndefinite the
+// same examples get finite, nonzero gradients of the damped sweep
+// (GradRegularized), and every other example's gradient is unchanged.
+func TestRegularizeIndefinite(t *testing.T) {
+	task := models.PendulumTask()
+	const b, T = 400, 20
+	rng := rand.New(rand.NewPCG(8, 8))
+	x0 := make([]float64, 0, 3*b)
+	for range b {
+		th := math.Pi * (2*rng.Float64() - 1)
+		x0 = append(x0, math.Cos(th), math.Sin(th), 2*rng.Float64()-1)
+	}
+	sv, err := NewSolver(taskProblem(task, T), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r Result
+	in := Inputs{X0: x0}
+	if err := sv.Solve(&r, in); err != nil {
+		t.Fatal(err)
+	}
+	dX, dU := fdtest.Normals(9, b*T*3), fdtest.Normals(10, b*T)
+	var zero, reg Grads
+	if err := sv.Gradient(&zero, &r, in, dX, dU, GradOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := sv.Gradient(&reg, &r, in, dX, dU, GradOptions{Indefinite: RegularizeIndefinite}); err != nil {
+		t.Fatal(err)
+	}
+	indefinite := 0
+	for e := range b {
+		switch zero.Status[e] {
+		case GradIndefinite:
+			indefinite++
+			g := reg.Theta[e*3 : (e+1)*3]
+			if reg.Status[e] != GradRegularized || !allFinite(g) || slices.Equal(g, []float64{0, 0, 0}) {
+				t.Errorf("example %d: regularized status %v, dL/dθ %v", e, reg.Status[e], g)
+			}
+		default:
+			if reg.Status[e] != zero.Status[e] || !slices.Equal(reg.Theta[e*3:(e+1)*3], zero.Theta[e*3:(e+1)*3]) {
+				t.Errorf("example %d: status %v → %v, gradient changed", e, zero.Status[e], reg.Status[e])
+			}
+		}
+	}
+	t.Logf("%d of %d examples indefinite", indefinite, b)
+	if indefinite == 0 {
+		t.Fatal("no indefinite example in this batch: the test exercises nothing")
 	}
 }
