@@ -9,8 +9,10 @@ import (
 // Forward computes the value of the node out (for example a loss on a
 // graph made with Build) from the values bound to the graph's inputs and
 // constants, running the Ops of out and of all the nodes it depends on in
-// Go, on the calling goroutine. It changes neither the graph nor its
-// nodes' values, and returns the value or the first error an Op returns.
+// Go, on the calling goroutine. It keeps the values in a map of its own,
+// so the nodes' values stay as they are (the graph changes only in
+// Gorgonia's node-lookup cache, which any lookup fills), and it returns the
+// value or the first error an Op returns.
 //
 // Call it before running a graph with an unrolled part on Gorgonia's
 // LispMachine, and do not run the machine when it fails. The LispMachine of

@@ -784,9 +784,9 @@ func (op rowDotOp) DoDiff(ctx G.ExecutionContext, inputs G.Nodes, output *G.Node
 
 // ---------------------------------------------------------------------------
 // Structural Ops. Gorgonia's own Reshape and Concat have DoDiffs that are
-// wrong under the LispMachine (reshapeOp.DoDiff replaces the input's
+// wrong under the LispMachine (its reshapeOp.DoDiff replaces the input's
 // gradient instead of adding to it, so a reshaped node with another
-// consumer loses that consumer's gradient; concatOp.DoDiff always slices
+// consumer loses that consumer's gradient; its concatOp.DoDiff always slices
 // axis 0), and its Slice adds a node per leading axis and drops axes of
 // length 1. These replacements work on row-major float64 tensors of any
 // rank, keep every axis, and are closed under differentiation: reshape's
