@@ -84,16 +84,24 @@ type Grads struct {
 	// Theta holds dL/dθ: B×P, per example even when θ is shared (sum the
 	// rows for a shared θ).
 	Theta []float64
-	// Phi holds dL/dφ: B×Q, per example.
+	// Phi holds dL/dφ: B×Q, per example, or B×T×Q with
+	// Inputs.PhiPerStep.
 	Phi []float64
+	// Lower and Upper hold dL/d(lower bound) and dL/d(upper bound): B×T×M,
+	// per example and step whatever the bounds' layout (sum for a shared
+	// one). Only controls on a bound have nonzero entries: a control held
+	// on its bound moves with it.
+	Lower, Upper []float64
 	// Status says what the sweep did per example.
 	Status []GradStatus
 }
 
-func (g *Grads) resize(b, n, p, q int) {
+func (g *Grads) resize(b, n, p, q, tm int) {
 	g.X0 = grow(g.X0, b*n)
 	g.Theta = grow(g.Theta, b*p)
 	g.Phi = grow(g.Phi, b*q)
+	g.Lower = grow(g.Lower, b*tm)
+	g.Upper = grow(g.Upper, b*tm)
 	if cap(g.Status) < b {
 		g.Status = make([]GradStatus, b)
 	}
@@ -159,7 +167,7 @@ func (sv *Solver) Gradient(dst *Grads, sol *Result, in Inputs, dX, dU []float64,
 	if opt.Mode > FixedPoint || opt.Unconverged > GradientAnyway || opt.Indefinite > RegularizeIndefinite {
 		return badInput("gradient: unknown mode %d or policy %d/%d", opt.Mode, opt.Unconverged, opt.Indefinite)
 	}
-	dst.resize(bt.b, d.N, d.P, sv.nq)
+	dst.resize(bt.b, d.N, d.P, bt.phiLen(sv.nq, t), t*d.M)
 	for _, w := range sv.work {
 		if w.gw == nil {
 			w.gw = newGradScratch(w)
@@ -197,13 +205,10 @@ func newGradScratch(w *workspace) *gradScratch {
 // gradient runs the sensitivity sweep for example i.
 func (w *workspace) gradient(dst *Grads, sol *Result, bt *batch, i int, dX, dU []float64, opt GradOptions) {
 	n, m, t := w.n, w.m, w.t
-	p, q := w.sv.dims.P, w.sv.nq
-	gx0 := dst.X0[i*n : (i+1)*n]
-	gth := dst.Theta[i*p : (i+1)*p]
-	gph := dst.Phi[i*q : (i+1)*q]
-	clear(gx0)
-	clear(gth)
-	clear(gph)
+	p, q := w.sv.dims.P, bt.phiLen(w.sv.nq, t)
+	out := gradRows{x0: dst.X0[i*n : (i+1)*n], theta: dst.Theta[i*p : (i+1)*p],
+		phi: dst.Phi[i*q : (i+1)*q], lower: dst.Lower[i*t*m : (i+1)*t*m], upper: dst.Upper[i*t*m : (i+1)*t*m]}
+	out.clear()
 	switch {
 	case bt.bad[i] || sol.Status[i] == NonFinite:
 		dst.Status[i] = GradNonFinite
@@ -215,19 +220,29 @@ func (w *workspace) gradient(dst *Grads, sol *Result, bt *batch, i int, dX, dU [
 	sol1 := solution{x: sol.X[i*t*n : (i+1)*t*n], u: sol.U[i*t*m : (i+1)*t*m],
 		lam: sol.Lambda[i*t*n : (i+1)*t*n]}
 	theta := row(bt.theta, bt.thetaStride, i, p)
-	phi := row(bt.phi, bt.phiStride, i, q)
+	phi := bt.phiRows(i, w.sv.nq, t)
+	w.lo, w.hi = bt.bounds(i, t*m)
 	st := w.sensitivity(&sol1, theta, phi, dX[i*t*n:(i+1)*t*n], dU[i*t*m:(i+1)*t*m], opt.Mode, opt.Indefinite)
 	if st == GradOK || st == GradRegularized {
-		if cst := w.contract(gx0, gth, gph); cst != GradOK {
+		if cst := w.contract(&out, &sol1, phi.step > 0, dU[i*t*m:(i+1)*t*m]); cst != GradOK {
 			st = cst
 		}
 	}
 	if st != GradOK && st != GradRegularized {
-		clear(gx0)
-		clear(gth)
-		clear(gph)
+		out.clear()
 	}
 	dst.Status[i] = st
+}
+
+// gradRows are one example's rows of Grads.
+type gradRows struct{ x0, theta, phi, lower, upper []float64 }
+
+func (g *gradRows) clear() {
+	clear(g.x0)
+	clear(g.theta)
+	clear(g.phi)
+	clear(g.lower)
+	clear(g.upper)
 }
 
 // solution holds views of one example's solution: states, controls and
@@ -242,7 +257,7 @@ type solution struct{ x, u, lam []float64 }
 // with H_t the stage Hessian of the mode, ḡ = (dX, dU), and leaves its
 // solution d and multipliers ν (ν_t for the constraint defining x_t) in the
 // scratch. It also stores the mixed derivatives for contract.
-func (w *workspace) sensitivity(sol *solution, theta, phi, dX, dU []float64, mode GradMode, indefinite IndefinitePolicy) GradStatus {
+func (w *workspace) sensitivity(sol *solution, theta []float64, phi phiRows, dX, dU []float64, mode GradMode, indefinite IndefinitePolicy) GradStatus {
 	g := w.gw
 	n, m, t := w.n, w.m, w.t
 	k := n + m
@@ -258,7 +273,7 @@ func (w *workspace) sensitivity(sol *solution, theta, phi, dX, dU []float64, mod
 	}
 	// Active set: controls on a bound are held fixed.
 	for j, u := range sol.u {
-		g.held[j] = !(u > w.sv.lower[j] && u < w.sv.upper[j])
+		g.held[j] = !(u > w.lo[j] && u < w.hi[j])
 	}
 	st := w.heldSweep(indefinite)
 	if st != GradOK && st != GradRegularized {
@@ -300,15 +315,15 @@ func (w *workspace) heldSweep(policy IndefinitePolicy) GradStatus {
 // stageDerivatives evaluates, along the solution in w.x, w.u, the stage
 // Hessians H_t of the mode, the dynamics' Jacobians and the mixed
 // derivatives that contract needs.
-func (w *workspace) stageDerivatives(sol *solution, theta, phi []float64, mode GradMode) {
+func (w *workspace) stageDerivatives(sol *solution, theta []float64, phi phiRows, mode GradMode) {
 	g := w.gw
 	n, m, t := w.n, w.m, w.t
 	k, p, q := n+m, w.sv.dims.P, w.sv.nq
 	for s := 0; s < t; s++ {
 		xt, ut := sol.x[s*n:(s+1)*n], sol.u[s*m:(s+1)*m]
 		hs := g.h[s*k*k : (s+1)*k*k]
-		w.cost.Quadratize(w.gz[s*k:(s+1)*k], hs, xt, ut, phi)
-		w.cost.Mixed(g.gphi[s*k*q:(s+1)*k*q], xt, ut, phi)
+		w.cost.Quadratize(w.gz[s*k:(s+1)*k], hs, xt, ut, phi.at(s))
+		w.cost.Mixed(g.gphi[s*k*q:(s+1)*k*q], xt, ut, phi.at(s))
 		if s == t-1 {
 			continue
 		}
@@ -370,36 +385,73 @@ func (w *workspace) multipliers(dX []float64) {
 // contract turns the sweep's solution into input gradients:
 //
 //	dL/dθ  = −Σ_t (d_tᵀ ∂²(λ_{t+1}ᵀf_t)/∂τ∂θ + ν_{t+1}ᵀ ∂f_t/∂θ)
-//	dL/dφ  = −Σ_t d_tᵀ ∂²g_t/∂τ∂φ
+//	dL/dφ  = −Σ_t d_tᵀ ∂²g_t/∂τ∂φ   (per step with perStep)
 //	dL/dx0 = −ν_0
-func (w *workspace) contract(gx0, gth, gph []float64) GradStatus {
+//	dL/db_t,j = ḡ_u − (H_t d_t)_u − (B_tᵀ ν_{t+1})_u for a control u_t,j
+//	            held on its bound b (the multiplier of d_u = δb).
+func (w *workspace) contract(out *gradRows, sol *solution, perStep bool, dU []float64) GradStatus {
 	g := w.gw
-	n, t := w.n, w.t
-	k, p, q := n+w.m, w.sv.dims.P, w.sv.nq
+	n, m, t := w.n, w.m, w.t
+	k, p, q := n+m, w.sv.dims.P, w.sv.nq
 	for s := 0; s < t; s++ {
 		ds := g.d[s*k : (s+1)*k]
+		gph := out.phi
+		if perStep {
+			gph = out.phi[s*q : (s+1)*q]
+		}
 		addAtv(gph, g.gphi[s*k*q:(s+1)*k*q], ds, k, q)
 		if s < t-1 {
 			lh := g.lh[s*k*(k+p) : (s+1)*k*(k+p)]
 			for r, dr := range ds { // ∂²(λᵀf)/∂τ∂θ, the θ columns of lh
 				if dr != 0 {
-					addRank1(gth, lh[r*(k+p)+k:(r+1)*(k+p)], dr)
+					addRank1(out.theta, lh[r*(k+p)+k:(r+1)*(k+p)], dr)
 				}
 			}
-			addAtv(gth, g.ft[s*n*p:(s+1)*n*p], g.nu[(s+1)*n:(s+2)*n], n, p)
+			addAtv(out.theta, g.ft[s*n*p:(s+1)*n*p], g.nu[(s+1)*n:(s+2)*n], n, p)
 		}
+		w.boundGradients(out, sol, s, dU)
 	}
-	for r := range gth {
-		gth[r] = -gth[r]
+	for r := range out.theta {
+		out.theta[r] = -out.theta[r]
 	}
-	for r := range gph {
-		gph[r] = -gph[r]
+	for r := range out.phi {
+		out.phi[r] = -out.phi[r]
 	}
-	for r := range gx0 {
-		gx0[r] = -g.nu[r]
+	for r := range out.x0 {
+		out.x0[r] = -g.nu[r]
 	}
-	if !allFinite(gx0) || !allFinite(gth) || !allFinite(gph) {
+	if !allFinite(out.x0) || !allFinite(out.theta) || !allFinite(out.phi) ||
+		!allFinite(out.lower) || !allFinite(out.upper) {
 		return GradNonFinite
 	}
 	return GradOK
+}
+
+// boundGradients writes the gradients of the bounds on the controls of step
+// s that the sweep held: the stationarity residual of d_u there, negated.
+func (w *workspace) boundGradients(out *gradRows, sol *solution, s int, dU []float64) {
+	g := w.gw
+	n, m, t := w.n, w.m, w.t
+	k := n + m
+	hs := g.h[s*k*k : (s+1)*k*k]
+	ds := g.d[s*k : (s+1)*k]
+	for j := 0; j < m; j++ {
+		i := s*m + j
+		if !g.held[i] {
+			continue
+		}
+		r := dU[i] - dot(hs[(n+j)*k:(n+j+1)*k], ds)
+		if s < t-1 {
+			fu := w.fu[s*n*m : (s+1)*n*m]
+			nu := g.nu[(s+1)*n : (s+2)*n]
+			for a := 0; a < n; a++ {
+				r -= fu[a*m+j] * nu[a]
+			}
+		}
+		if sol.u[i] <= w.lo[i] {
+			out.lower[i] = r
+		} else {
+			out.upper[i] = r
+		}
+	}
 }

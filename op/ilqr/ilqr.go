@@ -22,6 +22,8 @@ type workspace struct {
 	next, tmp        []float64 // N, max(N, M)
 	lh               []float64 // (N+M)×(N+M+P), for Newton
 
+	lo, hi []float64 // T×M bounds of the example in hand
+
 	lqr   *lqrKernel
 	gw    *gradScratch // gradient scratch, made on first use
 	err   error        // a panic recovered in the current call
@@ -62,8 +64,9 @@ func newWorkspace(sv *Solver) *workspace {
 
 // example holds the data of the example being solved.
 type example struct {
-	i              int
-	x0, theta, phi []float64
+	i         int
+	x0, theta []float64
+	phi       phiRows
 }
 
 // iterate is the state of one solve between iterations.
@@ -91,14 +94,15 @@ func (w *workspace) solve(dst *Result, bt *batch, i int) {
 	}
 	ex := example{i: i, x0: bt.x0[i*n : (i+1)*n],
 		theta: row(bt.theta, bt.thetaStride, i, w.sv.dims.P),
-		phi:   row(bt.phi, bt.phiStride, i, w.sv.nq)}
+		phi:   bt.phiRows(i, w.sv.nq, t)}
+	w.lo, w.hi = bt.bounds(i, t*m)
 	if bt.u0 != nil {
 		copy(w.u, bt.u0[i*t*m:(i+1)*t*m])
 	} else {
 		clear(w.u)
 	}
 	for j := range w.u {
-		w.u[j] = clampf(w.u[j], w.sv.lower[j], w.sv.upper[j])
+		w.u[j] = clampf(w.u[j], w.lo[j], w.hi[j])
 	}
 	clear(w.kff)
 
@@ -233,7 +237,7 @@ func (w *workspace) backwardPass(it *iterate) (dv float64, ok bool) {
 	s := &w.sv.settings
 	d := lqrData{fx: w.fx, fu: w.fu, hzz: w.gzz, hz: w.gz}
 	for {
-		r := controlRule{box: true, mu: it.mu, u: w.u, lower: w.sv.lower, upper: w.sv.upper}
+		r := controlRule{box: true, mu: it.mu, u: w.u, lower: w.lo, upper: w.hi}
 		if dv1, dv2, ok := w.lqr.backward(&d, &r, w.kfb, w.kff); ok {
 			return dv1 + dv2, true
 		}
@@ -284,13 +288,13 @@ func decreaseReg(mu, dmu float64, s *Settings) (float64, float64) {
 
 // rollout simulates u from x0 into x and returns the total cost and whether
 // every state and the cost are finite.
-func (w *workspace) rollout(x, u, x0, theta, phi []float64) (float64, bool) {
+func (w *workspace) rollout(x, u, x0, theta []float64, phi phiRows) (float64, bool) {
 	n, m := w.n, w.m
 	copy(x[:n], x0)
 	var cost float64
 	for t := 0; t < w.t; t++ {
 		xt, ut := x[t*n:(t+1)*n], u[t*m:(t+1)*m]
-		cost += w.cost.Value(xt, ut, phi)
+		cost += w.cost.Value(xt, ut, phi.at(t))
 		if t < w.t-1 {
 			w.dyn.Step(x[(t+1)*n:(t+2)*n], xt, ut, theta)
 		}
@@ -300,12 +304,12 @@ func (w *workspace) rollout(x, u, x0, theta, phi []float64) (float64, bool) {
 
 // linearize computes the dynamics Jacobians and the cost's gradient and
 // Hessian along the current trajectory.
-func (w *workspace) linearize(theta, phi []float64) {
+func (w *workspace) linearize(theta []float64, phi phiRows) {
 	n, m := w.n, w.m
 	k := n + m
 	for t := 0; t < w.t; t++ {
 		xt, ut := w.x[t*n:(t+1)*n], w.u[t*m:(t+1)*m]
-		w.cost.Quadratize(w.gz[t*k:(t+1)*k], w.gzz[t*k*k:(t+1)*k*k], xt, ut, phi)
+		w.cost.Quadratize(w.gz[t*k:(t+1)*k], w.gzz[t*k*k:(t+1)*k*k], xt, ut, phi.at(t))
 		if t < w.t-1 {
 			w.dyn.Linearize(w.next, w.fx[t*n*n:(t+1)*n*n], w.fu[t*n*m:(t+1)*n*m], xt, ut, theta)
 		}
@@ -350,7 +354,7 @@ func (w *workspace) costates() float64 {
 		}
 		for j := 0; j < m; j++ {
 			u := w.u[t*m+j]
-			d := math.Abs(u - clampf(u-r[j], w.sv.lower[t*m+j], w.sv.upper[t*m+j]))
+			d := math.Abs(u - clampf(u-r[j], w.lo[t*m+j], w.hi[t*m+j]))
 			if d > pg || math.IsNaN(d) {
 				pg = d
 			}
@@ -361,7 +365,7 @@ func (w *workspace) costates() float64 {
 
 // forward rolls out u + α k + K (x̂ − x), projected onto the bounds, into
 // xNew, uNew and returns its cost and whether it is finite.
-func (w *workspace) forward(alpha float64, x0, theta, phi []float64) (float64, bool) {
+func (w *workspace) forward(alpha float64, x0, theta []float64, phi phiRows) (float64, bool) {
 	n, m := w.n, w.m
 	copy(w.xNew[:n], x0)
 	var cost float64
@@ -375,9 +379,9 @@ func (w *workspace) forward(alpha float64, x0, theta, phi []float64) (float64, b
 			for l, kl := range row {
 				v += kl * (xh[l] - xt[l])
 			}
-			uh[j] = clampf(v, w.sv.lower[t*m+j], w.sv.upper[t*m+j])
+			uh[j] = clampf(v, w.lo[t*m+j], w.hi[t*m+j])
 		}
-		cost += w.cost.Value(xh, uh, phi)
+		cost += w.cost.Value(xh, uh, phi.at(t))
 		if t < w.t-1 {
 			w.dyn.Step(w.xNew[(t+1)*n:(t+2)*n], xh, uh, theta)
 		}

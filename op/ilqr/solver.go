@@ -35,8 +35,15 @@ type Inputs struct {
 	// shared by all examples. Nil means the model's defaults.
 	Theta []float64
 	// Phi holds the cost parameters: B rows of length Q, or one shared row.
-	// Nil means the cost's defaults.
-	Phi []float64
+	// With PhiPerStep, each of those rows is T rows, one per step (T·Q
+	// shared, or B·T·Q): a time-varying cost. Nil means the cost's defaults,
+	// the same at every step.
+	Phi        []float64
+	PhiPerStep bool
+	// Lower and Upper, when not nil, replace the problem's control bounds
+	// for this call: length M (every step and example), T·M (per step) or
+	// B·T·M (per example and step). Gradient gives their gradients.
+	Lower, Upper []float64
 	// U0 optionally warm-starts the controls: B×T×M. Nil starts from zero
 	// controls projected onto the bounds.
 	U0 []float64
@@ -193,23 +200,8 @@ func NewSolver(p Problem, s *Settings) (*Solver, error) {
 	if err != nil {
 		return nil, err
 	}
-	for i := range lo {
-		if lo[i] > hi[i] {
-			return nil, badInput("bounds: Lower %g > Upper %g at step %d control %d", lo[i], hi[i], i/d.M, i%d.M)
-		}
-		if math.IsInf(lo[i], 1) || math.IsInf(hi[i], -1) {
-			return nil, badInput("bounds: [%g, %g] at step %d control %d admits no finite control", lo[i], hi[i], i/d.M, i%d.M)
-		}
-	}
-	if c, ok := p.Dynamics.(Clamper); ok {
-		clo, chi := c.ControlClamp()
-		for i := 0; clo != nil && i < len(lo); i++ {
-			j := i % d.M
-			if lo[i] < clo[j] || hi[i] > chi[j] {
-				return nil, badInput("bounds [%g, %g] on control %d are wider than %s's internal clamp [%g, %g]",
-					lo[i], hi[i], j, p.Dynamics.Name(), clo[j], chi[j])
-			}
-		}
+	if err := checkBounds(p.Dynamics, lo, hi, d.M, ""); err != nil {
+		return nil, err
 	}
 	workers := set.Workers
 	if workers == 0 {
@@ -223,6 +215,33 @@ func NewSolver(p Problem, s *Settings) (*Solver, error) {
 		sv.work[i] = newWorkspace(sv)
 	}
 	return sv, nil
+}
+
+// checkBounds checks T·M bounds lo, hi: lower ≤ upper, each interval
+// admitting a finite control, and within the model's internal clamp (see
+// Clamper). where prefixes the messages (e.g. "example 3: ").
+func checkBounds(dyn models.Dynamics, lo, hi []float64, m int, where string) error {
+	for i := range lo {
+		switch {
+		case math.IsNaN(lo[i]) || math.IsNaN(hi[i]):
+			return badInput("%sbounds: NaN at step %d control %d", where, i/m, i%m)
+		case lo[i] > hi[i]:
+			return badInput("%sbounds: Lower %g > Upper %g at step %d control %d", where, lo[i], hi[i], i/m, i%m)
+		case math.IsInf(lo[i], 1) || math.IsInf(hi[i], -1):
+			return badInput("%sbounds: [%g, %g] at step %d control %d admits no finite control", where, lo[i], hi[i], i/m, i%m)
+		}
+	}
+	if c, ok := dyn.(Clamper); ok {
+		clo, chi := c.ControlClamp()
+		for i := 0; clo != nil && i < len(lo); i++ {
+			j := i % m
+			if lo[i] < clo[j] || hi[i] > chi[j] {
+				return badInput("%sbounds [%g, %g] on control %d are wider than %s's internal clamp [%g, %g]",
+					where, lo[i], hi[i], j, dyn.Name(), clo[j], chi[j])
+			}
+		}
+	}
+	return nil
 }
 
 // MaxFloats is the largest number of float64s (8 GiB) that a solver
@@ -280,7 +299,11 @@ type batch struct {
 	x0          []float64
 	theta, phi  []float64
 	thetaStride int // 0 when shared
-	phiStride   int
+	phiStride   int // per example: 0 when shared, else Q or T·Q
+	phiStep     int // per step: Q with Inputs.PhiPerStep, else 0
+	lower       []float64 // T·M, or B·T·M with boundStride T·M
+	upper       []float64
+	boundStride int
 	u0          []float64
 	bad         []bool // examples not to solve (IsolateNonFinite)
 }
@@ -316,7 +339,10 @@ func (sv *Solver) check(in Inputs, isolate bool) (batch, error) {
 	if bt.theta, bt.thetaStride, err = perExample("Theta", in.Theta, sv.theta0, b, p); err != nil {
 		return batch{}, err
 	}
-	if bt.phi, bt.phiStride, err = perExample("Phi", in.Phi, sv.phi0, b, sv.nq); err != nil {
+	if err := sv.checkPhi(&bt, in); err != nil {
+		return batch{}, err
+	}
+	if err := sv.checkCallBounds(&bt, in); err != nil {
 		return batch{}, err
 	}
 	tm := sv.prob.T * m
@@ -344,7 +370,7 @@ func (sv *Solver) checkExample(bt *batch, i int) string {
 		return "X0 contains NaN or Inf"
 	case !allFinite(theta):
 		return "Theta contains NaN or Inf"
-	case !allFinite(row(bt.phi, bt.phiStride, i, sv.nq)):
+	case !allFinite(row(bt.phi, bt.phiStride, i, bt.phiLen(sv.nq, t))):
 		return "Phi contains NaN or Inf"
 	case bt.u0 != nil && !allFinite(bt.u0[i*t*m:(i+1)*t*m]):
 		return "U0 contains NaN or Inf"
@@ -355,6 +381,87 @@ func (sv *Solver) checkExample(bt *batch, i int) string {
 		}
 	}
 	return ""
+}
+
+// checkPhi sets bt's view of the cost parameters in: shared or per
+// example, the same at every step or (PhiPerStep) per step.
+func (sv *Solver) checkPhi(bt *batch, in Inputs) error {
+	q, t := sv.nq, sv.prob.T
+	var err error
+	if !in.PhiPerStep {
+		bt.phi, bt.phiStride, err = perExample("Phi", in.Phi, sv.phi0, bt.b, q)
+		return err
+	}
+	if in.Phi == nil {
+		return badInput("Phi is nil with PhiPerStep")
+	}
+	bt.phi, bt.phiStride, err = perExample("Phi (per step)", in.Phi, nil, bt.b, t*q)
+	bt.phiStep = q
+	return err
+}
+
+// phiLen is the length of one example's cost parameters.
+func (bt *batch) phiLen(q, t int) int {
+	if bt.phiStep > 0 {
+		return t * q
+	}
+	return q
+}
+
+// phiRows returns example i's cost parameters.
+func (bt *batch) phiRows(i, q, t int) phiRows {
+	return phiRows{phi: row(bt.phi, bt.phiStride, i, bt.phiLen(q, t)), step: bt.phiStep, q: q}
+}
+
+// phiRows are one example's cost parameters: row t is at phi[t·step:].
+type phiRows struct {
+	phi     []float64
+	step, q int
+}
+
+// at returns the cost parameters of step t.
+func (p phiRows) at(t int) []float64 { return p.phi[t*p.step : t*p.step+p.q] }
+
+// checkCallBounds sets bt's view of the control bounds: the problem's, or
+// in's (M, T·M or B·T·M), checked like the problem's.
+func (sv *Solver) checkCallBounds(bt *batch, in Inputs) error {
+	bt.lower, bt.upper = sv.lower, sv.upper
+	if in.Lower == nil && in.Upper == nil {
+		return nil
+	}
+	m, t := sv.dims.M, sv.prob.T
+	tm := t * m
+	if len(in.Lower) != len(in.Upper) {
+		return badInput("Lower has length %d, Upper %d", len(in.Lower), len(in.Upper))
+	}
+	switch len(in.Lower) {
+	case m, tm:
+		lo, err := expandBounds("Lower", in.Lower, t, m)
+		if err != nil {
+			return err
+		}
+		hi, err := expandBounds("Upper", in.Upper, t, m)
+		if err != nil {
+			return err
+		}
+		bt.lower, bt.upper = lo, hi
+		return checkBounds(sv.prob.Dynamics, lo, hi, m, "")
+	case bt.b * tm:
+		bt.lower, bt.upper, bt.boundStride = in.Lower, in.Upper, tm
+		for i := range bt.b {
+			lo, hi := in.Lower[i*tm:(i+1)*tm], in.Upper[i*tm:(i+1)*tm]
+			if err := checkBounds(sv.prob.Dynamics, lo, hi, m, fmt.Sprintf("example %d: ", i)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return badInput("Lower has length %d, want M=%d, T·M=%d or B·T·M=%d", len(in.Lower), m, tm, bt.b*tm)
+}
+
+// bounds returns example i's control bounds (T·M each).
+func (bt *batch) bounds(i, tm int) (lo, hi []float64) {
+	return row(bt.lower, bt.boundStride, i, tm), row(bt.upper, bt.boundStride, i, tm)
 }
 
 // perExample checks the length of a shared-or-per-example parameter slice
@@ -534,7 +641,8 @@ func (w *workspace) refresh(r *Result, bt *batch, i int) {
 		return
 	}
 	theta := row(bt.theta, bt.thetaStride, i, w.sv.dims.P)
-	phi := row(bt.phi, bt.phiStride, i, w.sv.nq)
+	phi := bt.phiRows(i, w.sv.nq, t)
+	w.lo, w.hi = bt.bounds(i, t*m)
 	copy(w.x, r.X[i*t*n:(i+1)*t*n])
 	copy(w.u, r.U[i*t*m:(i+1)*t*m])
 	w.linearize(theta, phi)
@@ -542,7 +650,7 @@ func (w *workspace) refresh(r *Result, bt *batch, i int) {
 	copy(r.Lambda[i*t*n:(i+1)*t*n], w.lam)
 	var c float64
 	for s := 0; s < t; s++ {
-		c += w.cost.Value(w.x[s*n:(s+1)*n], w.u[s*m:(s+1)*m], phi)
+		c += w.cost.Value(w.x[s*n:(s+1)*n], w.u[s*m:(s+1)*m], phi.at(s))
 	}
 	r.Cost[i] = c
 }
