@@ -92,8 +92,57 @@ func onBounds(in ilqr.Inputs, u []float64) []int {
 	return a
 }
 
+// fullCostCases are generalCases with the full quadratic cost: per step and
+// example Q_t = D½(I + 0.3·R_t)D½, D = diag(q) of the task's cost and R_t
+// symmetric with zero diagonal and entries in [−1/K, 1/K] (so Q_t is
+// positive definite where q is), cross terms between x and u included.
+func fullCostCases() []generalCase {
+	var out []generalCase
+	for ci, c := range generalCases() {
+		qc := c.prob.Cost.(*models.QuadCost)
+		d := qc.Dims()
+		k := d.N + d.M
+		full := models.FullFromQuad(qc)
+		// The pendulum's cross terms alone would put every control on
+		// its bound: its controls are made ten times dearer.
+		uw := 1.0
+		if c.prob.Dynamics.Name() == models.PendulumTask().Dynamics.Name() {
+			uw = 10
+		}
+		nq := k*k + k
+		t := c.prob.T
+		b := len(c.in.X0) / d.N
+		phi := make([]float64, b*t*nq)
+		r := fdtest.Normals(uint64(40+ci), b*t*k*k)
+		for row := 0; row < b*t; row++ {
+			qrow := c.in.Phi[row*2*k : row*2*k+k] // this step's diagonal q
+			prow := c.in.Phi[row*2*k+k : (row+1)*2*k]
+			dst := phi[row*nq : (row+1)*nq]
+			for i := 0; i < k; i++ {
+				for j := 0; j < k; j++ {
+					switch {
+					case i == j && i >= d.N:
+						dst[i*k+j] = uw * qrow[i]
+					case i == j:
+						dst[i*k+j] = qrow[i]
+					case i < j:
+						v := 0.3 / float64(k) * math.Tanh(r[row*k*k+i*k+j]) * math.Sqrt(qrow[i]*qrow[j])
+						dst[i*k+j], dst[j*k+i] = v, v
+					}
+				}
+			}
+			copy(dst[k*k:], prow)
+		}
+		c.name += "/full-cost"
+		c.prob.Cost = full
+		c.in.Phi = phi
+		out = append(out, c)
+	}
+	return out
+}
+
 func TestGradientGeneralInputs(t *testing.T) {
-	for _, c := range generalCases() {
+	for _, c := range slices.Concat(generalCases(), fullCostCases()) {
 		t.Run(c.name, func(t *testing.T) {
 			sv, err := ilqr.NewSolver(c.prob, &gradTight)
 			if err != nil {
