@@ -152,10 +152,8 @@ func (sv *Solver) Gradient(dst *Grads, sol *Result, in Inputs, dX, dU []float64,
 		return err
 	}
 	d, t := sv.dims, sv.prob.T
-	if sol == nil || sol.B != bt.b || sol.T != t || sol.N != d.N || sol.M != d.M ||
-		len(sol.X) != bt.b*t*d.N || len(sol.U) != bt.b*t*d.M || len(sol.Lambda) != bt.b*t*d.N ||
-		len(sol.Status) != bt.b {
-		return badInput("gradient: solution does not match the inputs' batch (B=%d, T=%d, N=%d, M=%d)", bt.b, t, d.N, d.M)
+	if err := sv.checkSolution(sol, &bt); err != nil {
+		return err
 	}
 	if len(dX) != bt.b*t*d.N || len(dU) != bt.b*t*d.M {
 		return badInput("gradient: dX has length %d and dU %d, want B·T·N=%d and B·T·M=%d",
@@ -168,13 +166,29 @@ func (sv *Solver) Gradient(dst *Grads, sol *Result, in Inputs, dX, dU []float64,
 		return badInput("gradient: unknown mode %d or policy %d/%d", opt.Mode, opt.Unconverged, opt.Indefinite)
 	}
 	dst.resize(bt.b, d.N, d.P, bt.phiLen(sv.nq, t), t*d.M)
+	sv.ensureGradScratch()
+	sv.job = job{kind: jobGradient, bt: bt, res: sol, grads: dst, dX: dX, dU: dU, opt: opt}
+	return sv.parallel(bt.b)
+}
+
+// checkSolution checks that sol is a solution of the batch bt.
+func (sv *Solver) checkSolution(sol *Result, bt *batch) error {
+	d, t := sv.dims, sv.prob.T
+	if sol == nil || sol.B != bt.b || sol.T != t || sol.N != d.N || sol.M != d.M ||
+		len(sol.X) != bt.b*t*d.N || len(sol.U) != bt.b*t*d.M || len(sol.Lambda) != bt.b*t*d.N ||
+		len(sol.Status) != bt.b {
+		return badInput("solution does not match the inputs' batch (B=%d, T=%d, N=%d, M=%d)", bt.b, t, d.N, d.M)
+	}
+	return nil
+}
+
+// ensureGradScratch makes every worker's sweep scratch on first use.
+func (sv *Solver) ensureGradScratch() {
 	for _, w := range sv.work {
 		if w.gw == nil {
 			w.gw = newGradScratch(w)
 		}
 	}
-	sv.job = job{kind: jobGradient, bt: bt, res: sol, grads: dst, dX: dX, dU: dU, opt: opt}
-	return sv.parallel(bt.b)
 }
 
 // gradScratch is a worker's storage for the gradient sweep.
@@ -189,6 +203,8 @@ type gradScratch struct {
 	held []bool    // T×M: controls on a bound
 	d    []float64 // T×K solution
 	nu   []float64 // (T+1)×N multipliers
+	c    []float64 // T×N affine dynamics terms (JVP)
+	db   []float64 // T×M held controls' perturbations (JVP)
 }
 
 func newGradScratch(w *workspace) *gradScratch {
@@ -199,6 +215,7 @@ func newGradScratch(w *workspace) *gradScratch {
 		ft: make([]float64, t*n*p), gphi: make([]float64, t*k*q), lh: make([]float64, t*k*(k+p)),
 		kfb: make([]float64, t*m*n), kff: make([]float64, t*m), held: make([]bool, t*m),
 		d: make([]float64, t*k), nu: make([]float64, (t+1)*n),
+		c: make([]float64, t*n), db: make([]float64, t*m),
 	}
 }
 
@@ -209,12 +226,8 @@ func (w *workspace) gradient(dst *Grads, sol *Result, bt *batch, i int, dX, dU [
 	out := gradRows{x0: dst.X0[i*n : (i+1)*n], theta: dst.Theta[i*p : (i+1)*p],
 		phi: dst.Phi[i*q : (i+1)*q], lower: dst.Lower[i*t*m : (i+1)*t*m], upper: dst.Upper[i*t*m : (i+1)*t*m]}
 	out.clear()
-	switch {
-	case bt.bad[i] || sol.Status[i] == NonFinite:
-		dst.Status[i] = GradNonFinite
-		return
-	case !sol.Status[i].Stationary() && opt.Unconverged == SkipUnconverged:
-		dst.Status[i] = GradSkipped
+	if st, skip := w.sweepable(sol, bt, i, opt); skip {
+		dst.Status[i] = st
 		return
 	}
 	sol1 := solution{x: sol.X[i*t*n : (i+1)*t*n], u: sol.U[i*t*m : (i+1)*t*m],
@@ -232,6 +245,19 @@ func (w *workspace) gradient(dst *Grads, sol *Result, bt *batch, i int, dX, dU [
 		out.clear()
 	}
 	dst.Status[i] = st
+}
+
+// sweepable says whether example i's solution gets a sweep, and the
+// status of one that does not: GradNonFinite, or GradSkipped for an
+// unconverged example under SkipUnconverged.
+func (w *workspace) sweepable(sol *Result, bt *batch, i int, opt GradOptions) (GradStatus, bool) {
+	switch {
+	case bt.bad[i] || sol.Status[i] == NonFinite:
+		return GradNonFinite, true
+	case !sol.Status[i].Stationary() && opt.Unconverged == SkipUnconverged:
+		return GradSkipped, true
+	}
+	return GradOK, false
 }
 
 // gradRows are one example's rows of Grads.
@@ -271,29 +297,32 @@ func (w *workspace) sensitivity(sol *solution, theta []float64, phi phiRows, dX,
 			hz[n+r] = -dU[s*m+r]
 		}
 	}
-	// Active set: controls on a bound are held fixed.
-	for j, u := range sol.u {
-		g.held[j] = !(u > w.lo[j] && u < w.hi[j])
-	}
-	st := w.heldSweep(indefinite)
+	w.holdBounds(sol.u)
+	st := w.heldSweep(&lqrData{fx: w.fx, fu: w.fu, hzz: g.h, hz: g.hz}, indefinite)
 	if st != GradOK && st != GradRegularized {
 		return st
 	}
-	w.sweepForward()
+	clear(g.d[:n])
+	w.sweepForward(nil)
 	w.multipliers(dX)
 	return st // NaN or Inf in d or ν reaches the gradients, which contract checks
 }
 
-// heldSweep runs the kernel's held rule on the sweep's data; an indefinite
-// step is GradIndefinite, or with RegularizeIndefinite the sweep is rerun
-// with μ growing by the solver's schedule until it succeeds
-// (GradRegularized).
-func (w *workspace) heldSweep(policy IndefinitePolicy) GradStatus {
+// holdBounds marks the controls on a bound, which the sweep holds fixed.
+func (w *workspace) holdBounds(u []float64) {
+	for j, v := range u {
+		w.gw.held[j] = !(v > w.lo[j] && v < w.hi[j])
+	}
+}
+
+// heldSweep runs the kernel's held rule on d; an indefinite step is
+// GradIndefinite, or with RegularizeIndefinite the sweep is rerun with μ
+// growing by the solver's schedule until it succeeds (GradRegularized).
+func (w *workspace) heldSweep(d *lqrData, policy IndefinitePolicy) GradStatus {
 	g := w.gw
 	s := &w.sv.settings
-	d := lqrData{fx: w.fx, fu: w.fu, hzz: g.h, hz: g.hz}
 	r := controlRule{held: g.held}
-	if _, _, ok := w.lqr.backward(&d, &r, g.kfb, g.kff); ok {
+	if _, _, ok := w.lqr.backward(d, &r, g.kfb, g.kff); ok {
 		return GradOK
 	}
 	if policy != RegularizeIndefinite {
@@ -306,7 +335,7 @@ func (w *workspace) heldSweep(policy IndefinitePolicy) GradStatus {
 			return GradIndefinite
 		}
 		r.mu = mu
-		if _, _, ok := w.lqr.backward(&d, &r, g.kfb, g.kff); ok {
+		if _, _, ok := w.lqr.backward(d, &r, g.kfb, g.kff); ok {
 			return GradRegularized
 		}
 	}
@@ -341,13 +370,12 @@ func (w *workspace) stageDerivatives(sol *solution, theta []float64, phi phiRows
 	}
 }
 
-// sweepForward rolls the sweep's policy out of d_x0 = 0:
-// d_u = K d_x + k, d_x' = A d_x + B d_u.
-func (w *workspace) sweepForward() {
+// sweepForward rolls the sweep's policy out of the initial state in
+// g.d[:N]: d_u = K d_x + k, d_x' = A d_x + B d_u (+ c_t when c is not nil).
+func (w *workspace) sweepForward(c []float64) {
 	g := w.gw
 	n, m, t := w.n, w.m, w.t
 	k := n + m
-	clear(g.d[:n])
 	for s := 0; s < t; s++ {
 		ds := g.d[s*k : (s+1)*k]
 		dx, du := ds[:n], ds[n:]
@@ -356,6 +384,9 @@ func (w *workspace) sweepForward() {
 		if s < t-1 {
 			nx := g.d[(s+1)*k : (s+1)*k+n]
 			clear(nx)
+			if c != nil {
+				copy(nx, c[s*n:(s+1)*n])
+			}
 			addAv(nx, w.fx[s*n*n:(s+1)*n*n], dx, n, n)
 			addAv(nx, w.fu[s*n*m:(s+1)*n*m], du, n, m)
 		}

@@ -13,7 +13,9 @@ package ilqr
 // Hessian) and h_t its linear term. Going backward from V_T = 0,
 //
 //	Q_t   = H_t + [A_t B_t]ᵀ V″_{t+1} [A_t B_t]
-//	q_t   = h_t + [A_t B_t]ᵀ v′_{t+1}
+//	q_t   = h_t + [A_t B_t]ᵀ (v′_{t+1} + V″_{t+1} c_t)
+//
+// (c_t an optional affine term of the dynamics, zero in the solver)
 //
 // and the control step on (Q_uu, Q_ux, q_u) is one of two rules:
 //
@@ -43,6 +45,9 @@ package ilqr
 // K = N+M.
 type lqrData struct {
 	fx, fu, hzz, hz []float64
+	// c, when not nil, is an affine term of the dynamics ((T−1)×N):
+	// δx_{t+1} = A_t δx_t + B_t δu_t + c_t.
+	c []float64
 }
 
 // controlRule selects the kernel's control step.
@@ -166,7 +171,11 @@ func (k *lqrKernel) assemble(d *lqrData, t int) {
 				vr[n+j] += v * b
 			}
 		}
-		if g := k.vx[r]; g != 0 {
+		g := k.vx[r]
+		if d.c != nil { // v′ + V″c_t
+			g += dot(k.vxx[r*n:(r+1)*n], d.c[t*n:(t+1)*n])
+		}
+		if g != 0 {
 			for j, a := range fx[r*n : (r+1)*n] {
 				k.q[j] += a * g
 			}

@@ -298,9 +298,9 @@ type batch struct {
 	b           int
 	x0          []float64
 	theta, phi  []float64
-	thetaStride int // 0 when shared
-	phiStride   int // per example: 0 when shared, else Q or T·Q
-	phiStep     int // per step: Q with Inputs.PhiPerStep, else 0
+	thetaStride int       // 0 when shared
+	phiStride   int       // per example: 0 when shared, else Q or T·Q
+	phiStep     int       // per step: Q with Inputs.PhiPerStep, else 0
 	lower       []float64 // T·M, or B·T·M with boundStride T·M
 	upper       []float64
 	boundStride int
@@ -509,18 +509,21 @@ const (
 	jobSolve jobKind = iota
 	jobGradient
 	jobRefresh
+	jobJVP
 )
 
 // job is the work of one Solve, Gradient or Refresh call, shared read-only
 // by the workers; each writes only its examples' rows of the outputs. Kept in
 // the Solver rather than a closure so a call allocates nothing.
 type job struct {
-	kind   jobKind
-	bt     batch
-	res    *Result // solution written (jobSolve, jobRefresh) or read (jobGradient)
-	grads  *Grads
-	dX, dU []float64
-	opt    GradOptions
+	kind    jobKind
+	bt      batch
+	res     *Result // solution written (jobSolve, jobRefresh) or read (jobGradient)
+	grads   *Grads
+	dX, dU  []float64
+	opt     GradOptions
+	tangent *Tangent
+	dir     direction
 }
 
 // run does the current job's work for example i. A panic in the code it
@@ -539,6 +542,8 @@ func (w *workspace) run(i int) {
 		w.gradient(j.grads, j.res, &j.bt, i, j.dX, j.dU, j.opt)
 	case jobRefresh:
 		w.refresh(j.res, &j.bt, i)
+	case jobJVP:
+		w.jvp(j.tangent, j.res, &j.bt, i, &j.dir, j.opt)
 	}
 }
 
