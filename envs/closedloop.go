@@ -408,8 +408,8 @@ type Episode struct {
 	// upright: a ratio of raw costs would mean nothing.)
 	Cost float64
 	// Success is set when every pole stayed within the success tolerances
-	// over the last HoldSteps states and the cart stayed on its track
-	// throughout.
+	// over the last HoldSteps states (all states of a shorter episode) and
+	// the cart stayed on its track throughout.
 	Success bool
 	// OffTrack is set when the cart left its track at some state.
 	OffTrack bool
@@ -521,6 +521,7 @@ type runner struct {
 	floor      float64 // g(x_goal, 0)
 	x, next, u []float64
 	lo, hi     []float64
+	inside     int // length of the current run of upright states
 }
 
 func newRunner(env *Env, succ *Success) *runner {
@@ -541,46 +542,12 @@ func (r *runner) episode(ep *Episode, p Policy, x0 []float64, k int, keep bool) 
 		ep.X = make([]float64, 0, (k+1)*r.n)
 		ep.U = make([]float64, 0, k*r.m)
 	}
-	_, cart := r.env.geometry()
 	copy(r.x, x0)
-	inside := 0 // length of the current run of states within the tolerances
-	observe := func(t int) {
-		if keep {
-			ep.X = append(ep.X, r.x...)
-		}
-		if cart >= 0 && math.Abs(r.x[cart]) > r.succ.TrackLimit {
-			ep.OffTrack = true
-		}
-		if r.env.upright(r.x, r.succ) {
-			if inside == 0 {
-				ep.Reached = t
-			}
-			inside++
-		} else {
-			inside, ep.Reached = 0, -1
-		}
-	}
-	observe(0)
+	r.inside = 0
+	r.observe(ep, 0, keep)
 	for t := 0; t < k; t++ {
-		clear(r.u)
-		start := time.Now()
-		info, err := p.Control(r.u, r.x, t)
-		ep.StepTimes[t] = time.Since(start)
-		if err != nil {
+		if err := r.act(ep, p, t); err != nil {
 			return fmt.Errorf("step %d: %w", t, err)
-		}
-		if info.Solved {
-			ep.Solves++
-			if info.Converged {
-				ep.Converged++
-			}
-		}
-		for i, v := range r.u {
-			if math.IsNaN(v) || math.IsInf(v, 0) {
-				v = 0
-				ep.BadControls++
-			}
-			r.u[i] = min(max(v, r.lo[i]), r.hi[i])
 		}
 		if keep {
 			ep.U = append(ep.U, r.u...)
@@ -588,13 +555,59 @@ func (r *runner) episode(ep *Episode, p Policy, x0 []float64, k int, keep bool) 
 		ep.Cost += r.cost.Value(r.x, r.u, r.env.phi) - r.floor
 		r.env.Step(r.next, r.x, r.u)
 		r.x, r.next = r.next, r.x
-		observe(t + 1)
+		r.observe(ep, t+1, keep)
 	}
 	poles, _ := r.env.geometry()
 	ep.FinalAngle = math.Atan2(r.x[poles[0].s], r.x[poles[0].c])
 	ep.FinalRate = r.x[poles[0].w]
-	ep.Success = inside >= min(r.succ.HoldSteps, k+1) && !ep.OffTrack
+	ep.Success = r.inside >= min(r.succ.HoldSteps, k+1) && !ep.OffTrack
 	return nil
+}
+
+// act asks the policy for the control of step t into r.u, times it,
+// counts its solve and makes it applicable: non-finite entries become 0,
+// the rest is clamped to the bounds.
+func (r *runner) act(ep *Episode, p Policy, t int) error {
+	clear(r.u)
+	start := time.Now()
+	info, err := p.Control(r.u, r.x, t)
+	ep.StepTimes[t] = time.Since(start)
+	if err != nil {
+		return err
+	}
+	if info.Solved {
+		ep.Solves++
+		if info.Converged {
+			ep.Converged++
+		}
+	}
+	for i, v := range r.u {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			v = 0
+			ep.BadControls++
+		}
+		r.u[i] = min(max(v, r.lo[i]), r.hi[i])
+	}
+	return nil
+}
+
+// observe records state t (r.x): keeps it, checks the track, and extends
+// or breaks the run of upright states (r.inside, ep.Reached).
+func (r *runner) observe(ep *Episode, t int, keep bool) {
+	if keep {
+		ep.X = append(ep.X, r.x...)
+	}
+	if _, cart := r.env.geometry(); cart >= 0 && math.Abs(r.x[cart]) > r.succ.TrackLimit {
+		ep.OffTrack = true
+	}
+	if !r.env.upright(r.x, r.succ) {
+		r.inside, ep.Reached = 0, -1
+		return
+	}
+	if r.inside == 0 {
+		ep.Reached = t
+	}
+	r.inside++
 }
 
 // summarize computes the evaluation's aggregate metrics.
