@@ -42,9 +42,10 @@
 // env,method,split,episodes,success_rate,cost_ratio,solve_ms_p50,solve_ms_p99
 // (method "dilqr.dx/n100" for dilqr.dx trained on 100 demonstrations);
 // -md FILE the same as a Markdown table; -plot FILE a PNG of the success
-// rates at the largest n_train; -gif DIR animated GIFs per env of three
-// "out" episodes, expert | the dilqr.dx planner | the nn policy (both at
-// the largest n_train). -quick: n_train 50 only, 20 epochs, 10 episodes.
+// rates at the largest n_train; -gif DIR animated GIFs per env of the
+// three "out" episodes the expert takes longest to bring upright (the
+// swing-ups), expert | the dilqr.dx planner | the nn policy (both at the
+// largest n_train). -quick: n_train 50 only, 20 epochs, 10 episodes.
 package main
 
 import (

@@ -205,3 +205,18 @@ func TestRun(t *testing.T) {
 		t.Errorf("-models gave another table:\n%s\nvs\n%s", out.String(), again.String())
 	}
 }
+
+// TestGIFPicks: the episodes reaching upright latest, never-reached ones
+// first, returned in episode order.
+func TestGIFPicks(t *testing.T) {
+	ev := &envs.Evaluation{}
+	for _, r := range []int{3, -1, 40, 0, 40, 12} {
+		ev.Episodes = append(ev.Episodes, envs.Episode{Reached: r})
+	}
+	if got := gifPicks(ev, 3); !slices.Equal(got, []int{1, 2, 4}) {
+		t.Errorf("picks %v, want [1 2 4]", got)
+	}
+	if got := gifPicks(ev, 10); len(got) != 6 {
+		t.Errorf("picks %v, want all six", got)
+	}
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/csv"
 	"fmt"
 	"image/color"
@@ -194,7 +195,8 @@ func writeOutputs(o options, rows []row, gifs []gifSet, stdout io.Writer) error 
 			if err := write(path, func(w io.Writer) error { return writeGIF(w, g, labels) }); err != nil {
 				return err
 			}
-			fmt.Fprintf(stdout, "%s: columns %s; rows: the first %d \"out\" episodes\n", path, strings.Join(labels, " | "), gifEpisodes)
+			fmt.Fprintf(stdout, "%s: columns %s; rows: the %d \"out\" episodes the expert takes longest to bring upright\n",
+				path, strings.Join(labels, " | "), gifEpisodes)
 		}
 	}
 	if len(written) > 0 {
@@ -238,11 +240,12 @@ func gifLabels(g gifSet) []string {
 	return out
 }
 
-// writeGIF writes the first gifEpisodes "out" episodes of each label,
-// one row per episode, one column per label.
+// writeGIF writes gifEpisodes "out" episodes of each label, one row per
+// episode, one column per label: the episodes the expert takes longest to
+// bring upright (see gifPicks).
 func writeGIF(w io.Writer, g gifSet, labels []string) error {
 	var panels [][]float64
-	for k := 0; k < gifEpisodes; k++ {
+	for _, k := range gifPicks(g.evals["expert"], gifEpisodes) {
 		for _, l := range labels {
 			ev := g.evals[l]
 			if k >= len(ev.Episodes) {
@@ -252,6 +255,27 @@ func writeGIF(w io.Writer, g gifSet, labels []string) error {
 		}
 	}
 	return g.env.WriteGIF(w, panels, len(labels), &envs.GIFOptions{Size: 96})
+}
+
+// gifPicks returns the indices, in order, of the n episodes of the
+// expert's evaluation that reach upright latest (an episode that never
+// does counts as the latest; ties go to the earlier episode): the
+// swing-ups rather than the starts that are nearly upright already.
+func gifPicks(expert *envs.Evaluation, n int) []int {
+	idx := make([]int, len(expert.Episodes))
+	late := func(k int) int {
+		if r := expert.Episodes[k].Reached; r >= 0 {
+			return r
+		}
+		return math.MaxInt
+	}
+	for k := range idx {
+		idx[k] = k
+	}
+	slices.SortStableFunc(idx, func(a, b int) int { return cmp.Compare(late(b), late(a)) })
+	idx = idx[:min(n, len(idx))]
+	slices.Sort(idx)
+	return idx
 }
 
 // plotSuccess draws the success rates as grouped bars: one group per
