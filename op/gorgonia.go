@@ -51,11 +51,10 @@ type OpConfig struct {
 // mutex; its result depends only on its inputs and, with WarmStart, on the
 // previous runs.
 type ILQROp struct {
-	cfg         OpConfig
-	solver      *ilqr.Solver
-	b           int
-	thetaShared bool
-	phiShared   bool
+	cfg    OpConfig
+	solver *ilqr.Solver
+	b      int
+	layout layout
 
 	isolate      bool      // the caller's Settings.IsolateNonFinite
 	lower, upper []float64 // the control bounds, T×M
@@ -68,6 +67,7 @@ type ILQROp struct {
 
 	dX, dU []float64  // scratch of the backward pass
 	grads  ilqr.Grads // its gradients
+	phiBuf []float64  // φ assembled from blocks
 }
 
 // grow returns s resized to n, reusing its storage.
@@ -78,30 +78,15 @@ func grow(s []float64, n int) []float64 {
 	return s[:n]
 }
 
-// sameInputs reports whether in holds the values concatenated in last.
-func sameInputs(last []float64, in ilqr.Inputs) bool {
-	n0, n1 := len(in.X0), len(in.X0)+len(in.Theta)
-	return len(last) == n1+len(in.Phi) && slices.Equal(last[:n0], in.X0) &&
-		slices.Equal(last[n0:n1], in.Theta) && slices.Equal(last[n1:], in.Phi)
-}
-
 // lastRun records the most recent forward run, so that the backward pass
 // of the same run reuses its solution (costates and statuses included).
 type lastRun struct {
 	out        []float64 // copy of the packed output
-	in         []float64 // copy of the inputs x0, θ, φ, concatenated
+	in         []float64 // copy of the inputs (concatInputs)
 	stats      ilqr.Stats
 	onBound    []int
 	gradStatus []ilqr.GradStatus
 	valid      bool // op.res holds the solution of this run
-}
-
-// Batch describes the inputs of an ILQROp: B examples, and whether θ and
-// φ are one row shared by the batch (rank 1) or one row per example
-// (rank 2).
-type Batch struct {
-	B                      int
-	ThetaShared, PhiShared bool
 }
 
 // NewILQROp returns the Op for the batch shape b. ILQR makes it from its
@@ -124,9 +109,12 @@ func NewILQROp(cfg OpConfig, b Batch) (*ILQROp, error) {
 	if gr := cfg.Solver.Grad; gr.Mode > ilqr.FixedPoint || gr.Unconverged > ilqr.GradientAnyway || gr.Indefinite > ilqr.RegularizeIndefinite {
 		return nil, badInput("unknown gradient mode %d or policy %d/%d", gr.Mode, gr.Unconverged, gr.Indefinite)
 	}
+	l, err := newLayout(b, sv)
+	if err != nil {
+		return nil, err
+	}
 	p := sv.Problem()
-	return &ILQROp{cfg: cfg, solver: sv, b: b.B, thetaShared: b.ThetaShared, phiShared: b.PhiShared,
-		lower: p.Lower, upper: p.Upper,
+	return &ILQROp{cfg: cfg, solver: sv, b: b.B, layout: l, lower: p.Lower, upper: p.Upper,
 		isolate: cfg.Solver.Settings != nil && cfg.Solver.Settings.IsolateNonFinite}, nil
 }
 
@@ -143,21 +131,81 @@ type Trajectory struct {
 
 // ILQR adds an iLQR node to the graph of x0: x0 (B, N), theta (B, P) or
 // (P), phi (B, Q) or (Q). Each may be a constant, an input or the output of
-// upstream layers; gradients flow to all of them.
+// upstream layers; gradients flow to all of them. Plan takes more general
+// inputs.
 func ILQR(x0, theta, phi *G.Node, cfg OpConfig) (*Trajectory, error) {
-	if x0 == nil || theta == nil || phi == nil {
-		return nil, badInput("ILQR: x0, theta and phi nodes are required")
+	return Plan(Nodes{X0: x0, Theta: theta, Cost: []CostNode{{Node: phi}}}, cfg)
+}
+
+// Nodes are the inputs of a planner node.
+type Nodes struct {
+	// X0 holds the initial states (B, N); Theta the dynamics parameters,
+	// (P) shared or (B, P).
+	X0, Theta *G.Node
+	// Cost holds the cost parameters φ in one or more blocks, whose widths
+	// add up to the cost's Q (e.g. the matrix and the vector of a
+	// models.FullQuadCost as two nodes): each block (k) shared, (B, k) per
+	// example, or with PerStep (T, k) or (B, T, k) per step.
+	Cost []CostNode
+	// Lower and Upper, when not nil, are the control bounds, both (M),
+	// (T, M) or (B, T, M); gradients flow to them (a control held on its
+	// bound moves with it).
+	Lower, Upper *G.Node
+}
+
+// CostNode is one block of the cost parameters.
+type CostNode struct {
+	Node    *G.Node
+	PerStep bool
+}
+
+// Plan adds a planner node for the inputs n to their graph.
+func Plan(n Nodes, cfg OpConfig) (*Trajectory, error) {
+	if n.X0 == nil || n.Theta == nil || len(n.Cost) == 0 {
+		return nil, badInput("Plan: x0, theta and cost nodes are required")
 	}
-	if x0.Dims() != 2 {
-		return nil, badInput("ILQR: x0 must be (B, N), has shape %v", x0.Shape())
+	if n.X0.Dims() != 2 {
+		return nil, badInput("Plan: x0 must be (B, N), has shape %v", n.X0.Shape())
 	}
-	op, err := NewILQROp(cfg, Batch{B: x0.Shape()[0], ThetaShared: theta.Dims() == 1, PhiShared: phi.Dims() == 1})
+	b := Batch{B: n.X0.Shape()[0], ThetaShared: n.Theta.Dims() == 1}
+	args := G.Nodes{n.X0, n.Theta}
+	for i, c := range n.Cost {
+		if c.Node == nil {
+			return nil, badInput("Plan: cost block %d has no node", i)
+		}
+		sh := c.Node.Shape()
+		blk := CostBlock{Width: sh[len(sh)-1], PerStep: c.PerStep}
+		want := 1
+		if c.PerStep {
+			want++
+		}
+		switch c.Node.Dims() {
+		case want:
+		case want + 1:
+			blk.PerExample = true
+		default:
+			return nil, badInput("Plan: cost block %d has shape %v", i, sh)
+		}
+		b.Cost = append(b.Cost, blk)
+		args = append(args, c.Node)
+	}
+	if len(n.Cost) == 1 && !n.Cost[0].PerStep {
+		b.PhiShared, b.Cost = !b.Cost[0].PerExample, nil
+	}
+	if (n.Lower == nil) != (n.Upper == nil) {
+		return nil, badInput("Plan: give both Lower and Upper, or neither")
+	}
+	if n.Lower != nil {
+		b.BoundsRank = n.Lower.Dims()
+		args = append(args, n.Lower, n.Upper)
+	}
+	op, err := NewILQROp(cfg, b)
 	if err != nil {
 		return nil, err
 	}
-	out, err := G.ApplyOp(op, x0, theta, phi)
+	out, err := G.ApplyOp(op, args...)
 	if err != nil {
-		return nil, fmt.Errorf("op: ILQR: %w", err)
+		return nil, fmt.Errorf("op: Plan: %w", err)
 	}
 	if applied, ok := out.Op().(*ILQROp); ok {
 		op = applied // an identical node already in the graph was reused
@@ -216,50 +264,37 @@ func (tr *Trajectory) part(a, b int) (*G.Node, error) {
 	return s, nil
 }
 
-// Arity implements gorgonia.Op: x0, θ, φ.
-func (op *ILQROp) Arity() int { return 3 }
+// Arity implements gorgonia.Op: x0, θ, the cost blocks and the bounds.
+func (op *ILQROp) Arity() int { return len(op.layout.slots) }
 
 func tensorType(dims int) G.TensorType { return G.TensorType{Dims: dims, Of: tensor.Float64} }
 
-func rank(shared bool) int {
-	if shared {
-		return 1
+// inputTypes returns the types of the Op's inputs.
+func (op *ILQROp) inputTypes() []hm.Type {
+	ts := make([]hm.Type, len(op.layout.slots))
+	for i, s := range op.layout.slots {
+		ts[i] = tensorType(len(s.shape))
 	}
-	return 2
+	return ts
 }
 
 // Type implements gorgonia.Op.
 func (op *ILQROp) Type() hm.Type {
-	return hm.NewFnType(tensorType(2), tensorType(rank(op.thetaShared)), tensorType(rank(op.phiShared)), tensorType(3))
+	return hm.NewFnType(append(op.inputTypes(), tensorType(3))...)
 }
-
-// inputShapes returns the shapes the Op expects for x0, θ and φ.
-func (op *ILQROp) inputShapes() [3]tensor.Shape {
-	d := op.solver.Dims()
-	sh := func(shared bool, k int) tensor.Shape {
-		if shared {
-			return tensor.Shape{k}
-		}
-		return tensor.Shape{op.b, k}
-	}
-	return [3]tensor.Shape{{op.b, d.N}, sh(op.thetaShared, d.P), sh(op.phiShared, op.solver.CostParams())}
-}
-
-var inputNames = [...]string{"x0", "theta", "phi"}
 
 // InferShape implements gorgonia.Op; it checks every input's shape.
 func (op *ILQROp) InferShape(ds ...G.DimSizer) (tensor.Shape, error) {
-	if len(ds) != 3 {
-		return nil, badInput("%v: want 3 inputs (x0, theta, phi), have %d", op, len(ds))
+	if len(ds) != len(op.layout.slots) {
+		return nil, badInput("%v: want %d inputs, have %d", op, len(op.layout.slots), len(ds))
 	}
-	want := op.inputShapes()
 	for i, d := range ds {
 		s, ok := d.(tensor.Shape)
 		if !ok {
 			continue // not known yet; Do checks again
 		}
-		if !slices.Equal(s, want[i]) {
-			return nil, badInput("%s has shape %v, want %v", inputNames[i], s, want[i])
+		if want := op.layout.slots[i]; !slices.Equal(s, want.shape) {
+			return nil, badInput("%s has shape %v, want %v", want.name, s, want.shape)
 		}
 	}
 	d := op.solver.Dims()
@@ -302,9 +337,9 @@ func (op *ILQROp) identity() string {
 	if op.cfg.Solver.WarmStart {
 		warm = fmt.Sprintf(",warm@%p", op)
 	}
-	return fmt.Sprintf("iLQR{%s,%s,T=%d,B=%d,θshared=%t,φshared=%t,lo=%v,hi=%v,"+
+	return fmt.Sprintf("iLQR{%s,%s,T=%d,%s,lo=%v,hi=%v,"+
 		"maxit=%d,exact=%t,newton=%t,tol=%g/%g/%g,reg=%g/%g/%g/%g,ls=%d/%g,isolate=%t,grad=%v/%d/%d%s}",
-		p.Dynamics.Name(), p.Cost.Name(), p.T, op.b, op.thetaShared, op.phiShared,
+		p.Dynamics.Name(), p.Cost.Name(), p.T, op.layout.identity(),
 		p.Lower, p.Upper, s.MaxIter, s.ExactIter, s.Newton, s.TolGrad, s.TolCost, s.TolGradLoose,
 		s.RegInit, s.RegMin, s.RegMax, s.RegFactor, s.LineSearchSteps, s.LineSearchMin, op.isolate,
 		op.cfg.Solver.Grad.Mode, op.cfg.Solver.Grad.Unconverged, op.cfg.Solver.Grad.Indefinite, warm)
@@ -338,20 +373,6 @@ func float64s(v G.Value, name string, want tensor.Shape) ([]float64, error) {
 	return data, nil
 }
 
-// inputs converts the Op's three values into solver ilqr.Inputs.
-func (op *ILQROp) inputs(vals []G.Value) (ilqr.Inputs, error) {
-	want := op.inputShapes()
-	var s [3][]float64
-	for i := range s {
-		d, err := float64s(vals[i], inputNames[i], want[i])
-		if err != nil {
-			return ilqr.Inputs{}, err
-		}
-		s[i] = d
-	}
-	return ilqr.Inputs{X0: s[0], Theta: s[1], Phi: s[2]}, nil
-}
-
 // Do implements gorgonia.Op: it solves the batch and returns the packed
 // trajectory. It never panics: bad input is returned as an error.
 //
@@ -362,15 +383,12 @@ func (op *ILQROp) inputs(vals []G.Value) (ilqr.Inputs, error) {
 // examples are solved and Stats reports every example.
 func (op *ILQROp) Do(vals ...G.Value) (v G.Value, err error) {
 	defer recoverInto(&err)
-	if len(vals) != 3 {
-		return nil, badInput("%v: want 3 inputs, have %d", op, len(vals))
-	}
-	in, err := op.inputs(vals)
+	op.mu.Lock()
+	defer op.mu.Unlock()
+	in, err := op.layout.inputs(vals, &op.phiBuf)
 	if err != nil {
 		return nil, err
 	}
-	op.mu.Lock()
-	defer op.mu.Unlock()
 	in.U0 = op.warmControls()
 	op.last.valid = false
 	if err := op.solver.Solve(&op.res, in); err != nil {
@@ -388,7 +406,7 @@ func (op *ILQROp) Do(vals ...G.Value) (v G.Value, err error) {
 	out := op.pack(r)
 	op.saveWarm(r)
 	op.last.out = append(op.last.out[:0], out...)
-	op.last.in = slices.Concat(op.last.in[:0], in.X0, in.Theta, in.Phi)
+	op.last.in = concatInputs(op.last.in[:0], in)
 	op.last.valid = true
 	d := op.solver.Dims()
 	return tensor.New(tensor.WithShape(op.b, op.solver.Horizon(), d.N+d.M), tensor.WithBacking(out)), nil
@@ -563,31 +581,37 @@ func (op *ILQROp) Stats() Stats {
 		GradStatus: slices.Clone(op.last.gradStatus), controls: len(op.last.onBound) * tm}
 }
 
-// DiffWRT implements gorgonia.SDOp: all three inputs are differentiable.
-func (op *ILQROp) DiffWRT(inputs int) []bool { return []bool{true, true, true} }
+// DiffWRT implements gorgonia.SDOp: every input is differentiable.
+func (op *ILQROp) DiffWRT(inputs int) []bool {
+	d := make([]bool, inputs)
+	for i := range d {
+		d[i] = true
+	}
+	return d
+}
 
 // SymDiff implements gorgonia.SDOp. One backward node computes the
 // gradients of all inputs in a single sweep; they are sliced out of its
 // packed result.
 func (op *ILQROp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
-	if len(inputs) != 3 {
-		return nil, badInput("%v: SymDiff wants 3 inputs, has %d", op, len(inputs))
+	slots := op.layout.slots
+	if len(inputs) != len(slots) {
+		return nil, badInput("%v: SymDiff wants %d inputs, has %d", op, len(slots), len(inputs))
 	}
-	back, err := G.ApplyOp(&ilqrGradOp{op}, inputs[0], inputs[1], inputs[2], output, grad)
+	back, err := G.ApplyOp(&ilqrGradOp{op}, append(slices.Clone(inputs), output, grad)...)
 	if err != nil {
 		return nil, fmt.Errorf("op: SymDiff: %w", err)
 	}
-	shapes := op.inputShapes()
-	res := make(G.Nodes, 3)
+	res := make(G.Nodes, len(slots))
 	off := 0
-	for i, s := range shapes {
-		sz := s.TotalSize()
+	for i, s := range slots {
+		sz := s.shape.TotalSize()
 		sl, err := G.Slice(back, G.S(off, off+sz))
 		if err != nil {
-			return nil, fmt.Errorf("op: SymDiff: slicing %s: %w", inputNames[i], err)
+			return nil, fmt.Errorf("op: SymDiff: slicing %s: %w", s.name, err)
 		}
-		if res[i], err = G.Reshape(sl, s.Clone()); err != nil {
-			return nil, fmt.Errorf("op: SymDiff: reshaping %s: %w", inputNames[i], err)
+		if res[i], err = G.Reshape(sl, s.shape.Clone()); err != nil {
+			return nil, fmt.Errorf("op: SymDiff: reshaping %s: %w", s.name, err)
 		}
 		off += sz
 	}
@@ -598,31 +622,35 @@ func (op *ILQROp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error)
 // gradients into the inputs' derivative values.
 func (op *ILQROp) DoDiff(ctx G.ExecutionContext, inputs G.Nodes, output *G.Node) (err error) {
 	defer recoverInto(&err)
-	if len(inputs) != 3 {
-		return badInput("%v: DoDiff wants 3 inputs, has %d", op, len(inputs))
+	slots := op.layout.slots
+	if len(inputs) != len(slots) {
+		return badInput("%v: DoDiff wants %d inputs, has %d", op, len(slots), len(inputs))
 	}
 	og, err := output.Grad()
 	if err != nil {
 		return fmt.Errorf("op: DoDiff: output gradient: %w", err)
 	}
-	vals := []G.Value{inputs[0].Value(), inputs[1].Value(), inputs[2].Value(), output.Value(), og}
-	packed, err := op.backward(vals)
+	vals := make([]G.Value, 0, len(inputs)+2)
+	for _, in := range inputs {
+		vals = append(vals, in.Value())
+	}
+	packed, err := op.backward(append(vals, output.Value(), og))
 	if err != nil {
 		return err
 	}
 	off := 0
-	for i, s := range op.inputShapes() {
-		sz := s.TotalSize()
+	for i, s := range slots {
+		sz := s.shape.TotalSize()
 		g, err := inputs[i].Grad()
 		if err != nil {
-			return fmt.Errorf("op: DoDiff: %s has no gradient value: %w", inputNames[i], err)
+			return fmt.Errorf("op: DoDiff: %s has no gradient value: %w", s.name, err)
 		}
-		dst, err := float64s(g, inputNames[i]+" gradient", s)
+		dst, err := float64s(g, s.name+" gradient", s.shape)
 		if err != nil {
 			return err
 		}
 		if gd, ok := g.(*tensor.Dense); ok && gd.RequiresIterator() {
-			return badInput("%s gradient is a view", inputNames[i])
+			return badInput("%s gradient is a view", s.name)
 		}
 		for j := range dst {
 			dst[j] += packed[off+j]
@@ -632,32 +660,33 @@ func (op *ILQROp) DoDiff(ctx G.ExecutionContext, inputs G.Nodes, output *G.Node)
 	return nil
 }
 
-// backward computes the packed input gradients (dx0, dθ, dφ) for the values
-// (x0, θ, φ, output, dL/doutput).
+// backward computes the packed input gradients, in the order of the
+// inputs, for the values (inputs…, output, dL/doutput).
 func (op *ILQROp) backward(vals []G.Value) ([]float64, error) {
-	if len(vals) != 5 {
-		return nil, badInput("%v: backward wants 5 inputs, has %d", op, len(vals))
+	ns := len(op.layout.slots)
+	if len(vals) != ns+2 {
+		return nil, badInput("%v: backward wants %d inputs, has %d", op, ns+2, len(vals))
 	}
-	in, err := op.inputs(vals[:3])
+	op.mu.Lock()
+	defer op.mu.Unlock()
+	in, err := op.layout.inputs(vals[:ns], &op.phiBuf)
 	if err != nil {
 		return nil, err
 	}
 	d, t := op.solver.Dims(), op.solver.Horizon()
 	k := d.N + d.M
 	outShape := tensor.Shape{op.b, t, k}
-	out, err := float64s(vals[3], "output", outShape)
+	out, err := float64s(vals[ns], "output", outShape)
 	if err != nil {
 		return nil, err
 	}
-	dout, err := float64s(vals[4], "output gradient", outShape)
+	dout, err := float64s(vals[ns+1], "output gradient", outShape)
 	if err != nil {
 		return nil, err
 	}
 	if !allFinite(dout) {
 		return nil, badInput("output gradient contains NaN or Inf")
 	}
-	op.mu.Lock()
-	defer op.mu.Unlock()
 	op.dX = grow(op.dX, op.b*t*d.N)
 	op.dU = grow(op.dU, op.b*t*d.M)
 	dX, dU := op.dX, op.dU
@@ -674,10 +703,7 @@ func (op *ILQROp) backward(vals []G.Value) ([]float64, error) {
 		return nil, err
 	}
 	op.last.gradStatus = append(op.last.gradStatus[:0], g.Status...)
-	packed := make([]float64, 0, len(in.X0)+len(in.Theta)+len(in.Phi))
-	packed = append(packed, g.X0...)
-	packed = appendParamGrad(packed, g.Theta, op.thetaShared, d.P)
-	packed = appendParamGrad(packed, g.Phi, op.phiShared, op.solver.CostParams())
+	packed := op.layout.packGrads(nil, g, d.N, d.P)
 	if !allFinite(packed) {
 		return nil, errors.New("op: backward produced NaN or Inf")
 	}
@@ -690,7 +716,7 @@ func (op *ILQROp) backward(vals []G.Value) ([]float64, error) {
 // whose statuses the projected gradient decides.
 func (op *ILQROp) solution(in ilqr.Inputs, out []float64) (*ilqr.Result, error) {
 	if op.last.valid && slices.Equal(out, op.last.out) &&
-		sameInputs(op.last.in, in) {
+		sameData(op.last.in, in) {
 		return &op.res, nil
 	}
 	d, t := op.solver.Dims(), op.solver.Horizon()
@@ -720,43 +746,28 @@ func (op *ILQROp) solution(in ilqr.Inputs, out []float64) (*ilqr.Result, error) 
 	return r, nil
 }
 
-// appendParamGrad appends per-example gradients g (B×k), summed over the
-// batch when the parameter is shared.
-func appendParamGrad(dst, g []float64, shared bool, k int) []float64 {
-	if !shared {
-		return append(dst, g...)
-	}
-	start := len(dst)
-	dst = append(dst, make([]float64, k)...)
-	sum := dst[start:]
-	for i := 0; i+k <= len(g); i += k {
-		for j := 0; j < k; j++ {
-			sum[j] += g[i+j]
-		}
-	}
-	return dst
-}
-
-// ilqrGradOp is the backward Op of ILQROp: inputs (x0, θ, φ, output,
-// dL/doutput), output the packed gradients (dx0, dθ, dφ) as a vector.
+// ilqrGradOp is the backward Op of ILQROp: inputs (the forward Op's
+// inputs…, output, dL/doutput), output the packed gradients of the
+// forward Op's inputs as a vector.
 type ilqrGradOp struct{ fwd *ILQROp }
 
 func (g *ilqrGradOp) size() int {
-	s := g.fwd.inputShapes()
-	return s[0].TotalSize() + s[1].TotalSize() + s[2].TotalSize()
+	n := 0
+	for _, s := range g.fwd.layout.slots {
+		n += s.shape.TotalSize()
+	}
+	return n
 }
 
-func (g *ilqrGradOp) Arity() int { return 5 }
+func (g *ilqrGradOp) Arity() int { return len(g.fwd.layout.slots) + 2 }
 
 func (g *ilqrGradOp) Type() hm.Type {
-	f := g.fwd
-	return hm.NewFnType(tensorType(2), tensorType(rank(f.thetaShared)), tensorType(rank(f.phiShared)),
-		tensorType(3), tensorType(3), tensorType(1))
+	return hm.NewFnType(append(g.fwd.inputTypes(), tensorType(3), tensorType(3), tensorType(1))...)
 }
 
 func (g *ilqrGradOp) InferShape(ds ...G.DimSizer) (tensor.Shape, error) {
-	if len(ds) != 5 {
-		return nil, badInput("%v: want 5 inputs, have %d", g, len(ds))
+	if len(ds) != g.Arity() {
+		return nil, badInput("%v: want %d inputs, have %d", g, g.Arity(), len(ds))
 	}
 	return tensor.Shape{g.size()}, nil
 }
