@@ -56,6 +56,12 @@ const (
 	// quadratic cost with Gorgonia ops, q = 2w², p = −2w²⊙goal (the goal
 	// cost ‖w⊙(τ − goal)‖² less a constant; see models.GoalCost.ToQuad).
 	GoalWeights
+	// QuadBlocks: a task whose cost is a models.FullQuadCost, with its
+	// matrix Q and vector p given as two blocks, ILQRConfig.CostQ and
+	// CostP, each shared, per example, per step or both: e.g. a fixed Q and
+	// a reference trajectory computed by a network as p (per example and
+	// step). ILQRConfig.Cost is not used.
+	QuadBlocks
 )
 
 // String returns "native" or "goal".
@@ -65,6 +71,8 @@ func (f CostForm) String() string {
 		return "native"
 	case GoalWeights:
 		return "goal"
+	case QuadBlocks:
+		return "quad-blocks"
 	}
 	return fmt.Sprintf("CostForm(%d)", uint8(f))
 }
@@ -99,6 +107,10 @@ type ParamSpec struct {
 	// PerExample makes a Fixed or Learned block one row per example (B, K)
 	// rather than one row (K) shared by the batch.
 	PerExample bool
+	// PerStep (the QuadBlocks cost blocks only) makes a block one row per
+	// step: (T, K), or (B, T, K) with PerExample. For an External node it
+	// says whether a rank-2 node is (T, K) (per step) or (B, K).
+	PerStep bool
 }
 
 // ILQRConfig configures an ILQR layer.
@@ -119,6 +131,15 @@ type ILQRConfig struct {
 	Cost ParamSpec
 	// CostForm selects the cost parameterisation; default NativeCost.
 	CostForm CostForm
+	// CostQ and CostP are the blocks of a QuadBlocks cost: Q (K×K, K =
+	// N+M; Init row-major, External nodes (K, K), (B, K, K), (T, K, K) or
+	// (B, T, K, K)) and p (K; External (K), (B, K), (T, K) or (B, T, K)),
+	// with Identity transforms. Default Init: the task's cost.
+	CostQ, CostP ParamSpec
+	// Lower and Upper, when not nil, are nodes holding the control bounds,
+	// (M), (T, M) or (B, T, M) (both alike); gradients flow to them. Nil:
+	// the task's bounds.
+	Lower, Upper *G.Node
 	// Unrolled, when not nil, replaces the planner's node by the unrolled
 	// baseline (unrolled.Build): a fixed number of iLQR iterations built from
 	// Gorgonia operations, differentiated by Gorgonia's reverse mode through
@@ -167,6 +188,8 @@ type ILQR struct {
 	thetaLen   int // P
 	costLen    int // length of the cost block in the layer's form
 	theta, phi *G.Node
+	costQ      *G.Node      // QuadBlocks: Q as (…, K²)
+	costP      *G.Node      // QuadBlocks: p
 	raw        [2]*G.Node   // θ and cost blocks in raw space (Learned/External) or solver space (Fixed)
 	fixed      [2][]float64 // natural values of Fixed blocks
 	last       *op.Trajectory
@@ -211,16 +234,116 @@ func NewILQR(g *G.ExprGraph, task models.Task, cfg ILQRConfig) (*ILQR, error) {
 				task.Cost.Name(), task.Cost)
 		}
 		l.costLen = 2 * l.k
+	case QuadBlocks:
+		if err := l.quadBlocks(); err != nil {
+			return nil, err
+		}
 	default:
 		return nil, configErr("ILQR: unknown CostForm %v", cfg.CostForm)
+	}
+	if (cfg.Lower == nil) != (cfg.Upper == nil) {
+		return nil, configErr("ILQR: give both Lower and Upper nodes, or neither")
+	}
+	if cfg.Lower != nil && cfg.Unrolled != nil {
+		return nil, configErr("ILQR: the unrolled baseline takes the task's bounds only")
 	}
 	if l.theta, err = l.block(0, &l.cfg.Theta); err != nil {
 		return nil, err
 	}
-	if l.phi, err = l.block(1, &l.cfg.Cost); err != nil {
-		return nil, err
+	if cfg.CostForm != QuadBlocks {
+		if l.phi, err = l.block(1, &l.cfg.Cost); err != nil {
+			return nil, err
+		}
 	}
 	return l, nil
+}
+
+// quadBlocks builds the nodes of a QuadBlocks cost: Q as (…, K²) and p.
+func (l *ILQR) quadBlocks() error {
+	fq, ok := l.prob.Cost.(*models.FullQuadCost)
+	if !ok {
+		return configErr("ILQR: CostForm quad-blocks needs a task with a *models.FullQuadCost, %s is %T", l.prob.Cost.Name(), l.prob.Cost)
+	}
+	if l.cfg.Unrolled != nil {
+		return configErr("ILQR: the unrolled baseline does not take a quad-blocks cost")
+	}
+	k := l.k
+	def := fq.DefaultParams()
+	var err error
+	if l.costQ, err = l.costBlock("cost_Q", &l.cfg.CostQ, k*k, def[:k*k], true); err != nil {
+		return err
+	}
+	l.costP, err = l.costBlock("cost_p", &l.cfg.CostP, k, def[k*k:], false)
+	return err
+}
+
+// costBlock builds the node of one QuadBlocks block of width w, laid out
+// (…, w): Fixed or Learned from Init (default def), or an External node,
+// whose trailing K×K axes (matrix) are flattened.
+func (l *ILQR) costBlock(name string, s *ParamSpec, w int, def []float64, matrix bool) (*G.Node, error) {
+	bad := func(format string, args ...any) error {
+		return configErr("ILQR: "+name+": "+format, args...)
+	}
+	if s.Transform != Identity {
+		return nil, bad("quad-blocks costs take the Identity transform only")
+	}
+	b, t := l.cfg.Batch, l.cfg.T
+	var lead []int
+	if s.PerExample {
+		lead = append(lead, b)
+	}
+	if s.PerStep {
+		lead = append(lead, t)
+	}
+	shape := append(slices.Clone(lead), w)
+	switch s.Source {
+	case Fixed, Learned:
+		if s.Node != nil {
+			return nil, bad("Node is only for Source external")
+		}
+		init := s.Init
+		rows := 1
+		for _, d := range lead {
+			rows *= d
+		}
+		if init == nil {
+			init = tile(def, rows)
+		} else if len(init) == w {
+			init = tile(init, rows)
+		}
+		if len(init) != rows*w {
+			return nil, bad("Init has length %d, want %d or %d", len(init), w, rows*w)
+		}
+		for j, v := range init {
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				return nil, bad("Init[%d] is %v", j, v)
+			}
+		}
+		if s.Source == Fixed {
+			return inputNode(l.g, l.prefix+"."+name, init, shape...)
+		}
+		return l.add(name+"_raw", init, shape...)
+	case External:
+		n := s.Node
+		if n == nil {
+			return nil, bad("Source external needs a Node")
+		}
+		want := slices.Clone(lead)
+		if matrix {
+			want = append(want, l.k, l.k)
+		} else {
+			want = append(want, w)
+		}
+		if n.Dtype() != tensor.Float64 || !slices.Equal(n.Shape(), want) {
+			return nil, bad("node %s is %v of shape %v, want float64 %v (PerExample %t, PerStep %t)",
+				n.Name(), n.Dtype(), n.Shape(), want, s.PerExample, s.PerStep)
+		}
+		if matrix {
+			return G.Reshape(n, shape)
+		}
+		return n, nil
+	}
+	return nil, bad("unknown Source %v", s.Source)
 }
 
 var blockNames = [2]string{"theta", "cost"}
@@ -441,7 +564,16 @@ func (l *ILQR) Describe() string {
 	if l.cfg.Theta.Source == Learned {
 		s += ",theta_raw=" + l.cfg.Theta.Transform.String()
 	}
-	if l.cfg.Cost.Source == Learned {
+	if l.cfg.CostForm == QuadBlocks {
+		for _, b := range []struct {
+			name string
+			s    ParamSpec
+		}{{"cost_Q", l.cfg.CostQ}, {"cost_p", l.cfg.CostP}} {
+			if b.s.Source == Learned {
+				s += fmt.Sprintf(",%s_raw=perExample:%t/perStep:%t", b.name, b.s.PerExample, b.s.PerStep)
+			}
+		}
+	} else if l.cfg.Cost.Source == Learned {
 		s += fmt.Sprintf(",cost_raw=%v/%v", l.cfg.CostForm, l.cfg.Cost.Transform)
 	}
 	return s + ")"
@@ -458,8 +590,12 @@ func (l *ILQR) Problem() ilqr.Problem {
 func (l *ILQR) Theta() *G.Node { return l.theta }
 
 // Phi returns the node of the solver's cost parameters φ, (Q) or (B, Q):
-// for GoalWeights the mapped (q, p).
+// for GoalWeights the mapped (q, p); nil for QuadBlocks (see CostBlocks).
 func (l *ILQR) Phi() *G.Node { return l.phi }
+
+// CostBlocks returns the nodes of a QuadBlocks cost: Q laid out (…, K²)
+// and p (…, K); nil otherwise.
+func (l *ILQR) CostBlocks() (q, p *G.Node) { return l.costQ, l.costP }
 
 // ThetaValue returns the current natural value of θ (P, or B·P with
 // PerExample) of a Fixed or Learned block, computed from the raw node's
@@ -515,7 +651,13 @@ func (l *ILQR) Trajectory(x0 *G.Node) (*op.Trajectory, error) {
 		tr, err = unrolled.BuildTrajectory(x0, l.theta, l.phi,
 			unrolled.Config{Problem: l.Problem(), Step: u.Step, Iters: u.Iters, Reg: u.Reg})
 	} else {
-		tr, err = op.ILQR(x0, l.theta, l.phi, l.opConfig())
+		nodes := op.Nodes{X0: x0, Theta: l.theta, Cost: []op.CostNode{{Node: l.phi}},
+			Lower: l.cfg.Lower, Upper: l.cfg.Upper}
+		if l.cfg.CostForm == QuadBlocks {
+			nodes.Cost = []op.CostNode{{Node: l.costQ, PerStep: l.cfg.CostQ.PerStep},
+				{Node: l.costP, PerStep: l.cfg.CostP.PerStep}}
+		}
+		tr, err = op.Plan(nodes, l.opConfig())
 	}
 	if err != nil {
 		return nil, fmt.Errorf("layer: ILQR: %w", err)
