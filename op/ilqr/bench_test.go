@@ -95,3 +95,79 @@ func BenchmarkGradient(b *testing.B) {
 		}
 	}
 }
+
+// fullCostInputs returns inputs for the task whose cost is the full
+// quadratic equal to task's diagonal one, with φ per example and step
+// (B·T·(K²+K)): the most general cost layout.
+func fullCostInputs(task models.Task, T int, x0 []float64) (models.Task, Inputs) {
+	qc := task.Cost.(*models.QuadCost)
+	full := models.FullFromQuad(qc)
+	row := full.DefaultParams()
+	b := len(x0) / task.Dynamics.Dims().N
+	phi := make([]float64, 0, b*T*len(row))
+	for range b * T {
+		phi = append(phi, row...)
+	}
+	task.Cost = full
+	return task, Inputs{X0: x0, Theta: task.Dynamics.DefaultParams(), Phi: phi, PhiPerStep: true}
+}
+
+// BenchmarkFullCost compares the diagonal time-invariant cost with the
+// full quadratic cost given per example and step (the same values), for
+// the forward solve (exactly 10 iterations) and the gradient after 10 and
+// 300 iterations, B = 20.
+func BenchmarkFullCost(b *testing.B) {
+	for _, tc := range []struct {
+		name   string
+		task   models.Task
+		starts func(*rand.Rand, int) []float64
+	}{{"pendulum", models.PendulumTask(), pendulumStarts}, {"cartpole", models.CartpoleTask(), cartpoleStarts}} {
+		for _, T := range []int{10, 20} {
+			for _, cost := range []string{"diag", "full"} {
+				rng := rand.New(rand.NewPCG(uint64(T), 14))
+				x0 := tc.starts(rng, benchBatch)
+				task, in := tc.task, Inputs{X0: x0}
+				if cost == "full" {
+					task, in = fullCostInputs(tc.task, T, x0)
+				}
+				prefix := fmt.Sprintf("%s/B=%d/T=%d/cost=%s", tc.name, benchBatch, T, cost)
+				b.Run(prefix+"/solve", func(b *testing.B) {
+					sv, err := NewSolver(taskProblem(task, T), &Settings{MaxIter: 10, ExactIter: true})
+					if err != nil {
+						b.Fatal(err)
+					}
+					var r Result
+					b.ReportAllocs()
+					for b.Loop() {
+						if err := sv.Solve(&r, in); err != nil {
+							b.Fatal(err)
+						}
+					}
+				})
+				for _, iters := range []int{10, 300} {
+					b.Run(fmt.Sprintf("%s/gradient/iters=%d", prefix, iters), func(b *testing.B) {
+						sv, err := NewSolver(taskProblem(task, T), &Settings{MaxIter: iters, ExactIter: true})
+						if err != nil {
+							b.Fatal(err)
+						}
+						var r Result
+						if err := sv.Solve(&r, in); err != nil {
+							b.Fatal(err)
+						}
+						n, m := task.Dynamics.Dims().N, task.Dynamics.Dims().M
+						dX := uniform(rng, benchBatch*T*n, -1, 1)
+						dU := uniform(rng, benchBatch*T*m, -1, 1)
+						opt := GradOptions{Unconverged: GradientAnyway}
+						var g Grads
+						b.ReportAllocs()
+						for b.Loop() {
+							if err := sv.Gradient(&g, &r, in, dX, dU, opt); err != nil {
+								b.Fatal(err)
+							}
+						}
+					})
+				}
+			}
+		}
+	}
+}
