@@ -12,6 +12,15 @@
 // backward pass reuses the forward run's solution and costates; the
 // solver stays float64 inside.
 //
+// # Float32 graphs
+//
+// The solver computes in float64. Plan (and ILQR) also take Float32 input
+// nodes, all of one dtype: they are converted to Float64 at the Op's
+// boundary by Cast nodes, and Trajectory's X and U are converted back, so a
+// Float32 graph gets Float32 outputs and Float32 gradients (the float64
+// gradients rounded once). Packed, the Op's own output, is Float64 either
+// way. Mixed dtypes are refused; Cast converts a node explicitly.
+//
 // OpConfig holds the Problem and a SolverConfig (settings, gradient mode
 // and policy for unconverged examples, warm start), the struct the layer
 // package's ILQRConfig shares.

@@ -125,8 +125,9 @@ type Trajectory struct {
 	// Op gives access to the solver status after a run.
 	Op *ILQROp
 
-	n, m int
-	x, u *G.Node
+	n, m  int
+	x, u  *G.Node
+	dtype tensor.Dtype // of Plan's inputs: X and U are cast to it
 }
 
 // ILQR adds an iLQR node to the graph of x0: x0 (B, N), theta (B, P) or
@@ -159,7 +160,12 @@ type CostNode struct {
 	PerStep bool
 }
 
-// Plan adds a planner node for the inputs n to their graph.
+// Plan adds a planner node for the inputs n to their graph. The inputs
+// must share one dtype, Float64 or Float32. The solver computes in float64:
+// Float32 inputs are cast to Float64 on their way into the Op (Cast), and
+// the Trajectory's X and U are cast back to Float32, so a Float32 graph
+// sees Float32 values and gradients; Packed, the Op's own output, stays
+// Float64.
 func Plan(n Nodes, cfg OpConfig) (*Trajectory, error) {
 	if n.X0 == nil || n.Theta == nil || len(n.Cost) == 0 {
 		return nil, badInput("Plan: x0, theta and cost nodes are required")
@@ -203,6 +209,10 @@ func Plan(n Nodes, cfg OpConfig) (*Trajectory, error) {
 	if err != nil {
 		return nil, err
 	}
+	dt, err := castInputs(args, op.layout.slots)
+	if err != nil {
+		return nil, err
+	}
 	out, err := G.ApplyOp(op, args...)
 	if err != nil {
 		return nil, fmt.Errorf("op: Plan: %w", err)
@@ -210,7 +220,7 @@ func Plan(n Nodes, cfg OpConfig) (*Trajectory, error) {
 	if applied, ok := out.Op().(*ILQROp); ok {
 		op = applied // an identical node already in the graph was reused
 	}
-	return &Trajectory{Packed: out, Op: op, n: op.solver.Dims().N, m: op.solver.Dims().M}, nil
+	return &Trajectory{Packed: out, Op: op, n: op.solver.Dims().N, m: op.solver.Dims().M, dtype: dt}, nil
 }
 
 // NewTrajectory wraps a packed trajectory node (B, T, n+m), made by any
@@ -223,9 +233,10 @@ func NewTrajectory(packed *G.Node, n, m int) (*Trajectory, error) {
 	return &Trajectory{Packed: packed, n: n, m: m}, nil
 }
 
-// X returns the state trajectory node (B, T, N), made on first use. (Nodes
-// that nothing consumes are roots of the graph, which the LispMachine
-// requires to be scalars, so the parts are only made when asked for.)
+// X returns the state trajectory node (B, T, N), made on first use, in
+// the dtype of Plan's inputs. (Nodes that nothing consumes are roots of the
+// graph, which the LispMachine requires to be scalars, so the parts are
+// only made when asked for.)
 func (tr *Trajectory) X() (*G.Node, error) {
 	if tr.x == nil {
 		x, err := tr.part(0, tr.n)
@@ -237,7 +248,8 @@ func (tr *Trajectory) X() (*G.Node, error) {
 	return tr.x, nil
 }
 
-// U returns the control trajectory node (B, T, M), made on first use.
+// U returns the control trajectory node (B, T, M), made on first use, in
+// the dtype of Plan's inputs.
 func (tr *Trajectory) U() (*G.Node, error) {
 	if tr.u == nil {
 		u, err := tr.part(tr.n, tr.n+tr.m)
@@ -250,8 +262,8 @@ func (tr *Trajectory) U() (*G.Node, error) {
 }
 
 // part slices columns [a, b) of the packed trajectory as a (B, T, b−a)
-// node. (Gorgonia's Slice drops an axis of width one; the reshape restores
-// it.)
+// node, cast to the inputs' dtype when that is Float32. (Gorgonia's Slice
+// drops an axis of width one; the reshape restores it.)
 func (tr *Trajectory) part(a, b int) (*G.Node, error) {
 	s, err := G.Slice(tr.Packed, nil, nil, G.S(a, b))
 	if err != nil {
@@ -259,7 +271,12 @@ func (tr *Trajectory) part(a, b int) (*G.Node, error) {
 	}
 	sh := tr.Packed.Shape()
 	if want := (tensor.Shape{sh[0], sh[1], b - a}); !slices.Equal(s.Shape(), want) {
-		return G.Reshape(s, want)
+		if s, err = G.Reshape(s, want); err != nil {
+			return nil, err
+		}
+	}
+	if tr.dtype == tensor.Float32 {
+		return Cast(s, tensor.Float32)
 	}
 	return s, nil
 }
