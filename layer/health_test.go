@@ -21,11 +21,11 @@ func TestILQRHealth(t *testing.T) {
 	const b, horizon = 3, 10
 	starts := [][]float64{fdtest.AngleState(math.Pi-0.1, 0), {math.NaN(), 0, 0}, fdtest.AngleState(0.2, 0)}
 	for _, tc := range []struct {
-		name     string
-		set      ilqr.Settings
-		x0       []float64
+		name      string
+		set       ilqr.Settings
+		x0        []float64
 		nonFinite float64
-		unconv   float64
+		unconv    float64
 	}{
 		{"isolated NaN", ilqr.Settings{IsolateNonFinite: true}, append(append(append([]float64(nil), starts[0]...), starts[1]...), starts[2]...), 1.0 / 3, 0},
 		{"one iteration", ilqr.Settings{MaxIter: 1}, append(append(append([]float64(nil), starts[0]...), starts[0]...), starts[2]...), 0, 1},
