@@ -66,7 +66,9 @@ func ZeroGrads(nodes ...*G.Node) error {
 // evaluation: its machine holds the forward part of the graph up to the
 // outputs (no gradient nodes, so no backward pass), binds no dual values
 // (the learnables' accumulated gradients are not touched), and puts the
-// inputs it is fed back as they were.
+// inputs it is fed back as they were. Each output is copied when it is
+// computed, so an output that a later op consumes reads right (a plain
+// TapeMachine may reuse its register in place: gorgonia issue 576).
 //
 // What an evaluation run does change: the values of the nodes it computes
 // (read a training run's values, and the planner's Stats, before
@@ -121,7 +123,15 @@ func NewEvaluator(outputs ...*G.Node) (e *Evaluator, err error) {
 			e, err = nil, fmt.Errorf("layer: Evaluator: compiling the graph: %v", r)
 		}
 	}()
-	e.vm = G.NewTapeMachine(sub)
+	// TraceExec with a watch list makes the machine copy each output's
+	// value into the node when it is computed: a later op of the tape may
+	// reuse the output's register in place (gorgonia issue 576; measured:
+	// an output consumed by G.Sub read back as the difference).
+	watch := make([]interface{}, len(outputs))
+	for i, n := range outputs {
+		watch[i] = n
+	}
+	e.vm = G.NewTapeMachine(sub, G.TraceExec(), G.WithWatchlist(watch...))
 	return e, nil
 }
 
@@ -165,11 +175,25 @@ func (e *Evaluator) Run(feed map[*G.Node]G.Value) (out []G.Value, err error) {
 			old[n] = prev
 		}
 	}
+	// The copies go into the value a node holds, which an earlier run
+	// bound from its machine's registers: give each computed output a
+	// value of its own first.
+	for _, n := range e.outputs {
+		if v := n.Value(); n.Op() != nil && v != nil {
+			own, err := G.CloneValue(v)
+			if err == nil {
+				err = G.UnsafeLet(n, own)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("layer: Evaluator: output %s: %w", n.Name(), err)
+			}
+		}
+	}
 	e.vm.Reset() // a TapeMachine runs only once without it
 	if err := e.vm.RunAll(); err != nil {
 		return nil, fmt.Errorf("layer: Evaluator: %w", op.Cause(err))
 	}
-	// Copy at once: the machine may reuse a value's storage in a later run.
+	// Copies: the values the outputs hold are written again by the next run.
 	out = make([]G.Value, len(e.outputs))
 	for i, n := range e.outputs {
 		if out[i], err = G.CloneValue(n.Value()); err != nil {

@@ -395,3 +395,46 @@ func TestEvaluatorErrors(t *testing.T) {
 		t.Error("a value of the wrong shape was accepted")
 	}
 }
+
+// TestEvaluatorOutputsReusedInPlace evaluates y = tanh(x) and the loss
+// Σ(y − c), whose G.Sub a TapeMachine runs in place in y's register: y's
+// value read after a plain run is y − c (the premise, gorgonia issue 576),
+// while the Evaluator returns tanh(x), run after run.
+func TestEvaluatorOutputsReusedInPlace(t *testing.T) {
+	m := must(t)
+	g := G.NewGraph()
+	xv := []float64{0.5, -1, 2}
+	x := input(t, g, "x", xv, 3)
+	c := input(t, g, "c", []float64{1, 1, 1}, 3)
+	y := m(G.Tanh(x))
+	loss := m(G.Sum(m(G.Sub(y, c))))
+	want := make([]float64, 3)
+	for i, v := range xv {
+		want[i] = math.Tanh(v)
+	}
+	vm := G.NewTapeMachine(g)
+	defer vm.Close()
+	if err := vm.RunAll(); err != nil {
+		t.Fatal(err)
+	}
+	if got := floats(t, y.Value()); slices.Equal(got, want) {
+		t.Errorf("premise changed: a plain TapeMachine's y reads %v, tanh(x) itself", got)
+	}
+	ev, err := NewEvaluator(loss, y)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ev.Close()
+	for run := range 2 {
+		out, err := ev.Run(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := floats(t, out[1]); !slices.Equal(got, want) {
+			t.Fatalf("run %d: y = %v, want tanh(x) = %v", run, got, want)
+		}
+		if l := floats(t, out[0])[0]; math.Abs(l-(want[0]+want[1]+want[2]-3)) > 1e-15 {
+			t.Fatalf("run %d: loss %v", run, l)
+		}
+	}
+}
