@@ -40,3 +40,18 @@ func (cartpoleEval) Derivatives(next, fx, fu, ft, h, lambda, x, u, theta []float
 	p.paramJacobian(ft)
 	p.lagrangianHessian(h, lambda)
 }
+
+// ParamContractor is implemented by evaluators of models with many
+// parameters (neural networks), for which the θ columns of the Lagrangian
+// Hessian and ∂f/∂θ are too large to form: the gradient then asks only
+// for the τ block of the Hessian and for the contraction of the parameter
+// derivatives with the sweep's vectors, which reverse mode gives at the
+// cost of a few evaluations, whatever P.
+type ParamContractor interface {
+	// LagrangianHessianTau writes the τ block ((N+M)×(N+M)) of the Hessian
+	// of λᵀf into h.
+	LagrangianHessianTau(h, lambda, x, u, theta []float64)
+	// ContractParams adds to dst (P) the gradient with respect to θ of
+	// νᵀf(x, u; θ) + λᵀ(∂f/∂τ d), d of length N+M.
+	ContractParams(dst, nu, lambda, d, x, u, theta []float64)
+}

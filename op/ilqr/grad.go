@@ -237,7 +237,7 @@ func (w *workspace) gradient(dst *Grads, sol *Result, bt *batch, i int, dX, dU [
 	w.lo, w.hi = bt.bounds(i, t*m)
 	st := w.sensitivity(&sol1, theta, phi, dX[i*t*n:(i+1)*t*n], dU[i*t*m:(i+1)*t*m], opt.Mode, opt.Indefinite)
 	if st == GradOK || st == GradRegularized {
-		if cst := w.contract(&out, &sol1, phi.step > 0, dU[i*t*m:(i+1)*t*m]); cst != GradOK {
+		if cst := w.contract(&out, &sol1, theta, phi.step > 0, dU[i*t*m:(i+1)*t*m]); cst != GradOK {
 			st = cst
 		}
 	}
@@ -287,7 +287,7 @@ func (w *workspace) sensitivity(sol *solution, theta []float64, phi phiRows, dX,
 	g := w.gw
 	n, m, t := w.n, w.m, w.t
 	k := n + m
-	w.stageDerivatives(sol, theta, phi, mode)
+	w.stageDerivatives(sol, theta, phi, mode, false)
 	for s := 0; s < t; s++ {
 		hz := g.hz[s*k : (s+1)*k]
 		for r := 0; r < n; r++ {
@@ -344,10 +344,11 @@ func (w *workspace) heldSweep(d *lqrData, policy IndefinitePolicy) GradStatus {
 // stageDerivatives evaluates, along the solution in w.x, w.u, the stage
 // Hessians H_t of the mode, the dynamics' Jacobians and the mixed
 // derivatives that contract needs.
-func (w *workspace) stageDerivatives(sol *solution, theta []float64, phi phiRows, mode GradMode) {
+func (w *workspace) stageDerivatives(sol *solution, theta []float64, phi phiRows, mode GradMode, full bool) {
 	g := w.gw
 	n, m, t := w.n, w.m, w.t
 	k, p, q := n+m, w.sv.dims.P, w.sv.nq
+	contract := w.contractor != nil && !full
 	for s := 0; s < t; s++ {
 		xt, ut := sol.x[s*n:(s+1)*n], sol.u[s*m:(s+1)*m]
 		hs := g.h[s*k*k : (s+1)*k*k]
@@ -356,9 +357,20 @@ func (w *workspace) stageDerivatives(sol *solution, theta []float64, phi phiRows
 		if s == t-1 {
 			continue
 		}
+		lam := sol.lam[(s+1)*n : (s+2)*n]
+		fx, fu := w.fx[s*n*n:(s+1)*n*n], w.fu[s*n*m:(s+1)*n*m]
+		if contract { // the τ block only; contract takes the θ part by reverse mode
+			w.dyn.Linearize(w.next, fx, fu, xt, ut, theta)
+			if mode == Implicit {
+				w.contractor.LagrangianHessianTau(w.lh[:k*k], lam, xt, ut, theta)
+				for i, v := range w.lh[:k*k] {
+					hs[i] += v
+				}
+			}
+			continue
+		}
 		lh := g.lh[s*k*(k+p) : (s+1)*k*(k+p)]
-		models.Derivatives(w.dyn, w.next, w.fx[s*n*n:(s+1)*n*n], w.fu[s*n*m:(s+1)*n*m],
-			g.ft[s*n*p:(s+1)*n*p], lh, sol.lam[(s+1)*n:(s+2)*n], xt, ut, theta)
+		models.Derivatives(w.dyn, w.next, fx, fu, g.ft[s*n*p:(s+1)*n*p], lh, lam, xt, ut, theta)
 		if mode == Implicit {
 			for r := 0; r < k; r++ {
 				hr := hs[r*k : (r+1)*k]
@@ -420,7 +432,7 @@ func (w *workspace) multipliers(dX []float64) {
 //	dL/dx0 = −ν_0
 //	dL/db_t,j = ḡ_u − (H_t d_t)_u − (B_tᵀ ν_{t+1})_u for a control u_t,j
 //	            held on its bound b (the multiplier of d_u = δb).
-func (w *workspace) contract(out *gradRows, sol *solution, perStep bool, dU []float64) GradStatus {
+func (w *workspace) contract(out *gradRows, sol *solution, theta []float64, perStep bool, dU []float64) GradStatus {
 	g := w.gw
 	n, m, t := w.n, w.m, w.t
 	k, p, q := n+m, w.sv.dims.P, w.sv.nq
@@ -431,7 +443,12 @@ func (w *workspace) contract(out *gradRows, sol *solution, perStep bool, dU []fl
 			gph = out.phi[s*q : (s+1)*q]
 		}
 		addAtv(gph, g.gphi[s*k*q:(s+1)*k*q], ds, k, q)
-		if s < t-1 {
+		switch {
+		case s == t-1:
+		case w.contractor != nil: // reverse mode over θ
+			w.contractor.ContractParams(out.theta, g.nu[(s+1)*n:(s+2)*n], sol.lam[(s+1)*n:(s+2)*n],
+				ds, sol.x[s*n:(s+1)*n], sol.u[s*m:(s+1)*m], theta)
+		default:
 			lh := g.lh[s*k*(k+p) : (s+1)*k*(k+p)]
 			for r, dr := range ds { // ∂²(λᵀf)/∂τ∂θ, the θ columns of lh
 				if dr != 0 {

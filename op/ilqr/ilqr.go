@@ -9,10 +9,11 @@ import (
 // workspace holds everything one worker needs to solve one example at a
 // time: model evaluators and every per-step array, sized once for T.
 type workspace struct {
-	sv      *Solver
-	dyn     models.DynamicsEvaluator
-	cost    models.CostEvaluator
-	t, n, m int
+	sv         *Solver
+	dyn        models.DynamicsEvaluator
+	contractor models.ParamContractor // dyn, when it contracts θ by reverse mode
+	cost       models.CostEvaluator
+	t, n, m    int
 
 	x, u, xNew, uNew []float64 // T×N, T×M
 	fx, fu           []float64 // (T−1)×N×N, (T−1)×N×M
@@ -49,6 +50,7 @@ func newWorkspace(sv *Solver) *workspace {
 		lh:  make([]float64, k*(k+sv.dims.P)),
 		lqr: newLQRKernel(t, n, m),
 	}
+	w.contractor, _ = w.dyn.(models.ParamContractor)
 	s := sv.settings
 	w.alphas = make([]float64, s.LineSearchSteps)
 	for i := range w.alphas {
@@ -324,8 +326,16 @@ func (w *workspace) addDynamicsCurvature(theta []float64) {
 	n, m := w.n, w.m
 	k, p := n+m, w.sv.dims.P
 	for t := 0; t < w.t-1; t++ {
-		w.dyn.LagrangianHessian(w.lh, w.lam[(t+1)*n:(t+2)*n], w.x[t*n:(t+1)*n], w.u[t*m:(t+1)*m], theta)
+		lam, xt, ut := w.lam[(t+1)*n:(t+2)*n], w.x[t*n:(t+1)*n], w.u[t*m:(t+1)*m]
 		h := w.gzz[t*k*k : (t+1)*k*k]
+		if w.contractor != nil { // the τ block only
+			w.contractor.LagrangianHessianTau(w.lh[:k*k], lam, xt, ut, theta)
+			for i, v := range w.lh[:k*k] {
+				h[i] += v
+			}
+			continue
+		}
+		w.dyn.LagrangianHessian(w.lh, lam, xt, ut, theta)
 		for r := 0; r < k; r++ {
 			hr, lr := h[r*k:(r+1)*k], w.lh[r*(k+p):r*(k+p)+k]
 			for c := range hr {

@@ -138,7 +138,7 @@ func (w *workspace) jvp(dst *Tangent, sol *Result, bt *batch, i int, dv *directi
 	theta := row(bt.theta, bt.thetaStride, i, p)
 	phi := bt.phiRows(i, w.sv.nq, t)
 	w.lo, w.hi = bt.bounds(i, t*m)
-	w.stageDerivatives(&sol1, theta, phi, opt.Mode)
+	w.stageDerivatives(&sol1, theta, phi, opt.Mode, true)
 	w.holdBounds(sol1.u)
 	w.tangentTerms(&sol1, dv, i, phi.step > 0)
 	st := w.heldSweep(&lqrData{fx: w.fx, fu: w.fu, hzz: g.h, hz: g.hz, c: g.c}, opt.Indefinite)

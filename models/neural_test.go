@@ -1,0 +1,248 @@
+package models
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/dilqr/dilqr/internal/fdtest"
+)
+
+// netStep returns the network dynamics as a generic step, the reference
+// the closed-form derivatives are checked against (dual and hyper-dual
+// numbers differentiate it exactly).
+func netStep[T Scalar[T]](sizes []int, act Activation, form NetForm, base Step[T], pb int) Step[T] {
+	return func(next, x, u, th []T) {
+		a := append(append([]T(nil), x...), u...)
+		off := pb
+		for l := 1; l < len(sizes); l++ {
+			in, out := sizes[l-1], sizes[l]
+			h := make([]T, out)
+			for i := 0; i < out; i++ {
+				s := th[off+in*out+i]
+				for j := 0; j < in; j++ {
+					s = s.Add(th[off+i*in+j].Mul(a[j]))
+				}
+				h[i] = s
+			}
+			off += in*out + out
+			if l == len(sizes)-1 {
+				a = h
+				break
+			}
+			for i, v := range h {
+				switch act {
+				case Tanh:
+					h[i] = v.Tanh()
+				case Sigmoid:
+					one := v.Const(1)
+					h[i] = one.Div(one.Add(v.Neg().Exp()))
+				default:
+					panic("no generic softplus")
+				}
+			}
+			a = h
+		}
+		switch form {
+		case WholeNet:
+			copy(next, a)
+		case Passthrough:
+			for i := range next {
+				next[i] = x[i].Add(a[i])
+			}
+		case Residual:
+			base(next, x, u, th[:pb])
+			for i := range next {
+				next[i] = next[i].Add(a[i])
+			}
+		}
+	}
+}
+
+// netCase is one network model with its generic reference.
+type netCase struct {
+	name string
+	nd   *NeuralDynamics
+	ref  DynamicsEvaluator // nil: compare with finite differences only
+}
+
+func netCases(t *testing.T) []netCase {
+	pend := NewPendulum()
+	var out []netCase
+	for _, c := range []struct {
+		act  Activation
+		form NetForm
+	}{{Tanh, WholeNet}, {Sigmoid, Passthrough}, {Tanh, Residual}, {Softplus, Passthrough}} {
+		var nd *NeuralDynamics
+		var err error
+		if c.form == Residual {
+			nd, err = NewResidualDynamics(pend, []int{5, 4}, c.act, 3)
+		} else {
+			nd, err = NewMLPDynamics(3, 1, []int{6, 5}, c.act, c.form == Passthrough, 3)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		nc := netCase{name: fmt.Sprintf("%v/%v", c.form, c.act), nd: nd}
+		if c.act != Softplus {
+			var bf Step[Float]
+			var bd Step[Dual]
+			var bh Step[HyperDual]
+			if c.form == Residual {
+				bf, bd, bh = PendulumStep[Float], PendulumStep[Dual], PendulumStep[HyperDual]
+			}
+			ref, err := NewAuto("ref", nd.Dims(), nd.DefaultParams(), StepFuncs{
+				Float:     netStep(nd.sizes, c.act, c.form, bf, nd.pb),
+				Dual:      netStep(nd.sizes, c.act, c.form, bd, nd.pb),
+				HyperDual: netStep(nd.sizes, c.act, c.form, bh, nd.pb),
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			nc.ref = ref.NewEvaluator()
+		}
+		out = append(out, nc)
+	}
+	return out
+}
+
+// TestNeuralDerivatives checks the network models' closed-form
+// derivatives against the dual-number reference of the same step (tanh,
+// sigmoid; the whole, passthrough and residual forms) and, for softplus,
+// against central differences: the value, ∂f/∂(x, u), ∂f/∂θ, the
+// Lagrangian Hessian with its θ columns, its τ block, and the reverse-mode
+// contraction ContractParams.
+func TestNeuralDerivatives(t *testing.T) {
+	for _, c := range netCases(t) {
+		t.Run(c.name, func(t *testing.T) {
+			d := c.nd.Dims()
+			n, m, p := d.N, d.M, d.P
+			k := n + m
+			e := c.nd.NewEvaluator()
+			rng := rand.New(rand.NewPCG(11, 12))
+			theta := c.nd.DefaultParams()
+			for i := c.nd.pb; i < p; i++ {
+				theta[i] += 0.3 * rng.NormFloat64() // not the small default output layer
+			}
+			x := fdtest.NormalsFrom(rng, n)
+			u := fdtest.NormalsFrom(rng, m)
+			u[0] *= 0.5 // inside the pendulum's clamp
+			lam := fdtest.NormalsFrom(rng, n)
+			next, fx, fu := make([]float64, n), make([]float64, n*n), make([]float64, n*m)
+			ft, lh := make([]float64, n*p), make([]float64, k*(k+p))
+			e.Linearize(next, fx, fu, x, u, theta)
+			e.ParamJacobian(ft, x, u, theta)
+			e.LagrangianHessian(lh, lam, x, u, theta)
+			step := make([]float64, n)
+			e.Step(step, x, u, theta)
+			check := func(what string, got, want []float64, tol float64) {
+				t.Helper()
+				if err, at := fdtest.RelErr(got, want); !(err <= tol) {
+					t.Errorf("%s[%d] = %.12g, reference %.12g (relative error %.2e)", what, at, got[at], want[at], err)
+				}
+			}
+			check("Step vs Linearize", step, next, 1e-15)
+			if c.ref != nil {
+				rn, rfx, rfu := make([]float64, n), make([]float64, n*n), make([]float64, n*m)
+				rft, rlh := make([]float64, n*p), make([]float64, k*(k+p))
+				c.ref.Linearize(rn, rfx, rfu, x, u, theta)
+				c.ref.ParamJacobian(rft, x, u, theta)
+				c.ref.LagrangianHessian(rlh, lam, x, u, theta)
+				check("next", next, rn, 1e-13)
+				check("fx", fx, rfx, 1e-12)
+				check("fu", fu, rfu, 1e-12)
+				check("ft", ft, rft, 1e-12)
+				check("Lagrangian Hessian", lh, rlh, 1e-11)
+			} else {
+				z := append(append([]float64(nil), x...), u...)
+				fd := fdtest.CentralJacobian(func(y, zz []float64) { e.Step(y, zz[:n], zz[n:], theta) }, n, z, fdtest.Span(0, k), 5e-6)
+				jac := make([]float64, n*k)
+				for i := 0; i < n; i++ {
+					copy(jac[i*k:], fx[i*n:(i+1)*n])
+					copy(jac[i*k+n:], fu[i*m:(i+1)*m])
+				}
+				check("∂f/∂τ vs finite differences", jac, fd, 1e-8)
+				// τ block of the Lagrangian Hessian: the Jacobian of λᵀ∂f/∂τ.
+				fdh := fdtest.CentralJacobian(func(y, zz []float64) {
+					gx, gu := make([]float64, n*n), make([]float64, n*m)
+					e.Linearize(make([]float64, n), gx, gu, zz[:n], zz[n:], theta)
+					for j := 0; j < k; j++ {
+						var s float64
+						for i := 0; i < n; i++ {
+							if j < n {
+								s += lam[i] * gx[i*n+j]
+							} else {
+								s += lam[i] * gu[i*m+j-n]
+							}
+						}
+						y[j] = s
+					}
+				}, k, z, fdtest.Span(0, k), 5e-6)
+				tau := make([]float64, k*k)
+				for r := 0; r < k; r++ {
+					copy(tau[r*k:], lh[r*(k+p):r*(k+p)+k])
+				}
+				check("Hessian τ block vs finite differences", tau, fdh, 1e-7)
+			}
+			pc := e.(ParamContractor)
+			htau := make([]float64, k*k)
+			pc.LagrangianHessianTau(htau, lam, x, u, theta)
+			for r := 0; r < k; r++ {
+				check("LagrangianHessianTau", htau[r*k:(r+1)*k], lh[r*(k+p):r*(k+p)+k], 1e-14)
+			}
+			nu, dd := fdtest.NormalsFrom(rng, n), fdtest.NormalsFrom(rng, k)
+			got := make([]float64, p)
+			pc.ContractParams(got, nu, lam, dd, x, u, theta)
+			want := make([]float64, p)
+			for j := 0; j < p; j++ {
+				for i := 0; i < n; i++ {
+					want[j] += nu[i] * ft[i*p+j]
+				}
+				for r := 0; r < k; r++ {
+					want[j] += dd[r] * lh[r*(k+p)+k+j]
+				}
+			}
+			check("ContractParams", got, want, 1e-12)
+		})
+	}
+}
+
+// TestNeuralConstruction checks sizes, names, the parameter layout and
+// bad configurations.
+func TestNeuralConstruction(t *testing.T) {
+	nd, err := NewMLPDynamics(3, 1, []int{64}, Sigmoid, true, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := nd.Dims().P; p != 4*64+64+64*3+3 {
+		t.Errorf("hidden [64]: %d parameters, want 515", p)
+	}
+	again, _ := NewMLPDynamics(3, 1, []int{64}, Sigmoid, true, 1)
+	other, _ := NewMLPDynamics(3, 1, []int{64}, Sigmoid, true, 2)
+	if fmt.Sprint(nd.DefaultParams()) != fmt.Sprint(again.DefaultParams()) ||
+		fmt.Sprint(nd.DefaultParams()) == fmt.Sprint(other.DefaultParams()) {
+		t.Error("initial weights are not determined by the seed")
+	}
+	for _, bad := range []func() error{
+		func() error { _, err := NewMLPDynamics(0, 1, []int{4}, Tanh, false, 1); return err },
+		func() error { _, err := NewMLPDynamics(3, 1, []int{0}, Tanh, false, 1); return err },
+		func() error { _, err := NewMLPDynamics(3, 1, []int{4}, Activation(9), false, 1); return err },
+		func() error { _, err := NewResidualDynamics(nil, []int{4}, Tanh, 1); return err },
+	} {
+		if bad() == nil {
+			t.Error("a bad configuration was accepted")
+		}
+	}
+	pend := NewPendulum()
+	res, _ := NewResidualDynamics(pend, []int{8}, Tanh, 1)
+	th := res.DefaultParams()
+	th[2] = 0 // l = 0
+	if res.CheckParams(th) == nil {
+		t.Error("residual model accepted the base's l = 0")
+	}
+	th[2] = math.NaN()
+	if res.CheckParams(th) == nil {
+		t.Error("NaN accepted")
+	}
+}
