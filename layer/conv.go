@@ -38,6 +38,10 @@ type ConvConfig struct {
 	OutputBias []float64
 	// Seed seeds the weight initialisation (see NewConvEncoder).
 	Seed uint64
+	// Dtype is the dtype of every node the layer makes, tensor.Float64
+	// (the default, also for the zero value) or tensor.Float32; inputs to
+	// Forward must have it. Initial values are drawn in float64 and rounded.
+	Dtype tensor.Dtype
 	// Name prefixes the node names; default "conv".
 	Name string
 }
@@ -76,6 +80,9 @@ func NewConvEncoder(g *G.ExprGraph, cfg ConvConfig) (*ConvEncoder, error) {
 	}
 	p, err := newParams(g, cfg.Name, "conv")
 	if err != nil {
+		return nil, err
+	}
+	if err := p.setDtype(cfg.Dtype, "conv"); err != nil {
 		return nil, err
 	}
 	e := &ConvEncoder{params: p, cfg: cfg}
@@ -130,7 +137,7 @@ func (e *ConvEncoder) Describe() string {
 }
 
 // Forward adds the encoder applied to x (B, C, H, W) to the graph and
-// returns its output (B, Head[last]).
+// returns its output (B, Head[last]); x must have the layer's Dtype.
 func (e *ConvEncoder) Forward(x *G.Node) (*G.Node, error) {
 	if x == nil {
 		return nil, configErr("conv: input node is nil")
@@ -139,6 +146,9 @@ func (e *ConvEncoder) Forward(x *G.Node) (*G.Node, error) {
 	s := x.Shape()
 	if len(s) != 4 || s[0] < 1 || s[1] != want[1] || s[2] != want[2] || s[3] != want[3] {
 		return nil, configErr("conv: input has shape %v, want (B, %d, %d, %d)", s, want[1], want[2], want[3])
+	}
+	if err := checkDtype(x, e.dtype, "conv"); err != nil {
+		return nil, err
 	}
 	b := s[0]
 	h := x

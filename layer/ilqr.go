@@ -140,6 +140,12 @@ type ILQRConfig struct {
 	// (M), (T, M) or (B, T, M) (both alike); gradients flow to them. Nil:
 	// the task's bounds.
 	Lower, Upper *G.Node
+	// Dtype is the dtype of the layer's nodes, tensor.Float64 (the default,
+	// also for the zero value) or tensor.Float32: Learned and Fixed blocks
+	// are made in it, External nodes, bound nodes and x0 must have it, and
+	// Plan and Policy return it. The solver computes in float64 either way
+	// (op.Plan converts at its boundary). Not with Unrolled (float64 only).
+	Dtype tensor.Dtype
 	// Unrolled, when not nil, replaces the planner's node by the unrolled
 	// baseline (unrolled.Build): a fixed number of iLQR iterations built from
 	// Gorgonia operations, differentiated by Gorgonia's reverse mode through
@@ -213,6 +219,12 @@ func NewILQR(g *G.ExprGraph, task models.Task, cfg ILQRConfig) (*ILQR, error) {
 	p, err := newParams(g, cfg.Name, "ilqr")
 	if err != nil {
 		return nil, err
+	}
+	if err := p.setDtype(cfg.Dtype, "ILQR"); err != nil {
+		return nil, err
+	}
+	if p.dtype != tensor.Float64 && cfg.Unrolled != nil {
+		return nil, configErr("ILQR: the unrolled baseline is float64 only, Dtype is %v", p.dtype)
 	}
 	d := task.Dynamics.Dims()
 	cd := task.Cost.Dims()
@@ -320,7 +332,7 @@ func (l *ILQR) costBlock(name string, s *ParamSpec, w int, def []float64, matrix
 			}
 		}
 		if s.Source == Fixed {
-			return inputNode(l.g, l.prefix+"."+name, init, shape...)
+			return inputNodeOf(l.g, l.prefix+"."+name, l.dtype, init, shape...)
 		}
 		return l.add(name+"_raw", init, shape...)
 	case External:
@@ -334,9 +346,9 @@ func (l *ILQR) costBlock(name string, s *ParamSpec, w int, def []float64, matrix
 		} else {
 			want = append(want, w)
 		}
-		if n.Dtype() != tensor.Float64 || !slices.Equal(n.Shape(), want) {
-			return nil, bad("node %s is %v of shape %v, want float64 %v (PerExample %t, PerStep %t)",
-				n.Name(), n.Dtype(), n.Shape(), want, s.PerExample, s.PerStep)
+		if n.Dtype() != l.dtype || !slices.Equal(n.Shape(), want) {
+			return nil, bad("node %s is %v of shape %v, want %v %v (PerExample %t, PerStep %t)",
+				n.Name(), n.Dtype(), n.Shape(), l.dtype, want, s.PerExample, s.PerStep)
 		}
 		if matrix {
 			return G.Reshape(n, shape)
@@ -437,7 +449,7 @@ func (l *ILQR) block(i int, s *ParamSpec) (*G.Node, error) {
 			if i == 1 && l.cfg.CostForm == GoalWeights {
 				nat = goalToQuad(nat, l.k)
 			}
-			n, err := inputNode(l.g, l.prefix+"."+blockNames[i], nat, shape...)
+			n, err := inputNodeOf(l.g, l.prefix+"."+blockNames[i], l.dtype, nat, shape...)
 			if err != nil {
 				return nil, err
 			}
@@ -447,7 +459,7 @@ func (l *ILQR) block(i int, s *ParamSpec) (*G.Node, error) {
 		raw := slices.Clone(init)
 		for r := 0; r < rows; r++ {
 			for j := 0; j < nt; j++ {
-				v, err := s.Transform.inverse(raw[r*k+j])
+				v, err := s.Transform.inverseAs(l.dtype, raw[r*k+j])
 				if err != nil {
 					return nil, bad("Init[%d]: %v", r*k+j, err)
 				}
@@ -467,8 +479,8 @@ func (l *ILQR) block(i int, s *ParamSpec) (*G.Node, error) {
 			return nil, bad("Init and PerExample are not used with Source external: the node's shape decides")
 		}
 		sh := s.Node.Shape()
-		if s.Node.Dtype() != tensor.Float64 || !(slices.Equal(sh, []int{k}) || slices.Equal(sh, []int{b, k})) {
-			return nil, bad("node %s is %v of shape %v, want float64 (%d) or (B=%d, %d)", s.Node.Name(), s.Node.Dtype(), sh, k, b, k)
+		if s.Node.Dtype() != l.dtype || !(slices.Equal(sh, []int{k}) || slices.Equal(sh, []int{b, k})) {
+			return nil, bad("node %s is %v of shape %v, want %v (%d) or (B=%d, %d)", s.Node.Name(), s.Node.Dtype(), sh, l.dtype, k, b, k)
 		}
 		l.raw[i] = s.Node
 	default:
@@ -622,7 +634,7 @@ func (l *ILQR) value(i int, s ParamSpec) ([]float64, error) {
 	k, nt := l.width(i)
 	for r := 0; r+k <= len(v); r += k {
 		for j := 0; j < nt; j++ {
-			v[r+j] = s.Transform.apply(v[r+j])
+			v[r+j] = s.Transform.applyAs(l.dtype, v[r+j])
 		}
 	}
 	return v, nil
@@ -644,6 +656,9 @@ func (l *ILQR) Trajectory(x0 *G.Node) (*op.Trajectory, error) {
 	}
 	if b := x0.Shape()[0]; b != l.cfg.Batch {
 		return nil, configErr("ILQR: x0 has batch %d, the layer was built for %d", b, l.cfg.Batch)
+	}
+	if err := checkDtype(x0, l.dtype, "ILQR x0"); err != nil {
+		return nil, err
 	}
 	var tr *op.Trajectory
 	var err error
@@ -702,7 +717,10 @@ func (l *ILQR) Policy(x0 *G.Node) (*G.Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("layer: ILQR policy: %w", err)
 	}
-	return reshapeTo(u0, l.cfg.Batch, m)
+	if u0, err = reshapeTo(u0, l.cfg.Batch, m); err != nil {
+		return nil, err
+	}
+	return op.Cast(u0, l.dtype) // Packed is float64; u0 itself for a Float64 layer
 }
 
 // Stats returns the per-example solver status (status, iterations, final

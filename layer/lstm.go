@@ -19,6 +19,10 @@ type LSTMConfig struct {
 	Layers int
 	// Seed seeds the weight initialisation (see NewLSTM).
 	Seed uint64
+	// Dtype is the dtype of every node the layer makes, tensor.Float64
+	// (the default, also for the zero value) or tensor.Float32; inputs to
+	// Forward must have it. Initial values are drawn in float64 and rounded.
+	Dtype tensor.Dtype
 	// Name prefixes the node names; default "lstm".
 	Name string
 }
@@ -54,6 +58,9 @@ func NewLSTM(g *G.ExprGraph, cfg LSTMConfig) (*LSTM, error) {
 	}
 	p, err := newParams(g, cfg.Name, "lstm")
 	if err != nil {
+		return nil, err
+	}
+	if err := p.setDtype(cfg.Dtype, "LSTM"); err != nil {
 		return nil, err
 	}
 	l := &LSTM{params: p, cfg: cfg}
@@ -96,7 +103,8 @@ func (l *LSTM) Describe() string {
 
 // Forward runs the LSTM over a sequence given as S ≥ 1 nodes x_0..x_{S−1},
 // each (B, F), and returns the top layer's hidden states h_0..h_{S−1}, each
-// (B, H). Use the last one as a summary of the sequence. With S = 1 the
+// (B, H), in the layer's Dtype, which the inputs must have. Use the last
+// one as a summary of the sequence. With S = 1 the
 // recurrent weights Wh do not enter the output (the state starts at zero),
 // so G.Grad reports them as not differentiable: leave them out of its list
 // or use sequences of two steps or more.
@@ -108,6 +116,9 @@ func (l *LSTM) Forward(xs []*G.Node) ([]*G.Node, error) {
 	for t, x := range xs {
 		bt, err := checkBatchMatrix(x, l.cfg.Input, fmt.Sprintf("LSTM step %d", t))
 		if err != nil {
+			return nil, err
+		}
+		if err := checkDtype(x, l.dtype, fmt.Sprintf("LSTM step %d", t)); err != nil {
 			return nil, err
 		}
 		if t > 0 && bt != b {

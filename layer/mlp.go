@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 
 	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
 )
 
 // MLPConfig configures an MLP.
@@ -23,6 +24,10 @@ type MLPConfig struct {
 	OutputBias []float64
 	// Seed seeds the weight initialisation (see NewMLP).
 	Seed uint64
+	// Dtype is the dtype of every node the layer makes, tensor.Float64
+	// (the default, also for the zero value) or tensor.Float32; inputs to
+	// Forward must have it. Initial values are drawn in float64 and rounded.
+	Dtype tensor.Dtype
 	// Name prefixes the node names (Name.W0, Name.b0, …); default "mlp".
 	// Layers in one graph need distinct names.
 	Name string
@@ -49,6 +54,9 @@ func NewMLP(g *G.ExprGraph, cfg MLPConfig) (*MLP, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := p.setDtype(cfg.Dtype, "MLP"); err != nil {
+		return nil, err
+	}
 	m := &MLP{params: p, cfg: cfg}
 	m.cfg.Sizes = append([]int(nil), cfg.Sizes...)
 	m.cfg.OutputBias = append([]float64(nil), cfg.OutputBias...)
@@ -67,9 +75,12 @@ func (m *MLP) Describe() string {
 }
 
 // Forward adds the network applied to x (B, Sizes[0]) to the graph and
-// returns its output (B, Sizes[len-1]).
+// returns its output (B, Sizes[len-1]); x must have the layer's Dtype.
 func (m *MLP) Forward(x *G.Node) (*G.Node, error) {
 	if _, err := checkBatchMatrix(x, m.cfg.Sizes[0], "MLP"); err != nil {
+		return nil, err
+	}
+	if err := checkDtype(x, m.dtype, "MLP"); err != nil {
 		return nil, err
 	}
 	return m.stack.forward(x)

@@ -43,13 +43,16 @@ type Layer interface {
 }
 
 // params is the learnable state shared by the layers: their parameters and
-// the graph and name prefix the nodes live under.
+// the graph, name prefix and dtype the nodes live under.
 type params struct {
 	g      *G.ExprGraph
 	prefix string
+	dtype  tensor.Dtype // Float64 or Float32
 	list   []Param
 }
 
+// newParams returns the parameters of a Float64 layer; setDtype changes
+// the dtype before the first add.
 func newParams(g *G.ExprGraph, prefix, def string) (params, error) {
 	if g == nil {
 		return params{}, configErr("a graph is required")
@@ -57,16 +60,44 @@ func newParams(g *G.ExprGraph, prefix, def string) (params, error) {
 	if prefix == "" {
 		prefix = def
 	}
-	return params{g: g, prefix: prefix}, nil
+	return params{g: g, prefix: prefix, dtype: tensor.Float64}, nil
 }
 
-// add creates the learnable input node prefix.name holding data (not
-// copied) with the given shape. Gorgonia merges input nodes by name, so a
-// name already in the graph is an error: two layers would silently share
-// their weights.
+// setDtype sets the dtype of the nodes add makes: dt, or Float64 for the
+// zero value; any other dtype is an error naming the layer (what).
+func (p *params) setDtype(dt tensor.Dtype, what string) error {
+	d, err := layerDtype(dt, what)
+	if err != nil {
+		return err
+	}
+	p.dtype = d
+	return nil
+}
+
+// layerDtype returns the dtype a layer builds its nodes in: dt when it is
+// Float32 or Float64, Float64 for the zero value (the default).
+func layerDtype(dt tensor.Dtype, what string) (tensor.Dtype, error) {
+	switch dt {
+	case tensor.Dtype{}:
+		return tensor.Float64, nil
+	case tensor.Float32, tensor.Float64:
+		return dt, nil
+	}
+	return tensor.Dtype{}, configErr("%s: Dtype %v: want tensor.Float64 (the default) or tensor.Float32", what, dt)
+}
+
+// Dtype returns the dtype of the layer's nodes: tensor.Float64 (the
+// default) or tensor.Float32. Inputs to Forward must have it.
+func (p *params) Dtype() tensor.Dtype { return p.dtype }
+
+// add creates the learnable input node prefix.name of the layer's dtype
+// holding data (not copied for Float64; rounded to nearest for Float32)
+// with the given shape. Gorgonia merges input nodes by name, so a name
+// already in the graph is an error: two layers would silently share their
+// weights.
 func (p *params) add(name string, data []float64, shape ...int) (*G.Node, error) {
 	full := p.prefix + "." + name
-	n, err := inputNode(p.g, full, data, shape...)
+	n, err := inputNodeOf(p.g, full, p.dtype, data, shape...)
 	if err != nil {
 		return nil, err
 	}
@@ -77,11 +108,43 @@ func (p *params) add(name string, data []float64, shape ...int) (*G.Node, error)
 // inputNode makes a float64 input node named name with value data (not
 // copied), refusing a name already used in g.
 func inputNode(g *G.ExprGraph, name string, data []float64, shape ...int) (*G.Node, error) {
+	return inputNodeOf(g, name, tensor.Float64, data, shape...)
+}
+
+// inputNodeOf makes an input node of dtype dt (Float64 or Float32) named
+// name with value data: not copied for Float64, rounded to nearest for
+// Float32. A name already used in g is refused.
+func inputNodeOf(g *G.ExprGraph, name string, dt tensor.Dtype, data []float64, shape ...int) (*G.Node, error) {
 	if len(g.ByName(name)) > 0 {
 		return nil, configErr("a node named %q is already in the graph: give the layer a distinct Name", name)
 	}
-	v := tensor.New(tensor.WithShape(shape...), tensor.WithBacking(data))
-	return G.NewTensor(g, tensor.Float64, len(shape), G.WithShape(shape...), G.WithName(name), G.WithValue(v)), nil
+	var v *tensor.Dense
+	switch dt {
+	case tensor.Float64:
+		v = tensor.New(tensor.WithShape(shape...), tensor.WithBacking(data))
+	case tensor.Float32:
+		v = tensor.New(tensor.WithShape(shape...), tensor.WithBacking(float32s(data)))
+	default:
+		return nil, configErr("node %q: dtype %v: want float64 or float32", name, dt)
+	}
+	return G.NewTensor(g, dt, len(shape), G.WithShape(shape...), G.WithName(name), G.WithValue(v)), nil
+}
+
+// float32s returns v rounded to nearest float32 values.
+func float32s(v []float64) []float32 {
+	out := make([]float32, len(v))
+	for i, x := range v {
+		out[i] = float32(x)
+	}
+	return out
+}
+
+// checkDtype checks that x has the layer's dtype dt.
+func checkDtype(x *G.Node, dt tensor.Dtype, what string) error {
+	if x != nil && x.Dtype() != dt {
+		return configErr("%s: input %s is %v, the layer is %v (op.Cast converts a node)", what, x.Name(), x.Dtype(), dt)
+	}
+	return nil
 }
 
 // Params returns the parameters (a copy of the list; the nodes are shared).

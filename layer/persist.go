@@ -33,6 +33,12 @@ import (
 // "kind" is Layer.Kind, "desc" Layer.Describe, "params" Layer.Params' names
 // and the shapes of their nodes. A file is 16 + H + 8·(number of values) + 4
 // bytes long.
+//
+// The file does not record the layers' dtype: Float32 parameters are
+// written as float64 (exactly), and values are rounded to nearest when
+// loaded into Float32 layers, so a Float32 file loads back bit for bit and
+// a file may be loaded into layers of either dtype (LoadLayers refuses a
+// value beyond float32's range for a Float32 layer).
 const FormatVersion = 1
 
 const (
@@ -92,7 +98,7 @@ func describe(ls []Layer) (fileHeader, error) {
 // atomically: it writes a temporary file in path's directory, syncs it to
 // disk and renames it over path, so that path holds either its old content
 // or the complete new file, never a partial one. It refuses parameters with
-// NaN or Inf values.
+// NaN or Inf values. Float32 parameters are written as float64, exactly.
 func SaveLayers(path string, ls ...Layer) error {
 	if len(ls) == 0 {
 		return errors.New("layer: save: no layers")
@@ -131,24 +137,36 @@ func SaveLayers(path string, ls ...Layer) error {
 	return writeAtomic(path, buf.Bytes())
 }
 
-// nodeData returns the float64 values of a parameter node, without copying
-// when they are contiguous.
+// nodeData returns the values of a parameter node as float64: its own
+// data, not copied, when it is a contiguous float64 tensor; a converted
+// copy for a float32 one.
 func nodeData(p Param) ([]float64, error) {
 	v := p.Node.Value()
 	d, ok := v.(*tensor.Dense)
-	if !ok || d.Dtype() != tensor.Float64 {
-		return nil, fmt.Errorf("parameter %s has value %T, want a float64 *tensor.Dense", p.Name, v)
+	if !ok || (d.Dtype() != tensor.Float64 && d.Dtype() != tensor.Float32) {
+		return nil, fmt.Errorf("parameter %s has value %T, want a float64 or float32 *tensor.Dense", p.Name, v)
 	}
 	if d.RequiresIterator() {
 		if d, ok = d.Materialize().(*tensor.Dense); !ok {
 			return nil, fmt.Errorf("parameter %s: cannot materialize its view", p.Name)
 		}
 	}
-	data, ok := d.Data().([]float64)
-	if !ok || len(data) != p.Node.Shape().TotalSize() {
-		return nil, fmt.Errorf("parameter %s holds no float64 data of its shape", p.Name)
+	size := p.Node.Shape().TotalSize()
+	switch data := d.Data().(type) {
+	case []float64:
+		if len(data) == size {
+			return data, nil
+		}
+	case []float32:
+		if len(data) == size {
+			out := make([]float64, len(data))
+			for i, x := range data {
+				out[i] = float64(x)
+			}
+			return out, nil
+		}
 	}
-	return data, nil
+	return nil, fmt.Errorf("parameter %s holds no %v data of its shape", p.Name, d.Dtype())
 }
 
 // writeAtomic writes data to a temporary file next to path, syncs it,
@@ -195,10 +213,11 @@ func writeAtomic(path string, data []byte) (err error) {
 // and shapes, in the same order. It checks, in this order, the magic, the
 // format version (ErrVersion), the header and the file's length
 // (truncation), the checksum (ErrFormat), then that the file fits ls
-// (ErrMismatch) and holds only finite values. The layers are changed only
-// when every check passes: the values are copied into the parameter nodes'
-// existing tensors, so machines and solvers bound to them see the new
-// values.
+// (ErrMismatch) and holds only finite values, within float32's range for
+// Float32 layers. The layers are changed only when every check passes: the
+// values are copied (rounded to nearest for Float32 layers) into the
+// parameter nodes' existing tensors, so machines and solvers bound to them
+// see the new values. The file may come from layers of either dtype.
 func LoadLayers(path string, ls ...Layer) error {
 	if len(ls) == 0 {
 		return errors.New("layer: load: no layers")
@@ -214,6 +233,15 @@ func LoadLayers(path string, ls ...Layer) error {
 	k := 0
 	for _, l := range ls {
 		for _, p := range l.Params() {
+			if err := checkNode(p, vals[k]); err != nil {
+				return fmt.Errorf("layer: load %s: %w", path, err)
+			}
+			k++
+		}
+	}
+	k = 0
+	for _, l := range ls {
+		for _, p := range l.Params() {
 			if err := setNode(p, vals[k]); err != nil {
 				return fmt.Errorf("layer: load %s: %w", path, err)
 			}
@@ -224,8 +252,24 @@ func LoadLayers(path string, ls ...Layer) error {
 }
 
 // setNode copies v into the parameter's value tensor, or binds a new
-// tensor holding v when the value is not a contiguous float64 tensor.
+// tensor holding v when the value is not a contiguous tensor of the node's
+// dtype. For a float32 node the values are rounded to nearest; one beyond
+// float32's range is an error (checked by checkNode before any change).
 func setNode(p Param, v []float64) error {
+	if p.Node.Dtype() == tensor.Float32 {
+		v32 := float32s(v)
+		if d, ok := p.Node.Value().(*tensor.Dense); ok && d.Dtype() == tensor.Float32 && !d.RequiresIterator() {
+			if dst, ok := d.Data().([]float32); ok && len(dst) == len(v32) {
+				copy(dst, v32)
+				return nil
+			}
+		}
+		t := tensor.New(tensor.WithShape(p.Node.Shape().Clone()...), tensor.WithBacking(v32))
+		if err := G.Let(p.Node, t); err != nil {
+			return fmt.Errorf("parameter %s: %w", p.Name, err)
+		}
+		return nil
+	}
 	if d, ok := p.Node.Value().(*tensor.Dense); ok && d.Dtype() == tensor.Float64 && !d.RequiresIterator() {
 		if dst, ok := d.Data().([]float64); ok && len(dst) == len(v) {
 			copy(dst, v)
@@ -235,6 +279,20 @@ func setNode(p Param, v []float64) error {
 	t := tensor.New(tensor.WithShape(p.Node.Shape().Clone()...), tensor.WithBacking(slices.Clone(v)))
 	if err := G.Let(p.Node, t); err != nil {
 		return fmt.Errorf("parameter %s: %w", p.Name, err)
+	}
+	return nil
+}
+
+// checkNode checks that v fits the parameter's dtype: for a float32 node,
+// no value may overflow to ±Inf when rounded.
+func checkNode(p Param, v []float64) error {
+	if p.Node.Dtype() != tensor.Float32 {
+		return nil
+	}
+	for j, x := range v {
+		if math.IsInf(float64(float32(x)), 0) {
+			return fmt.Errorf("%w: parameter %s[%d] = %g is beyond float32's range (the layer is float32)", ErrMismatch, p.Name, j, x)
+		}
 	}
 	return nil
 }

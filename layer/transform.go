@@ -5,6 +5,7 @@ import (
 	"math"
 
 	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
 )
 
 // Transform maps a raw, unconstrained parameter r to the value the planner
@@ -40,8 +41,10 @@ func (t Transform) String() string {
 func (t Transform) valid() bool { return t <= Sigmoid }
 
 // Apply returns the transformed values of raw, computed exactly as
-// Gorgonia's ops compute them (softplus is r above 16 and 0 below −708,
-// sigmoid 1 above 19 and 0 below −709).
+// Gorgonia's float64 ops compute them (softplus is r above 16 and 0 below
+// −708, sigmoid 1 above 19 and 0 below −709). Its float32 ops have other
+// cut-offs (softplus 14 and −103, sigmoid 15 and −88); a Float32 ILQR
+// layer's ThetaValue and CostValue follow those.
 func (t Transform) Apply(raw []float64) []float64 {
 	out := make([]float64, len(raw))
 	for i, r := range raw {
@@ -116,6 +119,62 @@ func (t Transform) inverse(v float64) (float64, error) {
 		return r, nil
 	}
 	return v, nil
+}
+
+// applyAs returns the transform of r as Gorgonia's op of dtype dt
+// computes it: apply for Float64; for Float32, on r rounded to float32,
+// with the float32 op's own cut-offs (softplus r above 14 and 0 below
+// −103, sigmoid 1 above 15 and 0 below −88), the result rounded to float32.
+func (t Transform) applyAs(dt tensor.Dtype, r float64) float64 {
+	if dt != tensor.Float32 {
+		return t.apply(r)
+	}
+	x := float64(float32(r))
+	switch t {
+	case Softplus:
+		switch {
+		case x < -103:
+			return 0
+		case x > 14:
+			return x
+		}
+		return float64(float32(math.Log1p(math.Exp(x))))
+	case Sigmoid:
+		switch {
+		case x < -88:
+			return 0
+		case x > 15:
+			return 1
+		}
+		return float64(float32(1 / (1 + math.Exp(-x))))
+	}
+	return x
+}
+
+// inverseAs returns the raw value whose transform, computed in dtype dt,
+// is v: inverse for Float64; for Float32, checked against the float32
+// op's cut-offs (see applyAs) so that the raw value stays where the
+// transform still has a gradient. The raw value is rounded when it is
+// stored in a Float32 node.
+func (t Transform) inverseAs(dt tensor.Dtype, v float64) (float64, error) {
+	r, err := t.inverse(v)
+	if err != nil || dt != tensor.Float32 {
+		return r, err
+	}
+	switch t {
+	case Softplus:
+		if v > 14 {
+			return v, nil // the float32 softplus is the identity there
+		}
+		if r < -103 {
+			return 0, fmt.Errorf("softplus value %g is too small to represent in float32", v)
+		}
+	case Sigmoid:
+		if r > 15 || r < -88 {
+			return 0, fmt.Errorf("sigmoid value %g is too close to 0 or 1 to represent in float32", v)
+		}
+	}
+	return r, nil
 }
 
 // node adds the transform of x to the graph (x itself for Identity).
