@@ -397,8 +397,14 @@ func TestFloat32Layers(t *testing.T) {
 		t.Errorf("float64 external node into a float32 planner: %v, want ErrConfig", err)
 	}
 	for name, f := range map[string]func() error{
-		"mlp":  func() error { _, err := NewMLP(g, MLPConfig{Sizes: []int{1, 1}, Dtype: tensor.Int, Name: "bad1"}); return err },
-		"lstm": func() error { _, err := NewLSTM(g, LSTMConfig{Input: 1, Hidden: 1, Dtype: tensor.Int, Name: "bad2"}); return err },
+		"mlp": func() error {
+			_, err := NewMLP(g, MLPConfig{Sizes: []int{1, 1}, Dtype: tensor.Int, Name: "bad1"})
+			return err
+		},
+		"lstm": func() error {
+			_, err := NewLSTM(g, LSTMConfig{Input: 1, Hidden: 1, Dtype: tensor.Int, Name: "bad2"})
+			return err
+		},
 		"conv": func() error {
 			_, err := NewConvEncoder(g, ConvConfig{Channels: 1, Height: 2, Width: 2, Convs: []ConvSpec{{Filters: 1, Kernel: 1}},
 				Head: []int{1}, Dtype: tensor.Complex64, Name: "bad3"})
