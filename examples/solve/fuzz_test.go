@@ -33,6 +33,17 @@ func fuzzSeeds() []string {
 		`{"model": "pendulum", "T": 3, "x0": [1,0,0], "u_lower": 1, "u_upper": -1, "loss": {"kind": "sum_sq_u"}}`,
 		`{"model": "pendulum", "T": 3, "x0": [1,0,0], "bogus": 1}`,
 		`{"model": `,
+		// Version 2: Q, q and p per step, bounds per step, and bad ones.
+		`{"model": "pendulum", "T": 3, "x0": [1,0,0], "Q": [[1,0,0,0.1],[0,1,0,0],[0,0,0.1,0],[0.1,0,0,0.5]],
+		  "p": [[-1,0,0,0],[-1,0,0,0.2],[-1,0,0,0]], "u_lower": [[-1],[-0.5],[-1]], "u_upper": 1,
+		  "loss": {"kind": "sum_sq_u"}, "tol": 1e-12}`,
+		`{"model": "cartpole", "T": 2, "x0": [0, 0, 1, 0, 0], "q": [[0.1,0.1,1,1,0.1,0.01],[0.2,0.1,1,1,0.1,0.02]],
+		  "u_lower": [-4], "u_upper": [[4],[3]], "loss": {"kind": "sum_sq_u"}}`,
+		`{"model": "pendulum", "T": 2, "x0": [1,0,0], "Q": [[[1,0,0,0],[0,1,0,0],[0,0,1,0],[0,0,0,1]],
+		  [[1,0,0,0],[0,1,0,0],[0,0,1,0.5],[0,0,0.5,1]]], "loss": {"kind": "sum_sq_u"}}`,
+		`{"model": "pendulum", "T": 2, "x0": [1,0,0], "Q": [[1,0,0,0],[0,1,0,0],[0,0,1,0],[0,0,0.5,1]], "loss": {"kind": "sum_sq_u"}}`,
+		`{"model": "pendulum", "T": 2, "x0": [1,0,0], "q": [[1,1,1,1],[1,1,1]], "p": [1e400,0,0,0], "loss": {"kind": "sum_sq_u"}}`,
+		`{"model": "pendulum", "T": 2, "x0": [1,0,0], "q": [1,1,1,1], "Q": [1,1,1,1], "u_lower": [[[1]]], "loss": {"kind": "sum_sq_u"}}`,
 	}
 	return seeds
 }

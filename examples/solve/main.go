@@ -7,17 +7,24 @@
 //	go run ./examples/solve problem.json
 //	go run ./examples/solve -in problem.json
 //
-// Input fields:
+// Input fields (K = n+m: n states, m controls; τ_t = (x_t, u_t)):
 //
 //	model       "pendulum", "cartpole" or "double_pendulum"
 //	params      dynamics parameters in the model's documented order
 //	            (optional: the model's nominal values)
 //	T           horizon: T states x_0..x_{T-1} and T controls
 //	x0          initial state
-//	q, p        cost ½τᵀdiag(q)τ + pᵀτ per step, τ = (x, u)
+//	q, p        cost ½τᵀdiag(q)τ + pᵀτ per step: each K numbers, the same
+//	            at every step, or T rows of K, row t for step t (version 2)
 //	            (optional: the task's default cost)
-//	u_lower, u_upper  bounds: a number or one per control component
-//	            (optional: the task's default bounds)
+//	Q           (version 2; instead of q) the full cost ½τᵀQτ + pᵀτ: a K×K
+//	            matrix (K rows of K), or T of them, one per step; each
+//	            must be exactly symmetric (Q[i][j] == Q[j][i], no
+//	            tolerance). p as above
+//	u_lower, u_upper  bounds: a number (every control at every step), m
+//	            numbers (one per control component) or T rows of m, row t
+//	            bounding u_t (version 2) (optional: the task's default
+//	            bounds)
 //	loss        {"kind": "sum_sq_u"}: L = Σ u²; or
 //	            {"kind": "linear", "wx": T×n, "wu": T×m}: L = Σ wx·X + Σ wu·U
 //	grad_mode   "implicit" (default), "unrolled" or "fixed_point"
@@ -25,8 +32,29 @@
 //	            number of unrolled iterations, default 100)
 //	tol         projected-gradient tolerance (default 1e-10)
 //
-// Output fields: X (T×n), U (T×m), cost, status, iterations, loss and grad
-// with params, q, p and x0.
+// When one of q (or Q) and p is given per step and the other once (or not
+// at all), the one given once is repeated at every step. q, p and the
+// bounds given once take the same path as before version 2, so those
+// inputs give bit-identical outputs. With Q the cost is
+// models.FullQuadCost, whose parameters are the K² entries of Q, each
+// independent, and p. For compatibility with version 1, whose field names
+// matched case-insensitively, "Q" given as a flat list of K numbers is q.
+// q and Q together are refused. grad_mode "unrolled" takes none of the
+// version-2 shapes (Q, q or p per step, bounds per step).
+//
+// Output fields: X (T×n), U (T×m), cost, status, iterations, loss and grad,
+// the gradient dL/d of each input: params, q (or Q when Q was given), p,
+// x0, and u_lower and u_upper when they were given (version 2; not in
+// grad_mode "unrolled"). Each gradient has the shape its input was given:
+//
+//	q, p, Q     given once (or not at all): one row, the sum over steps of
+//	            the per-step gradients; given per step: T rows. A gradient
+//	            with respect to Q is symmetric when Q is, its off-diagonal
+//	            entries not doubled (∂(½τᵀQτ)/∂Q_ij = ½τ_iτ_j)
+//	u_lower, u_upper  a number: a number, the sum over all steps and
+//	            controls; m numbers: m numbers, the sums over steps; T rows
+//	            of m: T rows of m. Nonzero only for controls held on that
+//	            bound
 //
 // The input is exactly one JSON document (white space may follow it, nothing
 // else) of at most 64 MiB. T is at most 100000, and for grad_mode "unrolled"
@@ -34,10 +62,12 @@
 // per iteration). The parameters must lie in the model's domain (positive
 // masses and lengths, finite gravity).
 //
-// Exit status 0 on success. Bad JSON, an input over these limits, an
+// Exit status 0 on success. Bad JSON, an input over these limits, a field of
+// the wrong shape, a number beyond the float64 range, an asymmetric Q, an
 // impossible problem or a solution that is not finite (a NaN or an infinity
 // anywhere in the output): exit status 2 and a one-line message on stderr,
-// which quotes at most 100 characters of any input value.
+// naming the field where one is at fault, which quotes at most 100
+// characters of any input value.
 package main
 
 import (
@@ -49,6 +79,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -56,14 +87,16 @@ import (
 	"github.com/dilqr/dilqr/op/ilqr"
 )
 
-// Problem is the JSON input.
+// Problem is the JSON input. The fields that take more than one shape
+// (q, Q, p and the bounds) are kept raw and read by solve.
 type Problem struct {
 	Model   string          `json:"model"`
 	Params  []float64       `json:"params"`
 	T       int             `json:"T"`
 	X0      []float64       `json:"x0"`
-	Q       []float64       `json:"q"`
-	P       []float64       `json:"p"`
+	Q       json.RawMessage `json:"q"`
+	QFull   json.RawMessage `json:"Q"`
+	P       json.RawMessage `json:"p"`
 	ULower  json.RawMessage `json:"u_lower"`
 	UUpper  json.RawMessage `json:"u_upper"`
 	Loss    Loss            `json:"loss"`
@@ -91,12 +124,120 @@ type Output struct {
 	Grad       Grad        `json:"grad"`
 }
 
-// Grad holds dL with respect to each input.
+// Grad holds dL with respect to each input. Every field is flat here
+// (row-major); in JSON each is written in the shape its input was given,
+// which dims records by JSON name (a field without an entry is a flat
+// list). A nil field is not written, except Params, Q (when QFull is nil),
+// P and X0, which version 1 always wrote.
 type Grad struct {
+	Params []float64
+	// Q is dL/dq (K, or T·K when q was given per step); QFull is dL/dQ
+	// (K·K or T·K·K), set instead of Q when Q was given.
+	Q, QFull []float64
+	// P is dL/dp: K or T·K.
+	P  []float64
+	X0 []float64
+	// ULower and UUpper are the bound gradients, 1, M or T·M numbers, set
+	// when the bound was given.
+	ULower, UUpper []float64
+
+	dims map[string][]int
+}
+
+// gradJSON is Grad as written, field by field in this order.
+type gradJSON struct {
 	Params []float64 `json:"params"`
-	Q      []float64 `json:"q"`
-	P      []float64 `json:"p"`
+	Q      any       `json:"q,omitempty"`
+	QFull  any       `json:"Q,omitempty"`
+	P      any       `json:"p"`
 	X0     []float64 `json:"x0"`
+	ULower any       `json:"u_lower,omitempty"`
+	UUpper any       `json:"u_upper,omitempty"`
+}
+
+// gradRaw is Grad as read.
+type gradRaw struct {
+	Params []float64       `json:"params"`
+	Q      json.RawMessage `json:"q"`
+	QFull  json.RawMessage `json:"Q"`
+	P      json.RawMessage `json:"p"`
+	X0     []float64       `json:"x0"`
+	ULower json.RawMessage `json:"u_lower"`
+	UUpper json.RawMessage `json:"u_upper"`
+}
+
+// MarshalJSON writes g with each field in its recorded shape.
+func (g Grad) MarshalJSON() ([]byte, error) {
+	w := gradJSON{Params: g.Params, X0: g.X0, P: g.shaped("p", g.P)}
+	if g.QFull != nil {
+		w.QFull = g.shaped("Q", g.QFull)
+	} else {
+		w.Q = g.shaped("q", g.Q)
+	}
+	if g.ULower != nil {
+		w.ULower = g.shaped("u_lower", g.ULower)
+	}
+	if g.UUpper != nil {
+		w.UUpper = g.shaped("u_upper", g.UUpper)
+	}
+	return json.Marshal(w)
+}
+
+// UnmarshalJSON reads what MarshalJSON writes, refusing unknown fields.
+func (g *Grad) UnmarshalJSON(b []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	var r gradRaw
+	if err := dec.Decode(&r); err != nil {
+		return err
+	}
+	*g = Grad{Params: r.Params, X0: r.X0, dims: map[string][]int{}}
+	for _, f := range []struct {
+		name string
+		raw  json.RawMessage
+		dst  *[]float64
+	}{{"q", r.Q, &g.Q}, {"Q", r.QFull, &g.QFull}, {"p", r.P, &g.P}, {"u_lower", r.ULower, &g.ULower}, {"u_upper", r.UUpper, &g.UUpper}} {
+		if !given(f.raw) {
+			continue
+		}
+		a, err := readArray(f.raw, "grad."+f.name, 3)
+		if err != nil {
+			return err
+		}
+		*f.dst, g.dims[f.name] = a.data, a.dims
+	}
+	return nil
+}
+
+// shaped returns v in the shape dims records for name: a number, a list,
+// rows or rows of rows.
+func (g Grad) shaped(name string, v []float64) any {
+	d, ok := g.dims[name]
+	if !ok || v == nil {
+		return v
+	}
+	switch len(d) {
+	case 0:
+		return v[0]
+	case 1:
+		return v
+	case 2:
+		return rows(v, d[1])
+	}
+	r := rows(v, d[1]*d[2])
+	out := make([][][]float64, len(r))
+	for i := range r {
+		out[i] = rows(r[i], d[2])
+	}
+	return out
+}
+
+// setShape records that the gradient of name is written with dims.
+func (g *Grad) setShape(name string, dims []int) {
+	if g.dims == nil {
+		g.dims = map[string][]int{}
+	}
+	g.dims[name] = dims
 }
 
 // limits bound the work one input can ask for.
@@ -327,8 +468,11 @@ func checkFinite(out *Output) error {
 	see(out.Loss, func() string { return "loss" })
 	seeList("grad.params", out.Grad.Params)
 	seeList("grad.q", out.Grad.Q)
+	seeList("grad.Q", out.Grad.QFull)
 	seeList("grad.p", out.Grad.P)
 	seeList("grad.x0", out.Grad.X0)
+	seeList("grad.u_lower", out.Grad.ULower)
+	seeList("grad.u_upper", out.Grad.UUpper)
 	switch count {
 	case 0:
 		return nil
@@ -338,27 +482,166 @@ func checkFinite(out *Output) error {
 	return fmt.Errorf("solution is not finite: %s and %d more non-finite numbers", first, count-1)
 }
 
-// bounds decodes a number or a list of m numbers; empty means def.
-func bounds(raw json.RawMessage, name string, m int, def []float64) ([]float64, error) {
-	if len(raw) == 0 || string(raw) == "null" {
-		return def, nil
+// given reports whether an optional field is present and not null.
+func given(raw json.RawMessage) bool { return len(raw) > 0 && string(raw) != "null" }
+
+// array is a JSON number or a rectangular nested list of numbers: dims are
+// the list lengths from the outside in (none for a number), data the
+// numbers in row-major order.
+type array struct {
+	dims []int
+	data []float64
+}
+
+// readArray reads raw, the value of the field name, as an array of at
+// most maxDims levels of lists. Numbers beyond the float64 range, ragged
+// lists and anything but numbers and lists are refused, naming the entry.
+func readArray(raw json.RawMessage, name string, maxDims int) (array, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	r := arrayReader{dec: dec, name: name, max: maxDims}
+	dims, err := r.value()
+	if err != nil {
+		return array{}, err
 	}
-	var x float64
-	if err := json.Unmarshal(raw, &x); err == nil {
-		b := make([]float64, m)
-		for i := range b {
-			b[i] = x
+	return array{dims: dims, data: r.data}, nil
+}
+
+// arrayReader reads an array token by token (no tree of interfaces, so
+// a large list costs its numbers and no more).
+type arrayReader struct {
+	dec  *json.Decoder
+	name string
+	max  int
+	data []float64
+	at   []int // the indices of the value being read
+}
+
+// path names the value being read, with index i in place of the last
+// index when i ≥ 0: "q[2][0]".
+func (r *arrayReader) path(i int) string {
+	var b strings.Builder
+	b.WriteString(r.name)
+	for j, k := range r.at {
+		if j == len(r.at)-1 && i >= 0 {
+			k = i
 		}
-		return b, nil
+		fmt.Fprintf(&b, "[%d]", k)
 	}
-	var xs []float64
-	if err := json.Unmarshal(raw, &xs); err != nil {
-		return nil, fmt.Errorf("%s must be a number or a list of %d numbers", name, m)
+	return b.String()
+}
+
+// value reads one number or list and returns its dims.
+func (r *arrayReader) value() ([]int, error) {
+	tok, err := r.dec.Token()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", r.path(-1), err)
 	}
-	if len(xs) != m {
-		return nil, fmt.Errorf("%s has %d entries, want %d", name, len(xs), m)
+	switch v := tok.(type) {
+	case json.Number:
+		f, err := strconv.ParseFloat(string(v), 64)
+		if err != nil {
+			return nil, fmt.Errorf("%s = %s is not a finite float64", r.path(-1), clip(string(v)))
+		}
+		r.data = append(r.data, f)
+		return []int{}, nil
+	case json.Delim:
+		if v != '[' {
+			return nil, fmt.Errorf("%s is an object, want a number or a list", r.path(-1))
+		}
+		if len(r.at) == r.max {
+			return nil, fmt.Errorf("%s is a list nested %d deep, want at most %d levels", r.path(-1), r.max+1, r.max)
+		}
+		return r.list()
+	case string:
+		return nil, fmt.Errorf("%s is a string, want a number", r.path(-1))
+	case bool:
+		return nil, fmt.Errorf("%s is %t, want a number", r.path(-1), v)
 	}
-	return xs, nil
+	return nil, fmt.Errorf("%s is null, want a number", r.path(-1))
+}
+
+// list reads the entries of a list whose '[' has been read, and its ']'.
+func (r *arrayReader) list() ([]int, error) {
+	var inner []int
+	n := 0
+	r.at = append(r.at, 0)
+	for r.dec.More() {
+		r.at[len(r.at)-1] = n
+		d, err := r.value()
+		if err != nil {
+			return nil, err
+		}
+		if n == 0 {
+			inner = d
+		} else if !slices.Equal(d, inner) {
+			return nil, fmt.Errorf("%s is %s but %s is %s", r.path(-1), describe(d), r.path(0), describe(inner))
+		}
+		n++
+	}
+	r.at = r.at[:len(r.at)-1]
+	if _, err := r.dec.Token(); err != nil { // the closing ']'
+		return nil, fmt.Errorf("%s: %w", r.path(-1), err)
+	}
+	return append([]int{n}, inner...), nil
+}
+
+// describe names the shape dims in words.
+func describe(dims []int) string {
+	numbers := func(k int) string {
+		if k == 1 {
+			return "1 number"
+		}
+		return fmt.Sprintf("%d numbers", k)
+	}
+	switch len(dims) {
+	case 0:
+		return "a number"
+	case 1:
+		return "a list of " + numbers(dims[0])
+	case 2:
+		if dims[0] == 1 {
+			return "1 row of " + numbers(dims[1])
+		}
+		return fmt.Sprintf("%d rows of %s", dims[0], numbers(dims[1]))
+	}
+	s := make([]string, len(dims))
+	for i, d := range dims {
+		s[i] = strconv.Itoa(d)
+	}
+	return strings.Join(s, "×") + " numbers"
+}
+
+// readField reads the optional field raw, which must have one of the
+// shapes accept; it returns the array and the index of its shape in
+// accept, or -1 when the field is absent or null.
+func readField(raw json.RawMessage, name string, accept ...[]int) (array, int, error) {
+	if !given(raw) {
+		return array{}, -1, nil
+	}
+	maxDims := 0
+	for _, d := range accept {
+		maxDims = max(maxDims, len(d))
+	}
+	a, err := readArray(raw, name, maxDims)
+	if err != nil {
+		return array{}, 0, err
+	}
+	which, err := fitShape(a, name, accept...)
+	return a, which, err
+}
+
+// fitShape returns the index of a's shape in accept, or an error naming
+// the field name, its shape and the shapes accepted.
+func fitShape(a array, name string, accept ...[]int) (int, error) {
+	want := make([]string, len(accept))
+	for i, d := range accept {
+		if slices.Equal(a.dims, d) {
+			return i, nil
+		}
+		want[i] = describe(d)
+	}
+	return 0, fmt.Errorf("%s is %s, want %s", name, describe(a.dims), strings.Join(want, " or "))
 }
 
 // matrix flattens a T×k list, checking its shape.
@@ -392,7 +675,7 @@ func solve(pr *Problem, lim limits) (*Output, error) {
 		return nil, fmt.Errorf("unknown model %q (known: %s)", clip(pr.Model), strings.Join(models.TaskNames(), ", "))
 	}
 	d := task.Dynamics.Dims()
-	n, m, k := d.N, d.M, d.N+d.M
+	n, m := d.N, d.M
 	if pr.T < 1 {
 		return nil, fmt.Errorf("T=%d: the horizon must be at least 1", pr.T)
 	}
@@ -414,28 +697,15 @@ func solve(pr *Problem, lim limits) (*Output, error) {
 			return nil, fmt.Errorf("params: %w", err)
 		}
 	}
-	phi := task.Cost.DefaultParams()
-	if pr.Q != nil {
-		if len(pr.Q) != k {
-			return nil, fmt.Errorf("q has %d entries, want n+m=%d", len(pr.Q), k)
-		}
-		copy(phi[:k], pr.Q)
-	}
-	if pr.P != nil {
-		if len(pr.P) != k {
-			return nil, fmt.Errorf("p has %d entries, want n+m=%d", len(pr.P), k)
-		}
-		copy(phi[k:], pr.P)
-	}
-	cost, err := models.NewQuadCost(n, m, phi[:k], phi[k:])
+	cs, err := readCost(pr, task.Cost.DefaultParams(), n, m, pr.T)
 	if err != nil {
 		return nil, err
 	}
-	lo, err := bounds(pr.ULower, "u_lower", m, task.Lower)
+	lo, err := readBound(pr.ULower, "u_lower", task.Lower, pr.T, m)
 	if err != nil {
 		return nil, err
 	}
-	hi, err := bounds(pr.UUpper, "u_upper", m, task.Upper)
+	hi, err := readBound(pr.UUpper, "u_upper", task.Upper, pr.T, m)
 	if err != nil {
 		return nil, err
 	}
@@ -456,7 +726,10 @@ func solve(pr *Problem, lim limits) (*Output, error) {
 		if err := checkWork(pr.T, iters, lim.unrolledWork, "grad_mode unrolled", "the unrolled graph holds every iteration"); err != nil {
 			return nil, err
 		}
-		return solveUnrolled(pr, task, cost, theta, phi, lo, hi)
+		if f := version2Field(cs, lo, hi); f != "" {
+			return nil, fmt.Errorf("%s: grad_mode unrolled takes q and p given once and the bounds as a number or m numbers; use grad_mode implicit or fixed_point", f)
+		}
+		return solveUnrolled(pr, task, cs.cost, theta, cs.phi, lo.v, hi.v)
 	default:
 		return nil, fmt.Errorf("grad_mode %q: want implicit, unrolled or fixed_point", clip(pr.Mode))
 	}
@@ -476,12 +749,20 @@ func solve(pr *Problem, lim limits) (*Output, error) {
 	if tol == 0 {
 		tol = 1e-10
 	}
-	prob := ilqr.Problem{Task: models.Task{Dynamics: task.Dynamics, Cost: cost, Lower: lo, Upper: hi}, T: pr.T}
-	sv, err := ilqr.NewSolver(prob, &ilqr.Settings{MaxIter: maxIter, TolGrad: tol})
+	prob := ilqr.Problem{Task: models.Task{Dynamics: task.Dynamics, Cost: cs.cost, Lower: lo.v, Upper: hi.v}, T: pr.T}
+	return solveILQR(pr, prob, theta, cs, lo, hi, &ilqr.Settings{MaxIter: maxIter, TolGrad: tol}, mode)
+}
+
+// solveILQR solves prob with the iLQR solver and differentiates the loss
+// by the solver's gradient in mode, reporting each gradient in the shape
+// its input was given.
+func solveILQR(pr *Problem, prob ilqr.Problem, theta []float64, cs *costSpec, lo, hi boundSpec, set *ilqr.Settings, mode ilqr.GradMode) (*Output, error) {
+	sv, err := ilqr.NewSolver(prob, set)
 	if err != nil {
 		return nil, err
 	}
-	in := ilqr.Inputs{X0: pr.X0, Theta: theta, Phi: phi}
+	n, m := sv.Dims().N, sv.Dims().M
+	in := ilqr.Inputs{X0: pr.X0, Theta: theta, Phi: cs.phi, PhiPerStep: cs.perStep}
 	var res ilqr.Result
 	if err := sv.Solve(&res, in); err != nil {
 		return nil, err
@@ -494,12 +775,254 @@ func solve(pr *Problem, lim limits) (*Output, error) {
 	if err := sv.Gradient(&g, &res, in, dX, dU, ilqr.GradOptions{Mode: mode, Unconverged: ilqr.GradientAnyway}); err != nil {
 		return nil, err
 	}
+	grad := Grad{Params: g.Theta, X0: g.X0}
+	w, p := cs.grads(g.Phi, pr.T)
+	if cs.w.name == "Q" {
+		grad.QFull = w
+	} else {
+		grad.Q = w
+	}
+	grad.P = p
+	grad.setShape(cs.w.name, cs.w.dims)
+	grad.setShape("p", cs.p.dims)
+	if lo.dims != nil {
+		grad.ULower = lo.grad(g.Lower, m)
+		grad.setShape("u_lower", lo.dims)
+	}
+	if hi.dims != nil {
+		grad.UUpper = hi.grad(g.Upper, m)
+		grad.setShape("u_upper", hi.dims)
+	}
 	return &Output{
 		X: rows(res.X, n), U: rows(res.U, m), Cost: res.Cost[0],
 		Status: res.Status[0].String(), Iterations: res.Iterations[0],
-		Loss: loss, GradStatus: g.Status[0].String(),
-		Grad: Grad{Params: g.Theta, Q: g.Phi[:k], P: g.Phi[k:], X0: g.X0},
+		Loss: loss, GradStatus: g.Status[0].String(), Grad: grad,
 	}, nil
+}
+
+// stepParams is a block of cost parameters (q, Q or p) as given: once, or
+// per step.
+type stepParams struct {
+	// name is the JSON field.
+	name string
+	// data holds size numbers, or T rows of size with perStep.
+	data    []float64
+	size    int
+	perStep bool
+	// dims is the shape it was given in (K when not given), for its
+	// gradient.
+	dims []int
+}
+
+// at returns the block of step t.
+func (s stepParams) at(t int) []float64 {
+	if !s.perStep {
+		return s.data
+	}
+	return s.data[t*s.size : (t+1)*s.size]
+}
+
+// gradFrom collects the block's gradient from dL/dφ, T rows of stride
+// numbers in which the block starts at off: T rows when it was given per
+// step, else their sum.
+func (s stepParams) gradFrom(g []float64, off, stride, t int) []float64 {
+	if s.perStep {
+		out := make([]float64, 0, t*s.size)
+		for step := range t {
+			out = append(out, g[step*stride+off:step*stride+off+s.size]...)
+		}
+		return out
+	}
+	out := make([]float64, s.size)
+	for step := range t {
+		for j := range out {
+			out[j] += g[step*stride+off+j]
+		}
+	}
+	return out
+}
+
+// costSpec is the cost of a problem: its function, its parameters φ and
+// the blocks they were assembled from.
+type costSpec struct {
+	cost models.Cost
+	// w is the weights, q (diagonal) or Q (full); p the linear term.
+	w, p stepParams
+	// phi is φ = (w, p) once, or T rows of it with perStep (when w or p
+	// was given per step).
+	phi     []float64
+	perStep bool
+}
+
+// readCost reads q or Q and p, filling in the task's defaults def (a
+// diagonal cost: q, then p) for those not given.
+func readCost(pr *Problem, def []float64, n, m, t int) (*costSpec, error) {
+	k := n + m
+	if len(def) != 2*k {
+		return nil, fmt.Errorf("model %s: its task's cost has %d parameters, not the %d of a diagonal quadratic cost (q, p)", pr.Model, len(def), 2*k)
+	}
+	w, err := readWeights(pr, def[:k], k, t)
+	if err != nil {
+		return nil, err
+	}
+	p, err := readStepParams(pr.P, "p", def[k:], k, t)
+	if err != nil {
+		return nil, err
+	}
+	cs := &costSpec{w: w, p: p, perStep: w.perStep || p.perStep}
+	steps := 1
+	if cs.perStep {
+		steps = t
+	}
+	cs.phi = make([]float64, 0, steps*(w.size+p.size))
+	for s := range steps {
+		cs.phi = append(append(cs.phi, w.at(s)...), p.at(s)...)
+	}
+	if w.name == "Q" {
+		cs.cost, err = models.NewFullQuadCost(n, m, w.at(0), p.at(0))
+	} else {
+		cs.cost, err = models.NewQuadCost(n, m, w.at(0), p.at(0))
+	}
+	if err != nil {
+		return nil, err
+	}
+	return cs, nil
+}
+
+// grads splits dL/dφ into the gradients of the weights and of p, each in
+// the layout it was given.
+func (c *costSpec) grads(g []float64, t int) (w, p []float64) {
+	a, stride := c.w.size, c.w.size+c.p.size
+	if !c.perStep {
+		return g[:a], g[a:stride]
+	}
+	return c.w.gradFrom(g, 0, stride, t), c.p.gradFrom(g, a, stride, t)
+}
+
+// readStepParams reads the optional field raw: k numbers, or T rows of k;
+// def when absent.
+func readStepParams(raw json.RawMessage, name string, def []float64, k, t int) (stepParams, error) {
+	a, which, err := readField(raw, name, []int{k}, []int{t, k})
+	switch {
+	case err != nil:
+		return stepParams{}, fmt.Errorf("%w (T=%d, n+m=%d)", err, t, k)
+	case which < 0:
+		return stepParams{name: name, data: append([]float64(nil), def...), size: k, dims: []int{k}}, nil
+	}
+	return stepParams{name: name, data: a.data, size: k, perStep: which == 1, dims: a.dims}, nil
+}
+
+// readWeights reads the cost weights: q (k numbers or T rows, def when
+// absent) or Q (k×k or T×k×k, exactly symmetric), not both. Q as a flat
+// list of k numbers is q, as version 1 read it.
+func readWeights(pr *Problem, def []float64, k, t int) (stepParams, error) {
+	if !given(pr.QFull) {
+		return readStepParams(pr.Q, "q", def, k, t)
+	}
+	if given(pr.Q) {
+		return stepParams{}, errors.New("q and Q: give the diagonal weights q or the full matrix Q, not both")
+	}
+	a, err := readArray(pr.QFull, "Q", 3)
+	if err != nil {
+		return stepParams{}, err
+	}
+	if slices.Equal(a.dims, []int{k}) {
+		return stepParams{name: "q", data: a.data, size: k, dims: a.dims}, nil
+	}
+	which, err := fitShape(a, "Q", []int{k, k}, []int{t, k, k})
+	if err != nil {
+		return stepParams{}, fmt.Errorf("%w (T=%d, n+m=%d)", err, t, k)
+	}
+	s := stepParams{name: "Q", data: a.data, size: k * k, perStep: which == 1, dims: a.dims}
+	if err := checkSymmetric(s, k); err != nil {
+		return stepParams{}, err
+	}
+	return s, nil
+}
+
+// checkSymmetric refuses a Q with an entry that differs from its mirror
+// image (exact comparison: no tolerance).
+func checkSymmetric(s stepParams, k int) error {
+	for step := 0; step*s.size < len(s.data); step++ {
+		q := s.data[step*s.size : (step+1)*s.size]
+		at := ""
+		if s.perStep {
+			at = fmt.Sprintf("[%d]", step)
+		}
+		for i := range k {
+			for j := i + 1; j < k; j++ {
+				if q[i*k+j] != q[j*k+i] {
+					return fmt.Errorf("Q is not symmetric: Q%s[%d][%d] = %v but Q%s[%d][%d] = %v",
+						at, i, j, q[i*k+j], at, j, i, q[j*k+i])
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// boundSpec is a control bound as given.
+type boundSpec struct {
+	// v holds M or T·M numbers.
+	v []float64
+	// dims is the shape it was given in: none for a number, [M] or [T, M];
+	// nil when not given (the task's bound).
+	dims []int
+}
+
+// readBound reads the optional bound raw: a number, m numbers or T rows
+// of m; def when absent.
+func readBound(raw json.RawMessage, name string, def []float64, t, m int) (boundSpec, error) {
+	a, which, err := readField(raw, name, []int{}, []int{m}, []int{t, m})
+	switch {
+	case err != nil:
+		return boundSpec{}, fmt.Errorf("%w (T=%d, m=%d)", err, t, m)
+	case which < 0:
+		return boundSpec{v: def}, nil
+	case which == 0:
+		v := make([]float64, m)
+		for i := range v {
+			v[i] = a.data[0]
+		}
+		return boundSpec{v: v, dims: a.dims}, nil
+	}
+	return boundSpec{v: a.data, dims: a.dims}, nil
+}
+
+// grad reduces dL/d(bound), T·M numbers, to the shape the bound was given
+// in: the sum of all, the sums over steps, or all.
+func (b boundSpec) grad(g []float64, m int) []float64 {
+	switch len(b.dims) {
+	case 0:
+		var s float64
+		for _, v := range g {
+			s += v
+		}
+		return []float64{s}
+	case 1:
+		out := make([]float64, m)
+		for i, v := range g {
+			out[i%m] += v
+		}
+		return out
+	}
+	return append([]float64(nil), g...)
+}
+
+// version2Field names the first field given in a shape that version 1 did
+// not have (Q, q or p per step, bounds per step), or returns "".
+func version2Field(cs *costSpec, lo, hi boundSpec) string {
+	switch {
+	case cs.w.name == "Q" || cs.w.perStep:
+		return cs.w.name
+	case cs.p.perStep:
+		return "p"
+	case len(lo.dims) == 2:
+		return "u_lower"
+	case len(hi.dims) == 2:
+		return "u_upper"
+	}
+	return ""
 }
 
 // checkWork refuses T × iters above limit; a negative iters is left to the
