@@ -6,7 +6,9 @@ package train
 
 import (
 	"fmt"
+	"io"
 	"math"
+	"text/tabwriter"
 
 	"github.com/dilqr/dilqr/envs"
 	"github.com/dilqr/dilqr/models"
@@ -109,4 +111,81 @@ func PredictionError(dyn models.Dynamics, theta, truth []float64, d *envs.Demos)
 		}
 	}
 	return s / float64(d.B*d.T*d.N), nil
+}
+
+// ModelErrors returns the errors, in terms the data identify, of the
+// model that method m estimated in the log row row of a run on ds:
+//
+//   - ident, the largest relative error of the identifiable combinations
+//     (Identified) of the dynamics parameters row.Params against
+//     ds.Theta, for the methods that learn the dynamics; NaN for the
+//     others (nn has no dynamics model, the cost learners plan with the
+//     true dynamics and are judged by the model loss of their cost);
+//   - pred, the next-state prediction error (PredictionError) on ds's
+//     test split: that of row.Params for the methods that learn the
+//     dynamics, 0 for the cost learners (the true dynamics predict
+//     exactly), NaN for nn.
+func ModelErrors(ds *envs.Dataset, m Method, row Row) (ident, pred float64, err error) {
+	switch {
+	case m.LearnsCost():
+		return math.NaN(), 0, nil
+	case !m.LearnsDynamics():
+		return math.NaN(), math.NaN(), nil
+	}
+	task, err := models.TaskByName(ds.Env)
+	if err != nil {
+		return 0, 0, fmt.Errorf("train: %w", err)
+	}
+	_, _, _, rel, err := Identified(ds.Env, row.Params, ds.Theta)
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, v := range rel {
+		ident = max(ident, v)
+	}
+	pred, err = PredictionError(task.Dynamics, row.Params, ds.Theta, &ds.Test)
+	return ident, pred, err
+}
+
+// WriteIdentified writes, for a run that learned the dynamics on ds, a
+// table of the identifiable combinations of the initial, learned
+// (last epoch), best (best validation epoch) and true parameters with
+// their relative errors, and the next-state prediction errors of the
+// three estimates on the test split; for a cost learner the prediction
+// error (0: the true dynamics); nothing for nn.
+func (r *Result) WriteIdentified(w io.Writer, ds *envs.Dataset) error {
+	if r.Method.LearnsCost() {
+		_, err := fmt.Fprintf(w, "next-state prediction error on the test demonstrations: 0 (%s plans with the true dynamics)\n", r.Method)
+		return err
+	}
+	if !r.Method.LearnsDynamics() {
+		return nil
+	}
+	task, err := models.TaskByName(ds.Env)
+	if err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	ests := [][]float64{r.Initial, r.Learned, r.Best}
+	var vals, rels [3][]float64
+	var pred [3]float64
+	var truth []float64
+	var labels []string
+	for k, th := range ests {
+		if labels, vals[k], truth, rels[k], err = Identified(r.Env, th, r.True); err != nil {
+			return err
+		}
+		if pred[k], err = PredictionError(task.Dynamics, th, ds.Theta, &ds.Test); err != nil {
+			return err
+		}
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "identifiable\tinitial\tlearned (epoch %d)\tbest val (epoch %d)\ttrue\t\n", r.Final().Epoch, r.BestEpoch)
+	for i, n := range labels {
+		fmt.Fprintf(tw, "%s\t%.6g\t%.6g\t%.6g\t%.6g\t\n", n, vals[0][i], vals[1][i], vals[2][i], truth[i])
+	}
+	for i, n := range labels {
+		fmt.Fprintf(tw, "rel. error %s\t%.3g\t%.3g\t%.3g\t\t\n", n, rels[0][i], rels[1][i], rels[2][i])
+	}
+	fmt.Fprintf(tw, "next-state MSE (test)\t%.3g\t%.3g\t%.3g\t\t\n", pred[0], pred[1], pred[2])
+	return tw.Flush()
 }
