@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/dilqr/dilqr/op"
 )
 
 // Checkpoint file format, version 1: one header line
@@ -178,6 +180,22 @@ type jrow struct {
 	Model jf  `json:"model"`
 	// Params are the estimated model parameters (Row.Params).
 	Params []jf `json:"params,omitempty"`
+	// Health is Row.Health: unconverged, indefinite, non-finite, on a
+	// bound. Absent in checkpoints written before it existed: NaN.
+	Health []jf `json:"health,omitempty"`
+}
+
+// healthJF and healthOf convert Row.Health to and from jrow.Health.
+func healthJF(h op.Health) []jf {
+	return []jf{jf(h.Unconverged), jf(h.Indefinite), jf(h.NonFinite), jf(h.OnBound)}
+}
+
+func healthOf(v []jf) op.Health {
+	if len(v) != 4 {
+		nan := math.NaN()
+		return op.Health{Unconverged: nan, Indefinite: nan, NonFinite: nan, OnBound: nan}
+	}
+	return op.Health{Unconverged: float64(v[0]), Indefinite: float64(v[1]), NonFinite: float64(v[2]), OnBound: float64(v[3])}
 }
 
 // checkpointData is everything a resumed run needs to continue exactly as
@@ -280,6 +298,9 @@ func (c *checkpointData) check() error {
 	for i, r := range c.History {
 		if r.Epoch != i {
 			return fmt.Errorf("log row %d has epoch %d", i, r.Epoch)
+		}
+		if len(r.Health) != 0 && len(r.Health) != 4 {
+			return fmt.Errorf("log row %d has %d health shares, want 4", i, len(r.Health))
 		}
 	}
 	if b, v := c.History[c.BestEpoch].Val, c.BestVal; math.Float64bits(float64(b)) != math.Float64bits(float64(v)) {

@@ -81,7 +81,10 @@
 // # Files, resuming, determinism
 //
 // With Config.Dir set, Run writes Dir/log.csv (LogHeader: one row per
-// epoch from epoch 0, the initial parameters; model_loss empty for nn) and
+// epoch from epoch 0, the initial parameters; model_loss empty for nn;
+// then Row.Health, the planner's shares unconverged, indefinite,
+// nonfinite and on_bound averaged over the epoch's steps, empty where not
+// measured; five-column logs of earlier versions still resume) and
 // Dir/checkpoint.json (the parameters, the optimizer state, the epoch, the
 // state of the shuffling generator, the best validation loss and its
 // parameters, the early-stopping counter and the log so far; format in

@@ -34,6 +34,8 @@ type learner struct {
 	// stats of the most recent training run through a planner, for the
 	// counts in Result.
 	skipped, solves int
+	// health averages the planner's health over the epoch's steps.
+	health layer.HealthMean
 }
 
 // costWeightsGoal returns the true cost of ds in the goal form (w, goal)
@@ -178,6 +180,7 @@ func (l *learner) grad(b int, x0, x, u []float64) (float64, error) {
 		return 0, err
 	}
 	if g.stats != nil {
+		l.health.Add(g.stats().Health())
 		for _, s := range g.stats().GradStatus {
 			l.solves++
 			if s != ilqr.GradOK {

@@ -10,6 +10,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/dilqr/dilqr/op"
 )
 
 // Row is one line of the training log: the losses after an epoch.
@@ -30,10 +32,20 @@ type Row struct {
 	// Params holds the estimated model parameters at the end of the epoch
 	// (see Result.Names), nil for nn. It is not part of the log file.
 	Params []float64
+	// Health holds the planner's health shares (op.Health: unconverged,
+	// indefinite, non-finite, controls on a bound) averaged over the
+	// epoch's training steps (layer.HealthMean); NaN where nothing was
+	// measured: row 0, methods that train without the planner (nn,
+	// sysid), and rows of logs written before these columns existed.
+	Health op.Health
 }
 
-// LogHeader is the header line of a training log.
-const LogHeader = "epoch,train_loss,val_loss,test_loss,model_loss"
+// LogHeader is the header line of a training log. Logs with the first
+// five columns only (logHeaderLosses, written before the health columns
+// existed) are read too, with NaN health.
+const LogHeader = logHeaderLosses + ",unconverged,indefinite,nonfinite,on_bound"
+
+const logHeaderLosses = "epoch,train_loss,val_loss,test_loss,model_loss"
 
 // ErrBadLog is wrapped by every error ReadLog returns about the content of
 // a log file.
@@ -48,8 +60,9 @@ func formatFloat(v float64) string {
 	return strconv.FormatFloat(v, 'g', -1, 64)
 }
 
-// String formats r as a log line (without the newline). Numbers are
-// written in the shortest form that reads back exactly.
+// String formats r's epoch and four losses, the first five fields of a
+// log line. Numbers are written in the shortest form that reads back
+// exactly.
 func (r Row) String() string {
 	return fmt.Sprintf("%d,%s,%s,%s,%s", r.Epoch, formatFloat(r.Train), formatFloat(r.Val),
 		formatFloat(r.Test), formatFloat(r.Model))
@@ -60,14 +73,17 @@ func encodeLog(rows []Row) []byte {
 	var b bytes.Buffer
 	b.WriteString(LogHeader + "\n")
 	for _, r := range rows {
-		b.WriteString(r.String() + "\n")
+		h := r.Health
+		fmt.Fprintf(&b, "%s,%s,%s,%s,%s\n", r.String(), formatFloat(h.Unconverged), formatFloat(h.Indefinite),
+			formatFloat(h.NonFinite), formatFloat(h.OnBound))
 	}
 	return b.Bytes()
 }
 
 // ReadLog reads a training log written by Run (CSV with the header
-// LogHeader, one row per epoch from 0, consecutive). Errors about the
-// content wrap ErrBadLog and name the line.
+// LogHeader, or the five loss columns of older logs, one row per epoch
+// from 0, consecutive). Errors about the content wrap ErrBadLog and name
+// the line.
 func ReadLog(path string) ([]Row, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -92,18 +108,20 @@ func parseLog(r io.Reader) ([]Row, error) {
 		return fmt.Errorf("%w: line %d: "+format, append([]any{ErrBadLog, line}, args...)...)
 	}
 	var rows []Row
+	var names []string // the header's column names
 	for sc.Scan() {
 		line++
 		text := sc.Text()
 		if line == 1 {
-			if text != LogHeader {
+			if text != LogHeader && text != logHeaderLosses {
 				return nil, bad("header %q, want %q", text, LogHeader)
 			}
+			names = strings.Split(text, ",")
 			continue
 		}
 		f := strings.Split(text, ",")
-		if len(f) != 5 {
-			return nil, bad("%d fields, want 5", len(f))
+		if len(f) != len(names) {
+			return nil, bad("%d fields, want %d", len(f), len(names))
 		}
 		var row Row
 		ep, err := strconv.Atoi(f[0])
@@ -114,18 +132,21 @@ func parseLog(r io.Reader) ([]Row, error) {
 			return nil, bad("epoch %d, want %d (rows must be consecutive from 0)", ep, len(rows))
 		}
 		row.Epoch = ep
-		for i, dst := range []*float64{&row.Train, &row.Val, &row.Test, &row.Model} {
-			s := f[i+1]
-			if s == "" {
-				if i < 3 {
-					return nil, bad("empty %s", strings.Split(LogHeader, ",")[i+1])
+		h := &row.Health
+		h.Unconverged, h.Indefinite, h.NonFinite, h.OnBound = math.NaN(), math.NaN(), math.NaN(), math.NaN()
+		dsts := []*float64{&row.Train, &row.Val, &row.Test, &row.Model, &h.Unconverged, &h.Indefinite, &h.NonFinite, &h.OnBound}
+		for i := 1; i < len(f); i++ {
+			dst := dsts[i-1]
+			if f[i] == "" {
+				if i <= 3 {
+					return nil, bad("empty %s", names[i])
 				}
 				*dst = math.NaN()
 				continue
 			}
-			v, err := strconv.ParseFloat(s, 64)
+			v, err := strconv.ParseFloat(f[i], 64)
 			if err != nil {
-				return nil, bad("%s %q is not a number", strings.Split(LogHeader, ",")[i+1], s)
+				return nil, bad("%s %q is not a number", names[i], f[i])
 			}
 			*dst = v
 		}
@@ -146,5 +167,8 @@ func sameRow(a, b Row) bool {
 	eq := func(x, y float64) bool {
 		return math.Float64bits(x) == math.Float64bits(y) || (math.IsNaN(x) && math.IsNaN(y))
 	}
-	return a.Epoch == b.Epoch && eq(a.Train, b.Train) && eq(a.Val, b.Val) && eq(a.Test, b.Test) && eq(a.Model, b.Model)
+	ha, hb := a.Health, b.Health
+	return a.Epoch == b.Epoch && eq(a.Train, b.Train) && eq(a.Val, b.Val) && eq(a.Test, b.Test) && eq(a.Model, b.Model) &&
+		eq(ha.Unconverged, hb.Unconverged) && eq(ha.Indefinite, hb.Indefinite) && eq(ha.NonFinite, hb.NonFinite) &&
+		eq(ha.OnBound, hb.OnBound)
 }

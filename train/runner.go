@@ -191,6 +191,7 @@ func (r *runner) epoch(ctx context.Context) error {
 func (r *runner) trainEpoch(ctx context.Context, epoch int) error {
 	n, bs := r.cfg.NTrain, r.cfg.BatchSize
 	perm := r.rng.Perm(n)
+	r.l.health.Reset()
 	for s := 0; s < n; s += bs {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -255,7 +256,7 @@ func (r *runner) endEpoch(epoch int) error {
 // training demonstrations used, the validation and the test split, and
 // the model loss.
 func (r *runner) validate(epoch int) (Row, error) {
-	row := Row{Epoch: epoch, Model: r.l.modelLoss()}
+	row := Row{Epoch: epoch, Model: r.l.modelLoss(), Health: r.l.health.Mean()}
 	if r.l.natural != nil {
 		row.Params = r.l.natural()
 	}
@@ -349,7 +350,7 @@ func (r *runner) snapshot() (*checkpointData, error) {
 	}
 	for _, row := range st.history {
 		c.History = append(c.History, jrow{Epoch: row.Epoch, Train: jf(row.Train), Val: jf(row.Val), Test: jf(row.Test),
-			Model: jf(row.Model), Params: toJF(row.Params)})
+			Model: jf(row.Model), Params: toJF(row.Params), Health: healthJF(row.Health)})
 	}
 	return c, nil
 }
@@ -401,7 +402,7 @@ func (r *runner) restore(c *checkpointData) error {
 	st.history = nil
 	for _, row := range c.History {
 		st.history = append(st.history, Row{Epoch: row.Epoch, Train: float64(row.Train), Val: float64(row.Val),
-			Test: float64(row.Test), Model: float64(row.Model), Params: fromJF(row.Params)})
+			Test: float64(row.Test), Model: float64(row.Model), Params: fromJF(row.Params), Health: healthOf(row.Health)})
 	}
 	l.solves, l.skipped = c.Solves, c.Skipped
 	// The log may hold rows the checkpoint does not (written after it); the

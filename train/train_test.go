@@ -18,6 +18,7 @@ import (
 
 	"github.com/dilqr/dilqr/envs"
 	"github.com/dilqr/dilqr/models"
+	"github.com/dilqr/dilqr/op"
 	"github.com/dilqr/dilqr/op/ilqr"
 )
 
@@ -312,7 +313,13 @@ func TestBadFiles(t *testing.T) {
 // TestLogRoundTrip: a log reads back bit for bit, NaN model losses
 // included; malformed logs are ErrBadLog naming the line.
 func TestLogRoundTrip(t *testing.T) {
-	rows := []Row{{0, 1.5, 1e-300, math.Inf(1), math.NaN(), nil}, {1, 0.1 + 0.2, 3, 5e-324, 0.7, nil}}
+	nan := math.NaN()
+	rows := []Row{
+		{Epoch: 0, Train: 1.5, Val: 1e-300, Test: math.Inf(1), Model: nan,
+			Health: op.Health{Unconverged: nan, Indefinite: nan, NonFinite: nan, OnBound: nan}},
+		{Epoch: 1, Train: 0.1 + 0.2, Val: 3, Test: 5e-324, Model: 0.7,
+			Health: op.Health{Unconverged: 0.25, Indefinite: 0, NonFinite: 1.0 / 3, OnBound: 0.1 + 0.2}},
+	}
 	path := filepath.Join(t.TempDir(), "log.csv")
 	if err := writeAtomic(path, encodeLog(rows)); err != nil {
 		t.Fatal(err)
