@@ -19,8 +19,9 @@
 //	            (optional: the task's default cost)
 //	Q           (version 2; instead of q) the full cost ½τᵀQτ + pᵀτ: a K×K
 //	            matrix (K rows of K), or T of them, one per step; each
-//	            must be exactly symmetric (Q[i][j] == Q[j][i], no
-//	            tolerance). p as above
+//	            must be exactly symmetric: Q[i][j] == Q[j][i] in float64,
+//	            no tolerance (symmetrize a computed Q before writing it).
+//	            p as above
 //	u_lower, u_upper  bounds: a number (every control at every step), m
 //	            numbers (one per control component) or T rows of m, row t
 //	            bounding u_t (version 2) (optional: the task's default
@@ -34,8 +35,8 @@
 //
 // When one of q (or Q) and p is given per step and the other once (or not
 // at all), the one given once is repeated at every step. q, p and the
-// bounds given once take the same path as before version 2, so those
-// inputs give bit-identical outputs. With Q the cost is
+// bounds given once take the same path as before version 2: X, U, cost,
+// loss and the version-1 gradients are bit-identical to version 1's. With Q the cost is
 // models.FullQuadCost, whose parameters are the K² entries of Q, each
 // independent, and p. For compatibility with version 1, whose field names
 // matched case-insensitively, "Q" given as a flat list of K numbers is q.
@@ -43,13 +44,17 @@
 // version-2 shapes (Q, q or p per step, bounds per step).
 //
 // Output fields: X (T×n), U (T×m), cost, status, iterations, loss and grad,
-// the gradient dL/d of each input: params, q (or Q when Q was given), p,
-// x0, and u_lower and u_upper when they were given (version 2; not in
-// grad_mode "unrolled"). Each gradient has the shape its input was given:
+// the gradient of L with respect to each input: params, q (or Q when Q was
+// given), p, x0, and (version 2) u_lower and u_upper when they were given,
+// except in grad_mode "unrolled". A version-1 input gives the output it
+// gave before, with grad.u_lower and grad.u_upper added when it gives the
+// bounds. Each gradient has the shape its input was given:
 //
-//	q, p, Q     given once (or not at all): one row, the sum over steps of
-//	            the per-step gradients; given per step: T rows. A gradient
-//	            with respect to Q is symmetric when Q is, its off-diagonal
+//	q, p, Q     given once (or not at all): K numbers (K rows of K for Q),
+//	            the sum over steps of the per-step gradients when the cost
+//	            varies over steps; given per step: T rows of K (T matrices
+//	            for Q). Each entry of Q is its own parameter: the gradient
+//	            with respect to a symmetric Q is symmetric, its off-diagonal
 //	            entries not doubled (∂(½τᵀQτ)/∂Q_ij = ½τ_iτ_j)
 //	u_lower, u_upper  a number: a number, the sum over all steps and
 //	            controls; m numbers: m numbers, the sums over steps; T rows
