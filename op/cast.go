@@ -153,7 +153,8 @@ func (c *castOp) DiffWRT(inputs int) []bool { return []bool{true} }
 
 // SymDiff implements gorgonia.SDOp: the output gradient cast back to the
 // input's dtype.
-func (c *castOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
+func (c *castOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (ns G.Nodes, err error) {
+	defer recoverInto(&err)
 	if len(inputs) != 1 || grad == nil {
 		return nil, badInput("%v: SymDiff wants 1 input and a gradient, has %d inputs", c, len(inputs))
 	}

@@ -409,3 +409,73 @@ func TestPlanDtypeErrors(t *testing.T) {
 		t.Errorf("int inputs: %v", err)
 	}
 }
+
+// FuzzCastDo feeds the cast Op's Do values of any dtype, shape and data
+// (views included): it must return an error or the converted values, never
+// panic.
+func FuzzCastDo(f *testing.F) {
+	f.Add(uint8(0), uint8(2), uint8(3), false, []byte{1, 2, 3, 4, 5, 6, 7, 8})
+	f.Add(uint8(1), uint8(1), uint8(1), true, []byte{0xff, 0xff, 0xff, 0x7f})
+	f.Add(uint8(2), uint8(0), uint8(4), false, []byte{})
+	f.Fuzz(func(t *testing.T, sel, rows, cols uint8, view bool, data []byte) {
+		r, c := int(rows%4), int(cols%5)+1
+		dts := []tensor.Dtype{tensor.Float32, tensor.Float64, tensor.Int}
+		dt := dts[int(sel)%len(dts)]
+		to := tensor.Float64
+		if dt == tensor.Float64 {
+			to = tensor.Float32
+		}
+		g := G.NewGraph()
+		x := G.NewMatrix(g, tensor.Float32, G.WithShape(2, 3), G.WithName("x"))
+		if dt == tensor.Float64 {
+			x = G.NewMatrix(g, tensor.Float64, G.WithShape(2, 3), G.WithName("x"))
+		}
+		y, err := op.Cast(x, to)
+		if err != nil {
+			t.Fatal(err)
+		}
+		vals := make([]float64, r*c)
+		for i := range vals {
+			if len(data) > 0 {
+				vals[i] = float64(int8(data[i%len(data)])) / 7
+			}
+		}
+		var v G.Value
+		switch {
+		case r == 0:
+			v = G.NewF32(1)
+		case dt == tensor.Int:
+			v = tensor.New(tensor.WithShape(r, c), tensor.WithBacking(make([]int, r*c)))
+		default:
+			v = denseAs(dt, vals, r, c)
+		}
+		want := vals
+		if d, ok := v.(*tensor.Dense); ok && view && c > 1 {
+			s, err := d.Slice(nil, G.S(1, c))
+			if err != nil {
+				t.Fatal(err)
+			}
+			v = s
+			want = nil
+			for i := 0; i < r; i++ {
+				want = append(want, vals[i*c+1:(i+1)*c]...)
+			}
+		}
+		out, err := y.Op().Do(v)
+		if err != nil {
+			if !errors.Is(err, op.ErrBadInput) {
+				t.Fatalf("error %v does not wrap ErrBadInput", err)
+			}
+			return
+		}
+		if dt == tensor.Int || r == 0 {
+			t.Fatalf("Do accepted a %T of dtype %v", v, v.Dtype())
+		}
+		if out.Dtype() != to {
+			t.Fatalf("output dtype %v, want %v", out.Dtype(), to)
+		}
+		if got, exp := anyFloats(t, out), round32(want); !slices.Equal(got, exp) {
+			t.Fatalf("Do = %v, want %v", got, exp)
+		}
+	})
+}
