@@ -56,7 +56,11 @@
 //
 // A run's imitation loss is its test loss at the epoch of its best
 // validation loss (model selection by validation, as early stopping
-// would), and its model loss MSE(θ − θ_true) at that epoch.
+// would), and its model loss MSE(θ − θ_true) at that epoch. Since the
+// pendulum's (g, m, l) are not identifiable from trajectories, the tables
+// and the CSV (its last four columns) also give train.ModelErrors: the
+// largest relative error of the identifiable combinations and the
+// next-state prediction error on the test demonstrations.
 package main
 
 import (
@@ -111,6 +115,32 @@ type outcome struct {
 	skipped   int
 	solves    int
 	stopEarly bool
+	// errs holds the model's errors in terms the data identify
+	// (train.ModelErrors) at the best validation epoch and the last one.
+	errs modelErrs
+}
+
+// modelErrs are train.ModelErrors at the best validation epoch and at
+// the last epoch: the largest relative error of the identifiable
+// combinations of the dynamics parameters and the next-state prediction
+// error on the test demonstrations (NaN where they do not apply).
+type modelErrs struct {
+	ident, pred, finalIdent, finalPred float64
+}
+
+// nanErrs is modelErrs for a run whose errors are unknown.
+var nanErrs = modelErrs{math.NaN(), math.NaN(), math.NaN(), math.NaN()}
+
+// modelErrors returns train.ModelErrors of the best and the last row of
+// res, a run of method m on ds.
+func modelErrors(ds *envs.Dataset, m train.Method, res *train.Result) (modelErrs, error) {
+	var e modelErrs
+	var err error
+	if e.ident, e.pred, err = train.ModelErrors(ds, m, res.History[res.BestEpoch]); err != nil {
+		return e, err
+	}
+	e.finalIdent, e.finalPred, err = train.ModelErrors(ds, m, res.Final())
+	return e, err
 }
 
 // provenance says how a set of outcomes was made, for the header of the
@@ -319,9 +349,14 @@ func (g *grid) train(ctx context.Context, sh shard, stderr io.Writer) ([]outcome
 		if err != nil {
 			return nil, fmt.Errorf("%s %s n=%d seed %d: %w", r.env, r.method, r.ntrain, r.seed, err)
 		}
+		errs, err := modelErrors(ds, r.method, res)
+		if err != nil {
+			return nil, fmt.Errorf("%s %s n=%d seed %d: %w", r.env, r.method, r.ntrain, r.seed, err)
+		}
 		outs = append(outs, outcome{env: r.env, method: r.method, ntrain: r.ntrain, seed: r.seed, epochs: g.epochs,
 			best: res.History[res.BestEpoch], final: res.Final(), history: res.History,
-			seconds: res.TotalTime.Seconds(), skipped: res.Skipped, solves: res.Solves, stopEarly: res.StoppedEarly})
+			seconds: res.TotalTime.Seconds(), skipped: res.Skipped, solves: res.Solves, stopEarly: res.StoppedEarly,
+			errs: errs})
 	}
 	return outs, nil
 }
@@ -437,7 +472,8 @@ func replaceBlock(path, block string) error {
 
 func writeCSV(path string, outs []outcome) error {
 	var b strings.Builder
-	b.WriteString("env,method,ntrain,seed,epochs,best_epoch,train_loss,val_loss,test_loss,model_loss,final_test_loss,final_model_loss,skipped_gradients,solves,seconds\n")
+	b.WriteString("env,method,ntrain,seed,epochs,best_epoch,train_loss,val_loss,test_loss,model_loss,final_test_loss,final_model_loss,skipped_gradients,solves,seconds," +
+		"ident_rel_err,pred_error,final_ident_rel_err,final_pred_error\n")
 	f := func(v float64) string {
 		if math.IsNaN(v) {
 			return ""
@@ -445,9 +481,10 @@ func writeCSV(path string, outs []outcome) error {
 		return strconv.FormatFloat(v, 'g', 6, 64)
 	}
 	for _, o := range outs {
-		fmt.Fprintf(&b, "%s,%s,%d,%d,%d,%d,%s,%s,%s,%s,%s,%s,%d,%d,%.1f\n", o.env, o.method, o.ntrain, o.seed, o.final.Epoch,
+		e := o.errs
+		fmt.Fprintf(&b, "%s,%s,%d,%d,%d,%d,%s,%s,%s,%s,%s,%s,%d,%d,%.1f,%s,%s,%s,%s\n", o.env, o.method, o.ntrain, o.seed, o.final.Epoch,
 			o.best.Epoch, f(o.best.Train), f(o.best.Val), f(o.best.Test), f(o.best.Model), f(o.final.Test), f(o.final.Model),
-			o.skipped, o.solves, o.seconds)
+			o.skipped, o.solves, o.seconds, f(e.ident), f(e.pred), f(e.finalIdent), f(e.finalPred))
 	}
 	return os.WriteFile(path, []byte(b.String()), 0o644)
 }
@@ -500,7 +537,13 @@ func (g *grid) markdown(outs []outcome, prov provenance) string {
 	fmt.Fprintf(&b, "Each cell: mean ± standard deviation over seeds; each seed has its own demonstrations "+
 		"(%d train, %d validation, %d test). Imitation loss: MSE of the controls over the horizon on the test "+
 		"demonstrations, at the epoch of the best validation loss. Model loss: MSE(θ − θ_true) at that epoch "+
-		"(dynamics parameters for sysid and *.dx; cost parameters (w, goal) for *.cost).\n",
+		"(dynamics parameters for sysid and *.dx; cost parameters (w, goal) for *.cost). "+
+		"The pendulum's (g, m, l) are not identifiable from trajectories (its step depends on them only through "+
+		"3g/(2l) and 3/(ml²)), so for the dynamics learners two more tables say what the data determine: the largest "+
+		"relative error of the identifiable combinations (train.IdentifiableCombinations: those two for the pendulum, "+
+		"the parameters themselves for the cart-pole and the double pendulum) and the next-state prediction error "+
+		"mean ‖f(x, u; θ̂) − f(x, u; θ_true)‖²/N over the test demonstrations' (x_t, u_t) (0 for the cost learners, "+
+		"which plan with the true dynamics), both at the epoch of the best validation loss.\n",
 		g.data[0], g.data[1], g.data[2])
 	testLoss := func(o outcome) float64 { return o.best.Test }
 	modelLoss := func(o outcome) float64 { return o.best.Model }
@@ -529,6 +572,7 @@ func (g *grid) markdown(outs []outcome, prov provenance) string {
 			}
 			b.WriteString("\n")
 		}
+		g.identifiedTables(&b, outs, env)
 		// The paper's headline comparisons, per n_train, from the means.
 		ratio := func(a, c train.Method, n int, f func(outcome) float64) string {
 			va, vc := pick(outs, env, a, n, f), pick(outs, env, c, n, f)
@@ -575,6 +619,36 @@ func (g *grid) markdown(outs []outcome, prov provenance) string {
 	return b.String()
 }
 
+// identifiedTables writes, for env, the tables of the model errors in
+// terms the data identify: the largest relative error of the
+// identifiable combinations (dynamics learners) and the next-state
+// prediction error (every method with a dynamics model), at the best
+// validation epoch.
+func (g *grid) identifiedTables(b *strings.Builder, outs []outcome, env string) {
+	names := "the parameters"
+	if cs, err := train.IdentifiableCombinations(env); err == nil && env == "pendulum" {
+		var n []string
+		for _, c := range cs {
+			n = append(n, c.Name)
+		}
+		names = strings.Join(n, ", ")
+	}
+	fmt.Fprintf(b, "\n### Identifiable combinations (%s): largest relative error\n\n| method |", names)
+	g.ntrainColumns(b, 1)
+	for _, m := range g.methods {
+		if m.LearnsDynamics() {
+			g.methodRow(b, outs, env, m, func(o outcome) float64 { return o.errs.ident })
+		}
+	}
+	fmt.Fprintf(b, "\n### Next-state prediction error on the test demonstrations\n\n| method |")
+	g.ntrainColumns(b, 1)
+	for _, m := range g.methods {
+		if m != train.NN {
+			g.methodRow(b, outs, env, m, func(o outcome) float64 { return o.errs.pred })
+		}
+	}
+}
+
 // ntrainColumns ends a table's header row with one column per n_train
 // and writes the separator row; lead is the number of columns before them.
 func (g *grid) ntrainColumns(b *strings.Builder, lead int) {
@@ -587,12 +661,17 @@ func (g *grid) ntrainColumns(b *strings.Builder, lead int) {
 // methodRows writes one row per method: f over the seeds, per n_train.
 func (g *grid) methodRows(b *strings.Builder, outs []outcome, env string, f func(outcome) float64) {
 	for _, m := range g.methods {
-		fmt.Fprintf(b, "| %s |", m)
-		for _, n := range g.ntrain {
-			fmt.Fprintf(b, " %s |", cell(pick(outs, env, m, n, f)))
-		}
-		b.WriteString("\n")
+		g.methodRow(b, outs, env, m, f)
 	}
+}
+
+// methodRow writes the row of method m: f over the seeds, per n_train.
+func (g *grid) methodRow(b *strings.Builder, outs []outcome, env string, m train.Method, f func(outcome) float64) {
+	fmt.Fprintf(b, "| %s |", m)
+	for _, n := range g.ntrain {
+		fmt.Fprintf(b, " %s |", cell(pick(outs, env, m, n, f)))
+	}
+	b.WriteString("\n")
 }
 
 // plots draws, for env, the test loss of each method against epochs at the

@@ -183,6 +183,10 @@ type shardOfRun struct {
 	Skipped   int      `json:"skipped"`
 	Solves    int      `json:"solves"`
 	StopEarly bool     `json:"stopped_early"`
+	// ModelErrors holds the outcome's modelErrs (ident, pred, final
+	// ident, final pred) in the form of the history's numbers; absent in
+	// shard files written before it existed (the errors are then NaN).
+	ModelErrors []string `json:"model_errors,omitempty"`
 }
 
 func (g *grid) spec() gridSpec {
@@ -220,6 +224,9 @@ func writeShard(path string, g *grid, sh shard, outs []outcome, elapsed time.Dur
 			BestEpoch: o.best.Epoch, Seconds: o.seconds, Skipped: o.skipped, Solves: o.solves, StopEarly: o.stopEarly}
 		for _, row := range o.history {
 			r.History = append(r.History, row.String())
+		}
+		for _, v := range []float64{o.errs.ident, o.errs.pred, o.errs.finalIdent, o.errs.finalPred} {
+			r.ModelErrors = append(r.ModelErrors, formatExact(v))
 		}
 		f.Runs = append(f.Runs, r)
 	}
@@ -289,7 +296,35 @@ func (r *shardOfRun) outcome() (outcome, error) {
 		return outcome{}, fmt.Errorf("best epoch %d outside the %d rows", r.BestEpoch, len(o.history))
 	}
 	o.best, o.final = o.history[r.BestEpoch], o.history[len(o.history)-1]
+	o.errs = nanErrs
+	if r.ModelErrors != nil {
+		if len(r.ModelErrors) != 4 {
+			return outcome{}, fmt.Errorf("%d model errors, want 4", len(r.ModelErrors))
+		}
+		for i, dst := range []*float64{&o.errs.ident, &o.errs.pred, &o.errs.finalIdent, &o.errs.finalPred} {
+			if *dst, err = parseExact(r.ModelErrors[i]); err != nil {
+				return outcome{}, fmt.Errorf("model error %q: %v", r.ModelErrors[i], err)
+			}
+		}
+	}
 	return o, nil
+}
+
+// formatExact writes v so that parseExact reads it back exactly; NaN is
+// the empty string.
+func formatExact(v float64) string {
+	if math.IsNaN(v) {
+		return ""
+	}
+	return strconv.FormatFloat(v, 'g', -1, 64)
+}
+
+// parseExact reads a number written by formatExact.
+func parseExact(s string) (float64, error) {
+	if s == "" {
+		return math.NaN(), nil
+	}
+	return strconv.ParseFloat(s, 64)
 }
 
 // parseRow reads a row written by train.Row.String.
