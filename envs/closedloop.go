@@ -361,6 +361,9 @@ func (s *Success) withDefaults() (Success, error) {
 
 // upright reports whether x has every pole within the tolerances.
 func (e *Env) upright(x []float64, s *Success) bool {
+	if e.name == "rocket" {
+		return rocketDown(x)
+	}
 	poles, _ := e.geometry()
 	for _, j := range poles {
 		if math.Abs(math.Atan2(x[j.s], x[j.c])) >= s.AngleTol || math.Abs(x[j.w]) >= s.RateTol {
@@ -458,9 +461,19 @@ type Evaluation struct {
 //
 // A policy error ends the evaluation with that error. Evaluate fails for
 // a nil env or policy, or an invalid cfg.
+//
+// For the rocket, whose success is a landing and not an upright pole,
+// Evaluate is EvaluateLanding with the default Landing criteria.
 func Evaluate(env *Env, p Policy, cfg *EvalConfig) (*Evaluation, error) {
 	if env == nil || p == nil {
 		return nil, errors.New("envs: evaluate: nil Env or Policy")
+	}
+	if env.name == "rocket" { // success is a landing, not an upright pole
+		le, err := EvaluateLanding(env, p, cfg, nil)
+		if err != nil {
+			return nil, err
+		}
+		return &le.Evaluation, nil
 	}
 	c, err := evalDefaults(env, cfg)
 	if err != nil {

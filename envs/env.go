@@ -54,8 +54,8 @@ const (
 )
 
 // Names returns the names New accepts, sorted: "cartpole",
-// "double_pendulum" and "pendulum" (those of models.TaskByName).
-func Names() []string { return []string{"cartpole", "double_pendulum", "pendulum"} }
+// "double_pendulum", "pendulum" and "rocket" (those of models.TaskByName).
+func Names() []string { return []string{"cartpole", "double_pendulum", "pendulum", "rocket"} }
 
 // New returns the environment registered under name, built on
 // models.TaskByName(name) with the model's default (true) parameters.
@@ -76,6 +76,7 @@ func Names() []string { return []string{"cartpole", "double_pendulum", "pendulum
 // upright, a balancing task like the inverted-double-pendulum benchmarks:
 // in 0.75 s at most 100 N cannot swing its links up from far off upright,
 // and the expert's local optima from there are not useful demonstrations.
+// The rocket's ranges and horizon are listed at RocketRanges.
 func New(name string) (*Env, error) {
 	task, err := models.TaskByName(name)
 	if err != nil {
@@ -115,6 +116,10 @@ func New(name string) (*Env, error) {
 			dst[5], dst[6], dst[7] = math.Cos(q[4]), math.Sin(q[4]), q[5]
 		}
 		e.draw, e.halfWidth = drawDoublePendulum(e.theta), 1.6
+	case "rocket":
+		e.t, e.ranges = RocketHorizon, RocketRanges()
+		e.fromCoords = func(dst, q []float64) { copy(dst, q) }
+		e.draw, e.halfWidth = drawRocket(e.theta), rocketHalfWidth
 	default:
 		return nil, fmt.Errorf("envs: no environment for model %q", name) // a model added to models but not here
 	}

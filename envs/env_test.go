@@ -15,7 +15,7 @@ func TestNew(t *testing.T) {
 	if !slices.Equal(Names(), models.TaskNames()) {
 		t.Errorf("Names() = %v, models.TaskNames() = %v", Names(), models.TaskNames())
 	}
-	horizons := map[string]int{"pendulum": 20, "cartpole": 20, "double_pendulum": 15}
+	horizons := map[string]int{"pendulum": 20, "cartpole": 20, "double_pendulum": 15, "rocket": 20}
 	for _, name := range Names() {
 		e := mustEnv(t, name)
 		task, err := models.TaskByName(name)
@@ -71,6 +71,8 @@ func TestSampleInitial(t *testing.T) {
 				q = []float64{math.Atan2(x[1], x[0]), x[2]}
 			case "cartpole":
 				q = []float64{x[0], x[1], math.Atan2(x[3], x[2]), x[4]}
+			case "rocket": // the attitude is stored as the angle
+				q = slices.Clone(x)
 			default:
 				q = []float64{x[0], x[1], math.Atan2(x[3], x[2]), x[4], math.Atan2(x[6], x[5]), x[7]}
 			}

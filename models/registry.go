@@ -10,10 +10,11 @@ var taskMakers = map[string]func() Task{
 	"pendulum":        PendulumTask,
 	"cartpole":        CartpoleTask,
 	"double_pendulum": DoublePendulumTask,
+	"rocket":          RocketTask,
 }
 
 // TaskByName returns the task registered under name: "pendulum",
-// "cartpole" or "double_pendulum".
+// "cartpole", "double_pendulum" or "rocket".
 func TaskByName(name string) (Task, error) {
 	mk, ok := taskMakers[name]
 	if !ok {

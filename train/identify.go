@@ -38,6 +38,9 @@ var identifiable = map[string][]Combination{
 	// Its stacked parameter Jacobian has full rank (TestIdentifiable):
 	// every parameter is identifiable.
 	"double_pendulum": paramCombinations("double_pendulum"),
+	// The step depends on g, 1/m and 6/(m ℓ) (models.NewRocket): every
+	// parameter is identifiable.
+	"rocket": paramCombinations("rocket"),
 }
 
 // paramCombinations returns the parameters of env themselves as
