@@ -283,23 +283,27 @@ func TestCastIdentityAndErrors(t *testing.T) {
 
 // TestPlanFloat32 runs the same planner graph with float32 and with float64
 // inputs holding the same (float32-representable) values and loss weights,
-// on both machines, with θ and φ shared and per example. The solver runs in
-// float64 on identical inputs either way, and dL/dX, dL/dU are the weights,
-// exact in float32: so each input gradient of the float32 graph must be the
-// float64 one rounded once, |g32 − g64| ≤ 2⁻²⁴|g64| (half an ulp). The
-// loss, summed in float32 over B·T·(N+M) = 160 terms, agrees to 1e-5
+// on both machines, with θ and φ shared and per example, and with B = 1.
+// The solver runs in float64 on identical inputs either way, and dL/dX,
+// dL/dU are the weights, exact in float32: so each input gradient of the
+// float32 graph must be the float64 one rounded once, |g32 − g64| ≤ 2⁻²⁴|g64| (half an ulp). The
+// loss, summed in float32 over up to B·T·(N+M) = 160 terms, agrees to 1e-5
 // relative (each addition rounds by at most 2⁻²⁴ of the partial sum; the
 // worst case 160·2⁻²⁴ ≈ 1e-5 of Σ|terms|, which here is within a factor 2
 // of |L|, in practice √160·2⁻²⁴ ≈ 1e-6). X and U must be float32 nodes.
 func TestPlanFloat32(t *testing.T) {
-	const b, horizon = 4, 10
+	const horizon = 10
 	cfg := pendulumOpConfig(horizon, nil)
-	for _, shared := range []bool{true, false} {
+	for _, c := range []struct {
+		b      int
+		shared bool
+	}{{4, true}, {4, false}, {1, false}} {
+		b, shared := c.b, c.shared
 		d := pendulumOpData(31, b, horizon, shared, shared)
 		d.x0, d.theta, d.phi = round32(d.x0), round32(d.theta), round32(d.phi)
 		d.wx, d.wu = round32(d.wx), round32(d.wu)
 		for _, machine := range []string{"tape", "lisp"} {
-			t.Run(fmt.Sprintf("shared=%t/%s", shared, machine), func(t *testing.T) {
+			t.Run(fmt.Sprintf("B=%d/shared=%t/%s", b, shared, machine), func(t *testing.T) {
 				var res [2]opGrads
 				for i, dt := range []tensor.Dtype{tensor.Float64, tensor.Float32} {
 					res[i] = runDtypeGraph(t, cfg, d, dt, machine)
