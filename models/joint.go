@@ -48,9 +48,9 @@ func (cartpoleEval) Derivatives(next, fx, fu, ft, h, lambda, x, u, theta []float
 // derivatives with the sweep's vectors, which reverse mode gives at the
 // cost of a few evaluations, whatever P.
 type ParamContractor interface {
-	// LagrangianHessianTau writes the τ block ((N+M)×(N+M)) of the Hessian
-	// of λᵀf into h.
-	LagrangianHessianTau(h, lambda, x, u, theta []float64)
+	// LinearizeHessianTau writes what Linearize writes (next, fx, fu) and
+	// the τ block ((N+M)×(N+M)) of the Hessian of λᵀf into h.
+	LinearizeHessianTau(next, fx, fu, h, lambda, x, u, theta []float64)
 	// ContractParams adds to dst (P) the gradient with respect to θ of
 	// νᵀf(x, u; θ) + λᵀ(∂f/∂τ d), d of length N+M.
 	ContractParams(dst, nu, lambda, d, x, u, theta []float64)

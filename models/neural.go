@@ -5,6 +5,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+
+	"gonum.org/v1/gonum/floats"
 )
 
 // Activation is a smooth activation of a network's hidden layers (the
@@ -233,7 +235,10 @@ func (d *NeuralDynamics) NewEvaluator() DynamicsEvaluator {
 		e.at = append(e.at, make([]float64, s))
 		e.ab = append(e.ab, make([]float64, s))
 		e.atb = append(e.atb, make([]float64, s))
+		e.abA = append(e.abA, make([]float64, s))
+		e.jac = append(e.jac, make([]float64, s*(d.dims.N+d.dims.M)))
 	}
+
 	e.tau = make([]float64, d.dims.N+d.dims.M)
 	e.col = make([]float64, d.dims.N+d.dims.M)
 	return e
@@ -248,6 +253,8 @@ type neuralEval struct {
 	bfx, bfu, bft, blh, bnext []float64
 	h, a, d1, d2, ht, at      [][]float64
 	ab, atb                   [][]float64
+	abA                       [][]float64 // ā of each layer's output (reverse)
+	jac                       [][]float64 // ∂h_l/∂τ, sizes[l] × K (LinearizeHessianTau)
 	tau, col                  []float64
 }
 
@@ -305,6 +312,42 @@ func (e *neuralEval) tangent(theta, dz []float64) {
 	}
 }
 
+// unitTangent is tangent along the unit direction e_j of τ: the first
+// layer's tangent is W_1's column j, read rather than multiplied.
+func (e *neuralEval) unitTangent(theta []float64, j int) {
+	L := len(e.d.sizes) - 1
+	in := e.d.sizes[0]
+	w, _ := e.layer(theta, 1)
+	clear(e.at[0])
+	e.at[0][j] = 1
+	ht := e.ht[1]
+	for i := range ht {
+		ht[i] = w[i*in+j]
+	}
+	if L == 1 {
+		copy(e.at[1], ht)
+		return
+	}
+	for i, v := range ht {
+		e.at[1][i] = e.d1[1][i] * v
+	}
+	for l := 2; l <= L; l++ {
+		w, _ := e.layer(theta, l)
+		prev := e.at[l-1]
+		hl := e.ht[l]
+		for i := range hl {
+			hl[i] = dot64(w[i*len(prev):(i+1)*len(prev)], prev)
+		}
+		if l == L {
+			copy(e.at[l], hl)
+			continue
+		}
+		for i, v := range hl {
+			e.at[l][i] = e.d1[l][i] * v
+		}
+	}
+}
+
 // reverse runs the reverse pass of g = νᵀN + λᵀṄ (Ṅ the output's tangent
 // along the last tangent, whose pass must have run, or zero when lambda
 // is nil), adding dg/dW into dW (the network's part of θ_all, may be nil)
@@ -324,6 +367,7 @@ func (e *neuralEval) reverse(dW, theta, nu, lambda []float64) {
 		w, _ := e.layer(theta, l)
 		hb, htb := e.ab[l], e.atb[l] // become the adjoints of h and ḣ
 		if l < L {
+			copy(e.abA[l], e.ab[l])
 			for i := 0; i < out; i++ {
 				ab, atb := e.ab[l][i], e.atb[l][i]
 				hb[i] = e.d1[l][i]*ab + e.d2[l][i]*e.ht[l][i]*atb
@@ -338,14 +382,10 @@ func (e *neuralEval) reverse(dW, theta, nu, lambda []float64) {
 			for i := 0; i < out; i++ {
 				gr := gw[i*in : (i+1)*in]
 				if v := hb[i]; v != 0 {
-					for j, a := range ap {
-						gr[j] += v * a
-					}
+					floats.AddScaled(gr, v, ap)
 				}
 				if v := htb[i]; v != 0 && lambda != nil {
-					for j, a := range atp {
-						gr[j] += v * a
-					}
+					floats.AddScaled(gr, v, atp)
 				}
 				gb[i] += hb[i]
 			}
@@ -357,14 +397,10 @@ func (e *neuralEval) reverse(dW, theta, nu, lambda []float64) {
 		for i := 0; i < out; i++ {
 			wr := w[i*in : (i+1)*in]
 			if v := hb[i]; v != 0 {
-				for j, wij := range wr {
-					pa[j] += v * wij
-				}
+				floats.AddScaled(pa, v, wr)
 			}
 			if v := htb[i]; v != 0 {
-				for j, wij := range wr {
-					pat[j] += v * wij
-				}
+				floats.AddScaled(pat, v, wr)
 			}
 		}
 	}
@@ -380,13 +416,8 @@ func (e *neuralEval) paramOffset(l int) (int, int) {
 	return off, off + e.d.sizes[l-1]*e.d.sizes[l]
 }
 
-func dot64(a, b []float64) float64 {
-	var s float64
-	for i, v := range a {
-		s += v * b[i]
-	}
-	return s
-}
+// dot64 is aᵀb by gonum's assembly kernel.
+func dot64(a, b []float64) float64 { return floats.Dot(a, b) }
 
 // Step implements DynamicsEvaluator.
 func (e *neuralEval) Step(next, x, u, theta []float64) {
@@ -410,7 +441,15 @@ func (e *neuralEval) Step(next, x, u, theta []float64) {
 // Linearize implements DynamicsEvaluator: the network's Jacobian by one
 // forward tangent per input of τ.
 func (e *neuralEval) Linearize(next, fx, fu, x, u, theta []float64) {
+	e.linearize(next, fx, fu, x, u, theta, false)
+}
+
+// linearize is Linearize; with keep it also stores ∂h_l/∂τ of every hidden
+// layer in e.jac.
+func (e *neuralEval) linearize(next, fx, fu, x, u, theta []float64, keep bool) {
 	n, m := e.d.dims.N, e.d.dims.M
+	k := n + m
+	L := len(e.d.sizes) - 1
 	if e.d.form == Residual {
 		e.base.Linearize(next, fx, fu, x, u, theta[:e.d.pb])
 	} else {
@@ -425,20 +464,25 @@ func (e *neuralEval) Linearize(next, fx, fu, x, u, theta []float64) {
 		}
 	}
 	e.forward(x, u, theta)
-	out := e.a[len(e.a)-1]
+	out := e.a[L]
 	for i := range next[:n] {
 		next[i] += out[i]
 	}
-	for j := 0; j < n+m; j++ {
-		clear(e.col)
-		e.col[j] = 1
-		e.tangent(theta, e.col)
-		ot := e.at[len(e.at)-1]
+	for j := 0; j < k; j++ {
+		e.unitTangent(theta, j)
+		ot := e.at[L]
 		for i := 0; i < n; i++ {
 			if j < n {
 				fx[i*n+j] += ot[i]
 			} else {
 				fu[i*m+j-n] += ot[i]
+			}
+		}
+		if keep {
+			for l := 1; l < L; l++ {
+				for i, v := range e.ht[l] {
+					e.jac[l][i*k+j] = v
+				}
 			}
 		}
 	}
@@ -492,11 +536,18 @@ func (e *neuralEval) LagrangianHessian(h, lambda, x, u, theta []float64) {
 	}
 }
 
-// LagrangianHessianTau implements ParamContractor: the τ block (K×K) of
-// the Hessian of λᵀf.
-func (e *neuralEval) LagrangianHessianTau(h, lambda, x, u, theta []float64) {
+// LinearizeHessianTau implements ParamContractor: it writes what Linearize
+// writes and the τ block (K×K) of the Hessian of λᵀf into h, sharing the network's passes: with J_l =
+// ∂h_l/∂τ (the tangents Linearize propagates) and ā_l the adjoint of
+// layer l's output for λᵀN (one reverse pass), the network's part is
+//
+//	∇²_ττ(λᵀN) = Σ_l J_lᵀ diag(σ″(h_l) ⊙ ā_l) J_l,
+//
+// exact for a perceptron, whose affine maps have no curvature.
+func (e *neuralEval) LinearizeHessianTau(next, fx, fu, h, lambda, x, u, theta []float64) {
 	n, m, pb := e.d.dims.N, e.d.dims.M, e.d.pb
 	k := n + m
+	L := len(e.d.sizes) - 1
 	clear(h[:k*k])
 	if e.d.form == Residual {
 		e.base.LagrangianHessian(e.blh, lambda, x, u, theta[:pb])
@@ -504,16 +555,28 @@ func (e *neuralEval) LagrangianHessianTau(h, lambda, x, u, theta []float64) {
 			copy(h[r*k:(r+1)*k], e.blh[r*(k+pb):r*(k+pb)+k])
 		}
 	}
-	e.forward(x, u, theta)
-	zero := e.col[:n]
-	clear(zero)
-	for i := 0; i < k; i++ {
-		clear(e.tau)
-		e.tau[i] = 1
-		e.tangent(theta, e.tau)
-		e.reverse(nil, theta, zero, lambda)
-		for j := 0; j < k; j++ {
-			h[i*k+j] += e.ab[0][j]
+	e.linearize(next, fx, fu, x, u, theta, true)
+	// ā_l for λᵀN: the reverse pass without tangent.
+	e.reverse(nil, theta, lambda, nil)
+	for l := 1; l < L; l++ {
+		hl := e.d.sizes[l]
+		jl := e.jac[l] // hl × k, row i = ∂h_l,i/∂τ
+		for i := 0; i < hl; i++ {
+			c := e.d2[l][i] * e.abA[l][i]
+			if c == 0 {
+				continue
+			}
+			ji := jl[i*k : (i+1)*k]
+			for a, ja := range ji {
+				if ja == 0 {
+					continue
+				}
+				ca := c * ja
+				row := h[a*k : (a+1)*k]
+				for b, jb := range ji {
+					row[b] += ca * jb
+				}
+			}
 		}
 	}
 }

@@ -187,9 +187,13 @@ func TestNeuralDerivatives(t *testing.T) {
 			}
 			pc := e.(ParamContractor)
 			htau := make([]float64, k*k)
-			pc.LagrangianHessianTau(htau, lam, x, u, theta)
+			n2, fx2, fu2 := make([]float64, n), make([]float64, n*n), make([]float64, n*m)
+			pc.LinearizeHessianTau(n2, fx2, fu2, htau, lam, x, u, theta)
+			check("LinearizeHessianTau next", n2, next, 0)
+			check("LinearizeHessianTau fx", fx2, fx, 0)
+			check("LinearizeHessianTau fu", fu2, fu, 0)
 			for r := 0; r < k; r++ {
-				check("LagrangianHessianTau", htau[r*k:(r+1)*k], lh[r*(k+p):r*(k+p)+k], 1e-14)
+				check("LinearizeHessianTau h", htau[r*k:(r+1)*k], lh[r*(k+p):r*(k+p)+k], 1e-12)
 			}
 			nu, dd := fdtest.NormalsFrom(rng, n), fdtest.NormalsFrom(rng, k)
 			got := make([]float64, p)

@@ -360,9 +360,8 @@ func (w *workspace) stageDerivatives(sol *solution, theta []float64, phi phiRows
 		lam := sol.lam[(s+1)*n : (s+2)*n]
 		fx, fu := w.fx[s*n*n:(s+1)*n*n], w.fu[s*n*m:(s+1)*n*m]
 		if contract { // the τ block only; contract takes the θ part by reverse mode
-			w.dyn.Linearize(w.next, fx, fu, xt, ut, theta)
+			w.contractor.LinearizeHessianTau(w.next, fx, fu, w.lh[:k*k], lam, xt, ut, theta)
 			if mode == Implicit {
-				w.contractor.LagrangianHessianTau(w.lh[:k*k], lam, xt, ut, theta)
 				for i, v := range w.lh[:k*k] {
 					hs[i] += v
 				}

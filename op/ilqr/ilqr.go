@@ -329,7 +329,7 @@ func (w *workspace) addDynamicsCurvature(theta []float64) {
 		lam, xt, ut := w.lam[(t+1)*n:(t+2)*n], w.x[t*n:(t+1)*n], w.u[t*m:(t+1)*m]
 		h := w.gzz[t*k*k : (t+1)*k*k]
 		if w.contractor != nil { // the τ block only
-			w.contractor.LagrangianHessianTau(w.lh[:k*k], lam, xt, ut, theta)
+			w.contractor.LinearizeHessianTau(w.next, w.fx[t*n*n:(t+1)*n*n], w.fu[t*n*m:(t+1)*n*m], w.lh[:k*k], lam, xt, ut, theta)
 			for i, v := range w.lh[:k*k] {
 				h[i] += v
 			}
