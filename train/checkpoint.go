@@ -183,6 +183,17 @@ type jrow struct {
 	// Health is Row.Health: unconverged, indefinite, non-finite, on a
 	// bound. Absent in checkpoints written before it existed: NaN.
 	Health []jf `json:"health,omitempty"`
+	// Identified is (Row.Ident, Row.Pred). Absent in checkpoints written
+	// before it existed: NaN.
+	Identified []jf `json:"identified,omitempty"`
+}
+
+// identifiedOf returns Row.Ident and Row.Pred from jrow.Identified.
+func identifiedOf(v []jf) (ident, pred float64) {
+	if len(v) != 2 {
+		return math.NaN(), math.NaN()
+	}
+	return float64(v[0]), float64(v[1])
 }
 
 // healthJF and healthOf convert Row.Health to and from jrow.Health.
@@ -301,6 +312,9 @@ func (c *checkpointData) check() error {
 		}
 		if len(r.Health) != 0 && len(r.Health) != 4 {
 			return fmt.Errorf("log row %d has %d health shares, want 4", i, len(r.Health))
+		}
+		if len(r.Identified) != 0 && len(r.Identified) != 2 {
+			return fmt.Errorf("log row %d has %d identifiable errors, want 2", i, len(r.Identified))
 		}
 	}
 	if b, v := c.History[c.BestEpoch].Val, c.BestVal; math.Float64bits(float64(b)) != math.Float64bits(float64(v)) {

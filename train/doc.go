@@ -15,7 +15,18 @@
 //	L_im = mean over examples b, steps t, controls i of (Û_{b,t,i} − U_{b,t,i})²,
 //
 // the MSE of the controls over the whole horizon. Methods that estimate
-// model parameters also report the model loss MSE(θ̂ − θ*).
+// model parameters also report the model loss MSE(θ̂ − θ*). That loss
+// says little where θ is not identifiable: the pendulum's step depends on
+// (g, m, l) only through 3g/(2l) and 3/(ml²), so imitation cannot tell
+// (g, m, l) from (gk, m/k², lk). Every run therefore also logs, in terms
+// the data determine (ModelErrors), the largest relative error of the
+// identifiable combinations (IdentifiableCombinations) and the next-state
+// prediction error mean ‖f(x, u; θ̂) − f(x, u; θ*)‖²/N over the test
+// demonstrations' states and controls.
+//
+// FitLM learns θ by Levenberg–Marquardt instead of a gradient method: its
+// Jacobian of the planner's solution comes from forward-mode
+// sensitivities (ilqr.Solver.JVP), one batch call per parameter.
 //
 // # The methods
 //

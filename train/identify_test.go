@@ -1,8 +1,10 @@
 package train
 
 import (
+	"context"
 	"math"
 	"math/rand/v2"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -181,6 +183,38 @@ func TestModelErrors(t *testing.T) {
 	for _, want := range []string{"3g/(2l)", "3/(ml²)", "rel. error 3g/(2l)", "next-state MSE (test)", "45", "0.1"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, b.String())
+		}
+	}
+}
+
+// TestRunLogsIdentified: Run logs ModelErrors of every epoch's
+// parameters in Row.Ident and Row.Pred and in the last two columns of
+// log.csv, which reads back exactly; nn gets NaN.
+func TestRunLogsIdentified(t *testing.T) {
+	ds := smallDataset(t, "pendulum", 8, 4, 4, 2)
+	for _, m := range []Method{DiLQRDx, NN} {
+		cfg := Config{Method: m, NTrain: 8, Epochs: 1, Hidden: 4, Dir: t.TempDir()}
+		res, err := Run(context.Background(), ds, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows, err := ReadLog(filepath.Join(cfg.Dir, LogFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, row := range res.History {
+			ident, pred, err := ModelErrors(ds, m, row)
+			if err != nil {
+				t.Fatal(err)
+			}
+			same := func(a, b float64) bool { return a == b || math.IsNaN(a) && math.IsNaN(b) }
+			if !same(row.Ident, ident) || !same(row.Pred, pred) || !same(rows[i].Ident, ident) || !same(rows[i].Pred, pred) {
+				t.Errorf("%s epoch %d: logged (%g, %g), read back (%g, %g), want (%g, %g)",
+					m, i, row.Ident, row.Pred, rows[i].Ident, rows[i].Pred, ident, pred)
+			}
+			if (m == NN) != math.IsNaN(row.Ident) || (m == NN) != math.IsNaN(row.Pred) {
+				t.Errorf("%s epoch %d: (%g, %g)", m, i, row.Ident, row.Pred)
+			}
 		}
 	}
 }

@@ -38,14 +38,25 @@ type Row struct {
 	// measured: row 0, methods that train without the planner (nn,
 	// sysid), and rows of logs written before these columns existed.
 	Health op.Health
+	// Ident and Pred are the model's errors in terms the data identify
+	// (ModelErrors): the largest relative error of the identifiable
+	// combinations of the dynamics parameters, and the next-state
+	// prediction error on the test split. NaN where they do not apply
+	// (see ModelErrors) and in rows of logs written before these columns
+	// existed.
+	Ident, Pred float64
 }
 
 // LogHeader is the header line of a training log. Logs with the first
 // five columns only (logHeaderLosses, written before the health columns
-// existed) are read too, with NaN health.
-const LogHeader = logHeaderLosses + ",unconverged,indefinite,nonfinite,on_bound"
+// existed) or the first nine (logHeaderHealth, before the identifiable
+// errors) are read too, with NaN in the missing columns.
+const LogHeader = logHeaderHealth + ",ident_rel_err,pred_error"
 
-const logHeaderLosses = "epoch,train_loss,val_loss,test_loss,model_loss"
+const (
+	logHeaderLosses = "epoch,train_loss,val_loss,test_loss,model_loss"
+	logHeaderHealth = logHeaderLosses + ",unconverged,indefinite,nonfinite,on_bound"
+)
 
 // ErrBadLog is wrapped by every error ReadLog returns about the content of
 // a log file.
@@ -74,8 +85,8 @@ func encodeLog(rows []Row) []byte {
 	b.WriteString(LogHeader + "\n")
 	for _, r := range rows {
 		h := r.Health
-		fmt.Fprintf(&b, "%s,%s,%s,%s,%s\n", r.String(), formatFloat(h.Unconverged), formatFloat(h.Indefinite),
-			formatFloat(h.NonFinite), formatFloat(h.OnBound))
+		fmt.Fprintf(&b, "%s,%s,%s,%s,%s,%s,%s\n", r.String(), formatFloat(h.Unconverged), formatFloat(h.Indefinite),
+			formatFloat(h.NonFinite), formatFloat(h.OnBound), formatFloat(r.Ident), formatFloat(r.Pred))
 	}
 	return b.Bytes()
 }
@@ -113,7 +124,7 @@ func parseLog(r io.Reader) ([]Row, error) {
 		line++
 		text := sc.Text()
 		if line == 1 {
-			if text != LogHeader && text != logHeaderLosses {
+			if text != LogHeader && text != logHeaderHealth && text != logHeaderLosses {
 				return nil, bad("header %q, want %q", text, LogHeader)
 			}
 			names = strings.Split(text, ",")
@@ -134,7 +145,9 @@ func parseLog(r io.Reader) ([]Row, error) {
 		row.Epoch = ep
 		h := &row.Health
 		h.Unconverged, h.Indefinite, h.NonFinite, h.OnBound = math.NaN(), math.NaN(), math.NaN(), math.NaN()
-		dsts := []*float64{&row.Train, &row.Val, &row.Test, &row.Model, &h.Unconverged, &h.Indefinite, &h.NonFinite, &h.OnBound}
+		row.Ident, row.Pred = math.NaN(), math.NaN()
+		dsts := []*float64{&row.Train, &row.Val, &row.Test, &row.Model, &h.Unconverged, &h.Indefinite, &h.NonFinite, &h.OnBound,
+			&row.Ident, &row.Pred}
 		for i := 1; i < len(f); i++ {
 			dst := dsts[i-1]
 			if f[i] == "" {
@@ -170,5 +183,5 @@ func sameRow(a, b Row) bool {
 	ha, hb := a.Health, b.Health
 	return a.Epoch == b.Epoch && eq(a.Train, b.Train) && eq(a.Val, b.Val) && eq(a.Test, b.Test) && eq(a.Model, b.Model) &&
 		eq(ha.Unconverged, hb.Unconverged) && eq(ha.Indefinite, hb.Indefinite) && eq(ha.NonFinite, hb.NonFinite) &&
-		eq(ha.OnBound, hb.OnBound)
+		eq(ha.OnBound, hb.OnBound) && eq(a.Ident, b.Ident) && eq(a.Pred, b.Pred)
 }

@@ -253,12 +253,16 @@ func (r *runner) endEpoch(epoch int) error {
 }
 
 // validate evaluates the current parameters: the imitation losses on the
-// training demonstrations used, the validation and the test split, and
-// the model loss.
+// training demonstrations used, the validation and the test split, the
+// model loss and the model's errors in terms the data identify.
 func (r *runner) validate(epoch int) (Row, error) {
 	row := Row{Epoch: epoch, Model: r.l.modelLoss(), Health: r.l.health.Mean()}
 	if r.l.natural != nil {
 		row.Params = r.l.natural()
+	}
+	var err error
+	if row.Ident, row.Pred, err = ModelErrors(r.ds, r.cfg.Method, row); err != nil {
+		return row, fmt.Errorf("train: epoch %d: %w", epoch, err)
 	}
 	for i, d := range []*envs.Demos{r.trainD, &r.ds.Val, &r.ds.Test} {
 		v, err := r.l.imitationLoss(d)
@@ -350,7 +354,8 @@ func (r *runner) snapshot() (*checkpointData, error) {
 	}
 	for _, row := range st.history {
 		c.History = append(c.History, jrow{Epoch: row.Epoch, Train: jf(row.Train), Val: jf(row.Val), Test: jf(row.Test),
-			Model: jf(row.Model), Params: toJF(row.Params), Health: healthJF(row.Health)})
+			Model: jf(row.Model), Params: toJF(row.Params), Health: healthJF(row.Health),
+			Identified: []jf{jf(row.Ident), jf(row.Pred)}})
 	}
 	return c, nil
 }
@@ -403,6 +408,8 @@ func (r *runner) restore(c *checkpointData) error {
 	for _, row := range c.History {
 		st.history = append(st.history, Row{Epoch: row.Epoch, Train: float64(row.Train), Val: float64(row.Val),
 			Test: float64(row.Test), Model: float64(row.Model), Params: fromJF(row.Params), Health: healthOf(row.Health)})
+		last := &st.history[len(st.history)-1]
+		last.Ident, last.Pred = identifiedOf(row.Identified)
 	}
 	l.solves, l.skipped = c.Solves, c.Skipped
 	// The log may hold rows the checkpoint does not (written after it); the

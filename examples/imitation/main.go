@@ -22,7 +22,8 @@
 // Files in the -out folder:
 //
 //	dataset.npz      the demonstrations (package envs format), reused by -resume
-//	log.csv          epoch,train_loss,val_loss,test_loss,model_loss (row 0: before training)
+//	log.csv          one row per epoch (row 0: before training): losses, planner health,
+//	                 identifiable error and next-state prediction error (train.LogHeader)
 //	checkpoint.json  the state to resume from after a kill (-resume)
 //	losses.png       imitation losses against epochs, log scale (Figure 3a)
 //	model_loss.png   MSE(θ − θ_true) against epochs, log scale (Figure 3b)
