@@ -311,7 +311,7 @@ func TestParamDomain(t *testing.T) {
 // TestBadInputExitStatus: every rejected input of TestSolveJSONBadInput is
 // reported with exit status 2 and one line.
 func TestBadInputExitStatus(t *testing.T) {
-	for _, in := range []string{`{"model": `, `{"model": "rocket", "T": 3}`, `[1, 2]`, `null`, "\xff"} {
+	for _, in := range []string{`{"model": `, `{"model": "no_such_model", "T": 3}`, `[1, 2]`, `null`, "\xff"} {
 		wantFailure(t, runCmd(defaultLimits, nil, strings.NewReader(in)))
 	}
 }

@@ -78,7 +78,7 @@ func TestSolveJSONBadInput(t *testing.T) {
 	cases := []struct{ name, in, want string }{
 		{"not JSON", `{"model": `, "reading problem JSON"},
 		{"unknown field", `{"model": "pendulum", "T": 3, "x0": [1,0,0], "bogus": 1}`, "unknown field"},
-		{"unknown model", `{"model": "rocket", "T": 3, "x0": [1,0,0], "loss": {"kind": "sum_sq_u"}}`, "unknown model"},
+		{"unknown model", `{"model": "no_such_model", "T": 3, "x0": [1,0,0], "loss": {"kind": "sum_sq_u"}}`, "unknown model"},
 		{"T=0", `{"model": "pendulum", "T": 0, "x0": [1,0,0], "loss": {"kind": "sum_sq_u"}}`, "T=0"},
 		{"x0 length", `{"model": "pendulum", "T": 3, "x0": [1,0], "loss": {"kind": "sum_sq_u"}}`, "x0"},
 		{"params length", `{"model": "pendulum", "T": 3, "x0": [1,0,0], "params": [1], "loss": {"kind": "sum_sq_u"}}`, "params"},
