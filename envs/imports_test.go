@@ -7,7 +7,8 @@ import (
 )
 
 // TestImports keeps the import direction of DESIGN.md: envs may use models
-// and op (the expert's solver) but none of layer, train or examples.
+// and the pure solver op/ilqr, but neither Gorgonia (so not op itself) nor
+// layer, train or examples.
 func TestImports(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the go command")
@@ -22,10 +23,13 @@ func TestImports(t *testing.T) {
 	}
 	const mod = "github.com/dilqr/dilqr/"
 	for _, p := range strings.Fields(string(out)) {
-		for _, banned := range []string{"layer", "train", "examples"} {
-			if p == mod+banned || strings.HasPrefix(p, mod+banned+"/") {
+		for _, banned := range []string{"layer", "train", "examples", "op"} {
+			if p == mod+banned || strings.HasPrefix(p, mod+banned+"/") && p != mod+"op/ilqr" {
 				t.Errorf("envs depends on %s", p)
 			}
+		}
+		if strings.HasPrefix(p, "gorgonia.org/") {
+			t.Errorf("envs links Gorgonia through %s", p)
 		}
 	}
 }
