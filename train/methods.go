@@ -85,9 +85,10 @@ var initialGuesses = map[string][]float64{
 	"cartpole": {9.8, 3.0, 0.1, 1.0},
 	// (g, m₀, m₁, m₂, L₁, L₂), truth (9.8, 1.5, 0.5, 0.75, 0.5, 0.75)
 	"double_pendulum": {12, 3.0, 0.5, 1.0, 1.0, 0.5},
-	// (g, m, ℓ), truth (9.81, 1, 1): gravity 22% high, the rocket twice
-	// as heavy and half as long.
-	"rocket": {12, 2.0, 0.5},
+	// (g, m, ℓ), truth (9.81, 1, 1): gravity 22% high, the rocket half as
+	// heavy again and half as long; its hover thrust m g = 18 N stays
+	// within the 20 N the engine gives.
+	"rocket": {12, 1.5, 0.5},
 }
 
 // paramNames label the dynamics parameters in reports and plots.
@@ -102,7 +103,7 @@ var paramNames = map[string][]string{
 // starts from for env: pendulum (g, m, l) = (15, 3, 0.5); cart-pole
 // (g, m_c, m_p, l) = (9.8, 3.0, 0.1, 1.0); double pendulum
 // (g, m₀, m₁, m₂, L₁, L₂) = (12, 3.0, 0.5, 1.0, 1.0, 0.5) (truth
-// (9.8, 1.5, 0.5, 0.75, 0.5, 0.75)); rocket (g, m, ℓ) = (12, 2, 0.5)
+// (9.8, 1.5, 0.5, 0.75, 0.5, 0.75)); rocket (g, m, ℓ) = (12, 1.5, 0.5)
 // (truth (9.81, 1, 1)).
 func InitialGuess(env string) ([]float64, error) {
 	g, ok := initialGuesses[env]
