@@ -351,9 +351,9 @@ func (e *neuralEval) unitTangent(theta []float64, j int) {
 // reverse runs the reverse pass of g = νᵀN + λᵀṄ (Ṅ the output's tangent
 // along the last tangent, whose pass must have run, or zero when lambda
 // is nil), adding dg/dW into dW (the network's part of θ_all, may be nil)
-// and returning dg/dτ in e.ab[0] (and d(dg)/dτ of the tangent part in
-// e.atb[0]).
-func (e *neuralEval) reverse(dW, theta, nu, lambda []float64) {
+// and, with wantInput, returning dg/dτ in e.ab[0] (and the adjoint of the
+// input's tangent in e.atb[0]).
+func (e *neuralEval) reverse(dW, theta, nu, lambda []float64, wantInput bool) {
 	L := len(e.d.sizes) - 1
 	// Adjoints of the output: ν for N, λ for Ṅ (linear output layer).
 	copy(e.ab[L], nu)
@@ -389,6 +389,9 @@ func (e *neuralEval) reverse(dW, theta, nu, lambda []float64) {
 				}
 				gb[i] += hb[i]
 			}
+		}
+		if l == 1 && !wantInput {
+			break
 		}
 		// Adjoints of the layer's inputs: Wᵀ h̄, Wᵀ ḣ̄.
 		pa, pat := e.ab[l-1], e.atb[l-1]
@@ -503,7 +506,7 @@ func (e *neuralEval) ParamJacobian(ft, x, u, theta []float64) {
 	for i := 0; i < n; i++ {
 		clear(e.col[:n])
 		e.col[i] = 1
-		e.reverse(ft[i*p+pb:(i+1)*p], theta, e.col[:n], nil)
+		e.reverse(ft[i*p+pb:(i+1)*p], theta, e.col[:n], nil, false)
 	}
 }
 
@@ -529,7 +532,7 @@ func (e *neuralEval) LagrangianHessian(h, lambda, x, u, theta []float64) {
 		e.tangent(theta, e.tau)
 		// d/dτ_i of ∇(λᵀN): the tangent part of the reverse pass of λᵀṄ
 		// with respect to τ, and its θ part.
-		e.reverse(h[i*nz+k+pb:(i+1)*nz], theta, zero, lambda)
+		e.reverse(h[i*nz+k+pb:(i+1)*nz], theta, zero, lambda, true)
 		for j := 0; j < k; j++ {
 			h[i*nz+j] += e.ab[0][j]
 		}
@@ -557,7 +560,7 @@ func (e *neuralEval) LinearizeHessianTau(next, fx, fu, h, lambda, x, u, theta []
 	}
 	e.linearize(next, fx, fu, x, u, theta, true)
 	// ā_l for λᵀN: the reverse pass without tangent.
-	e.reverse(nil, theta, lambda, nil)
+	e.reverse(nil, theta, lambda, nil, false)
 	for l := 1; l < L; l++ {
 		hl := e.d.sizes[l]
 		jl := e.jac[l] // hl × k, row i = ∂h_l,i/∂τ
@@ -567,16 +570,21 @@ func (e *neuralEval) LinearizeHessianTau(next, fx, fu, h, lambda, x, u, theta []
 				continue
 			}
 			ji := jl[i*k : (i+1)*k]
-			for a, ja := range ji {
+			for a, ja := range ji { // upper triangle; mirrored below
 				if ja == 0 {
 					continue
 				}
 				ca := c * ja
 				row := h[a*k : (a+1)*k]
-				for b, jb := range ji {
-					row[b] += ca * jb
+				for b := a; b < k; b++ {
+					row[b] += ca * ji[b]
 				}
 			}
+		}
+	}
+	for a := 0; a < k; a++ {
+		for b := a + 1; b < k; b++ {
+			h[b*k+a] = h[a*k+b]
 		}
 	}
 }
@@ -602,5 +610,5 @@ func (e *neuralEval) ContractParams(dst, nu, lambda, d, x, u, theta []float64) {
 	}
 	e.forward(x, u, theta)
 	e.tangent(theta, d)
-	e.reverse(dst[pb:], theta, nu, lambda)
+	e.reverse(dst[pb:], theta, nu, lambda, false)
 }
