@@ -10,7 +10,7 @@ import (
 // fuzzLimits keep every fuzzed input fast: the limits of the command, with
 // short horizons and little solver work, so that a mutation of T or
 // max_iter does not turn one input into minutes of solving.
-var fuzzLimits = limits{inputBytes: 1 << 20, t: 64, unrolledWork: 160, solverWork: 20000}
+var fuzzLimits = limits{inputBytes: 1 << 20, t: 64, unrolledWork: 160, solverWork: 20000, mlpWeights: 2000}
 
 // fuzzSeeds are the valid inputs the other tests use, a few small variants
 // and a few of the rejected ones.

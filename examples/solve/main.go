@@ -11,7 +11,11 @@
 //
 //	model       "pendulum", "cartpole" or "double_pendulum"
 //	params      dynamics parameters in the model's documented order
-//	            (optional: the model's nominal values)
+//	            (optional: the model's nominal values); with mlp still
+//	            the model's own parameters θ only
+//	mlp         {"hidden": [H_1, …, H_L], "weights": [...]}: a residual
+//	            network added to the model's step (see "The network"
+//	            below) (optional: none)
 //	T           horizon: T states x_0..x_{T-1} and T controls
 //	x0          initial state
 //	q, p        cost ½τᵀdiag(q)τ + pᵀτ per step: each K numbers, the same
@@ -43,10 +47,38 @@
 // q and Q together are refused. grad_mode "unrolled" takes none of the
 // version-2 shapes (Q, q or p per step, bounds per step).
 //
+// The network. With mlp the model's step x′ = f(x, u; θ) becomes
+//
+//	x′ = f(x, u; θ) + N([x; u]; W),
+//	N = W_{L+1} a_L + b_{L+1},  a_l = tanh(W_l a_{l−1} + b_l) (l = 1…L),
+//	a_0 = [x; u],
+//
+// a perceptron with L tanh hidden layers of widths H_1…H_L and a linear
+// output of n entries. It sees the raw control u: a model's own clamp of
+// the controls acts only inside f. W_l has H_l rows of H_{l−1} (H_0 = n+m,
+// H_{L+1} = n) and b_l H_l entries; weights lists them flat, layer by
+// layer: W_1 row by row, b_1, W_2 row by row, b_2, …, b_{L+1}, in all
+// Σ_l H_l(H_{l−1} + 1) numbers. For the pendulum (n = 3, m = 1) with
+// hidden [2]: W_1 is 2×4, b_1 2, W_2 3×2, b_2 3, 19 numbers:
+//
+//	"mlp": {"hidden": [2], "weights": [
+//	    W_1[0][0], W_1[0][1], W_1[0][2], W_1[0][3],
+//	    W_1[1][0], W_1[1][1], W_1[1][2], W_1[1][3],
+//	    b_1[0], b_1[1],
+//	    W_2[0][0], W_2[0][1], W_2[1][0], W_2[1][1], W_2[2][0], W_2[2][1],
+//	    b_2[0], b_2[1], b_2[2]]}
+//
+// Both fields are required; hidden may be empty (N = W_1[x; u] + b_1,
+// affine). Each width is a whole number from 1 to 65536, there are at most
+// 64 hidden layers and at most 10⁶ weights, all finite. The network
+// combines with every other input except grad_mode "unrolled", which
+// refuses it.
+//
 // Output fields: X (T×n), U (T×m), cost, status, iterations, loss and grad,
-// the gradient of L with respect to each input: params, q (or Q when Q was
-// given), p, x0, and (version 2) u_lower and u_upper when they were given,
-// except in grad_mode "unrolled". A version-1 input gives the output it
+// the gradient of L with respect to each input: params, mlp (dL/dW in the
+// layout of weights, when mlp was given), q (or Q when Q was given), p,
+// x0, and (version 2) u_lower and u_upper when they were given, except in
+// grad_mode "unrolled". A version-1 input gives the output it
 // gave before, with grad.u_lower and grad.u_upper added when it gives the
 // bounds. Each gradient has the shape its input was given:
 //
@@ -68,8 +100,9 @@
 // masses and lengths, finite gravity).
 //
 // Exit status 0 on success. Bad JSON, an input over these limits, a field of
-// the wrong shape, a number beyond the float64 range, an asymmetric Q, an
-// impossible problem or a solution that is not finite (a NaN or an infinity
+// the wrong shape, a number beyond the float64 range, an asymmetric Q, a
+// network of bad widths or with weights not of its layout, an impossible
+// problem or a solution that is not finite (a NaN or an infinity
 // anywhere in the output): exit status 2 and a one-line message on stderr,
 // naming the field where one is at fault, which quotes at most 100
 // characters of any input value.
@@ -97,6 +130,7 @@ import (
 type Problem struct {
 	Model   string          `json:"model"`
 	Params  []float64       `json:"params"`
+	MLP     json.RawMessage `json:"mlp"`
 	T       int             `json:"T"`
 	X0      []float64       `json:"x0"`
 	Q       json.RawMessage `json:"q"`
@@ -136,6 +170,8 @@ type Output struct {
 // P and X0, which version 1 always wrote.
 type Grad struct {
 	Params []float64
+	// MLP is dL/dW in the layout of mlp.weights, set when mlp was given.
+	MLP []float64
 	// Q is dL/dq (K, or T·K when q was given per step); QFull is dL/dQ
 	// (K·K or T·K·K), set instead of Q when Q was given.
 	Q, QFull []float64
@@ -152,6 +188,7 @@ type Grad struct {
 // gradJSON is Grad as written, field by field in this order.
 type gradJSON struct {
 	Params []float64 `json:"params"`
+	MLP    []float64 `json:"mlp,omitempty"`
 	Q      any       `json:"q,omitempty"`
 	QFull  any       `json:"Q,omitempty"`
 	P      any       `json:"p"`
@@ -163,6 +200,7 @@ type gradJSON struct {
 // gradRaw is Grad as read.
 type gradRaw struct {
 	Params []float64       `json:"params"`
+	MLP    []float64       `json:"mlp"`
 	Q      json.RawMessage `json:"q"`
 	QFull  json.RawMessage `json:"Q"`
 	P      json.RawMessage `json:"p"`
@@ -173,7 +211,7 @@ type gradRaw struct {
 
 // MarshalJSON writes g with each field in its recorded shape.
 func (g Grad) MarshalJSON() ([]byte, error) {
-	w := gradJSON{Params: g.Params, X0: g.X0, P: g.shaped("p", g.P)}
+	w := gradJSON{Params: g.Params, MLP: g.MLP, X0: g.X0, P: g.shaped("p", g.P)}
 	if g.QFull != nil {
 		w.QFull = g.shaped("Q", g.QFull)
 	} else {
@@ -196,7 +234,7 @@ func (g *Grad) UnmarshalJSON(b []byte) error {
 	if err := dec.Decode(&r); err != nil {
 		return err
 	}
-	*g = Grad{Params: r.Params, X0: r.X0, dims: map[string][]int{}}
+	*g = Grad{Params: r.Params, MLP: r.MLP, X0: r.X0, dims: map[string][]int{}}
 	for _, f := range []struct {
 		name string
 		raw  json.RawMessage
@@ -258,10 +296,12 @@ type limits struct {
 	// no limit. The command sets none; the fuzz test does, to keep each
 	// input fast.
 	solverWork int
+	// mlpWeights is the largest number of weights of a network.
+	mlpWeights int
 }
 
 // defaultLimits are the limits stated in the command's documentation.
-var defaultLimits = limits{inputBytes: 64 << 20, t: 100000, unrolledWork: 20000}
+var defaultLimits = limits{inputBytes: 64 << 20, t: 100000, unrolledWork: 20000, mlpWeights: 1_000_000}
 
 // maxQuoted is the most characters of an input value an error message
 // quotes; maxMessage caps a whole message, whatever it quotes.
@@ -472,6 +512,7 @@ func checkFinite(out *Output) error {
 	see(out.Cost, func() string { return "cost" })
 	see(out.Loss, func() string { return "loss" })
 	seeList("grad.params", out.Grad.Params)
+	seeList("grad.mlp", out.Grad.MLP)
 	seeList("grad.q", out.Grad.Q)
 	seeList("grad.Q", out.Grad.QFull)
 	seeList("grad.p", out.Grad.P)
@@ -702,6 +743,10 @@ func solve(pr *Problem, lim limits) (*Output, error) {
 			return nil, fmt.Errorf("params: %w", err)
 		}
 	}
+	net, err := readMLP(pr.MLP, n, m, lim.mlpWeights)
+	if err != nil {
+		return nil, err
+	}
 	cs, err := readCost(pr, task.Cost.DefaultParams(), n, m, pr.T)
 	if err != nil {
 		return nil, err
@@ -724,6 +769,9 @@ func solve(pr *Problem, lim limits) (*Output, error) {
 	case "fixed_point":
 		mode = ilqr.FixedPoint
 	case "unrolled":
+		if net != nil {
+			return nil, errors.New("mlp: grad_mode unrolled takes no network; use grad_mode implicit or fixed_point")
+		}
 		iters := pr.MaxIter
 		if iters == 0 {
 			iters = defaultUnrolledIters
@@ -754,13 +802,21 @@ func solve(pr *Problem, lim limits) (*Output, error) {
 	if tol == 0 {
 		tol = 1e-10
 	}
-	prob := ilqr.Problem{Task: models.Task{Dynamics: task.Dynamics, Cost: cs.cost, Lower: lo.v, Upper: hi.v}, T: pr.T}
+	dyn := task.Dynamics
+	if net != nil {
+		if dyn, err = models.NewResidualDynamics(dyn, net.hidden, models.Tanh, 0); err != nil {
+			return nil, fmt.Errorf("mlp: %w", err)
+		}
+		theta = slices.Concat(theta, net.weights)
+	}
+	prob := ilqr.Problem{Task: models.Task{Dynamics: dyn, Cost: cs.cost, Lower: lo.v, Upper: hi.v}, T: pr.T}
 	return solveILQR(pr, prob, theta, cs, lo, hi, &ilqr.Settings{MaxIter: maxIter, TolGrad: tol}, mode)
 }
 
 // solveILQR solves prob with the iLQR solver and differentiates the loss
 // by the solver's gradient in mode, reporting each gradient in the shape
-// its input was given.
+// its input was given. theta is the parameters of prob's dynamics: with a
+// network, the model's θ followed by the weights.
 func solveILQR(pr *Problem, prob ilqr.Problem, theta []float64, cs *costSpec, lo, hi boundSpec, set *ilqr.Settings, mode ilqr.GradMode) (*Output, error) {
 	sv, err := ilqr.NewSolver(prob, set)
 	if err != nil {
@@ -781,6 +837,10 @@ func solveILQR(pr *Problem, prob ilqr.Problem, theta []float64, cs *costSpec, lo
 		return nil, err
 	}
 	grad := Grad{Params: g.Theta, X0: g.X0}
+	if nd, ok := prob.Dynamics.(*models.NeuralDynamics); ok {
+		pb := nd.BaseParams()
+		grad.Params, grad.MLP = g.Theta[:pb:pb], g.Theta[pb:]
+	}
 	w, p := cs.grads(g.Phi, pr.T)
 	if cs.w.name == "Q" {
 		grad.QFull = w
@@ -1072,4 +1132,110 @@ func lossAndGrad(l *Loss, x, u []float64, t, n, m int) (float64, []float64, []fl
 		return 0, nil, nil, fmt.Errorf("loss.kind %q: want sum_sq_u or linear", clip(l.Kind))
 	}
 	return loss, dX, dU, nil
+}
+
+// mlpSpec is a residual network as given: its hidden widths and its
+// weights, flat in the layout of models.NewResidualDynamics.
+type mlpSpec struct {
+	hidden  []int
+	weights []float64
+}
+
+// The network's size limits: maxWidth and maxHidden are the models
+// package's own (models.NewResidualDynamics refuses more); the number of
+// weights is limited by limits.mlpWeights.
+const (
+	maxWidth  = 1 << 16
+	maxHidden = 64
+)
+
+// readMLP reads the optional field mlp for n states and m controls: nil
+// when absent or null; else its widths and exactly as many weights as
+// their layout has, at most limit.
+func readMLP(raw json.RawMessage, n, m, limit int) (*mlpSpec, error) {
+	if !given(raw) {
+		return nil, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	var r struct {
+		Hidden  json.RawMessage `json:"hidden"`
+		Weights json.RawMessage `json:"weights"`
+	}
+	if err := dec.Decode(&r); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field == "" {
+			return nil, fmt.Errorf(`mlp is a JSON %s, want an object {"hidden": [H_1, ...], "weights": [...]}`, te.Value)
+		}
+		return nil, fmt.Errorf("mlp: %s", jsonError(err))
+	}
+	if !given(r.Hidden) {
+		return nil, errors.New("mlp.hidden is missing: want the list of hidden layer widths ([] for none)")
+	}
+	hidden, err := readWidths(r.Hidden)
+	if err != nil {
+		return nil, err
+	}
+	sizes := slices.Concat([]int{n + m}, hidden, []int{n})
+	count := 0 // at most 65 layers of 2¹⁶×(2¹⁶+1): no overflow
+	for l := 1; l < len(sizes); l++ {
+		count += sizes[l] * (sizes[l-1] + 1)
+	}
+	widths := make([]string, len(hidden))
+	for i, h := range hidden {
+		widths[i] = strconv.Itoa(h)
+	}
+	layout := fmt.Sprintf("hidden [%s] on n=%d, m=%d", clip(strings.Join(widths, ", ")), n, m)
+	if count > limit {
+		return nil, fmt.Errorf("mlp.hidden: %s has %d weights, over the limit of %d", layout, count, limit)
+	}
+	if !given(r.Weights) {
+		return nil, fmt.Errorf("mlp.weights is missing: want %d numbers (%s: %s)", count, layout, layerList(sizes))
+	}
+	a, err := readArray(r.Weights, "mlp.weights", 1)
+	if err != nil {
+		return nil, err
+	}
+	if !slices.Equal(a.dims, []int{count}) {
+		return nil, fmt.Errorf("mlp.weights is %s, want %d numbers (%s: %s)", describe(a.dims), count, layout, layerList(sizes))
+	}
+	return &mlpSpec{hidden: hidden, weights: a.data}, nil
+}
+
+// readWidths reads mlp.hidden: a list of at most maxHidden whole numbers
+// from 1 to maxWidth.
+func readWidths(raw json.RawMessage) ([]int, error) {
+	a, err := readArray(raw, "mlp.hidden", 1)
+	if err != nil {
+		return nil, err
+	}
+	if len(a.dims) != 1 {
+		return nil, fmt.Errorf("mlp.hidden is %s, want a list of hidden layer widths", describe(a.dims))
+	}
+	if len(a.data) > maxHidden {
+		return nil, fmt.Errorf("mlp.hidden has %d layers, at most %d", len(a.data), maxHidden)
+	}
+	hidden := make([]int, len(a.data))
+	for i, v := range a.data {
+		if v != math.Trunc(v) || v < 1 || v > maxWidth {
+			return nil, fmt.Errorf("mlp.hidden[%d] = %v: a width must be a whole number from 1 to %d", i, v, maxWidth)
+		}
+		hidden[i] = int(v)
+	}
+	return hidden, nil
+}
+
+// layerList names the blocks of the weights' layout for the layer sizes
+// (in, hidden…, out): "W_1 2×4, b_1 2, W_2 3×2, b_2 3", the first three
+// layers and the last when there are more.
+func layerList(sizes []int) string {
+	var parts []string
+	for l := 1; l < len(sizes); l++ {
+		if len(sizes) > 5 && l == 4 {
+			parts = append(parts, "…")
+			l = len(sizes) - 1
+		}
+		parts = append(parts, fmt.Sprintf("W_%d %d×%d, b_%d %d", l, sizes[l], sizes[l-1], l, sizes[l]))
+	}
+	return strings.Join(parts, ", ")
 }
