@@ -340,7 +340,7 @@ type lmFit struct {
 	domain    func([]float64) error
 	p, nr, nu int // parameters, residuals, control residuals
 	cur, try  lmPoint
-	jac       []float64 // column-major: column j is dr/dθ_j (length nr)
+	jac       []float64 // column-major: column j is dr/d(log θ_j) (length nr)
 	tan       ilqr.Tangent
 	dir       []float64
 	res       *LMResult
@@ -412,7 +412,8 @@ func (f *lmFit) evaluate(pt *lmPoint, warm []float64) error {
 }
 
 // jacobian fills f.jac at the current point: column j is the JVP of the
-// solution along the j-th unit vector of θ.
+// residual along the j-th unit vector of log θ, the direction θ_j e_j of
+// θ.
 func (f *lmFit) jacobian() error {
 	for j := range f.p {
 		clear(f.dir)
