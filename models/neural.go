@@ -25,11 +25,15 @@ const (
 var activationNames = [...]string{"tanh", "sigmoid", "softplus"}
 
 // String returns "tanh", "sigmoid" or "softplus".
-func (a Activation) String() string {
-	if int(a) < len(activationNames) {
-		return activationNames[a]
+func (a Activation) String() string { return enumName(activationNames[:], a, "Activation") }
+
+// enumName returns names[v], or typ(v) for a value without a name: the
+// String method of the package's uint8 enumerations.
+func enumName[E ~uint8](names []string, v E, typ string) string {
+	if int(v) < len(names) {
+		return names[v]
 	}
-	return fmt.Sprintf("Activation(%d)", uint8(a))
+	return fmt.Sprintf("%s(%d)", typ, uint8(v))
 }
 
 // eval returns σ(h), σ′(h) and σ″(h).
@@ -69,12 +73,7 @@ const (
 var netFormNames = [...]string{"whole", "passthrough", "residual"}
 
 // String returns "whole", "passthrough" or "residual".
-func (f NetForm) String() string {
-	if int(f) < len(netFormNames) {
-		return netFormNames[f]
-	}
-	return fmt.Sprintf("NetForm(%d)", uint8(f))
-}
+func (f NetForm) String() string { return enumName(netFormNames[:], f, "NetForm") }
 
 // NeuralDynamics is a discrete-time model whose step is, or contains, a
 // multilayer perceptron N([x; u]; W) with smooth hidden layers and a linear

@@ -144,17 +144,7 @@ func fullCostCases() []generalCase {
 func TestGradientGeneralInputs(t *testing.T) {
 	for _, c := range slices.Concat(generalCases(), fullCostCases()) {
 		t.Run(c.name, func(t *testing.T) {
-			sv, err := ilqr.NewSolver(c.prob, &gradTight)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var base ilqr.Result
-			if err := sv.Solve(&base, c.in); err != nil {
-				t.Fatal(err)
-			}
-			if !base.AllConverged() {
-				t.Fatalf("solve: %v", base.Status)
-			}
+			sv, base := solveConverged(t, c.prob, &gradTight, c.in)
 			active := onBounds(c.in, base.U)
 			if len(active) == 0 || len(active) == len(base.U) {
 				t.Fatalf("%d of %d controls on a bound: the case must have some, not all", len(active), len(base.U))
@@ -166,7 +156,7 @@ func TestGradientGeneralInputs(t *testing.T) {
 			}
 			wx, wu := fdtest.Normals(31, len(base.X)), fdtest.Normals(32, len(base.U))
 			var g ilqr.Grads
-			if err := sv.Gradient(&g, &base, c.in, wx, wu, ilqr.GradOptions{}); err != nil {
+			if err := sv.Gradient(&g, base, c.in, wx, wu, ilqr.GradOptions{}); err != nil {
 				t.Fatal(err)
 			}
 			loss := func() float64 {

@@ -1,10 +1,6 @@
 package ilqr
 
-import (
-	"fmt"
-
-	"github.com/dilqr/dilqr/models"
-)
+import "github.com/dilqr/dilqr/models"
 
 // GradMode selects how the gradient of a loss through the solution is
 // computed.
@@ -24,12 +20,7 @@ const (
 var gradModeNames = [...]string{"implicit", "fixed_point"}
 
 // String returns the mode's name as used by the command-line tools.
-func (g GradMode) String() string {
-	if int(g) < len(gradModeNames) {
-		return gradModeNames[g]
-	}
-	return fmt.Sprintf("GradMode(%d)", uint8(g))
-}
+func (g GradMode) String() string { return enumName(gradModeNames[:], g, "GradMode") }
 
 // GradStatus says what the gradient sweep did for one example.
 type GradStatus uint8
@@ -55,12 +46,7 @@ const (
 var gradStatusNames = [...]string{"ok", "skipped (not converged)", "indefinite Hessian", "non-finite", "regularized"}
 
 // String returns a lower-case description of s.
-func (s GradStatus) String() string {
-	if int(s) < len(gradStatusNames) {
-		return gradStatusNames[s]
-	}
-	return fmt.Sprintf("GradStatus(%d)", uint8(s))
-}
+func (s GradStatus) String() string { return enumName(gradStatusNames[:], s, "GradStatus") }
 
 // UnconvergedPolicy says what the gradient does for an example whose solve
 // did not converge.
@@ -147,14 +133,11 @@ type GradOptions struct {
 // zero gradients and a status saying why. Bad input returns an error
 // wrapping ErrBadInput.
 func (sv *Solver) Gradient(dst *Grads, sol *Result, in Inputs, dX, dU []float64, opt GradOptions) error {
-	bt, err := sv.checkInputs(in)
+	bt, err := sv.checkSolved(sol, in)
 	if err != nil {
 		return err
 	}
 	d, t := sv.dims, sv.prob.T
-	if err := sv.checkSolution(sol, &bt); err != nil {
-		return err
-	}
 	if len(dX) != bt.b*t*d.N || len(dU) != bt.b*t*d.M {
 		return badInput("gradient: dX has length %d and dU %d, want B·T·N=%d and B·T·M=%d",
 			len(dX), len(dU), bt.b*t*d.N, bt.b*t*d.M)
@@ -171,15 +154,20 @@ func (sv *Solver) Gradient(dst *Grads, sol *Result, in Inputs, dX, dU []float64,
 	return sv.parallel(bt.b)
 }
 
-// checkSolution checks that sol is a solution of the batch bt.
-func (sv *Solver) checkSolution(sol *Result, bt *batch) error {
+// checkSolved checks the inputs in and that sol is a solution of their
+// batch, which it returns.
+func (sv *Solver) checkSolved(sol *Result, in Inputs) (batch, error) {
+	bt, err := sv.checkInputs(in)
+	if err != nil {
+		return bt, err
+	}
 	d, t := sv.dims, sv.prob.T
 	if sol == nil || sol.B != bt.b || sol.T != t || sol.N != d.N || sol.M != d.M ||
 		len(sol.X) != bt.b*t*d.N || len(sol.U) != bt.b*t*d.M || len(sol.Lambda) != bt.b*t*d.N ||
 		len(sol.Status) != bt.b {
-		return badInput("solution does not match the inputs' batch (B=%d, T=%d, N=%d, M=%d)", bt.b, t, d.N, d.M)
+		return bt, badInput("solution does not match the inputs' batch (B=%d, T=%d, N=%d, M=%d)", bt.b, t, d.N, d.M)
 	}
-	return nil
+	return bt, nil
 }
 
 // ensureGradScratch makes every worker's sweep scratch on first use.
@@ -230,11 +218,7 @@ func (w *workspace) gradient(dst *Grads, sol *Result, bt *batch, i int, dX, dU [
 		dst.Status[i] = st
 		return
 	}
-	sol1 := solution{x: sol.X[i*t*n : (i+1)*t*n], u: sol.U[i*t*m : (i+1)*t*m],
-		lam: sol.Lambda[i*t*n : (i+1)*t*n]}
-	theta := row(bt.theta, bt.thetaStride, i, p)
-	phi := bt.phiRows(i, w.sv.nq, t)
-	w.lo, w.hi = bt.bounds(i, t*m)
+	sol1, theta, phi := w.example(sol, bt, i)
 	st := w.sensitivity(&sol1, theta, phi, dX[i*t*n:(i+1)*t*n], dU[i*t*m:(i+1)*t*m], opt.Mode, opt.Indefinite)
 	if st == GradOK || st == GradRegularized {
 		if cst := w.contract(&out, &sol1, theta, phi.step > 0, dU[i*t*m:(i+1)*t*m]); cst != GradOK {
@@ -258,6 +242,16 @@ func (w *workspace) sweepable(sol *Result, bt *batch, i int, opt GradOptions) (G
 		return GradSkipped, true
 	}
 	return GradOK, false
+}
+
+// example returns what both sweeps linearize at for example i: views of
+// its solution, its rows of θ and φ; and it sets w.lo, w.hi to its bounds.
+func (w *workspace) example(sol *Result, bt *batch, i int) (solution, []float64, phiRows) {
+	n, m, t := w.n, w.m, w.t
+	w.lo, w.hi = bt.bounds(i, t*m)
+	sol1 := solution{x: sol.X[i*t*n : (i+1)*t*n], u: sol.U[i*t*m : (i+1)*t*m],
+		lam: sol.Lambda[i*t*n : (i+1)*t*n]}
+	return sol1, row(bt.theta, bt.thetaStride, i, w.sv.dims.P), bt.phiRows(i, w.sv.nq, t)
 }
 
 // gradRows are one example's rows of Grads.

@@ -296,16 +296,23 @@ func fdLoss(t *testing.T, sv *ilqr.Solver, in ilqr.Inputs, base *ilqr.Result, wx
 // converged.
 func solveGradCase(t *testing.T, c gradCase) (*ilqr.Solver, *ilqr.Result) {
 	t.Helper()
-	sv, err := ilqr.NewSolver(c.prob, &gradTight)
+	return solveConverged(t, c.prob, &gradTight, c.in)
+}
+
+// solveConverged solves in with settings set and fails the test unless
+// every example converged.
+func solveConverged(t *testing.T, prob ilqr.Problem, set *ilqr.Settings, in ilqr.Inputs) (*ilqr.Solver, *ilqr.Result) {
+	t.Helper()
+	sv, err := ilqr.NewSolver(prob, set)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var r ilqr.Result
-	if err := sv.Solve(&r, c.in); err != nil {
+	if err := sv.Solve(&r, in); err != nil {
 		t.Fatal(err)
 	}
-	if r.Status[0] != ilqr.Converged {
-		t.Fatalf("solve: %v after %d iterations (‖pg‖ %.2g)", r.Status[0], r.Iterations[0], r.GradNorm[0])
+	if !r.AllConverged() {
+		t.Fatalf("solve: %v after %v iterations (‖pg‖ %.2g)", r.Status, r.Iterations, r.GradNorm)
 	}
 	return sv, &r
 }
@@ -526,17 +533,7 @@ func TestGradientBatch(t *testing.T) {
 	wx, wu := gradWeights(11, b*p.T, 3, 1)
 	set := gradTight
 	set.Workers = 2
-	sv, err := ilqr.NewSolver(p, &set)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var r ilqr.Result
-	if err := sv.Solve(&r, in); err != nil {
-		t.Fatal(err)
-	}
-	if !r.AllConverged() {
-		t.Fatalf("statuses %v", r.Status)
-	}
+	sv, r := solveConverged(t, p, &set, in)
 	snap := func() [][]float64 {
 		return [][]float64{slices.Clone(in.X0), slices.Clone(in.Theta), slices.Clone(in.Phi),
 			slices.Clone(r.X), slices.Clone(r.U), slices.Clone(r.Lambda), slices.Clone(wx), slices.Clone(wu)}
@@ -544,7 +541,7 @@ func TestGradientBatch(t *testing.T) {
 	before := snap()
 	var g1, g2 ilqr.Grads
 	for _, g := range []*ilqr.Grads{&g1, &g2} {
-		if err := sv.Gradient(g, &r, in, wx, wu, ilqr.GradOptions{}); err != nil {
+		if err := sv.Gradient(g, r, in, wx, wu, ilqr.GradOptions{}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -44,14 +44,11 @@ func (tg *Tangent) resize(b, tn, tm int) {
 // dynamics term and initial state. opt selects the mode and the policies
 // as for Gradient.
 func (sv *Solver) JVP(dst *Tangent, sol *Result, in Inputs, dir Direction, opt GradOptions) error {
-	bt, err := sv.checkInputs(in)
+	bt, err := sv.checkSolved(sol, in)
 	if err != nil {
 		return err
 	}
 	d, t := sv.dims, sv.prob.T
-	if err := sv.checkSolution(sol, &bt); err != nil {
-		return err
-	}
 	dv, err := sv.checkDirection(dir, &bt)
 	if err != nil {
 		return err
@@ -125,7 +122,7 @@ func (sv *Solver) checkDirection(dir Direction, bt *batch) (direction, error) {
 func (w *workspace) jvp(dst *Tangent, sol *Result, bt *batch, i int, dv *direction, opt GradOptions) {
 	g := w.gw
 	n, m, t := w.n, w.m, w.t
-	k, p := n+m, w.sv.dims.P
+	k := n + m
 	dX, dU := dst.X[i*t*n:(i+1)*t*n], dst.U[i*t*m:(i+1)*t*m]
 	clear(dX)
 	clear(dU)
@@ -133,11 +130,7 @@ func (w *workspace) jvp(dst *Tangent, sol *Result, bt *batch, i int, dv *directi
 		dst.Status[i] = st
 		return
 	}
-	sol1 := solution{x: sol.X[i*t*n : (i+1)*t*n], u: sol.U[i*t*m : (i+1)*t*m],
-		lam: sol.Lambda[i*t*n : (i+1)*t*n]}
-	theta := row(bt.theta, bt.thetaStride, i, p)
-	phi := bt.phiRows(i, w.sv.nq, t)
-	w.lo, w.hi = bt.bounds(i, t*m)
+	sol1, theta, phi := w.example(sol, bt, i)
 	w.stageDerivatives(&sol1, theta, phi, opt.Mode, true)
 	w.holdBounds(sol1.u)
 	w.tangentTerms(&sol1, dv, i, phi.step > 0)

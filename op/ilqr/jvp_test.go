@@ -34,17 +34,7 @@ func along(in ilqr.Inputs, dir ilqr.Direction, h float64) ilqr.Inputs {
 func TestJVP(t *testing.T) {
 	for ci, c := range slices.Concat(generalCases(), fullCostCases()) {
 		t.Run(c.name, func(t *testing.T) {
-			sv, err := ilqr.NewSolver(c.prob, &gradTight)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var base ilqr.Result
-			if err := sv.Solve(&base, c.in); err != nil {
-				t.Fatal(err)
-			}
-			if !base.AllConverged() {
-				t.Fatalf("solve: %v", base.Status)
-			}
+			sv, base := solveConverged(t, c.prob, &gradTight, c.in)
 			seed := uint64(50 + 10*ci)
 			dir := ilqr.Direction{
 				X0: fdtest.Normals(seed, len(c.in.X0)), Theta: fdtest.Normals(seed+1, len(c.in.Theta)),
@@ -59,7 +49,7 @@ func TestJVP(t *testing.T) {
 				dir.Phi[i] *= 0.1 * math.Max(math.Abs(c.in.Phi[i]), 0.01)
 			}
 			var tg ilqr.Tangent
-			if err := sv.JVP(&tg, &base, c.in, dir, ilqr.GradOptions{}); err != nil {
+			if err := sv.JVP(&tg, base, c.in, dir, ilqr.GradOptions{}); err != nil {
 				t.Fatal(err)
 			}
 			for e, st := range tg.Status {
@@ -70,7 +60,7 @@ func TestJVP(t *testing.T) {
 			// Adjoint identity with the gradient.
 			wx, wu := fdtest.Normals(seed+5, len(base.X)), fdtest.Normals(seed+6, len(base.U))
 			var g ilqr.Grads
-			if err := sv.Gradient(&g, &base, c.in, wx, wu, ilqr.GradOptions{}); err != nil {
+			if err := sv.Gradient(&g, base, c.in, wx, wu, ilqr.GradOptions{}); err != nil {
 				t.Fatal(err)
 			}
 			p := len(c.in.Theta)

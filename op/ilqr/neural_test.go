@@ -61,20 +61,10 @@ func TestGradientNeuralDynamics(t *testing.T) {
 			b := len(c.in.X0) / 3
 			theta := slices.Repeat(c.in.Theta, b) // per example, so FD perturbs one example's
 			c.in.Theta = theta
-			sv, err := ilqr.NewSolver(c.prob, &gradTight)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var base ilqr.Result
-			if err := sv.Solve(&base, c.in); err != nil {
-				t.Fatal(err)
-			}
-			if !base.AllConverged() {
-				t.Fatalf("solve: %v", base.Status)
-			}
+			sv, base := solveConverged(t, c.prob, &gradTight, c.in)
 			wx, wu := fdtest.Normals(81, len(base.X)), fdtest.Normals(82, len(base.U))
 			var g ilqr.Grads
-			if err := sv.Gradient(&g, &base, c.in, wx, wu, ilqr.GradOptions{}); err != nil {
+			if err := sv.Gradient(&g, base, c.in, wx, wu, ilqr.GradOptions{}); err != nil {
 				t.Fatal(err)
 			}
 			// The general path.
@@ -85,7 +75,7 @@ func TestGradientNeuralDynamics(t *testing.T) {
 				t.Fatal(err)
 			}
 			var gp ilqr.Grads
-			if err := svp.Gradient(&gp, &base, c.in, wx, wu, ilqr.GradOptions{}); err != nil {
+			if err := svp.Gradient(&gp, base, c.in, wx, wu, ilqr.GradOptions{}); err != nil {
 				t.Fatal(err)
 			}
 			if e, at := fdtest.RelErr(g.Theta, gp.Theta); !(e <= 1e-12) {

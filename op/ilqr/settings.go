@@ -80,37 +80,24 @@ func (s *Settings) withDefaults() Settings {
 	if s != nil {
 		d = *s
 	}
-	if d.MaxIter == 0 {
-		d.MaxIter = 200
-	}
-	if d.TolGrad == 0 {
-		d.TolGrad = 1e-9
-	}
-	if d.TolCost == 0 {
-		d.TolCost = 1e-14
-	}
-	if d.TolGradLoose == 0 {
-		d.TolGradLoose = d.TolGrad
-	}
-	if d.RegMin == 0 {
-		d.RegMin = 1e-6
-	}
-	if d.RegInit == 0 {
-		d.RegInit = d.RegMin
-	}
-	if d.RegMax == 0 {
-		d.RegMax = 1e10
-	}
-	if d.RegFactor == 0 {
-		d.RegFactor = 1.6
-	}
-	if d.LineSearchSteps == 0 {
-		d.LineSearchSteps = 11
-	}
-	if d.LineSearchMin == 0 {
-		d.LineSearchMin = 1e-3
-	}
+	orDefault(&d.MaxIter, 200)
+	orDefault(&d.TolGrad, 1e-9)
+	orDefault(&d.TolCost, 1e-14)
+	orDefault(&d.TolGradLoose, d.TolGrad)
+	orDefault(&d.RegMin, 1e-6)
+	orDefault(&d.RegInit, d.RegMin)
+	orDefault(&d.RegMax, 1e10)
+	orDefault(&d.RegFactor, 1.6)
+	orDefault(&d.LineSearchSteps, 11)
+	orDefault(&d.LineSearchMin, 1e-3)
 	return d
+}
+
+// orDefault sets *p to def where *p is zero.
+func orDefault[T int | float64](p *T, def T) {
+	if *p == 0 {
+		*p = def
+	}
 }
 
 // validate rejects settings no solve can use.
@@ -178,11 +165,15 @@ const (
 var statusNames = [...]string{"converged", "iteration limit", "line search failed", "regularization failed", "non-finite", "stalled"}
 
 // String returns a lower-case description of s.
-func (s Status) String() string {
-	if int(s) < len(statusNames) {
-		return statusNames[s]
+func (s Status) String() string { return enumName(statusNames[:], s, "Status") }
+
+// enumName returns names[v], or typ(v) for a value without a name: the
+// String method of the package's uint8 enumerations.
+func enumName[E ~uint8](names []string, v E, typ string) string {
+	if int(v) < len(names) {
+		return names[v]
 	}
-	return fmt.Sprintf("Status(%d)", uint8(s))
+	return fmt.Sprintf("%s(%d)", typ, uint8(v))
 }
 
 // Stationary reports whether the solve ended at a stationary point:
