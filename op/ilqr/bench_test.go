@@ -22,24 +22,56 @@ func benchSolve(b *testing.B, task models.Task, starts func(*rand.Rand, int) []f
 				rng := rand.New(rand.NewPCG(uint64(T), 11))
 				in := Inputs{X0: starts(rng, benchBatch),
 					Theta: task.Dynamics.DefaultParams(), Phi: task.Cost.DefaultParams()}
-				sv, err := NewSolver(taskProblem(task, T), &Settings{MaxIter: k, ExactIter: true})
-				if err != nil {
-					b.Fatal(err)
-				}
-				var r Result
-				b.ReportAllocs()
-				var iters, solves int
-				for b.Loop() {
-					if err := sv.Solve(&r, in); err != nil {
-						b.Fatal(err)
-					}
-					for _, it := range r.Iterations {
-						iters += it
-					}
-					solves++
-				}
-				b.ReportMetric(float64(iters)/float64(solves*benchBatch), "iters/op")
+				benchSolveLoop(b, benchSolver(b, task, T, k), in)
 			})
+		}
+	}
+}
+
+// benchSolver returns a solver of task over T steps that runs exactly
+// iters iterations per example.
+func benchSolver(b *testing.B, task models.Task, T, iters int) *Solver {
+	sv, err := NewSolver(taskProblem(task, T), &Settings{MaxIter: iters, ExactIter: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return sv
+}
+
+// benchSolveLoop times sv.Solve on in with one reused Result; iters/op is
+// the mean number of iterations per example.
+func benchSolveLoop(b *testing.B, sv *Solver, in Inputs) {
+	var r Result
+	b.ReportAllocs()
+	var iters, solves int
+	for b.Loop() {
+		if err := sv.Solve(&r, in); err != nil {
+			b.Fatal(err)
+		}
+		for _, it := range r.Iterations {
+			iters += it
+		}
+		solves++
+	}
+	b.ReportMetric(float64(iters)/float64(solves*len(r.Iterations)), "iters/op")
+}
+
+// benchGradient times Gradient with opt on the solution of in after
+// exactly iters iterations, for an incoming gradient drawn from rng.
+func benchGradient(b *testing.B, task models.Task, T, iters int, in Inputs, rng *rand.Rand, opt GradOptions) {
+	sv := benchSolver(b, task, T, iters)
+	var r Result
+	if err := sv.Solve(&r, in); err != nil {
+		b.Fatal(err)
+	}
+	d := task.Dynamics.Dims()
+	dX := uniform(rng, r.B*T*d.N, -1, 1)
+	dU := uniform(rng, r.B*T*d.M, -1, 1)
+	var g Grads
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := sv.Gradient(&g, &r, in, dX, dU, opt); err != nil {
+			b.Fatal(err)
 		}
 	}
 }
@@ -70,26 +102,9 @@ func BenchmarkGradient(b *testing.B) {
 					rng := rand.New(rand.NewPCG(uint64(T), 12))
 					in := Inputs{X0: pendulumStarts(rng, benchBatch),
 						Theta: task.Dynamics.DefaultParams(), Phi: task.Cost.DefaultParams()}
-					sv, err := NewSolver(taskProblem(task, T), &Settings{MaxIter: iters, ExactIter: true})
-					if err != nil {
-						b.Fatal(err)
-					}
-					var r Result
-					if err := sv.Solve(&r, in); err != nil {
-						b.Fatal(err)
-					}
-					dX := uniform(rng, benchBatch*T*3, -1, 1)
-					dU := uniform(rng, benchBatch*T, -1, 1)
 					// Unconverged examples are differentiated anyway, so
 					// every example costs one sweep.
-					opt := GradOptions{Mode: mode, Unconverged: GradientAnyway}
-					var g Grads
-					b.ReportAllocs()
-					for b.Loop() {
-						if err := sv.Gradient(&g, &r, in, dX, dU, opt); err != nil {
-							b.Fatal(err)
-						}
-					}
+					benchGradient(b, task, T, iters, in, rng, GradOptions{Mode: mode, Unconverged: GradientAnyway})
 				})
 			}
 		}
@@ -132,39 +147,11 @@ func BenchmarkFullCost(b *testing.B) {
 				}
 				prefix := fmt.Sprintf("%s/B=%d/T=%d/cost=%s", tc.name, benchBatch, T, cost)
 				b.Run(prefix+"/solve", func(b *testing.B) {
-					sv, err := NewSolver(taskProblem(task, T), &Settings{MaxIter: 10, ExactIter: true})
-					if err != nil {
-						b.Fatal(err)
-					}
-					var r Result
-					b.ReportAllocs()
-					for b.Loop() {
-						if err := sv.Solve(&r, in); err != nil {
-							b.Fatal(err)
-						}
-					}
+					benchSolveLoop(b, benchSolver(b, task, T, 10), in)
 				})
 				for _, iters := range []int{10, 300} {
 					b.Run(fmt.Sprintf("%s/gradient/iters=%d", prefix, iters), func(b *testing.B) {
-						sv, err := NewSolver(taskProblem(task, T), &Settings{MaxIter: iters, ExactIter: true})
-						if err != nil {
-							b.Fatal(err)
-						}
-						var r Result
-						if err := sv.Solve(&r, in); err != nil {
-							b.Fatal(err)
-						}
-						n, m := task.Dynamics.Dims().N, task.Dynamics.Dims().M
-						dX := uniform(rng, benchBatch*T*n, -1, 1)
-						dU := uniform(rng, benchBatch*T*m, -1, 1)
-						opt := GradOptions{Unconverged: GradientAnyway}
-						var g Grads
-						b.ReportAllocs()
-						for b.Loop() {
-							if err := sv.Gradient(&g, &r, in, dX, dU, opt); err != nil {
-								b.Fatal(err)
-							}
-						}
+						benchGradient(b, task, T, iters, in, rng, GradOptions{Unconverged: GradientAnyway})
 					})
 				}
 			}
@@ -194,36 +181,11 @@ func BenchmarkNeural(b *testing.B) {
 			in := Inputs{X0: pendulumStarts(rng, benchBatch)}
 			for _, k := range []int{10, 50} {
 				b.Run(fmt.Sprintf("%s/solve/iters=%d", name, k), func(b *testing.B) {
-					sv, err := NewSolver(taskProblem(task, T), &Settings{MaxIter: k, ExactIter: true})
-					if err != nil {
-						b.Fatal(err)
-					}
-					var r Result
-					for b.Loop() {
-						if err := sv.Solve(&r, in); err != nil {
-							b.Fatal(err)
-						}
-					}
+					benchSolveLoop(b, benchSolver(b, task, T, k), in)
 				})
 			}
 			b.Run(name+"/gradient", func(b *testing.B) {
-				sv, err := NewSolver(taskProblem(task, T), &Settings{MaxIter: 10, ExactIter: true})
-				if err != nil {
-					b.Fatal(err)
-				}
-				var r Result
-				if err := sv.Solve(&r, in); err != nil {
-					b.Fatal(err)
-				}
-				dX := uniform(rng, benchBatch*T*3, -1, 1)
-				dU := uniform(rng, benchBatch*T, -1, 1)
-				var g Grads
-				b.ReportAllocs()
-				for b.Loop() {
-					if err := sv.Gradient(&g, &r, in, dX, dU, GradOptions{Unconverged: GradientAnyway}); err != nil {
-						b.Fatal(err)
-					}
-				}
+				benchGradient(b, task, T, 10, in, rng, GradOptions{Unconverged: GradientAnyway})
 			})
 		}
 	}

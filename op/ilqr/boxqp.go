@@ -56,13 +56,7 @@ func (q *boxQP) solve(x, h, g, lo, hi []float64) qpResult {
 	val := q.value(x, h, g)
 	for it := 0; it < qpMaxIter; it++ {
 		// Gradient and the free set at x.
-		for i := 0; i < m; i++ {
-			s := g[i]
-			for j := 0; j < m; j++ {
-				s += h[i*m+j] * x[j]
-			}
-			q.grad[i] = s
-		}
+		q.gradient(x, h, g)
 		q.setFree(x, lo, hi)
 		if len(q.free) == 0 {
 			return qpOK
@@ -122,6 +116,13 @@ func (q *boxQP) solve(x, h, g, lo, hi []float64) qpResult {
 
 // finish recomputes the free set and its factor at the final x.
 func (q *boxQP) finish(x, h, g, lo, hi []float64) {
+	q.gradient(x, h, g)
+	q.setFree(x, lo, hi)
+	q.factorFree(h)
+}
+
+// gradient sets q.grad to the objective's gradient g + H·x at x.
+func (q *boxQP) gradient(x, h, g []float64) {
 	m := q.m
 	for i := 0; i < m; i++ {
 		s := g[i]
@@ -130,8 +131,6 @@ func (q *boxQP) finish(x, h, g, lo, hi []float64) {
 		}
 		q.grad[i] = s
 	}
-	q.setFree(x, lo, hi)
-	q.factorFree(h)
 }
 
 // setFree collects the variables not held at a bound by the gradient.

@@ -63,6 +63,20 @@ func (d *fuzzBytes) floats(n int) []float64 {
 	return v
 }
 
+// params returns, by sel&3, no parameters (the defaults), one row of length
+// row shared by the batch, a row per example of b, or a row too long.
+func (d *fuzzBytes) params(sel byte, row, b int) []float64 {
+	switch sel & 3 {
+	case 1:
+		return d.floats(row)
+	case 2:
+		return d.floats(b * row)
+	case 3:
+		return d.floats(row + 1)
+	}
+	return nil
+}
+
 // fuzzLen returns the length k when mode is "right", or a wrong one.
 func fuzzLen(k int, wrong bool) int {
 	if wrong {
@@ -119,22 +133,8 @@ func FuzzSolve(f *testing.F) {
 		tm := max(T, 1) * m
 
 		in := Inputs{X0: d.floats(fuzzLen(b*n, model&2 != 0))}
-		switch flags & 3 {
-		case 1:
-			in.Theta = d.floats(np)
-		case 2:
-			in.Theta = d.floats(b * np)
-		case 3:
-			in.Theta = d.floats(np + 1)
-		}
-		switch flags >> 2 & 3 {
-		case 1:
-			in.Phi = d.floats(nq)
-		case 2:
-			in.Phi = d.floats(b * nq)
-		case 3:
-			in.Phi = d.floats(nq + 1)
-		}
+		in.Theta = d.params(flags, np, b)
+		in.Phi = d.params(flags>>2, nq, b)
 		var lo, hi []float64
 		switch flags >> 4 & 3 {
 		case 0:

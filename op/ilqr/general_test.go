@@ -92,6 +92,22 @@ func onBounds(in ilqr.Inputs, u []float64) []int {
 	return a
 }
 
+// resolve solves in warm-started from the controls u0 and fails the test
+// unless every example converges with the controls that active(in, U)
+// finds on a bound equal to want.
+func resolve(t *testing.T, sv *ilqr.Solver, in ilqr.Inputs, u0 []float64, want []int, active func(ilqr.Inputs, []float64) []int) *ilqr.Result {
+	t.Helper()
+	in.U0 = u0
+	var r ilqr.Result
+	if err := sv.Solve(&r, in); err != nil {
+		t.Fatal(err)
+	}
+	if got := active(in, r.U); !r.AllConverged() || !slices.Equal(got, want) {
+		t.Fatalf("re-solve: %v; controls on a bound %v, want %v", r.Status, got, want)
+	}
+	return &r
+}
+
 // fullCostCases are generalCases with the full quadratic cost: per step and
 // example Q_t = D½(I + 0.3·R_t)D½, D = diag(q) of the task's cost and R_t
 // symmetric with zero diagonal and entries in [−1/K, 1/K] (so Q_t is
@@ -160,15 +176,7 @@ func TestGradientGeneralInputs(t *testing.T) {
 				t.Fatal(err)
 			}
 			loss := func() float64 {
-				in := c.in
-				in.U0 = base.U
-				var r ilqr.Result
-				if err := sv.Solve(&r, in); err != nil {
-					t.Fatal(err)
-				}
-				if !r.AllConverged() || !slices.Equal(onBounds(in, r.U), active) {
-					t.Fatalf("re-solve: %v, active set changed: %t", r.Status, !slices.Equal(onBounds(in, r.U), active))
-				}
+				r := resolve(t, sv, c.in, base.U, active, onBounds)
 				return fdtest.Dot(wx, r.X) + fdtest.Dot(wu, r.U)
 			}
 			for _, blk := range []struct {

@@ -78,17 +78,8 @@ func TestJVP(t *testing.T) {
 			}
 			// Central differences along the direction.
 			const h = 1e-5
-			solve := func(in ilqr.Inputs) *ilqr.Result {
-				in.U0 = base.U
-				var r ilqr.Result
-				if err := sv.Solve(&r, in); err != nil {
-					t.Fatal(err)
-				}
-				if !r.AllConverged() || !slices.Equal(onBounds(in, r.U), onBounds(c.in, base.U)) {
-					t.Fatalf("re-solve along the direction: %v, or the active set changed", r.Status)
-				}
-				return &r
-			}
+			active := onBounds(c.in, base.U)
+			solve := func(in ilqr.Inputs) *ilqr.Result { return resolve(t, sv, in, base.U, active, onBounds) }
 			rp, rm := solve(along(c.in, dir, h)), solve(along(c.in, dir, -h))
 			fd := make([]float64, 0, len(base.X)+len(base.U))
 			for i := range base.X {

@@ -82,16 +82,9 @@ func TestGradientNeuralDynamics(t *testing.T) {
 				t.Errorf("reverse mode dL/dθ[%d] = %g, general path %g", at, g.Theta[at], gp.Theta[at])
 			}
 			active := onBoundsOf(base.U, -1, 1)
+			onUnitBox := func(_ ilqr.Inputs, u []float64) []int { return onBoundsOf(u, -1, 1) }
 			loss := func() float64 {
-				in := c.in
-				in.U0 = base.U
-				var r ilqr.Result
-				if err := sv.Solve(&r, in); err != nil {
-					t.Fatal(err)
-				}
-				if !r.AllConverged() || !slices.Equal(onBoundsOf(r.U, -1, 1), active) {
-					t.Fatalf("re-solve: %v or the active set changed", r.Status)
-				}
+				r := resolve(t, sv, c.in, base.U, active, onUnitBox)
 				return fdtest.Dot(wx, r.X) + fdtest.Dot(wu, r.U)
 			}
 			p := len(c.in.Theta) / b

@@ -123,20 +123,17 @@ func TestHugeSizesRefused(t *testing.T) {
 // TolGradLoose, with the gradient within it.
 func TestConvergedMeetsTolGrad(t *testing.T) {
 	for _, c := range []struct {
-		name  string
-		task  models.Task
-		T     int
-		start func(*rand.Rand, int) []float64
-		set   Settings
+		taskCase
+		set Settings
 	}{
-		{"pendulum/default", models.PendulumTask(), 20, pendulumStarts, Settings{}},
-		{"pendulum/1e-12", models.PendulumTask(), 20, pendulumStarts, Settings{TolGrad: 1e-12, MaxIter: 2000}},
-		{"cartpole/default", models.CartpoleTask(), 10, cartpoleStarts, Settings{}},
-		{"cartpole/1e-12", models.CartpoleTask(), 10, cartpoleStarts, Settings{TolGrad: 1e-12, MaxIter: 2000}},
-		{"cartpole/loose", models.CartpoleTask(), 10, cartpoleStarts, Settings{TolGradLoose: 1e-8}},
+		{taskCase{"pendulum/default", models.PendulumTask(), 20, pendulumStarts}, Settings{}},
+		{taskCase{"pendulum/1e-12", models.PendulumTask(), 20, pendulumStarts}, Settings{TolGrad: 1e-12, MaxIter: 2000}},
+		{taskCase{"cartpole/default", models.CartpoleTask(), 10, cartpoleStarts}, Settings{}},
+		{taskCase{"cartpole/1e-12", models.CartpoleTask(), 10, cartpoleStarts}, Settings{TolGrad: 1e-12, MaxIter: 2000}},
+		{taskCase{"cartpole/loose", models.CartpoleTask(), 10, cartpoleStarts}, Settings{TolGradLoose: 1e-8}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			r, err := Solve(taskProblem(c.task, c.T), Inputs{X0: c.start(rand.New(rand.NewPCG(4, 4)), 30)}, &c.set)
+			r, err := Solve(taskProblem(c.task, c.T), Inputs{X0: c.starts(rand.New(rand.NewPCG(4, 4)), 30)}, &c.set)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -729,16 +729,20 @@ func cloneResult(r *Result) *Result {
 	return &c
 }
 
+// taskCase is a case of a table test: a task over T steps, with starts
+// drawing b initial states.
+type taskCase struct {
+	name   string
+	task   models.Task
+	T      int
+	starts func(r *rand.Rand, b int) []float64
+}
+
 // TestSolveDeterministic checks that results are bit-identical across
 // repeated solves, Result reuse, worker counts and GOMAXPROCS.
 func TestSolveDeterministic(t *testing.T) {
 	const b = 13 // not a multiple of any worker count below
-	for ci, c := range []struct {
-		name   string
-		task   models.Task
-		T      int
-		starts func(*rand.Rand, int) []float64
-	}{
+	for ci, c := range []taskCase{
 		{"pendulum/T=20", models.PendulumTask(), 20, pendulumStarts},
 		{"cartpole/T=10", models.CartpoleTask(), 10, cartpoleStarts},
 	} {
@@ -1183,12 +1187,7 @@ func TestGradientBadInput(t *testing.T) {
 // TestSolveWarmStart checks that a solve warm-started from a converged
 // solution converges in at most one iteration, to the same controls.
 func TestSolveWarmStart(t *testing.T) {
-	for ci, c := range []struct {
-		name   string
-		task   models.Task
-		T      int
-		starts func(*rand.Rand, int) []float64
-	}{
+	for ci, c := range []taskCase{
 		{"pendulum/T=20", models.PendulumTask(), 20, pendulumStarts},
 		{"cartpole/T=20", models.CartpoleTask(), 20, cartpoleStarts},
 	} {
