@@ -45,7 +45,7 @@ func fuzzSeeds() []string {
 		`{"model": "pendulum", "T": 2, "x0": [1,0,0], "q": [[1,1,1,1],[1,1,1]], "p": [1e400,0,0,0], "loss": {"kind": "sum_sq_u"}}`,
 		`{"model": "pendulum", "T": 2, "x0": [1,0,0], "q": [1,1,1,1], "Q": [1,1,1,1], "u_lower": [[[1]]], "loss": {"kind": "sum_sq_u"}}`,
 	}
-	return seeds
+	return append(seeds, mlpSeeds()...)
 }
 
 // FuzzSolveInput runs the command on arbitrary bytes: it must not panic or
