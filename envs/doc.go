@@ -21,18 +21,25 @@
 //     simulator (Step, Rollout, TrajectoryCost), a seeded sampler of initial
 //     states (SampleInitial; the ranges are listed at New) and the default
 //     demonstration horizon (20, 20 and 15 steps of 0.05 s).
-//   - Expert: plans with the true model through op.Solver (at most 500
+//   - Expert: plans with the true model through ilqr.Solver (at most 500
 //     iterations, projected gradient ≤ 1e-9, or ≤ 1e-8 once the cost has
-//     stopped changing) and keeps only solves whose status is
-//     op.Converged; Collect resamples rejected initial states
-//     deterministically and counts them.
+//     stopped changing: status Converged or Stalled) and keeps only solves
+//     that ended at a stationary point; Collect draws initial states from a
+//     Sampler (nil: the env's own ranges; Env.Uniform for others),
+//     resamples rejected ones deterministically and counts them.
 //   - Dataset (Generate, Save, Load, WriteTo, Read): train, validation and
 //     test splits generated deterministically from (env, seed, sizes, T,
 //     expert settings), stored in one .npz file.
 //   - Rendering (Env.Render, RenderBatch, RenderImage, GrayImage,
 //     WritePNG): deterministic anti-aliased grayscale images of states,
 //     32×32 by default, as []float64 in [0, 1] ready for a (B, 1, H, W)
-//     tensor, or as image.Gray and PNG.
+//     tensor, or as image.Gray and PNG; WriteGIF animates episodes side by
+//     side.
+//   - Closed loop (Policy, MPC, Evaluate): receding-horizon evaluation of
+//     any policy on the true simulator from seeded starts (Env.Outside
+//     draws them outside the training box), with success per episode, the
+//     cost relative to the expert's, decision times and the share of
+//     converged solves.
 //
 // Nothing here prints or exits; randomness always comes from a seed or a
 // *rand.Rand the caller passes.
