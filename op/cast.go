@@ -3,7 +3,6 @@ package op
 import (
 	"fmt"
 	"hash"
-	"hash/fnv"
 	"strings"
 
 	"github.com/chewxy/hm"
@@ -87,6 +86,7 @@ func castInputs(args G.Nodes, slots []slot) (tensor.Dtype, error) {
 // castOp converts a tensor of rank dims from one float dtype to the other.
 // Its gradient is the output's gradient cast back.
 type castOp struct {
+	goOp
 	from, to tensor.Dtype
 	dims     int
 }
@@ -114,24 +114,11 @@ func (c *castOp) InferShape(ds ...G.DimSizer) (tensor.Shape, error) {
 	return s.Clone(), nil // Gorgonia may recycle ds after the call
 }
 
-// ReturnsPtr implements gorgonia.Op.
-func (c *castOp) ReturnsPtr() bool { return false }
-
-// CallsExtern implements gorgonia.Op.
-func (c *castOp) CallsExtern() bool { return false }
-
-// OverwritesInput implements gorgonia.Op.
-func (c *castOp) OverwritesInput() int { return -1 }
-
 // WriteHash implements gorgonia.Op: both dtypes and the rank.
 func (c *castOp) WriteHash(h hash.Hash) { fmt.Fprint(h, c.String()) }
 
 // Hashcode implements gorgonia.Op.
-func (c *castOp) Hashcode() uint32 {
-	h := fnv.New32a()
-	c.WriteHash(h)
-	return h.Sum32()
-}
+func (c *castOp) Hashcode() uint32 { return hash32(c) }
 
 // String implements gorgonia.Op, e.g. "cast(float32→float64,rank=2)".
 func (c *castOp) String() string {
@@ -218,23 +205,23 @@ func convertDense(v G.Value, from, to tensor.Dtype, what string) (*tensor.Dense,
 	}
 	switch src := d.Data().(type) {
 	case []float32:
-		if to != tensor.Float64 {
-			break
+		if to == tensor.Float64 {
+			return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(convert[float64](src))), nil
 		}
-		out := make([]float64, len(src))
-		for i, x := range src {
-			out[i] = float64(x)
-		}
-		return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(out)), nil
 	case []float64:
-		if to != tensor.Float32 {
-			break
+		if to == tensor.Float32 {
+			return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(convert[float32](src))), nil
 		}
-		out := make([]float32, len(src))
-		for i, x := range src {
-			out[i] = float32(x)
-		}
-		return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(out)), nil
 	}
 	return nil, badInput("%s: cannot convert %T data to %v", what, d.Data(), to)
+}
+
+// convert returns src converted elementwise (float64 to float32 rounds to
+// nearest).
+func convert[To, From float32 | float64](src []From) []To {
+	out := make([]To, len(src))
+	for i, x := range src {
+		out[i] = To(x)
+	}
+	return out
 }

@@ -105,19 +105,7 @@ func TestCastValuesAndGradients(t *testing.T) {
 					loss := G.Must(G.Sum(G.Must(G.HadamardProd(y, w))))
 					var yv G.Value
 					G.Read(y, &yv)
-					var vm G.VM
-					if machine == "tape" {
-						if _, err := G.Grad(loss, x); err != nil {
-							t.Fatal(err)
-						}
-						vm = G.NewTapeMachine(g)
-					} else {
-						vm = G.NewLispMachine(g)
-					}
-					defer vm.Close()
-					if err := vm.RunAll(); err != nil {
-						t.Fatal(err)
-					}
+					runMachine(t, machine, g, loss, x)
 					if yv.Dtype() != d.to {
 						t.Fatalf("output value is %v", yv.Dtype())
 					}
@@ -167,19 +155,7 @@ func TestCastRoundTrip(t *testing.T) {
 			loss := G.Must(G.Sum(G.Must(G.Square(y)))) // dL/dx = 2x, exact in float32
 			var yv G.Value
 			G.Read(y, &yv)
-			var vm G.VM
-			if machine == "tape" {
-				if _, err := G.Grad(loss, x); err != nil {
-					t.Fatal(err)
-				}
-				vm = G.NewTapeMachine(g)
-			} else {
-				vm = G.NewLispMachine(g)
-			}
-			defer vm.Close()
-			if err := vm.RunAll(); err != nil {
-				t.Fatal(err)
-			}
+			runMachine(t, machine, g, loss, x)
 			if got := anyFloats(t, yv); !slices.Equal(got, xv) {
 				t.Errorf("round trip gives %v, want %v", got, xv)
 			}
@@ -354,14 +330,7 @@ func runDtypeGraph(t *testing.T, cfg op.OpConfig, d opData, dt tensor.Dtype, mac
 	if err != nil {
 		t.Fatal(err)
 	}
-	x, err := tr.X()
-	if err != nil {
-		t.Fatal(err)
-	}
-	u, err := tr.U()
-	if err != nil {
-		t.Fatal(err)
-	}
+	x, u := trajectoryParts(t, tr)
 	if x.Dtype() != dt || u.Dtype() != dt || tr.Packed.Dtype() != tensor.Float64 {
 		t.Fatalf("X %v, U %v, Packed %v; want X and U %v, Packed float64", x.Dtype(), u.Dtype(), tr.Packed.Dtype(), dt)
 	}
@@ -370,19 +339,7 @@ func runDtypeGraph(t *testing.T, cfg op.OpConfig, d opData, dt tensor.Dtype, mac
 	loss := G.Must(G.Add(G.Must(G.Sum(G.Must(G.HadamardProd(x, wx)))), G.Must(G.Sum(G.Must(G.HadamardProd(u, wu))))))
 	var lv G.Value
 	G.Read(loss, &lv)
-	var vm G.VM
-	if machine == "tape" {
-		if _, err := G.Grad(loss, x0, th, ph); err != nil {
-			t.Fatal(err)
-		}
-		vm = G.NewTapeMachine(g)
-	} else {
-		vm = G.NewLispMachine(g)
-	}
-	defer vm.Close()
-	if err := vm.RunAll(); err != nil {
-		t.Fatal(err)
-	}
+	runMachine(t, machine, g, loss, x0, th, ph)
 	if st := tr.Op.Stats(); slices.ContainsFunc(st.Status, func(s ilqr.Status) bool { return !s.Stationary() }) {
 		t.Fatalf("unconverged examples: %v", st.Status)
 	}

@@ -51,6 +51,7 @@ type OpConfig struct {
 // mutex; its result depends only on its inputs and, with WarmStart, on the
 // previous runs.
 type ILQROp struct {
+	goOp
 	cfg    OpConfig
 	solver *ilqr.Solver
 	b      int
@@ -318,20 +319,28 @@ func (op *ILQROp) InferShape(ds ...G.DimSizer) (tensor.Shape, error) {
 	return tensor.Shape{op.b, op.solver.Horizon(), d.N + d.M}, nil
 }
 
-// ReturnsPtr implements gorgonia.Op.
-func (op *ILQROp) ReturnsPtr() bool { return false }
-
-// CallsExtern implements gorgonia.Op.
-func (op *ILQROp) CallsExtern() bool { return false }
-
-// OverwritesInput implements gorgonia.Op.
-func (op *ILQROp) OverwritesInput() int { return -1 }
-
 // WriteHash implements gorgonia.Op: every setting that changes the result.
 func (op *ILQROp) WriteHash(h hash.Hash) { fmt.Fprint(h, op.identity()) }
 
 // Hashcode implements gorgonia.Op.
-func (op *ILQROp) Hashcode() uint32 {
+func (op *ILQROp) Hashcode() uint32 { return hash32(op) }
+
+// goOp holds the gorgonia.Op methods that are the same for every Op of
+// the package: each returns a new value, computed in Go, never in place.
+type goOp struct{}
+
+// ReturnsPtr implements gorgonia.Op.
+func (goOp) ReturnsPtr() bool { return false }
+
+// CallsExtern implements gorgonia.Op.
+func (goOp) CallsExtern() bool { return false }
+
+// OverwritesInput implements gorgonia.Op.
+func (goOp) OverwritesInput() int { return -1 }
+
+// hash32 is an Op's Hashcode: the 32-bit FNV-1a hash of what WriteHash
+// writes.
+func hash32(op interface{ WriteHash(hash.Hash) }) uint32 {
 	h := fnv.New32a()
 	op.WriteHash(h)
 	return h.Sum32()

@@ -2,7 +2,9 @@ package op_test
 
 // Tests of the ILQR Op inside Gorgonia graphs: both VMs, gradients against
 // Solver.Gradient and against finite differences of a whole graph, bad
-// input, node identity, warm starts and per-run statistics.
+// input, node identity, warm starts, per-run statistics, examples isolated
+// by IsolateNonFinite, and planner nodes built by Plan from cost blocks
+// and per-step bounds.
 //
 // Gorgonia traps these tests respect (see shared/GORGONIA.md): a TapeMachine
 // needs Reset before every run; a LispMachine is made afresh for every run
@@ -53,22 +55,18 @@ func pendulumOpData(seed uint64, b, t int, thetaShared, phiShared bool) opData {
 		}
 		return def
 	}
-	switch {
-	case thetaShared:
-		d.theta = task.Dynamics.DefaultParams()
-	default:
-		for i := 0; i < b; i++ {
-			d.theta = append(d.theta, row(task.Dynamics.DefaultParams())...)
+	params := func(shared bool, defaults func() []float64) []float64 {
+		if shared {
+			return defaults()
 		}
-	}
-	switch {
-	case phiShared:
-		d.phi = task.Cost.DefaultParams()
-	default:
+		var v []float64
 		for i := 0; i < b; i++ {
-			d.phi = append(d.phi, row(task.Cost.DefaultParams())...)
+			v = append(v, row(defaults())...)
 		}
+		return v
 	}
+	d.theta = params(thetaShared, task.Dynamics.DefaultParams)
+	d.phi = params(phiShared, task.Cost.DefaultParams)
 	d.wx, d.wu = gradWeights(seed, b*t, 3, 1)
 	return d
 }
@@ -585,12 +583,7 @@ func TestOpBadInput(t *testing.T) {
 					if err := G.Let(node, denseOf(v, node.Shape()...)); err != nil {
 						t.Fatal(err)
 					}
-					var vm G.VM
-					if machine == "tape" {
-						vm = G.NewTapeMachine(og.g)
-					} else {
-						vm = G.NewLispMachine(og.g)
-					}
+					vm := newMachine(t, machine, og.g, nil)
 					defer vm.Close()
 					err := vm.RunAll()
 					if err == nil {
@@ -1004,12 +997,7 @@ func TestOpNonFiniteExample(t *testing.T) {
 				skipFailingLispUnderRace(t)
 			}
 			og := newOpGraph(t, cfg, d, machine == "tape")
-			var vm G.VM
-			if machine == "tape" {
-				vm = G.NewTapeMachine(og.g)
-			} else {
-				vm = G.NewLispMachine(og.g)
-			}
+			vm := newMachine(t, machine, og.g, nil)
 			defer vm.Close()
 			err := vm.RunAll()
 			st := og.tr.Op.Stats()
@@ -1040,16 +1028,50 @@ func TestTrajectoryPartShapes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	x, u := trajectoryParts(t, tr)
+	if !x.Shape().Eq(tensor.Shape{2, 7, 3}) || !u.Shape().Eq(tensor.Shape{2, 7, 1}) {
+		t.Fatalf("X %v, U %v; want (2, 7, 3) and (2, 7, 1)", x.Shape(), u.Shape())
+	}
+}
+
+// trajectoryParts returns the X and U nodes of tr.
+func trajectoryParts(t *testing.T, tr *op.Trajectory) (x, u *G.Node) {
+	t.Helper()
 	x, err := tr.X()
 	if err != nil {
 		t.Fatal(err)
 	}
-	u, err := tr.U()
+	u, err = tr.U()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !x.Shape().Eq(tensor.Shape{2, 7, 3}) || !u.Shape().Eq(tensor.Shape{2, 7, 1}) {
-		t.Fatalf("X %v, U %v; want (2, 7, 3) and (2, 7, 1)", x.Shape(), u.Shape())
+	return x, u
+}
+
+// newMachine returns a TapeMachine for machine "tape", else a LispMachine,
+// for g. For the tape, with a loss, it first adds the gradient of loss
+// with respect to wrt (G.Grad); the LispMachine differentiates by itself.
+func newMachine(t *testing.T, machine string, g *G.ExprGraph, loss *G.Node, wrt ...*G.Node) G.VM {
+	t.Helper()
+	if machine != "tape" {
+		return G.NewLispMachine(g)
+	}
+	if loss != nil {
+		if _, err := G.Grad(loss, wrt...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return G.NewTapeMachine(g)
+}
+
+// runMachine runs g once on a new machine (see newMachine), failing the
+// test on an error; the machine is closed when the test ends.
+func runMachine(t *testing.T, machine string, g *G.ExprGraph, loss *G.Node, wrt ...*G.Node) {
+	t.Helper()
+	vm := newMachine(t, machine, g, loss, wrt...)
+	t.Cleanup(func() { vm.Close() })
+	if err := vm.RunAll(); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -1062,3 +1084,196 @@ func gradWeights(seed uint64, t, n, m int) (wx, wu []float64) {
 // gradTight are the settings of every solve whose solution is
 // differentiated or finite-differenced (see ilqr's gradient tests).
 var gradTight = ilqr.Settings{MaxIter: 1000, TolGrad: 1e-13, TolGradLoose: 1e-13}
+
+// TestOpIsolateNonFinite runs a batch of three whose example 1 has a NaN in
+// x0 through a TapeMachine with ilqr.Settings.IsolateNonFinite: the run
+// succeeds, example 1's output holds x0 (the NaN as 0) with zero controls
+// and its gradients are zero, and examples 0 and 2 get exactly the
+// outputs and gradients of a batch without example 1. Stats report every
+// example. Without the setting the run fails, naming example 1, with the
+// Stats still per example.
+func TestOpIsolateNonFinite(t *testing.T) {
+	const horizon = 8
+	task := models.PendulumTask()
+	good := opData{b: 2, x0: slices.Concat(fdtest.AngleState(0.2, 0.1), fdtest.AngleState(-0.3, 0)),
+		theta: []float64{10, 1, 1, 9, 1.1, 1}, phi: task.Cost.DefaultParams()}
+	good.wx, good.wu = gradWeights(3, 2*horizon, 3, 1)
+	bad := opData{b: 3, x0: slices.Concat(good.x0[:3], []float64{math.NaN(), 0, 0.5}, good.x0[3:]),
+		theta: slices.Concat(good.theta[:3], []float64{10, 1, 1}, good.theta[3:]), phi: good.phi}
+	w1x, w1u := gradWeights(4, horizon, 3, 1)
+	bad.wx = slices.Concat(good.wx[:horizon*3], w1x, good.wx[horizon*3:])
+	bad.wu = slices.Concat(good.wu[:horizon], w1u, good.wu[horizon:])
+
+	isolate := pendulumOpConfig(horizon, &ilqr.Settings{IsolateNonFinite: true})
+	want := runOpTape(t, newOpGraph(t, isolate, good, true), 1)
+	got := runOpTape(t, newOpGraph(t, isolate, bad, true), 1)
+	if !slices.Equal(got.status, []ilqr.Status{ilqr.Converged, ilqr.NonFinite, ilqr.Converged}) ||
+		!slices.Equal(got.gradStatus, []ilqr.GradStatus{ilqr.GradOK, ilqr.GradNonFinite, ilqr.GradOK}) {
+		t.Fatalf("statuses %v, gradients %v", got.status, got.gradStatus)
+	}
+	k := horizon * 4
+	if !slices.Equal(got.out[:k], want.out[:k]) || !slices.Equal(got.out[2*k:], want.out[k:]) {
+		t.Error("the healthy examples' trajectories differ from a batch without the bad one")
+	}
+	for s := range horizon {
+		if row := got.out[k+s*4 : k+(s+1)*4]; !slices.Equal(row, []float64{0, 0, 0.5, 0}) {
+			t.Fatalf("example 1, step %d: output %v, want x0 held (NaN as 0) and u = 0", s, row)
+		}
+	}
+	if !slices.Equal(got.theta[:3], want.theta[:3]) || !slices.Equal(got.theta[6:], want.theta[3:]) ||
+		!slices.Equal(got.x0[:3], want.x0[:3]) || !slices.Equal(got.x0[6:], want.x0[3:]) {
+		t.Error("the healthy examples' gradients differ from a batch without the bad one")
+	}
+	if slices.ContainsFunc(slices.Concat(got.theta[3:6], got.x0[3:6]), func(v float64) bool { return v != 0 }) {
+		t.Errorf("example 1: dL/dθ %v, dL/dx0 %v, want zeros", got.theta[3:6], got.x0[3:6])
+	}
+	onBound := 0
+	for e := range 3 {
+		for s := range horizon {
+			if u := got.out[(e*horizon+s)*4+3]; math.Abs(u) == 2 {
+				onBound++
+			}
+		}
+	}
+	h := got.stats.Health()
+	t.Logf("health %+v (%d controls on a bound)", h, onBound)
+	if h.NonFinite != 1.0/3 || h.Unconverged != 0 || h.Indefinite != 0 || h.OnBound != float64(onBound)/(3*horizon) {
+		t.Errorf("health %+v, want non-finite 1/3, on bound %d/%d", h, onBound, 3*horizon)
+	}
+
+	og := newOpGraph(t, pendulumOpConfig(horizon, nil), bad, true)
+	vm := G.NewTapeMachine(og.g)
+	defer vm.Close()
+	err := vm.RunAll()
+	if !errors.Is(op.Cause(err), op.ErrBadInput) || !strings.Contains(err.Error(), "example 1") {
+		t.Fatalf("without isolation: error %v, want ErrBadInput naming example 1", err)
+	}
+	if n := len(op.Cause(err).Error()); n > 120 {
+		t.Errorf("the Op's error is %d characters long: %q", n, op.Cause(err))
+	}
+	if st := og.tr.Op.Stats(); !slices.Equal(st.Status, []ilqr.Status{ilqr.Converged, ilqr.NonFinite, ilqr.Converged}) {
+		t.Errorf("without isolation: statuses %v", st.Status)
+	}
+}
+
+// TestPlanBlocksAndBounds builds a planner node whose cost is a full
+// quadratic given in two blocks, Q (K²) shared by the batch and p (B, T, K)
+// per example and step (a time-varying reference), and whose bounds are
+// per step (T, M), runs it on a TapeMachine and a LispMachine, and checks
+// the outputs and every input's gradient against the solver called
+// directly on the assembled inputs (gradients summed over the axes each
+// node is shared across).
+func TestPlanBlocksAndBounds(t *testing.T) {
+	const b, T = 3, 8
+	task := models.PendulumTask()
+	qc := task.Cost.(*models.QuadCost)
+	full := models.FullFromQuad(qc)
+	task.Cost = full
+	const n, m, k = 3, 1, 4
+	q := full.DefaultParams()[:k*k]
+	q[0*k+3], q[3*k+0] = 0.01, 0.01 // a cross term between c and u
+	q[3*k+3] = 0.05
+	p := make([]float64, b*T*k)
+	ref := fdtest.Normals(61, b*T)
+	for e := range b {
+		for s := range T {
+			p[(e*T+s)*k+0] = -1 + 0.1*ref[e*T+s] // track a wobbling goal
+		}
+	}
+	lo, hi := make([]float64, T*m), make([]float64, T*m)
+	for s := range T {
+		lo[s], hi[s] = -1-0.05*float64(s), 1+0.05*float64(s)
+	}
+	x0 := slices.Concat(fdtest.AngleState(0.5, 0.1), fdtest.AngleState(-0.3, 0), fdtest.AngleState(0.9, -0.2))
+	theta := task.Dynamics.DefaultParams()
+	wx, wu := gradWeights(62, b*T, n, m)
+	cfg := op.OpConfig{Problem: ilqr.Problem{Task: task, T: T},
+		Solver: op.SolverConfig{Settings: &gradTight}}
+
+	// The solver on the assembled inputs.
+	phi := make([]float64, b*T*(k*k+k))
+	for r := range b * T {
+		copy(phi[r*(k*k+k):], q)
+		copy(phi[r*(k*k+k)+k*k:], p[r*k:(r+1)*k])
+	}
+	in := ilqr.Inputs{X0: x0, Theta: theta, Phi: phi, PhiPerStep: true, Lower: lo, Upper: hi}
+	sv, err := ilqr.NewSolver(cfg.Problem, &gradTight)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res ilqr.Result
+	if err := sv.Solve(&res, in); err != nil {
+		t.Fatal(err)
+	}
+	var g ilqr.Grads
+	if err := sv.Gradient(&g, &res, in, wx, wu, ilqr.GradOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	onBound := 0
+	for i, u := range res.U {
+		if u <= lo[i%T] || u >= hi[i%T] {
+			onBound++
+		}
+	}
+	if !res.AllConverged() || onBound == 0 {
+		t.Fatalf("statuses %v, %d controls on a bound (want some)", res.Status, onBound)
+	}
+	want := map[string][]float64{"x0": g.X0, "theta": make([]float64, 3), "Q": make([]float64, k*k),
+		"p": make([]float64, b*T*k), "lower": make([]float64, T), "upper": make([]float64, T)}
+	for i, v := range g.Theta {
+		want["theta"][i%3] += v
+	}
+	for r := range b * T {
+		for j := range k * k {
+			want["Q"][j] += g.Phi[r*(k*k+k)+j]
+		}
+		copy(want["p"][r*k:(r+1)*k], g.Phi[r*(k*k+k)+k*k:(r+1)*(k*k+k)])
+	}
+	for i := range g.Lower {
+		want["lower"][i%T] += g.Lower[i]
+		want["upper"][i%T] += g.Upper[i]
+	}
+
+	for _, machine := range []string{"tape", "lisp"} {
+		t.Run(machine, func(t *testing.T) {
+			gr := G.NewGraph()
+			vec := func(name string, v []float64, shape ...int) *G.Node {
+				return G.NewTensor(gr, tensor.Float64, len(shape), G.WithShape(shape...), G.WithName(name),
+					G.WithValue(tensor.New(tensor.WithShape(shape...), tensor.WithBacking(slices.Clone(v)))))
+			}
+			nodes := map[string]*G.Node{
+				"x0": vec("x0", x0, b, n), "theta": vec("theta", theta, 3),
+				"Q": vec("Q", q, k*k), "p": vec("p", p, b, T, k),
+				"lower": vec("lower", lo, T, m), "upper": vec("upper", hi, T, m),
+			}
+			tr, err := op.Plan(op.Nodes{X0: nodes["x0"], Theta: nodes["theta"],
+				Cost:  []op.CostNode{{Node: nodes["Q"]}, {Node: nodes["p"], PerStep: true}},
+				Lower: nodes["lower"], Upper: nodes["upper"]}, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			loss, err := opLossOn(gr, tr, b, T, wx, wu)
+			if err != nil {
+				t.Fatal(err)
+			}
+			runMachine(t, machine, gr, loss, nodes["x0"], nodes["theta"], nodes["Q"], nodes["p"], nodes["lower"], nodes["upper"])
+			out := valueFloats(t, tr.Packed.Value())
+			for i := range b * T {
+				if out[i*k+3] != res.U[i] {
+					t.Fatalf("u[%d] = %g, solver %g", i, out[i*k+3], res.U[i])
+				}
+			}
+			for name, w := range want {
+				got := gradOf(t, nodes[name])
+				if e, at := fdtest.RelErr(got, w); !(e <= 1e-12) {
+					t.Errorf("dL/d%s[%d] = %g, solver %g (error %.1e)", name, at, got[at], w[at], e)
+				}
+			}
+			if nz := slices.IndexFunc(want["lower"], func(v float64) bool { return v != 0 }); nz < 0 && onBound > 0 {
+				if slices.IndexFunc(want["upper"], func(v float64) bool { return v != 0 }) < 0 {
+					t.Error("no bound has a gradient though controls sit on bounds")
+				}
+			}
+		})
+	}
+}
