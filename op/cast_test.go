@@ -48,28 +48,41 @@ func anyFloats(t *testing.T, v G.Value) []float64 {
 	switch x := v.(type) {
 	case *G.F32:
 		return []float64{float64(*x)}
+	case *G.F64:
+		return []float64{float64(*x)}
 	case *tensor.Dense:
 		if x.RequiresIterator() {
 			x = x.Materialize().(*tensor.Dense)
 		}
-		if d, ok := x.Data().([]float32); ok {
+		switch d := x.Data().(type) {
+		case []float32:
 			out := make([]float64, len(d))
 			for i, f := range d {
 				out[i] = float64(f)
 			}
 			return out
+		case []float64:
+			return slices.Clone(d)
 		}
 	}
-	return valueFloats(t, v)
+	t.Fatalf("unexpected value type %T", v)
+	return nil
 }
 
+// anyGrad returns a copy of n's float32 or float64 gradient as float64.
 func anyGrad(t *testing.T, n *G.Node) []float64 {
 	t.Helper()
-	v, err := n.Grad()
+	return anyFloats(t, gradValue(t, n))
+}
+
+// mustCast returns op.Cast(x, dt).
+func mustCast(t *testing.T, x *G.Node, dt tensor.Dtype) *G.Node {
+	t.Helper()
+	y, err := op.Cast(x, dt)
 	if err != nil {
-		t.Fatalf("%s: %v", n.Name(), err)
+		t.Fatal(err)
 	}
-	return anyFloats(t, v)
+	return y
 }
 
 // TestCastValuesAndGradients casts x in both directions, at shapes with a
@@ -95,10 +108,7 @@ func TestCastValuesAndGradients(t *testing.T) {
 					g := G.NewGraph()
 					x := G.NewTensor(g, d.from, len(sh), G.WithShape(sh...), G.WithName("x"), G.WithValue(denseAs(d.from, xv, sh...)))
 					w := G.NewTensor(g, d.to, len(sh), G.WithShape(sh...), G.WithName("w"), G.WithValue(denseAs(d.to, wv, sh...)))
-					y, err := op.Cast(x, d.to)
-					if err != nil {
-						t.Fatal(err)
-					}
+					y := mustCast(t, x, d.to)
 					if y.Dtype() != d.to || !slices.Equal(y.Shape(), tensor.Shape(sh)) {
 						t.Fatalf("Cast gives %v %v, want %v %v", y.Dtype(), y.Shape(), d.to, sh)
 					}
@@ -144,14 +154,8 @@ func TestCastRoundTrip(t *testing.T) {
 			xv := round32(fdtest.Normals(3, 4))
 			g := G.NewGraph()
 			x := G.NewMatrix(g, tensor.Float32, G.WithShape(1, 4), G.WithName("x"), G.WithValue(denseAs(tensor.Float32, xv, 1, 4)))
-			y64, err := op.Cast(x, tensor.Float64)
-			if err != nil {
-				t.Fatal(err)
-			}
-			y, err := op.Cast(y64, tensor.Float32)
-			if err != nil {
-				t.Fatal(err)
-			}
+			y64 := mustCast(t, x, tensor.Float64)
+			y := mustCast(t, y64, tensor.Float32)
 			loss := G.Must(G.Sum(G.Must(G.Square(y)))) // dL/dx = 2x, exact in float32
 			var yv G.Value
 			G.Read(y, &yv)
@@ -181,25 +185,13 @@ func TestCastIdentityAndErrors(t *testing.T) {
 	if c, err := op.Cast(x, tensor.Float32); err != nil || c != x {
 		t.Fatalf("Cast to own dtype: %v, %v; want x itself", c, err)
 	}
-	a, err := op.Cast(x, tensor.Float64)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := op.Cast(x, tensor.Float64)
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := mustCast(t, x, tensor.Float64)
+	b := mustCast(t, x, tensor.Float64)
 	if a != b {
 		t.Error("two equal casts of one node are two nodes")
 	}
-	c, err := op.Cast(v, tensor.Float64)
-	if err != nil {
-		t.Fatal(err)
-	}
-	back, err := op.Cast(a, tensor.Float32)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := mustCast(t, v, tensor.Float64)
+	back := mustCast(t, a, tensor.Float32)
 	ops := []G.Op{a.Op(), c.Op(), back.Op()}
 	for i := range ops {
 		for j := i + 1; j < len(ops); j++ {
@@ -391,10 +383,7 @@ func FuzzCastDo(f *testing.F) {
 		if dt == tensor.Float64 {
 			x = G.NewMatrix(g, tensor.Float64, G.WithShape(2, 3), G.WithName("x"))
 		}
-		y, err := op.Cast(x, to)
-		if err != nil {
-			t.Fatal(err)
-		}
+		y := mustCast(t, x, to)
 		vals := make([]float64, r*c)
 		for i := range vals {
 			if len(data) > 0 {

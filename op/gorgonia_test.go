@@ -167,32 +167,29 @@ func newOpGraph(t *testing.T, cfg op.OpConfig, d opData, grad bool) *opGraph {
 	return og
 }
 
-// floats returns a copy of a value's float64 data.
+// valueFloats returns a copy of a float64 value's data.
 func valueFloats(t *testing.T, v G.Value) []float64 {
 	t.Helper()
-	if v == nil {
-		t.Fatal("no value")
+	if v == nil || v.Dtype() != tensor.Float64 {
+		t.Fatalf("value %T, want float64", v)
 	}
-	switch x := v.(type) {
-	case *G.F64:
-		return []float64{float64(*x)}
-	case *tensor.Dense:
-		if x.RequiresIterator() {
-			x = x.Materialize().(*tensor.Dense)
-		}
-		return slices.Clone(x.Data().([]float64))
-	}
-	t.Fatalf("unexpected value type %T", v)
-	return nil
+	return anyFloats(t, v)
 }
 
+// gradOf returns a copy of n's float64 gradient.
 func gradOf(t *testing.T, n *G.Node) []float64 {
+	t.Helper()
+	return valueFloats(t, gradValue(t, n))
+}
+
+// gradValue returns n's gradient value.
+func gradValue(t *testing.T, n *G.Node) G.Value {
 	t.Helper()
 	v, err := n.Grad()
 	if err != nil {
 		t.Fatalf("%s: %v", n.Name(), err)
 	}
-	return valueFloats(t, v)
+	return v
 }
 
 // opGrads holds the loss and the input gradients of one graph run.
