@@ -77,6 +77,17 @@ func FuzzSolveInput(f *testing.F) {
 				t.Fatalf("output has %d states, %d controls and %d x0 gradients for T=%d, %d x0 entries",
 					len(o.X), len(o.U), len(o.Grad.X0), pr.T, len(pr.X0))
 			}
+			var net struct {
+				Weights []float64 `json:"weights"`
+			}
+			if given(pr.MLP) {
+				if err := json.Unmarshal(pr.MLP, &net); err != nil {
+					t.Fatalf("accepted mlp that does not decode: %v", err)
+				}
+			}
+			if len(o.Grad.MLP) != len(net.Weights) {
+				t.Fatalf("output has %d grad.mlp entries for %d weights", len(o.Grad.MLP), len(net.Weights))
+			}
 		case 2:
 			msg := errb.String()
 			if out.Len() != 0 {

@@ -394,12 +394,37 @@ func mlpSeeds() []string {
 	return []string{
 		pend + `"mlp": {"hidden": [2], "weights": ` + w(19) + `}}`,
 		pend + `"mlp": {"hidden": [], "weights": ` + w(15) + `}, "grad_mode": "fixed_point"}`,
-		pend + `"mlp": {"hidden": [2, 3], "weights": ` + w(37) + `}, "q": [[1,1,0.1,0.3],[1,1,0.1,0.3],[1,1,0.2,0.3],[1,1,0.1,0.4]]}`,
+		pend + `"mlp": {"hidden": [2, 3], "weights": ` + w(31) + `}, "q": [[1,1,0.1,0.3],[1,1,0.1,0.3],[1,1,0.2,0.3],[1,1,0.1,0.4]]}`,
 		`{"model": "cartpole", "T": 3, "x0": [0, 0, 1, 0, 0], "loss": {"kind": "sum_sq_u"}, "u_lower": [[-4],[-3],[-4]], "u_upper": 4,
 		  "mlp": {"hidden": [1], "weights": ` + w(17) + `}}`,
 		pend + `"mlp": {"hidden": [2], "weights": ` + w(18) + `}}`,
 		pend + `"mlp": {"hidden": [0], "weights": []}}`,
 		pend + `"mlp": {"hidden": [2], "weights": ` + w(19) + `}, "grad_mode": "unrolled", "tol": 0, "max_iter": 2}`,
 		pend + `"mlp": [1]}`,
+	}
+}
+
+// TestMLPSeeds: the fuzz seeds with a network are what they say: the
+// first four are solved, with one gradient entry per weight, the others
+// refused.
+func TestMLPSeeds(t *testing.T) {
+	for i, s := range mlpSeeds() {
+		r := runCmd(fuzzLimits, nil, strings.NewReader(s))
+		if i >= 4 {
+			wantFailure(t, r, "mlp")
+			continue
+		}
+		o := wantSolution(t, r)
+		var pr struct {
+			MLP struct {
+				Weights []float64 `json:"weights"`
+			} `json:"mlp"`
+		}
+		if err := json.Unmarshal([]byte(s), &pr); err != nil {
+			t.Fatal(err)
+		}
+		if len(o.Grad.MLP) != len(pr.MLP.Weights) {
+			t.Errorf("seed %d: %d entries of grad.mlp for %d weights", i, len(o.Grad.MLP), len(pr.MLP.Weights))
+		}
 	}
 }
