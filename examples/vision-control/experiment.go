@@ -128,6 +128,9 @@ type result struct {
 	data      time.Duration
 	elapsed   map[string]time.Duration // training and evaluation, per model
 	evalTime  map[string]time.Duration
+	// trained holds each model's training graph, whose learnables hold
+	// the trained weights (planModel, mlpModel).
+	trained map[string]*net
 }
 
 // at returns the row of model at epoch.
@@ -191,7 +194,7 @@ func experiment(c config, log, progress io.Writer) (*result, error) {
 	if err != nil {
 		return nil, err
 	}
-	res := &result{elapsed: map[string]time.Duration{}, evalTime: map[string]time.Duration{}}
+	res := &result{elapsed: map[string]time.Duration{}, evalTime: map[string]time.Duration{}, trained: map[string]*net{}}
 	if res.zeroOmega, err = zeroOmegaLoss(env, &ds.Test, expert); err != nil {
 		return nil, err
 	}
@@ -299,6 +302,7 @@ func experiment(c config, log, progress io.Writer) (*result, error) {
 	_ = bar.Finish()
 	for _, tr := range trainers {
 		res.elapsed[tr.kind], res.evalTime[tr.kind] = tr.time, tr.evalTime
+		res.trained[tr.kind] = tr.train
 		if pl := tr.train.planner; pl != nil {
 			res.lastEpoch = tr.stats
 			get := pl.CostValue

@@ -80,7 +80,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime"
+	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -97,6 +100,13 @@ type options struct {
 	batch, t, gap           int
 	learn                   string
 	lrPlan, lrParams, lrMLP float64
+	// Closed-loop evaluation (-closed-loop).
+	closedLoop bool
+	seeds, out string
+	episodes   int
+	heavy      float64
+	long       int
+	mpcT       string
 }
 
 func main() {
@@ -115,12 +125,23 @@ func main() {
 	flag.Float64Var(&o.lrPlan, "lr-ilqr", 1e-2, "Adam learning rate of the planner model's encoder")
 	flag.Float64Var(&o.lrParams, "lr-params", 5e-2, "Adam learning rate of the planner's raw cost or dynamics parameters")
 	flag.Float64Var(&o.lrMLP, "lr-mlp", 3e-3, "Adam learning rate of the MLP baseline")
+	flag.BoolVar(&o.closedLoop, "closed-loop", false, "train both models for every seed of -seeds and evaluate them in closed loop on the true pendulum; writes closed-loop.csv, closed-loop.md and closed-loop.gif to -out")
+	flag.StringVar(&o.seeds, "seeds", "1,2,3", "training seeds of -closed-loop, comma-separated")
+	flag.StringVar(&o.out, "out", "vision-control-out", "folder of the -closed-loop files")
+	flag.IntVar(&o.episodes, "episodes", 0, "closed-loop episodes per variant (0: 50, or 20 with -quick)")
+	flag.Float64Var(&o.heavy, "heavy", 1.5, "the out-of-distribution pole is this many times heavier")
+	flag.IntVar(&o.long, "long", 2, "the out-of-distribution episodes are this many times longer than 5 s")
+	flag.StringVar(&o.mpcT, "mpc-T", "", "comma-separated horizons at which the -closed-loop evaluation also runs the trained planner model (method ilqr-T<h>)")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "vision-control: unexpected arguments %v\n", flag.Args())
 		os.Exit(2)
 	}
-	if err := run(o, os.Stdout, os.Stderr); err != nil {
+	runner := run
+	if o.closedLoop {
+		runner = runClosedLoop
+	}
+	if err := runner(o, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "vision-control:", err)
 		os.Exit(1)
 	}
@@ -215,4 +236,73 @@ func summary(w io.Writer, res *result, c config) {
 	}
 	fmt.Fprintf(w, "planner's state estimate on the test set: mean |θ̂ − θ| %.3g rad, RMS(ω̂ − ω) %.3g rad/s\n", res.angleErr, res.omegaRMS)
 	fmt.Fprintf(w, "one frame shows no ω: the expert itself, planning from the true angle with ω = 0, has test loss %.3g\n", res.zeroOmega)
+}
+
+// clConfigFor turns the flags into a closed-loop configuration.
+func clConfigFor(o options) clConfig {
+	cc := clConfig{episodes: o.episodes, steps: 100, seed: 7, heavy: o.heavy, long: o.long}
+	if cc.episodes == 0 {
+		cc.episodes = 50
+		if o.quick {
+			cc.episodes = 20
+		}
+	}
+	return cc
+}
+
+// runClosedLoop trains both models for every seed, evaluates them in closed
+// loop and writes the CSV file, the tables and the GIF to o.out.
+func runClosedLoop(o options, stdout, stderr io.Writer) error {
+	seeds, err := parseSeeds(o.seeds)
+	if err != nil {
+		return err
+	}
+	c, cc := configFor(o), clConfigFor(o)
+	if o.mpcT != "" {
+		for _, f := range strings.Split(o.mpcT, ",") {
+			h, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || h < 1 {
+				return fmt.Errorf("-mpc-T: horizon %q is not a positive integer", f)
+			}
+			cc.horizons = append(cc.horizons, h)
+		}
+	}
+	if err := os.MkdirAll(o.out, 0o755); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "closed loop: seeds %v, %d training and %d test demonstrations, %d epochs; %d episodes per variant (starts seed %d), planner horizons %d and %v; %d CPUs\n",
+		seeds, c.ntrain, c.ntest, c.epochs, cc.episodes, cc.seed, c.t, cc.horizons, runtime.GOMAXPROCS(0))
+	start := time.Now()
+	res, err := closedLoop(c, seeds, cc, stdout, stderr)
+	if err != nil {
+		return err
+	}
+	for i, r := range res.train {
+		cs := c
+		cs.seed = seeds[i]
+		fmt.Fprintf(stdout, "\nseed %d:", seeds[i])
+		summary(stdout, r, cs)
+	}
+	env, err := envs.New("pendulum")
+	if err != nil {
+		return err
+	}
+	vs, err := variants(env, cc)
+	if err != nil {
+		return err
+	}
+	md := clMarkdown(res.rows, vs)
+	fmt.Fprintf(stdout, "\n%s", md)
+	files := map[string][]byte{"closed-loop.csv": clCSV(res.rows), "closed-loop.md": []byte(md)}
+	for name, data := range files {
+		if err := writeAtomic(filepath.Join(o.out, name), data); err != nil {
+			return err
+		}
+	}
+	if err := writeClosedLoopGIF(filepath.Join(o.out, "closed-loop.gif"), env, res.gif, 4); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wall time %v; wrote closed-loop.csv, closed-loop.md and closed-loop.gif to %s\n",
+		time.Since(start).Round(time.Second), o.out)
+	return nil
 }
