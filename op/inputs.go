@@ -2,6 +2,7 @@ package op
 
 import (
 	"fmt"
+	"math"
 	"slices"
 
 	"github.com/dilqr/dilqr/op/ilqr"
@@ -251,12 +252,26 @@ func sameData(last []float64, in ilqr.Inputs) bool {
 	parts := [][]float64{in.X0, in.Theta, in.Phi, in.Lower, in.Upper}
 	off := 0
 	for _, p := range parts {
-		if off+len(p) > len(last) || !slices.Equal(last[off:off+len(p)], p) {
+		if off+len(p) > len(last) || !sameBits(last[off:off+len(p)], p) {
 			return false
 		}
 		off += len(p)
 	}
 	return off == len(last)
+}
+
+// sameBits reports whether a and b hold the same bit patterns (a NaN input
+// equals itself, as slices.Equal would not have it).
+func sameBits(a, b []float64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i, v := range a {
+		if math.Float64bits(v) != math.Float64bits(b[i]) {
+			return false
+		}
+	}
+	return true
 }
 
 // concatInputs appends in's data to dst, in the order sameData reads it.
