@@ -16,7 +16,7 @@ const (
 // hand-written derivatives; AutoEvaluator gives the automatic ones of the
 // same generic step, which remains the definition. A Cartpole is immutable
 // and safe for concurrent use; make one with NewCartpole.
-type Cartpole struct{ auto *Auto }
+type Cartpole struct{ autoBacked }
 
 var (
 	_ FastDynamics = (*Cartpole)(nil)
@@ -56,21 +56,8 @@ func NewCartpole() *Cartpole {
 	if err != nil {
 		panic(err) // constant arguments: unreachable
 	}
-	return &Cartpole{auto: a.WithParamCheck(paramRuleCheck("cartpole", cartpoleRules))}
+	return &Cartpole{autoBacked{a.WithParamCheck(paramRuleCheck("cartpole", cartpoleRules))}}
 }
-
-// CheckParams implements ParamChecker: (g, m_c, m_p, l) must be finite, the
-// masses and the length positive.
-func (c *Cartpole) CheckParams(theta []float64) error { return c.auto.CheckParams(theta) }
-
-// Name implements Dynamics.
-func (c *Cartpole) Name() string { return c.auto.Name() }
-
-// Dims implements Dynamics: N = 5, M = 1, P = 4.
-func (c *Cartpole) Dims() Dims { return c.auto.Dims() }
-
-// DefaultParams implements Dynamics: (g, m_c, m_p, l) = (9.8, 1.0, 0.1, 0.5).
-func (c *Cartpole) DefaultParams() []float64 { return c.auto.DefaultParams() }
 
 // NewEvaluator implements Dynamics with hand-written derivatives: straight
 // float64 code on fixed-size arrays, no scratch, no allocation.
@@ -80,9 +67,6 @@ func (c *Cartpole) NewEvaluator() DynamicsEvaluator { return cartpoleEval{} }
 func (c *Cartpole) ControlClamp() (lo, hi []float64) {
 	return []float64{-CartpoleMaxForce}, []float64{CartpoleMaxForce}
 }
-
-// AutoEvaluator implements FastDynamics.
-func (c *Cartpole) AutoEvaluator() DynamicsEvaluator { return c.auto.NewEvaluator() }
 
 // CartpoleStep is the definition of the cart-pole; the hand-written
 // evaluator in cartpoleEval must compute the same function. The order of

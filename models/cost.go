@@ -40,32 +40,46 @@ type CostEvaluator interface {
 // φ = (q, p), each of length N+M (mpc.pytorch's QuadCost with a diagonal C).
 // Its derivatives are written by hand: ∇g = q⊙τ + p, ∇²g = diag(q),
 // ∂²g/∂τ_i∂q_j = δ_ij τ_i and ∂²g/∂τ_i∂p_j = δ_ij.
-type QuadCost struct {
-	n, m int
-	phi  []float64
-}
+type QuadCost struct{ costParams }
 
 // NewQuadCost returns the quadratic cost for n states and m controls with
 // default parameters q and p (each of length n+m, copied).
 func NewQuadCost(n, m int, q, p []float64) (*QuadCost, error) {
-	if n < 1 || m < 1 {
-		return nil, fmt.Errorf("models: quadratic cost: invalid sizes n=%d m=%d", n, m)
+	c, err := newCostParams("quadratic cost", "q", "p", n, m, q, p, n+m, n+m)
+	if err != nil {
+		return nil, err
 	}
-	if len(q) != n+m || len(p) != n+m {
-		return nil, fmt.Errorf("models: quadratic cost: q and p need length %d, have %d and %d", n+m, len(q), len(p))
-	}
-	phi := append(append([]float64(nil), q...), p...)
-	return &QuadCost{n: n, m: m, phi: phi}, nil
+	return &QuadCost{c}, nil
 }
+
+// costParams holds the sizes of a cost with hand-written derivatives and
+// its default parameters φ = (a, b), two vectors.
+type costParams struct {
+	n, m int
+	phi  []float64
+}
+
+// newCostParams checks the sizes n, m ≥ 1 and that a and b have lengths
+// la and lb, and returns them with φ = (a, b), copied. cost, aName and
+// bName name the cost and the vectors in errors.
+func newCostParams(cost, aName, bName string, n, m int, a, b []float64, la, lb int) (costParams, error) {
+	if n < 1 || m < 1 {
+		return costParams{}, fmt.Errorf("models: %s: invalid sizes n=%d m=%d", cost, n, m)
+	}
+	if len(a) != la || len(b) != lb {
+		return costParams{}, fmt.Errorf("models: %s: %s needs length %d and %s %d, have %d and %d", cost, aName, la, bName, lb, len(a), len(b))
+	}
+	return costParams{n: n, m: m, phi: append(append([]float64(nil), a...), b...)}, nil
+}
+
+// Dims implements Cost: Q is the length of φ.
+func (c costParams) Dims() CostDims { return CostDims{N: c.n, M: c.m, Q: len(c.phi)} }
+
+// DefaultParams implements Cost.
+func (c costParams) DefaultParams() []float64 { return append([]float64(nil), c.phi...) }
 
 // Name implements Cost.
 func (c *QuadCost) Name() string { return fmt.Sprintf("quad(n=%d,m=%d)", c.n, c.m) }
-
-// Dims implements Cost.
-func (c *QuadCost) Dims() CostDims { return CostDims{N: c.n, M: c.m, Q: 2 * (c.n + c.m)} }
-
-// DefaultParams implements Cost.
-func (c *QuadCost) DefaultParams() []float64 { return append([]float64(nil), c.phi...) }
 
 // NewEvaluator implements Cost. The quadratic cost needs no scratch.
 func (c *QuadCost) NewEvaluator() CostEvaluator { return quadEval{k: c.n + c.m, n: c.n} }
@@ -115,31 +129,20 @@ func (e quadEval) Mixed(dst, x, u, phi []float64) {
 // GoalCost is the goal-weighted cost g(τ) = ‖w ⊙ (τ − τ_goal)‖² with learnable
 // φ = (w, τ_goal), each of length N+M. It equals the quadratic cost with
 // q = 2w², p = −2w²⊙τ_goal plus the constant Σ w²τ_goal² (see ToQuad).
-type GoalCost struct {
-	n, m int
-	phi  []float64
-}
+type GoalCost struct{ costParams }
 
 // NewGoalCost returns the goal-weighted cost for n states and m controls with
 // default weights w and goal (each of length n+m, copied).
 func NewGoalCost(n, m int, w, goal []float64) (*GoalCost, error) {
-	if n < 1 || m < 1 {
-		return nil, fmt.Errorf("models: goal cost: invalid sizes n=%d m=%d", n, m)
+	c, err := newCostParams("goal cost", "w", "goal", n, m, w, goal, n+m, n+m)
+	if err != nil {
+		return nil, err
 	}
-	if len(w) != n+m || len(goal) != n+m {
-		return nil, fmt.Errorf("models: goal cost: w and goal need length %d, have %d and %d", n+m, len(w), len(goal))
-	}
-	return &GoalCost{n: n, m: m, phi: append(append([]float64(nil), w...), goal...)}, nil
+	return &GoalCost{c}, nil
 }
 
 // Name implements Cost.
 func (c *GoalCost) Name() string { return fmt.Sprintf("goal(n=%d,m=%d)", c.n, c.m) }
-
-// Dims implements Cost.
-func (c *GoalCost) Dims() CostDims { return CostDims{N: c.n, M: c.m, Q: 2 * (c.n + c.m)} }
-
-// DefaultParams implements Cost.
-func (c *GoalCost) DefaultParams() []float64 { return append([]float64(nil), c.phi...) }
 
 // ToQuad writes the quadratic-cost parameters (q, p) equivalent to the goal
 // parameters phi = (w, τ_goal) into dst (length 2(N+M)) and returns the

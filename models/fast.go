@@ -14,6 +14,27 @@ type FastDynamics interface {
 	AutoEvaluator() DynamicsEvaluator
 }
 
+// autoBacked is embedded in a model with hand-written derivatives: it holds
+// the model's generic definition and forwards to it every method but
+// NewEvaluator and ControlClamp. The model's constructor documents its
+// dimensions, default parameters and parameter domain.
+type autoBacked struct{ auto *Auto }
+
+// CheckParams implements ParamChecker.
+func (a autoBacked) CheckParams(theta []float64) error { return a.auto.CheckParams(theta) }
+
+// Name implements Dynamics.
+func (a autoBacked) Name() string { return a.auto.Name() }
+
+// Dims implements Dynamics.
+func (a autoBacked) Dims() Dims { return a.auto.Dims() }
+
+// DefaultParams implements Dynamics.
+func (a autoBacked) DefaultParams() []float64 { return a.auto.DefaultParams() }
+
+// AutoEvaluator implements FastDynamics.
+func (a autoBacked) AutoEvaluator() DynamicsEvaluator { return a.auto.NewEvaluator() }
+
 // clampDeriv returns clamp(v, lo, hi) and its derivative: 1 inside the
 // closed interval [lo, hi], 0 outside, exactly as the Scalar types' Clamp.
 func clampDeriv(v, lo, hi float64) (c, d float64) {

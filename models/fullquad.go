@@ -14,23 +14,18 @@ import "fmt"
 // so the gradient with respect to a symmetric Q is symmetric, with
 // off-diagonal entries not doubled. The solver needs ½(Q + Qᵀ) positive
 // semidefinite in the controls' block, as any quadratic cost does.
-type FullQuadCost struct {
-	n, m int
-	phi  []float64
-}
+type FullQuadCost struct{ costParams }
 
 // NewFullQuadCost returns the full quadratic cost for n states and m
 // controls with default parameters Q (K×K row-major, K = n+m) and p (K),
 // copied.
 func NewFullQuadCost(n, m int, q, p []float64) (*FullQuadCost, error) {
 	k := n + m
-	if n < 1 || m < 1 {
-		return nil, fmt.Errorf("models: full quadratic cost: invalid sizes n=%d m=%d", n, m)
+	c, err := newCostParams("full quadratic cost", "Q", "p", n, m, q, p, k*k, k)
+	if err != nil {
+		return nil, err
 	}
-	if len(q) != k*k || len(p) != k {
-		return nil, fmt.Errorf("models: full quadratic cost: Q needs %d entries and p %d, have %d and %d", k*k, k, len(q), len(p))
-	}
-	return &FullQuadCost{n: n, m: m, phi: append(append([]float64(nil), q...), p...)}, nil
+	return &FullQuadCost{c}, nil
 }
 
 // FullFromQuad returns the full quadratic cost equal to c: Q = diag(q).
@@ -40,20 +35,11 @@ func FullFromQuad(c *QuadCost) *FullQuadCost {
 	for i := 0; i < k; i++ {
 		q[i*k+i] = c.phi[i]
 	}
-	return &FullQuadCost{n: c.n, m: c.m, phi: append(q, c.phi[k:]...)}
+	return &FullQuadCost{costParams{n: c.n, m: c.m, phi: append(q, c.phi[k:]...)}}
 }
 
 // Name implements Cost.
 func (c *FullQuadCost) Name() string { return fmt.Sprintf("fullquad(n=%d,m=%d)", c.n, c.m) }
-
-// Dims implements Cost.
-func (c *FullQuadCost) Dims() CostDims {
-	k := c.n + c.m
-	return CostDims{N: c.n, M: c.m, Q: k*k + k}
-}
-
-// DefaultParams implements Cost.
-func (c *FullQuadCost) DefaultParams() []float64 { return append([]float64(nil), c.phi...) }
 
 // NewEvaluator implements Cost.
 func (c *FullQuadCost) NewEvaluator() CostEvaluator {

@@ -16,7 +16,7 @@ const (
 // hand-written derivatives; AutoEvaluator gives the automatic ones of the
 // same generic step, which remains the definition. A Pendulum is immutable
 // and safe for concurrent use; make one with NewPendulum.
-type Pendulum struct{ auto *Auto }
+type Pendulum struct{ autoBacked }
 
 var (
 	_ FastDynamics = (*Pendulum)(nil)
@@ -50,21 +50,8 @@ func NewPendulum() *Pendulum {
 	if err != nil {
 		panic(err) // constant arguments: unreachable
 	}
-	return &Pendulum{auto: a.WithParamCheck(paramRuleCheck("pendulum", pendulumRules))}
+	return &Pendulum{autoBacked{a.WithParamCheck(paramRuleCheck("pendulum", pendulumRules))}}
 }
-
-// CheckParams implements ParamChecker: (g, m, l) must be finite, m and l
-// positive.
-func (p *Pendulum) CheckParams(theta []float64) error { return p.auto.CheckParams(theta) }
-
-// Name implements Dynamics.
-func (p *Pendulum) Name() string { return p.auto.Name() }
-
-// Dims implements Dynamics: N = 3, M = 1, P = 3.
-func (p *Pendulum) Dims() Dims { return p.auto.Dims() }
-
-// DefaultParams implements Dynamics: (g, m, l) = (10, 1, 1).
-func (p *Pendulum) DefaultParams() []float64 { return p.auto.DefaultParams() }
 
 // NewEvaluator implements Dynamics with hand-written derivatives: straight
 // float64 code, no scratch, no allocation.
@@ -74,9 +61,6 @@ func (p *Pendulum) NewEvaluator() DynamicsEvaluator { return pendulumEval{} }
 func (p *Pendulum) ControlClamp() (lo, hi []float64) {
 	return []float64{-PendulumMaxTorque}, []float64{PendulumMaxTorque}
 }
-
-// AutoEvaluator implements FastDynamics.
-func (p *Pendulum) AutoEvaluator() DynamicsEvaluator { return p.auto.NewEvaluator() }
 
 // PendulumStep is the pendulum's step, generic over the scalar type (see
 // NewPendulum); it is the definition, and the hand-written

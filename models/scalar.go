@@ -92,16 +92,18 @@ func (a Float) Tanh() Float { return Float(math.Tanh(float64(a))) }
 func (a Float) Atan2(x Float) Float { return Float(math.Atan2(float64(a), float64(x))) }
 
 // Clamp implements Scalar.
-func (a Float) Clamp(lo, hi float64) Float { return Float(clamp(float64(a), lo, hi)) }
+func (a Float) Clamp(lo, hi float64) Float { return clampScalar(a, lo, hi) }
 
-func clamp(v, lo, hi float64) float64 {
-	if v < lo {
-		return lo
+// clampScalar is Scalar.Clamp: the constant bound outside [lo, hi]
+// (derivative 0), a itself inside (derivative 1).
+func clampScalar[T Scalar[T]](a T, lo, hi float64) T {
+	switch v := a.Value(); {
+	case v < lo:
+		return a.Const(lo)
+	case v > hi:
+		return a.Const(hi)
 	}
-	if v > hi {
-		return hi
-	}
-	return v
+	return a
 }
 
 // Dual is a gonum dual number (value and one directional derivative)
@@ -163,15 +165,7 @@ func (a Dual) Atan2(x Dual) Dual {
 }
 
 // Clamp implements Scalar.
-func (a Dual) Clamp(lo, hi float64) Dual {
-	if a.Real < lo {
-		return Dual{Real: lo}
-	}
-	if a.Real > hi {
-		return Dual{Real: hi}
-	}
-	return a
-}
+func (a Dual) Clamp(lo, hi float64) Dual { return clampScalar(a, lo, hi) }
 
 // HyperDual is a gonum hyper-dual number (value, two directional derivatives
 // and their mixed second derivative) satisfying Scalar.
@@ -274,12 +268,4 @@ func (a HyperDual) Atan2(x HyperDual) HyperDual {
 }
 
 // Clamp implements Scalar.
-func (a HyperDual) Clamp(lo, hi float64) HyperDual {
-	if a.Real < lo {
-		return HyperDual{Real: lo}
-	}
-	if a.Real > hi {
-		return HyperDual{Real: hi}
-	}
-	return a
-}
+func (a HyperDual) Clamp(lo, hi float64) HyperDual { return clampScalar(a, lo, hi) }
