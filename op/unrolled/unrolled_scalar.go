@@ -127,54 +127,40 @@ func (GraphScalar) Const(v float64) GraphScalar { return GraphScalar{c: v} }
 
 // Add implements models.Scalar.
 func (a GraphScalar) Add(b GraphScalar) GraphScalar {
-	switch {
-	case a.isConst() && b.isConst():
-		return GraphScalar{c: a.c + b.c}
-	case b.isConst():
-		return unaryExpr(kindAddC, a.e, b.c)
-	case a.isConst():
-		return unaryExpr(kindAddC, b.e, a.c)
-	}
-	return binaryExpr(kindAdd, a.e, b.e)
+	return a.arith(b, kindAdd, kindAddC, kindAddC, func(x, y float64) float64 { return x + y })
 }
 
 // Sub implements models.Scalar.
 func (a GraphScalar) Sub(b GraphScalar) GraphScalar {
-	switch {
-	case a.isConst() && b.isConst():
-		return GraphScalar{c: a.c - b.c}
-	case b.isConst():
-		return unaryExpr(kindAddC, a.e, -b.c) // x − c = x + (−c) exactly
-	case a.isConst():
-		return unaryExpr(kindRSubC, b.e, a.c)
+	if b.isConst() {
+		return a.Add(GraphScalar{c: -b.c}) // x − c = x + (−c) exactly
 	}
-	return binaryExpr(kindSub, a.e, b.e)
+	return a.arith(b, kindSub, kindAddC, kindRSubC, func(x, y float64) float64 { return x - y })
 }
 
 // Mul implements models.Scalar.
 func (a GraphScalar) Mul(b GraphScalar) GraphScalar {
-	switch {
-	case a.isConst() && b.isConst():
-		return GraphScalar{c: a.c * b.c}
-	case b.isConst():
-		return unaryExpr(kindMulC, a.e, b.c)
-	case a.isConst():
-		return unaryExpr(kindMulC, b.e, a.c)
-	}
-	return binaryExpr(kindMul, a.e, b.e)
+	return a.arith(b, kindMul, kindMulC, kindMulC, func(x, y float64) float64 { return x * y })
 }
 
 // Div implements models.Scalar.
 func (a GraphScalar) Div(b GraphScalar) GraphScalar {
+	return a.arith(b, kindDiv, kindDivC, kindRDivC, func(x, y float64) float64 { return x / y })
+}
+
+// arith records the binary operation k on a and b: f of two constants
+// (folded, as models.Float computes it), kc with a constant b, kcx with a
+// constant a (c op x: the same as kc for a commutative op).
+func (a GraphScalar) arith(b GraphScalar, k, kc, kcx exprKind, f func(x, y float64) float64) GraphScalar {
 	switch {
 	case a.isConst() && b.isConst():
-		return GraphScalar{c: a.c / b.c}
+		return GraphScalar{c: f(a.c, b.c)}
 	case b.isConst():
-		return unaryExpr(kindDivC, a.e, b.c)
+		return unaryExpr(kc, a.e, b.c)
 	case a.isConst():
-		return unaryExpr(kindRDivC, b.e, a.c)
+		return unaryExpr(kcx, b.e, a.c)
 	}
-	return binaryExpr(kindDiv, a.e, b.e)
+	return binaryExpr(k, a.e, b.e)
 }
 
 // Neg implements models.Scalar.
@@ -258,11 +244,8 @@ func (b *builder) deriv(a GraphScalar, rows int) *G.Node {
 }
 
 func (b *builder) exprValue(e *expr) *G.Node {
-	if b.err != nil {
-		return nil
-	}
-	if e.v != nil {
-		return e.v
+	if b.err != nil || e.v != nil {
+		return e.v // memoized, or nil after an error
 	}
 	if e.b != b {
 		b.fail(fmt.Errorf("unrolled: GraphScalar from another graph"))
@@ -271,43 +254,20 @@ func (b *builder) exprValue(e *expr) *G.Node {
 	var v *G.Node
 	switch e.kind {
 	case kindLeaf:
-		if e.lazyV == nil {
-			b.fail(fmt.Errorf("unrolled: GraphScalar leaf without a value"))
-			break
-		}
-		v = e.lazyV()
+		v = b.leaf(e.lazyV, "value")
 	case kindConst:
 		v = b.filled(b.col(e.rows), e.c)
-	case kindAdd:
-		v = b.add(b.exprValue(e.x), b.exprValue(e.y))
-	case kindSub:
-		v = b.sub(b.exprValue(e.x), b.exprValue(e.y))
-	case kindMul:
-		v = b.mul(b.exprValue(e.x), b.exprValue(e.y))
-	case kindDiv:
-		v = b.div(b.exprValue(e.x), b.exprValue(e.y))
+	case kindAdd, kindSub, kindMul, kindDiv:
+		v = b.arith(e.kind, b.exprValue(e.x), b.exprValue(e.y))
+	case kindAddC, kindMulC, kindDivC:
+		v = b.arith(e.kind, b.exprValue(e.x), b.scalar(e.c))
+	case kindRSubC, kindRDivC:
+		v = b.arith(e.kind, b.scalar(e.c), b.exprValue(e.x))
 	case kindNeg:
 		v = b.neg(b.exprValue(e.x))
-	case kindAddC:
-		v = b.add(b.exprValue(e.x), b.scalar(e.c))
-	case kindMulC:
-		v = b.mul(b.exprValue(e.x), b.scalar(e.c))
-	case kindDivC:
-		v = b.div(b.exprValue(e.x), b.scalar(e.c))
-	case kindRSubC:
-		v = b.sub(b.scalar(e.c), b.exprValue(e.x))
-	case kindRDivC:
-		v = b.div(b.scalar(e.c), b.exprValue(e.x))
-	case kindSin:
-		v = b.unary("sin", G.Sin, b.exprValue(e.x))
-	case kindCos:
-		v = b.unary("cos", G.Cos, b.exprValue(e.x))
-	case kindSqrt:
-		v = b.unary("sqrt", G.Sqrt, b.exprValue(e.x))
-	case kindExp:
-		v = b.unary("exp", G.Exp, b.exprValue(e.x))
-	case kindTanh:
-		v = b.unary("tanh", G.Tanh, b.exprValue(e.x))
+	case kindSin, kindCos, kindSqrt, kindExp, kindTanh:
+		f := elementaryFuncs[e.kind]
+		v = b.unary(f.name, f.op, b.exprValue(e.x))
 	case kindAtan2:
 		v = b.apply(newAtan2Op(), b.exprValue(e.x), b.exprValue(e.y))
 	case kindClamp:
@@ -319,14 +279,44 @@ func (b *builder) exprValue(e *expr) *G.Node {
 	return v
 }
 
+// arith applies the arithmetic of k (+, −, ·, / with or without a
+// constant operand) to the nodes x and y.
+func (b *builder) arith(k exprKind, x, y *G.Node) *G.Node {
+	switch k {
+	case kindAdd, kindAddC:
+		return b.add(x, y)
+	case kindSub, kindRSubC:
+		return b.sub(x, y)
+	case kindMul, kindMulC:
+		return b.mul(x, y)
+	}
+	return b.div(x, y) // kindDiv, kindDivC, kindRDivC
+}
+
+// elementaryFuncs are the Gorgonia Ops of the elementary functions.
+var elementaryFuncs = map[exprKind]struct {
+	name string
+	op   func(*G.Node) (*G.Node, error)
+}{
+	kindSin: {"sin", G.Sin}, kindCos: {"cos", G.Cos}, kindSqrt: {"sqrt", G.Sqrt},
+	kindExp: {"exp", G.Exp}, kindTanh: {"tanh", G.Tanh},
+}
+
+// leaf returns the node that make makes, or fails for a leaf without the
+// named part.
+func (b *builder) leaf(make func() *G.Node, part string) *G.Node {
+	if make == nil {
+		b.fail(fmt.Errorf("unrolled: GraphScalar leaf without a %s", part))
+		return nil
+	}
+	return make()
+}
+
 // exprDeriv returns the derivative node of e, which must have hasD set.
 // The rules are those of models.Dual, applied to a row of K directions.
 func (b *builder) exprDeriv(e *expr) *G.Node {
-	if b.err != nil {
-		return nil
-	}
-	if e.d != nil {
-		return e.d
+	if b.err != nil || e.d != nil {
+		return e.d // memoized, or nil after an error
 	}
 	if !e.hasD {
 		b.fail(fmt.Errorf("unrolled: GraphScalar: derivative of a constant expression requested"))
@@ -337,11 +327,7 @@ func (b *builder) exprDeriv(e *expr) *G.Node {
 	var d *G.Node
 	switch e.kind {
 	case kindLeaf:
-		if e.lazyD == nil {
-			b.fail(fmt.Errorf("unrolled: GraphScalar leaf without a derivative"))
-			break
-		}
-		d = e.lazyD()
+		d = b.leaf(e.lazyD, "derivative")
 	case kindAdd, kindSub:
 		switch {
 		case !e.y.hasD:
