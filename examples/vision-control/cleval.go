@@ -16,8 +16,8 @@ import (
 
 // Method names of the closed-loop results besides planModel and mlpModel.
 const (
-	expertMethod = "expert"  // MPC with the true model and cost, horizon envs.DefaultMPCHorizon, true state
-	shortMethod  = "mpc-T10" // the same with the models' horizon (T = 10 by default), true state
+	expertMethod = "expert" // MPC with the true model and cost, horizon envs.DefaultMPCHorizon, true state
+	shortMethod  = "mpc-T"  // the same with the models' horizon T, true state; named mpc-T10 for T = 10
 )
 
 // clConfig configures the closed-loop evaluation.
@@ -161,7 +161,7 @@ func closedLoop(c config, seeds []uint64, cc clConfig, log, progress io.Writer) 
 		for _, m := range []struct {
 			name    string
 			horizon int
-		}{{expertMethod, envs.DefaultMPCHorizon}, {shortMethod, c.t}} {
+		}{{expertMethod, envs.DefaultMPCHorizon}, {fmt.Sprint(shortMethod, c.t), c.t}} {
 			mpc, err := mpcFor(env, v, m.horizon)
 			if err != nil {
 				return nil, err

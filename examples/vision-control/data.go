@@ -79,11 +79,15 @@ func makeSplit(env *envs.Env, d *envs.Demos, size, gap int) (split, error) {
 }
 
 // gather copies the examples idx of s into the batch buffers images
-// (len(idx)·2·S²) and u (len(idx)·T).
-func (s *split) gather(images, u []float64, idx []int) {
+// (len(idx)·2·S²), u (len(idx)·T) and, unless nil, x0 (len(idx)·3, the
+// true initial states).
+func (s *split) gather(images, u, x0 []float64, idx []int) {
 	ki, ku := len(s.images)/s.n, len(s.u)/s.n
 	for j, i := range idx {
 		copy(images[j*ki:(j+1)*ki], s.images[i*ki:(i+1)*ki])
 		copy(u[j*ku:(j+1)*ku], s.u[i*ku:(i+1)*ku])
+		if x0 != nil {
+			copy(x0[3*j:3*j+3], s.x0[3*i:3*i+3])
+		}
 	}
 }

@@ -34,7 +34,11 @@ type config struct {
 	lrParams  float64 // Adam learning rate of the planner layer's raw parameters
 	lrMLP     float64 // Adam learning rate of the baseline
 	lrFinal   float64 // the learning rates fall to this fraction by the last epoch (cosine)
-	solver    ilqr.Settings
+	// stateWeight weighs an auxiliary training loss on both models' state
+	// estimates, stateWeight·MSE(x̂₀, x₀) with the true initial states;
+	// 0 (the default) trains on the imitation loss alone.
+	stateWeight float64
+	solver      ilqr.Settings
 }
 
 // validate checks c.
@@ -54,6 +58,8 @@ func (c *config) validate() error {
 		return fmt.Errorf("frame gap %d < 1", c.gap)
 	case !(c.lrPlan > 0 && c.lrParams > 0 && c.lrMLP > 0):
 		return fmt.Errorf("learning rates must be positive")
+	case !(c.stateWeight >= 0) || math.IsInf(c.stateWeight, 0):
+		return fmt.Errorf("state-loss weight %g is not a finite number ≥ 0", c.stateWeight)
 	case !(c.lrFinal > 0 && c.lrFinal <= 1):
 		return fmt.Errorf("final learning-rate fraction %g outside (0, 1]", c.lrFinal)
 	}
@@ -268,6 +274,7 @@ func experiment(c config, log, progress io.Writer) (*result, error) {
 	rng := rand.New(rand.NewPCG(c.seed, 0x73687566)) // stream "shuf"
 	images := make([]float64, c.batch*2*c.size*c.size)
 	target := make([]float64, c.batch*c.t)
+	states := make([]float64, c.batch*3)
 	for epoch := 1; epoch <= c.epochs; epoch++ {
 		perm := rng.Perm(c.ntrain) // the same minibatches for both models
 		f := c.lrFactor(epoch)
@@ -281,8 +288,8 @@ func experiment(c config, log, progress io.Writer) (*result, error) {
 			t0 := time.Now()
 			var sum float64
 			for s := 0; s+c.batch <= c.ntrain; s += c.batch {
-				trainSet.gather(images, target, perm[s:s+c.batch])
-				l, err := tr.step(images, target)
+				trainSet.gather(images, target, states, perm[s:s+c.batch])
+				l, err := tr.step(images, target, states)
 				if err != nil {
 					return nil, fmt.Errorf("epoch %d: %w", epoch, err)
 				}
@@ -318,9 +325,15 @@ func experiment(c config, log, progress io.Writer) (*result, error) {
 }
 
 // step runs one training step (forward, backward, Adam) and returns the
-// minibatch loss.
-func (tr *trainer) step(images, target []float64) (float64, error) {
+// minibatch loss; states are the true initial states, used by the
+// auxiliary state loss only.
+func (tr *trainer) step(images, target, states []float64) (float64, error) {
 	nt := tr.train
+	if nt.stateTarget != nil {
+		if err := train.SetInput(nt.stateTarget, states); err != nil {
+			return 0, err
+		}
+	}
 	if err := nt.run(images, target); err != nil {
 		return 0, err
 	}
@@ -373,7 +386,7 @@ func (nt *net) mse(s *split) (float64, evalOut, error) {
 				idx[j] = lo + j
 			}
 		}
-		s.gather(images, target, idx)
+		s.gather(images, target, nil, idx)
 		if err := nt.run(images, nil); err != nil {
 			return 0, out, err
 		}

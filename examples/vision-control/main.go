@@ -4,6 +4,8 @@
 //
 //	go run ./examples/vision-control [-quick] [-csv curves.csv] [-png curves.png]
 //	    [-seed 1] [-epochs 40] [-ntrain 1024] [-learn cost|theta]
+//	go run ./examples/vision-control -closed-loop [-quick] [-seeds 1,2,3]
+//	    [-episodes 50] [-mpc-T 40] [-heavy 1.5] [-long 2] [-out DIR]
 //
 // README.md in this folder has the measured results and the design notes.
 //
@@ -67,6 +69,32 @@
 // training set). Runs are deterministic: the same flags give the same
 // numbers.
 //
+// # Closed loop
+//
+// -closed-loop trains both models for every seed of -seeds (the other
+// flags as above) and runs them on the true pendulum (envs.Evaluate): at
+// every step of 0.05 s the two frames of the true states x_{t−2} and x_t
+// are rendered as the demonstrations were (before the episode the
+// pendulum swung freely), the model's forward graph (batch 1, the trained
+// weights) predicts T controls and the first is applied; for the planner
+// model that is MPC with its state estimate and learned cost. Each
+// variant runs -episodes episodes (the same starts for every model and
+// seed): in distribution, starts from the training ranges, 5 s; out of
+// distribution, starts outside them (|ω₀| ∈ (1, 2]), a pole -heavy times
+// as heavy (the simulator's torque divided by it: the mass enters the step
+// only through 3ū/(m l²)), and episodes -long times as long. References:
+// the expert (MPC with the true model, cost and state, horizon 40; cost
+// ratio 1 by definition) and the same MPC with horizon T (mpc-T10); the
+// diagnostic ilqr-state plans with the planner model's learned cost from
+// the true state; -mpc-T 40 adds the trained planner model (and the
+// diagnostic) planning 40 steps. -out receives closed-loop.csv
+//
+//	env,method,split,episodes,success_rate,cost_ratio,solve_ms_p50,solve_ms_p99,variant,seed,converged_share
+//
+// (seed "mean" averages the seeds), closed-loop.md (the tables) and
+// closed-loop.gif (four in-distribution episodes of the first seed:
+// expert, planner model, MLP).
+//
 // # Results
 //
 // Seed 1, final test losses (README.md has the table): -quick (960 Adam
@@ -100,6 +128,7 @@ type options struct {
 	batch, t, gap           int
 	learn                   string
 	lrPlan, lrParams, lrMLP float64
+	stateWeight             float64
 	// Closed-loop evaluation (-closed-loop).
 	closedLoop bool
 	seeds, out string
@@ -125,6 +154,7 @@ func main() {
 	flag.Float64Var(&o.lrPlan, "lr-ilqr", 1e-2, "Adam learning rate of the planner model's encoder")
 	flag.Float64Var(&o.lrParams, "lr-params", 5e-2, "Adam learning rate of the planner's raw cost or dynamics parameters")
 	flag.Float64Var(&o.lrMLP, "lr-mlp", 3e-3, "Adam learning rate of the MLP baseline")
+	flag.Float64Var(&o.stateWeight, "state-weight", 0, "weight of an auxiliary training loss on both models' state estimates, MSE against the true initial state (0: imitation loss only)")
 	flag.BoolVar(&o.closedLoop, "closed-loop", false, "train both models for every seed of -seeds and evaluate them in closed loop on the true pendulum; writes closed-loop.csv, closed-loop.md and closed-loop.gif to -out")
 	flag.StringVar(&o.seeds, "seeds", "1,2,3", "training seeds of -closed-loop, comma-separated")
 	flag.StringVar(&o.out, "out", "vision-control-out", "folder of the -closed-loop files")
@@ -151,7 +181,7 @@ func main() {
 func configFor(o options) config {
 	c := config{seed: o.seed, ntrain: o.ntrain, ntest: o.ntest, epochs: o.epochs, batch: o.batch,
 		evalBatch: 50, t: o.t, size: envs.DefaultImageSize, gap: o.gap, hidden: 32, learn: o.learn,
-		lrPlan: o.lrPlan, lrParams: o.lrParams, lrMLP: o.lrMLP, lrFinal: 0.2,
+		lrPlan: o.lrPlan, lrParams: o.lrParams, lrMLP: o.lrMLP, lrFinal: 0.2, stateWeight: o.stateWeight,
 		solver: envs.DefaultExpertSettings()}
 	def := func(v *int, full, quick int) {
 		if *v == 0 {

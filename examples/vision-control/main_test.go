@@ -9,6 +9,9 @@ import (
 	"slices"
 	"strconv"
 	"testing"
+
+	"github.com/dilqr/dilqr/envs"
+	"github.com/dilqr/dilqr/train"
 )
 
 // tinyConfig is a configuration that trains both models in about a second.
@@ -152,6 +155,77 @@ func TestPreviousFrame(t *testing.T) {
 					break
 				}
 			}
+		}
+	}
+}
+
+// TestStateLoss checks the auxiliary state loss: the training graph's
+// loss equals MSE(û, u) + w·MSE(x̂₀, x₀) computed from the evaluation
+// graph's controls and state estimate on the same batch with the same
+// initial weights, for both models; and that a short training run with it
+// lowers both losses.
+func TestStateLoss(t *testing.T) {
+	c := tinyConfig()
+	c.stateWeight = 0.5
+	env, err := envs.New("pendulum")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds, err := envs.Generate(env, &envs.DatasetOptions{NTrain: c.batch, NVal: 1, NTest: 1, Seed: 3, T: c.t})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp, err := makeSplit(env, &ds.Train, c.size, c.gap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, kind := range []string{planModel, mlpModel} {
+		tr, err := buildNet(kind, c.batch, &c, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev, err := buildNet(kind, c.batch, &c, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := train.SetInput(tr.stateTarget, sp.x0); err != nil {
+			t.Fatal(err)
+		}
+		if err := tr.run(sp.images, sp.u); err != nil {
+			t.Fatal(err)
+		}
+		got, err := tr.lossValue()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := ev.run(sp.images, nil); err != nil {
+			t.Fatal(err)
+		}
+		u, err1 := train.Float64s(ev.uVal)
+		x, err2 := train.Float64s(ev.stateVal)
+		if err1 != nil || err2 != nil {
+			t.Fatal(err1, err2)
+		}
+		var su, sx float64
+		for i := range u {
+			su += (u[i] - sp.u[i]) * (u[i] - sp.u[i])
+		}
+		for i := range x {
+			sx += (x[i] - sp.x0[i]) * (x[i] - sp.x0[i])
+		}
+		want := su/float64(len(u)) + c.stateWeight*sx/float64(len(x))
+		if math.Abs(got-want) > 1e-9*want {
+			t.Errorf("%s: loss %v, want MSE(u) + w·MSE(x) = %v", kind, got, want)
+		}
+	}
+	res, err := experiment(c, io.Discard, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []string{planModel, mlpModel} {
+		first, _ := res.at(m, 0)
+		if last := res.final(m); !(last.train < first.train) || !(last.test < first.test) {
+			t.Errorf("%s with the state loss: losses did not fall: %+v → %+v", m, first, last)
 		}
 	}
 }

@@ -35,18 +35,21 @@ var initialCost = []float64{1, 1, 0.1, 0.1, -1, 0, 0, 0}
 // (B, 2, S, S) in, predicted controls (B, T) out, and for a training graph
 // the imitation loss and its gradient with respect to the learnables.
 type net struct {
-	kind    string
-	b       int
-	g       *G.ExprGraph
-	images  *G.Node
-	target  *G.Node // the expert's controls (B, T); nil without gradient
-	u       *G.Node // the predicted controls (B, T)
-	state   *G.Node // the planner's state estimate (B, 3); nil for the MLP
-	loss    *G.Node // nil without gradient
-	learn   G.Nodes // the encoder's parameters, then the planner's
-	nPlan   int     // how many of learn belong to the planner layer
-	planner *layer.ILQR
-	vm      G.VM
+	kind   string
+	b      int
+	g      *G.ExprGraph
+	images *G.Node
+	target *G.Node // the expert's controls (B, T); nil without gradient
+	u      *G.Node // the predicted controls (B, T)
+	state  *G.Node // the state estimate (B, 3): the planner's, or the MLP's auxiliary one; else nil
+	// stateTarget holds the true initial states (B, 3) of a training graph
+	// with the auxiliary state loss; nil otherwise.
+	stateTarget *G.Node
+	loss        *G.Node // nil without gradient
+	learn       G.Nodes // the encoder's parameters, then the planner's
+	nPlan       int     // how many of learn belong to the planner layer
+	planner     *layer.ILQR
+	vm          G.VM
 	// uVal and stateVal receive u and state in an evaluation graph, read as
 	// they are produced (the TapeMachine reuses registers).
 	uVal, stateVal G.Value
@@ -105,11 +108,40 @@ func buildNet(kind string, b int, c *config, withGrad bool) (*net, error) {
 	if nt.loss, err = G.Mean(sq); err != nil {
 		return nil, err
 	}
+	if c.stateWeight > 0 {
+		if err := nt.addStateLoss(c.stateWeight); err != nil {
+			return nil, fmt.Errorf("%s model: %w", kind, err)
+		}
+	}
 	if _, err = G.Grad(nt.loss, nt.learn...); err != nil {
 		return nil, fmt.Errorf("%s model: gradient: %w", kind, err)
 	}
 	nt.vm = G.NewTapeMachine(g, G.BindDualValues(nt.learn...))
 	return nt, nil
+}
+
+// addStateLoss adds w·MSE(x̂₀, x₀) to the loss: the mean squared error of
+// the state estimate (cos θ̂, sin θ̂, ω̂) against the true initial states,
+// fed through nt.stateTarget.
+func (nt *net) addStateLoss(w float64) error {
+	nt.stateTarget = inputNode(nt.g, "x0_true", nt.b, 3)
+	diff, err := G.Sub(nt.state, nt.stateTarget)
+	if err != nil {
+		return err
+	}
+	sq, err := G.Square(diff)
+	if err != nil {
+		return err
+	}
+	mse, err := G.Mean(sq)
+	if err != nil {
+		return err
+	}
+	if mse, err = G.Mul(mse, G.NewConstant(w)); err != nil {
+		return err
+	}
+	nt.loss, err = G.Add(nt.loss, mse)
+	return err
 }
 
 // buildPlanner: images → ConvEncoder → z = (a, b, w) → state estimate
@@ -204,16 +236,35 @@ func stateEstimate(z *G.Node, b int) (*G.Node, error) {
 }
 
 // buildMLP: images → ConvEncoder with an MLP head of T outputs →
-// U = 2·tanh(·), inside the control bounds ±2 like the expert's.
+// U = 2·tanh(·), inside the control bounds ±2 like the expert's. With the
+// auxiliary state loss the head has 3 more outputs, mapped to a state
+// estimate as the planner model's (stateEstimate) and used only by that
+// loss.
 func (nt *net) buildMLP(c *config) error {
+	out := c.t
+	if c.stateWeight > 0 {
+		out += 3
+	}
 	enc, err := layer.NewConvEncoder(nt.g, layer.ConvConfig{Channels: 2, Height: c.size, Width: c.size,
-		Convs: convSpecs(), Head: []int{c.hidden, c.t}, Activation: layer.Tanh, Seed: c.seed, Name: "policy"})
+		Convs: convSpecs(), Head: []int{c.hidden, out}, Activation: layer.Tanh, Seed: c.seed, Name: "policy"})
 	if err != nil {
 		return err
 	}
 	u, err := enc.Forward(nt.images)
 	if err != nil {
 		return err
+	}
+	if c.stateWeight > 0 {
+		z, err := G.Slice(u, nil, G.S(c.t, out))
+		if err != nil {
+			return err
+		}
+		if nt.state, err = stateEstimate(z, nt.b); err != nil {
+			return err
+		}
+		if u, err = G.Slice(u, nil, G.S(0, c.t)); err != nil {
+			return err
+		}
 	}
 	if u, err = G.Tanh(u); err != nil {
 		return err
