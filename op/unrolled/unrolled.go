@@ -643,7 +643,7 @@ func (b *builder) backward(tr *traj, f []stepJac) (uc, gains []*G.Node) {
 		qx = b.add(qx, b.bmm(vx, fx, false, false))
 		qxx := b.add(diagQx, b.bmm(fx, b.bmm(vxx, fx, false, false), true, false))
 		qux := b.bmm(y, fx, true, false)
-		kt := b.apply(newMaskMulOp(clamp.lo, clamp.hi), v, b.rowScale(negInv, qux)) // K
+		kt := b.apply(newMaskMulOp(clamp.k.lo, clamp.k.hi), v, b.rowScale(negInv, qux)) // K
 		gains[t] = kt
 		k := b.sub(uc[t], tr.u[t])
 		// V_x = Q_x + Kᵀ(Q_uu k + Q_u) + Q_uxᵀ k

@@ -33,7 +33,9 @@ import (
 //	newRowDotOp()(a, b)        Σ_j a_ij b_ij for equal shapes, a column
 //
 // Every Op embeds opBase, which implements the methods that follow from
-// its identity, arity and type; each Op is made by its constructor.
+// its identity, arity and type; each Op is made by its constructor. All but
+// the tie are a kernelOp: a kernel, the Op's shape rule, values and
+// derivatives, inside the plumbing of argument checks that every Op shares.
 //
 // The clamp's derivative convention is the one of models.Scalar.Clamp (and
 // torch.clamp): 1 inside the closed interval, 0 outside.
@@ -90,83 +92,6 @@ func gradData(op fmt.Stringer, n *G.Node, what string) ([]float64, error) {
 	return data, nil
 }
 
-// checkSame is the error of an elementwise binary Op whose operands'
-// shapes a and b differ, or nil.
-func checkSame(op fmt.Stringer, a, b tensor.Shape) error {
-	if !sameShape(a, b) {
-		return opErr(op, "shapes %v and %v differ", a, b)
-	}
-	return nil
-}
-
-// diffGrads returns, for a DoDiff, the gradient storage of output and of
-// each input named in names ("" for an input that gets no gradient).
-func diffGrads(op fmt.Stringer, inputs G.Nodes, output *G.Node, names ...string) (og []float64, gs [][]float64, err error) {
-	if og, err = gradData(op, output, "output"); err != nil {
-		return nil, nil, err
-	}
-	gs = make([][]float64, len(names))
-	for i, name := range names {
-		if name == "" {
-			continue
-		}
-		if gs[i], err = gradData(op, inputs[i], name); err != nil {
-			return nil, nil, err
-		}
-	}
-	return og, gs, nil
-}
-
-// inputShapes converts DimSizers to shapes of one rank ≥ 1.
-func inputShapes(op fmt.Stringer, want int, ds []G.DimSizer) ([]tensor.Shape, error) {
-	if len(ds) != want {
-		return nil, opErr(op, "want %d inputs, have %d", want, len(ds))
-	}
-	out := make([]tensor.Shape, len(ds))
-	for i, d := range ds {
-		s, ok := d.(tensor.Shape)
-		if !ok {
-			return nil, opErr(op, "input %d: shape unknown (%T)", i, d)
-		}
-		if len(s) < 1 || i > 0 && len(s) != len(out[0]) {
-			return nil, opErr(op, "input %d has shape %v: want rank ≥ 1, equal ranks", i, s)
-		}
-		out[i] = s
-	}
-	return out, nil
-}
-
-// inputValues checks the arity and fetches the data of every input.
-func inputValues(op fmt.Stringer, want int, vals []G.Value) ([][]float64, []tensor.Shape, error) {
-	if len(vals) != want {
-		return nil, nil, opErr(op, "want %d inputs, have %d", want, len(vals))
-	}
-	data := make([][]float64, want)
-	shapes := make([]tensor.Shape, want)
-	for i, v := range vals {
-		d, s, err := denseData(op, v, fmt.Sprintf("input %d", i))
-		if err != nil {
-			return nil, nil, err
-		}
-		if len(s) < 1 || i > 0 && len(s) != len(shapes[0]) {
-			return nil, nil, opErr(op, "input %d has shape %v: want rank ≥ 1, equal ranks", i, s)
-		}
-		data[i], shapes[i] = d, s
-	}
-	return data, shapes, nil
-}
-
-// nodeValues collects the values of nodes for DoDiff.
-func nodeValues(nodes G.Nodes) []G.Value {
-	vals := make([]G.Value, len(nodes))
-	for i, n := range nodes {
-		if n != nil {
-			vals[i] = n.Value()
-		}
-	}
-	return vals
-}
-
 func newDense(shape tensor.Shape, data []float64) *tensor.Dense {
 	return tensor.New(tensor.WithShape(shape.Clone()...), tensor.WithBacking(data))
 }
@@ -198,12 +123,6 @@ func columnOf(s tensor.Shape) tensor.Shape {
 	return c
 }
 
-// rowBroadcast reports whether x (shape xs) is compatible with g (shape
-// gs) for the mask: equal shapes, or x the column shape of g.
-func rowBroadcast(xs, gs tensor.Shape) bool {
-	return sameShape(xs, gs) || isColumn(xs, gs)
-}
-
 // recoverErr turns a panic in code called by an Op method into an error: a
 // panic inside an Op would kill the user's process.
 func recoverErr(err *error) {
@@ -213,8 +132,8 @@ func recoverErr(err *error) {
 }
 
 // opBase is embedded in every Op of this file and implements what
-// gorgonia.Op asks beyond the computation, from fields that the Op's
-// constructor (newClampOp, newSliceOp, ...) sets once:
+// gorgonia.Op asks beyond the computation and its plumbing (kernelOp), from
+// fields that the Op's constructor (newClampOp, newSliceOp, ...) sets once:
 //
 //   - the identity: String returns id, and WriteHash and Hashcode hash it
 //     (FNV-1a), so id must name the Op and every field that changes its
@@ -226,8 +145,6 @@ func recoverErr(err *error) {
 //     constFirst is set (a mask that is piecewise constant in it);
 //   - Gorgonia's defaults: a new value (ReturnsPtr), computed in Go
 //     (CallsExtern), never in place (OverwritesInput);
-//   - the argument checks of SymDiff and DoDiff, and diffNode, which
-//     applies a salted derivative Op in a SymDiff.
 //
 // A zero opBase (an Op made without its constructor) has arity 0, which
 // Gorgonia's ApplyOp rejects with an error.
@@ -277,33 +194,6 @@ func (b opBase) DiffWRT(n int) []bool {
 	return d
 }
 
-// checkSymDiff is the error of a SymDiff call without arity inputs and a
-// gradient, or nil.
-func (b opBase) checkSymDiff(inputs G.Nodes, grad *G.Node) error {
-	if len(inputs) != b.arity || grad == nil || slices.Contains(inputs, nil) {
-		return opErr(b, "SymDiff wants %d inputs and a gradient", b.arity)
-	}
-	return nil
-}
-
-// checkDoDiff is the error of a DoDiff call without arity inputs and the
-// output, or nil.
-func (b opBase) checkDoDiff(inputs G.Nodes, output *G.Node) error {
-	if len(inputs) != b.arity || output == nil || slices.Contains(inputs, nil) {
-		return opErr(b, "DoDiff wants %d inputs and the output", b.arity)
-	}
-	return nil
-}
-
-// diffNode applies op, salted, to xs: one node of a symbolic derivative.
-func (b opBase) diffNode(op G.Op, xs ...*G.Node) (*G.Node, error) {
-	n, err := G.ApplyOp(salt(op), xs...)
-	if err != nil {
-		return nil, fmt.Errorf("unrolled: %v: SymDiff: %w", b, err)
-	}
-	return n, nil
-}
-
 // inRange is the clamp's derivative: 1 on the closed interval [lo, hi].
 func inRange(v, lo, hi float64) bool { return v >= lo && v <= hi }
 
@@ -312,118 +202,258 @@ func boundsString(name string, lo, hi float64) string {
 }
 
 // ---------------------------------------------------------------------------
+// The plumbing. Each Op of this file but the tie is a kernelOp: a kernel,
+// the computation, inside the methods that check arguments, fetch values
+// and gradient storage, and apply the derivative's nodes.
+
+// kernel is the computation of an Op. Its methods see inputs that the
+// kernelOp has checked against outShape.
+type kernel interface {
+	// outShape checks the shapes of the inputs and returns the output's;
+	// op names the Op in errors.
+	outShape(op fmt.Stringer, in []tensor.Shape) (tensor.Shape, error)
+	// forward writes the output into dst (zeros, of the output's size).
+	forward(op fmt.Stringer, dst []float64, a *args) error
+	// derivs returns the symbolic derivative with respect to each input x
+	// (nil for none), given the gradient grad with respect to the output.
+	derivs(x G.Nodes, grad *G.Node) (G.Nodes, error)
+	// backward adds to a.gs the derivative with respect to each
+	// differentiable input, given the output's gradient a.og.
+	backward(a *args)
+}
+
+// args are the checked arguments of a Do or DoDiff: the data and shapes of
+// the inputs and the output's shape; in a DoDiff also the gradient storage
+// of the output (og) and of each differentiable input (gs, nil for the
+// others).
+type args struct {
+	in  [][]float64
+	sh  []tensor.Shape
+	out tensor.Shape
+	og  []float64
+	gs  [][]float64
+}
+
+// kernelOp is the gorgonia.Op (with SDOp and ADOp) of a kernel k; opBase
+// gives its identity, arity and type.
+type kernelOp[K kernel] struct {
+	opBase
+	k K
+}
+
+// dimShapes checks the arity of an InferShape call and converts its
+// DimSizers to shapes.
+func dimShapes(op G.Op, ds []G.DimSizer) ([]tensor.Shape, error) {
+	if op.Arity() < 1 || len(ds) != op.Arity() {
+		return nil, opErr(op, "want %d inputs, have %d", op.Arity(), len(ds))
+	}
+	in := make([]tensor.Shape, len(ds))
+	for i, d := range ds {
+		s, ok := d.(tensor.Shape)
+		if !ok {
+			return nil, opErr(op, "input %d: shape unknown (%T)", i, d)
+		}
+		in[i] = s
+	}
+	return in, nil
+}
+
+// InferShape implements gorgonia.Op.
+func (op kernelOp[K]) InferShape(ds ...G.DimSizer) (tensor.Shape, error) {
+	in, err := dimShapes(op, ds)
+	if err != nil {
+		return nil, err
+	}
+	return op.k.outShape(op, in)
+}
+
+// args checks the arity and fetches the data and shapes of vals.
+func (op kernelOp[K]) args(vals []G.Value) (a args, err error) {
+	if op.arity < 1 || len(vals) != op.arity {
+		return a, opErr(op, "want %d inputs, have %d", op.arity, len(vals))
+	}
+	a.in, a.sh = make([][]float64, len(vals)), make([]tensor.Shape, len(vals))
+	for i, v := range vals {
+		if a.in[i], a.sh[i], err = denseData(op, v, fmt.Sprintf("input %d", i)); err != nil {
+			return a, err
+		}
+	}
+	a.out, err = op.k.outShape(op, a.sh)
+	return a, err
+}
+
+// Do implements gorgonia.Op.
+func (op kernelOp[K]) Do(vals ...G.Value) (v G.Value, err error) {
+	defer recoverErr(&err)
+	a, err := op.args(vals)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]float64, a.out.TotalSize())
+	if err := op.k.forward(op, out, &a); err != nil {
+		return nil, err
+	}
+	return newDense(a.out, out), nil
+}
+
+// SymDiff implements gorgonia.SDOp.
+func (op kernelOp[K]) SymDiff(inputs G.Nodes, output, grad *G.Node) (retVal G.Nodes, err error) {
+	defer recoverErr(&err)
+	if len(inputs) != op.arity || grad == nil || slices.Contains(inputs, nil) {
+		return nil, opErr(op, "SymDiff wants %d inputs and a gradient", op.arity)
+	}
+	d, err := op.k.derivs(inputs, grad)
+	if err != nil {
+		return nil, fmt.Errorf("unrolled: %v: SymDiff: %w", op, err)
+	}
+	return d, nil
+}
+
+// DoDiff implements gorgonia.ADOp: it adds the derivatives to the inputs'
+// gradients.
+func (op kernelOp[K]) DoDiff(ctx G.ExecutionContext, inputs G.Nodes, output *G.Node) (err error) {
+	defer recoverErr(&err)
+	if len(inputs) != op.arity || output == nil || slices.Contains(inputs, nil) {
+		return opErr(op, "DoDiff wants %d inputs and the output", op.arity)
+	}
+	a, err := op.args(nodeValues(inputs))
+	if err != nil {
+		return err
+	}
+	if a.og, err = gradData(op, output, "output"); err != nil {
+		return err
+	}
+	if len(a.og) != a.out.TotalSize() {
+		return opErr(op, "DoDiff: output gradient size mismatch")
+	}
+	a.gs = make([][]float64, len(inputs))
+	for i, diff := range op.DiffWRT(len(inputs)) {
+		if !diff {
+			continue
+		}
+		if a.gs[i], err = gradData(op, inputs[i], fmt.Sprintf("input %d", i)); err != nil {
+			return err
+		}
+		if len(a.gs[i]) != len(a.in[i]) {
+			return opErr(op, "DoDiff: input %d gradient size mismatch", i)
+		}
+	}
+	op.k.backward(&a)
+	return nil
+}
+
+// nodeValues collects the values of nodes for DoDiff.
+func nodeValues(nodes G.Nodes) []G.Value {
+	vals := make([]G.Value, len(nodes))
+	for i, n := range nodes {
+		vals[i] = n.Value()
+	}
+	return vals
+}
+
+// applySalted applies op, salted, to xs: one node of a symbolic derivative.
+func applySalted(op G.Op, xs ...*G.Node) (*G.Node, error) { return G.ApplyOp(salt(op), xs...) }
+
+// sameRanks is the error of input shapes of rank 0 or of unequal ranks, or
+// nil.
+func sameRanks(op fmt.Stringer, in []tensor.Shape) error {
+	for i, s := range in {
+		if len(s) < 1 || len(s) != len(in[0]) {
+			return opErr(op, "input %d has shape %v: want rank ≥ 1, equal ranks", i, s)
+		}
+	}
+	return nil
+}
+
+// sameShapes is the error of two input shapes that are not one shape of
+// rank ≥ 1, or nil.
+func sameShapes(op fmt.Stringer, in []tensor.Shape) error {
+	if err := sameRanks(op, in); err != nil {
+		return err
+	}
+	if !sameShape(in[0], in[1]) {
+		return opErr(op, "shapes %v and %v differ", in[0], in[1])
+	}
+	return nil
+}
+
+// addTo adds src to dst elementwise.
+func addTo(dst, src []float64) {
+	for i, v := range src {
+		dst[i] += v
+	}
+}
+
+// ---------------------------------------------------------------------------
+// Elementwise Ops. "Rows" are all leading axes and "columns" the last
+// axis; a column shape is the shape of the other operand with last axis 1.
 
 // clampOp is clamp(x, lo, hi), elementwise. Every control passes
 // through it, so it also rejects NaN and ±Inf: a non-finite control means a
 // non-finite input or diverging iterations, and is reported as an error
 // rather than propagated.
-type clampOp struct {
-	opBase
-	lo, hi float64
-}
+type clampOp = kernelOp[clampK]
+
+type clampK struct{ lo, hi float64 }
 
 func newClampOp(lo, hi float64) clampOp {
-	return clampOp{opBase{id: boundsString("unrolled.clamp", lo, hi), arity: 1}, lo, hi}
+	return clampOp{opBase{id: boundsString("unrolled.clamp", lo, hi), arity: 1}, clampK{lo, hi}}
 }
 
-func (op clampOp) checkBounds() error {
-	if math.IsNaN(op.lo) || math.IsNaN(op.hi) || op.lo > op.hi {
-		return opErr(op, "invalid bounds [%g, %g]", op.lo, op.hi)
+func (k clampK) outShape(op fmt.Stringer, in []tensor.Shape) (tensor.Shape, error) {
+	if math.IsNaN(k.lo) || math.IsNaN(k.hi) || k.lo > k.hi {
+		return nil, opErr(op, "invalid bounds [%g, %g]", k.lo, k.hi)
 	}
-	return nil
+	return in[0].Clone(), sameRanks(op, in)
 }
 
-func (op clampOp) InferShape(ds ...G.DimSizer) (tensor.Shape, error) {
-	s, err := inputShapes(op, 1, ds)
-	if err != nil {
-		return nil, err
-	}
-	return s[0].Clone(), op.checkBounds()
-}
-
-func (op clampOp) Do(vals ...G.Value) (v G.Value, err error) {
-	defer recoverErr(&err)
-	if err := op.checkBounds(); err != nil {
-		return nil, err
-	}
-	in, sh, err := inputValues(op, 1, vals)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]float64, len(in[0]))
-	for i, x := range in[0] {
+func (k clampK) forward(op fmt.Stringer, dst []float64, a *args) error {
+	for i, x := range a.in[0] {
 		if math.IsNaN(x) || math.IsInf(x, 0) {
-			return nil, fmt.Errorf("unrolled: %v: input %d is not finite (%g): a NaN or Inf input, or diverging iterations", op, i, x)
+			return fmt.Errorf("unrolled: %v: input %d is not finite (%g): a NaN or Inf input, or diverging iterations", op, i, x)
 		}
-		out[i] = clamp(x, op.lo, op.hi)
-	}
-	return newDense(sh[0], out), nil
-}
-
-func (op clampOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
-	if err := op.checkSymDiff(inputs, grad); err != nil {
-		return nil, err
-	}
-	d, err := op.diffNode(newMaskMulOp(op.lo, op.hi), inputs[0], grad)
-	if err != nil {
-		return nil, err
-	}
-	return G.Nodes{d}, nil
-}
-
-func (op clampOp) DoDiff(ctx G.ExecutionContext, inputs G.Nodes, output *G.Node) (err error) {
-	defer recoverErr(&err)
-	if err := op.checkDoDiff(inputs, output); err != nil {
-		return err
-	}
-	x, _, err := inputValues(op, 1, nodeValues(inputs))
-	if err != nil {
-		return err
-	}
-	og, gs, err := diffGrads(op, inputs, output, "input")
-	if err != nil {
-		return err
-	}
-	xg := gs[0]
-	if len(og) != len(x[0]) || len(xg) != len(x[0]) {
-		return opErr(op, "DoDiff: size mismatch")
-	}
-	for i, v := range x[0] {
-		if inRange(v, op.lo, op.hi) {
-			xg[i] += og[i]
-		}
+		dst[i] = clamp(x, k.lo, k.hi)
 	}
 	return nil
 }
 
-// ---------------------------------------------------------------------------
+func (k clampK) derivs(x G.Nodes, grad *G.Node) (G.Nodes, error) {
+	d, err := applySalted(newMaskMulOp(k.lo, k.hi), x[0], grad)
+	return G.Nodes{d}, err
+}
+
+func (k clampK) backward(a *args) {
+	for i, v := range a.in[0] {
+		if inRange(v, k.lo, k.hi) {
+			a.gs[0][i] += a.og[i]
+		}
+	}
+}
 
 // maskMulOp is g ⊙ 1[lo ≤ x ≤ hi]: the clamp's derivative applied to g.
 // x is g's column shape, broadcast over its columns, or shaped like g.
-type maskMulOp struct {
-	opBase
-	lo, hi float64
-}
+type maskMulOp = kernelOp[maskMulK]
+
+type maskMulK struct{ lo, hi float64 }
 
 // newMaskMulOp returns the mask of [lo, hi]; it is not differentiable in x
 // (piecewise constant).
 func newMaskMulOp(lo, hi float64) maskMulOp {
-	return maskMulOp{opBase{id: boundsString("unrolled.maskmul", lo, hi), arity: 2, constFirst: true}, lo, hi}
+	return maskMulOp{opBase{id: boundsString("unrolled.maskmul", lo, hi), arity: 2, constFirst: true}, maskMulK{lo, hi}}
 }
 
-func (op maskMulOp) InferShape(ds ...G.DimSizer) (tensor.Shape, error) {
-	s, err := inputShapes(op, 2, ds)
-	if err != nil {
+func (k maskMulK) outShape(op fmt.Stringer, in []tensor.Shape) (tensor.Shape, error) {
+	if err := sameRanks(op, in); err != nil {
 		return nil, err
 	}
-	if !rowBroadcast(s[0], s[1]) {
-		return nil, opErr(op, "mask shape %v does not fit %v", s[0], s[1])
+	if !sameShape(in[0], in[1]) && !isColumn(in[0], in[1]) {
+		return nil, opErr(op, "mask shape %v does not fit %v", in[0], in[1])
 	}
-	return s[1].Clone(), nil
+	return in[1].Clone(), nil
 }
 
-// apply adds (or writes) g ⊙ mask(x) into dst.
-func (op maskMulOp) apply(dst, x, g []float64, xs, gs tensor.Shape) {
+// apply adds g ⊙ mask(x) into dst.
+func (k maskMulK) apply(dst, x, g []float64, xs, gs tensor.Shape) {
 	rows, cols := rowsCols(gs)
 	col := !sameShape(xs, gs)
 	for i := range rows {
@@ -432,354 +462,167 @@ func (op maskMulOp) apply(dst, x, g []float64, xs, gs tensor.Shape) {
 			if !col {
 				xv = x[i*cols+j]
 			}
-			if inRange(xv, op.lo, op.hi) {
+			if inRange(xv, k.lo, k.hi) {
 				dst[i*cols+j] += g[i*cols+j]
 			}
 		}
 	}
 }
 
-func (op maskMulOp) Do(vals ...G.Value) (v G.Value, err error) {
-	defer recoverErr(&err)
-	in, sh, err := inputValues(op, 2, vals)
-	if err != nil {
-		return nil, err
-	}
-	if !rowBroadcast(sh[0], sh[1]) {
-		return nil, opErr(op, "mask shape %v does not fit %v", sh[0], sh[1])
-	}
-	out := make([]float64, len(in[1]))
-	op.apply(out, in[0], in[1], sh[0], sh[1])
-	return newDense(sh[1], out), nil
-}
-
-func (op maskMulOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
-	if err := op.checkSymDiff(inputs, grad); err != nil {
-		return nil, err
-	}
-	d, err := op.diffNode(op, inputs[0], grad)
-	if err != nil {
-		return nil, err
-	}
-	return G.Nodes{nil, d}, nil
-}
-
-func (op maskMulOp) DoDiff(ctx G.ExecutionContext, inputs G.Nodes, output *G.Node) (err error) {
-	defer recoverErr(&err)
-	if err := op.checkDoDiff(inputs, output); err != nil {
-		return err
-	}
-	in, sh, err := inputValues(op, 2, nodeValues(inputs))
-	if err != nil {
-		return err
-	}
-	if !rowBroadcast(sh[0], sh[1]) {
-		return opErr(op, "mask shape %v does not fit %v", sh[0], sh[1])
-	}
-	og, gs, err := diffGrads(op, inputs, output, "", "input 1")
-	if err != nil {
-		return err
-	}
-	gg := gs[1]
-	if len(og) != len(in[1]) || len(gg) != len(in[1]) {
-		return opErr(op, "DoDiff: size mismatch")
-	}
-	op.apply(gg, in[0], og, sh[0], sh[1])
+func (k maskMulK) forward(_ fmt.Stringer, dst []float64, a *args) error {
+	k.apply(dst, a.in[0], a.in[1], a.sh[0], a.sh[1])
 	return nil
 }
 
-// ---------------------------------------------------------------------------
+func (k maskMulK) derivs(x G.Nodes, grad *G.Node) (G.Nodes, error) {
+	d, err := applySalted(newMaskMulOp(k.lo, k.hi), x[0], grad)
+	return G.Nodes{nil, d}, err
+}
+
+func (k maskMulK) backward(a *args) { k.apply(a.gs[1], a.in[0], a.og, a.sh[0], a.sh[1]) }
 
 // atan2Op is atan2(y, x) elementwise, the angle of the point (x, y).
-type atan2Op struct {
-	opBase
+type atan2Op = kernelOp[atan2K]
+
+type atan2K struct{}
+
+func newAtan2Op() atan2Op { return atan2Op{opBase{id: "unrolled.atan2", arity: 2}, atan2K{}} }
+
+func (atan2K) outShape(op fmt.Stringer, in []tensor.Shape) (tensor.Shape, error) {
+	return in[0].Clone(), sameShapes(op, in)
 }
 
-func newAtan2Op() atan2Op { return atan2Op{opBase{id: "unrolled.atan2", arity: 2}} }
-
-func (op atan2Op) InferShape(ds ...G.DimSizer) (tensor.Shape, error) {
-	s, err := inputShapes(op, 2, ds)
-	if err != nil {
-		return nil, err
-	}
-	if err := checkSame(op, s[0], s[1]); err != nil {
-		return nil, err
-	}
-	return s[0].Clone(), nil
-}
-
-func (op atan2Op) Do(vals ...G.Value) (v G.Value, err error) {
-	defer recoverErr(&err)
-	in, sh, err := inputValues(op, 2, vals)
-	if err != nil {
-		return nil, err
-	}
-	if err := checkSame(op, sh[0], sh[1]); err != nil {
-		return nil, err
-	}
-	out := make([]float64, len(in[0]))
-	for i, y := range in[0] {
-		out[i] = math.Atan2(y, in[1][i])
-	}
-	return newDense(sh[0], out), nil
-}
-
-// SymDiff implements gorgonia.SDOp: ∂/∂y = x/r², ∂/∂x = −y/r² with
-// r² = x² + y², built from standard Ops.
-func (op atan2Op) SymDiff(inputs G.Nodes, output, grad *G.Node) (retVal G.Nodes, err error) {
-	defer recoverErr(&err)
-	if err := op.checkSymDiff(inputs, grad); err != nil {
-		return nil, err
-	}
-	y, x := inputs[0], inputs[1]
-	wrap := func(err error) error { return fmt.Errorf("unrolled: %v: SymDiff: %w", op, err) }
-	x2, err := G.Square(x)
-	if err != nil {
-		return nil, wrap(err)
-	}
-	y2, err := G.Square(y)
-	if err != nil {
-		return nil, wrap(err)
-	}
-	r2, err := G.Add(x2, y2)
-	if err != nil {
-		return nil, wrap(err)
-	}
-	fy, err := G.HadamardDiv(x, r2)
-	if err != nil {
-		return nil, wrap(err)
-	}
-	fx, err := G.HadamardDiv(y, r2)
-	if err != nil {
-		return nil, wrap(err)
-	}
-	dy, err := G.HadamardProd(grad, fy)
-	if err != nil {
-		return nil, wrap(err)
-	}
-	gx, err := G.HadamardProd(grad, fx)
-	if err != nil {
-		return nil, wrap(err)
-	}
-	dx, err := G.Neg(gx)
-	if err != nil {
-		return nil, wrap(err)
-	}
-	return G.Nodes{dy, dx}, nil
-}
-
-func (op atan2Op) DoDiff(ctx G.ExecutionContext, inputs G.Nodes, output *G.Node) (err error) {
-	defer recoverErr(&err)
-	if err := op.checkDoDiff(inputs, output); err != nil {
-		return err
-	}
-	in, sh, err := inputValues(op, 2, nodeValues(inputs))
-	if err != nil {
-		return err
-	}
-	if err := checkSame(op, sh[0], sh[1]); err != nil {
-		return err
-	}
-	og, gs, err := diffGrads(op, inputs, output, "y", "x")
-	if err != nil {
-		return err
-	}
-	yg, xg := gs[0], gs[1]
-	if len(og) != len(in[0]) || len(yg) != len(in[0]) || len(xg) != len(in[0]) {
-		return opErr(op, "DoDiff: size mismatch")
-	}
-	for i, y := range in[0] {
-		x := in[1][i]
-		r2 := x*x + y*y
-		yg[i] += og[i] * (x / r2)
-		xg[i] -= og[i] * (y / r2)
+func (atan2K) forward(_ fmt.Stringer, dst []float64, a *args) error {
+	for i, y := range a.in[0] {
+		dst[i] = math.Atan2(y, a.in[1][i])
 	}
 	return nil
 }
 
-// ---------------------------------------------------------------------------
+// derivs: ∂/∂y = x/r², ∂/∂x = −y/r² with r² = x² + y², built from
+// standard Ops.
+func (atan2K) derivs(in G.Nodes, grad *G.Node) (G.Nodes, error) {
+	y, x := in[0], in[1]
+	r2, err := G.Add(G.Must(G.Square(x)), G.Must(G.Square(y)))
+	if err != nil {
+		return nil, err
+	}
+	dy, err := G.HadamardProd(grad, G.Must(G.HadamardDiv(x, r2)))
+	if err != nil {
+		return nil, err
+	}
+	dx, err := G.Neg(G.Must(G.HadamardProd(grad, G.Must(G.HadamardDiv(y, r2)))))
+	return G.Nodes{dy, dx}, err
+}
+
+func (atan2K) backward(a *args) {
+	yg, xg := a.gs[0], a.gs[1]
+	for i, y := range a.in[0] {
+		x := a.in[1][i]
+		r2 := x*x + y*y
+		yg[i] += a.og[i] * (x / r2)
+		xg[i] -= a.og[i] * (y / r2)
+	}
+}
 
 // rowScaleOp is s_i·d_ij for d and its column s: each row of d scaled by
 // its own factor, without Gorgonia's broadcast nodes.
-type rowScaleOp struct {
-	opBase
+type rowScaleOp = kernelOp[rowScaleK]
+
+type rowScaleK struct{}
+
+func newRowScaleOp() rowScaleOp {
+	return rowScaleOp{opBase{id: "unrolled.rowscale", arity: 2}, rowScaleK{}}
 }
 
-func newRowScaleOp() rowScaleOp { return rowScaleOp{opBase{id: "unrolled.rowscale", arity: 2}} }
+func (rowScaleK) outShape(op fmt.Stringer, in []tensor.Shape) (tensor.Shape, error) {
+	if err := sameRanks(op, in); err != nil {
+		return nil, err
+	}
+	if !isColumn(in[0], in[1]) {
+		return nil, opErr(op, "factor shape %v does not fit %v (want %v)", in[0], in[1], columnOf(in[1]))
+	}
+	return in[1].Clone(), nil
+}
 
-func rowScaleShapes(op fmt.Stringer, s, d tensor.Shape) error {
-	if !isColumn(s, d) {
-		return opErr(op, "factor shape %v does not fit %v (want %v)", s, d, columnOf(d))
+func (rowScaleK) forward(_ fmt.Stringer, dst []float64, a *args) error {
+	_, k := rowsCols(a.sh[1])
+	for i, s := range a.in[0] {
+		for j := range k {
+			dst[i*k+j] = s * a.in[1][i*k+j]
+		}
 	}
 	return nil
 }
 
-func (op rowScaleOp) InferShape(ds ...G.DimSizer) (tensor.Shape, error) {
-	s, err := inputShapes(op, 2, ds)
+// derivs: ∂/∂s = rowdot(grad, d), ∂/∂d = rowscale(s, grad).
+func (rowScaleK) derivs(x G.Nodes, grad *G.Node) (G.Nodes, error) {
+	ds, err := applySalted(newRowDotOp(), grad, x[1])
 	if err != nil {
 		return nil, err
 	}
-	if err := rowScaleShapes(op, s[0], s[1]); err != nil {
-		return nil, err
-	}
-	return s[1].Clone(), nil
+	dd, err := applySalted(newRowScaleOp(), x[0], grad)
+	return G.Nodes{ds, dd}, err
 }
 
-func (op rowScaleOp) Do(vals ...G.Value) (v G.Value, err error) {
-	defer recoverErr(&err)
-	in, sh, err := inputValues(op, 2, vals)
-	if err != nil {
-		return nil, err
-	}
-	if err := rowScaleShapes(op, sh[0], sh[1]); err != nil {
-		return nil, err
-	}
-	_, k := rowsCols(sh[1])
-	out := make([]float64, len(in[1]))
-	for i, s := range in[0] {
-		for j := range k {
-			out[i*k+j] = s * in[1][i*k+j]
-		}
-	}
-	return newDense(sh[1], out), nil
-}
-
-// SymDiff implements gorgonia.SDOp: ∂/∂s = rowdot(grad, d),
-// ∂/∂d = rowscale(s, grad).
-func (op rowScaleOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
-	if err := op.checkSymDiff(inputs, grad); err != nil {
-		return nil, err
-	}
-	ds, err := op.diffNode(newRowDotOp(), grad, inputs[1])
-	if err != nil {
-		return nil, err
-	}
-	dd, err := op.diffNode(op, inputs[0], grad)
-	if err != nil {
-		return nil, err
-	}
-	return G.Nodes{ds, dd}, nil
-}
-
-func (op rowScaleOp) DoDiff(ctx G.ExecutionContext, inputs G.Nodes, output *G.Node) (err error) {
-	defer recoverErr(&err)
-	if err := op.checkDoDiff(inputs, output); err != nil {
-		return err
-	}
-	in, sh, err := inputValues(op, 2, nodeValues(inputs))
-	if err != nil {
-		return err
-	}
-	if err := rowScaleShapes(op, sh[0], sh[1]); err != nil {
-		return err
-	}
-	og, gs, err := diffGrads(op, inputs, output, "factor", "rows")
-	if err != nil {
-		return err
-	}
-	sg, dg := gs[0], gs[1]
-	if len(og) != len(in[1]) || len(dg) != len(in[1]) || len(sg) != len(in[0]) {
-		return opErr(op, "DoDiff: size mismatch")
-	}
-	_, k := rowsCols(sh[1])
-	for i, s := range in[0] {
+func (rowScaleK) backward(a *args) {
+	sg, dg, d := a.gs[0], a.gs[1], a.in[1]
+	_, k := rowsCols(a.sh[1])
+	for i, s := range a.in[0] {
 		var acc float64
 		for j := range k {
-			acc += og[i*k+j] * in[1][i*k+j]
-			dg[i*k+j] += s * og[i*k+j]
+			acc += a.og[i*k+j] * d[i*k+j]
+			dg[i*k+j] += s * a.og[i*k+j]
 		}
 		sg[i] += acc
 	}
-	return nil
 }
-
-// ---------------------------------------------------------------------------
 
 // rowDotOp is Σ_j a_ij b_ij for a, b of one shape: the row-wise inner
 // product, shaped as their column.
-type rowDotOp struct {
-	opBase
+type rowDotOp = kernelOp[rowDotK]
+
+type rowDotK struct{}
+
+func newRowDotOp() rowDotOp { return rowDotOp{opBase{id: "unrolled.rowdot", arity: 2}, rowDotK{}} }
+
+func (rowDotK) outShape(op fmt.Stringer, in []tensor.Shape) (tensor.Shape, error) {
+	if err := sameShapes(op, in); err != nil {
+		return nil, err
+	}
+	return columnOf(in[0]), nil
 }
 
-func newRowDotOp() rowDotOp { return rowDotOp{opBase{id: "unrolled.rowdot", arity: 2}} }
-
-func (op rowDotOp) InferShape(ds ...G.DimSizer) (tensor.Shape, error) {
-	s, err := inputShapes(op, 2, ds)
-	if err != nil {
-		return nil, err
-	}
-	if err := checkSame(op, s[0], s[1]); err != nil {
-		return nil, err
-	}
-	return columnOf(s[0]), nil
-}
-
-func (op rowDotOp) Do(vals ...G.Value) (v G.Value, err error) {
-	defer recoverErr(&err)
-	in, sh, err := inputValues(op, 2, vals)
-	if err != nil {
-		return nil, err
-	}
-	if err := checkSame(op, sh[0], sh[1]); err != nil {
-		return nil, err
-	}
-	r, k := rowsCols(sh[0])
-	out := make([]float64, r)
-	for i := range r {
+func (rowDotK) forward(_ fmt.Stringer, dst []float64, a *args) error {
+	_, k := rowsCols(a.sh[0])
+	for i := range dst {
 		var acc float64
 		for j := range k {
-			acc += in[0][i*k+j] * in[1][i*k+j]
+			acc += a.in[0][i*k+j] * a.in[1][i*k+j]
 		}
-		out[i] = acc
-	}
-	return newDense(columnOf(sh[0]), out), nil
-}
-
-// SymDiff implements gorgonia.SDOp: ∂/∂a = rowscale(grad, b),
-// ∂/∂b = rowscale(grad, a).
-func (op rowDotOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
-	if err := op.checkSymDiff(inputs, grad); err != nil {
-		return nil, err
-	}
-	da, err := op.diffNode(newRowScaleOp(), grad, inputs[1])
-	if err != nil {
-		return nil, err
-	}
-	db, err := op.diffNode(newRowScaleOp(), grad, inputs[0])
-	if err != nil {
-		return nil, err
-	}
-	return G.Nodes{da, db}, nil
-}
-
-func (op rowDotOp) DoDiff(ctx G.ExecutionContext, inputs G.Nodes, output *G.Node) (err error) {
-	defer recoverErr(&err)
-	if err := op.checkDoDiff(inputs, output); err != nil {
-		return err
-	}
-	in, sh, err := inputValues(op, 2, nodeValues(inputs))
-	if err != nil {
-		return err
-	}
-	if err := checkSame(op, sh[0], sh[1]); err != nil {
-		return err
-	}
-	og, gs, err := diffGrads(op, inputs, output, "a", "b")
-	if err != nil {
-		return err
-	}
-	ag, bg := gs[0], gs[1]
-	r, k := rowsCols(sh[0])
-	if len(og) != r || len(ag) != r*k || len(bg) != r*k {
-		return opErr(op, "DoDiff: size mismatch")
-	}
-	for i := range r {
-		for j := range k {
-			ag[i*k+j] += og[i] * in[1][i*k+j]
-			bg[i*k+j] += og[i] * in[0][i*k+j]
-		}
+		dst[i] = acc
 	}
 	return nil
+}
+
+// derivs: ∂/∂a = rowscale(grad, b), ∂/∂b = rowscale(grad, a).
+func (rowDotK) derivs(x G.Nodes, grad *G.Node) (G.Nodes, error) {
+	da, err := applySalted(newRowScaleOp(), grad, x[1])
+	if err != nil {
+		return nil, err
+	}
+	db, err := applySalted(newRowScaleOp(), grad, x[0])
+	return G.Nodes{da, db}, err
+}
+
+func (rowDotK) backward(a *args) {
+	_, k := rowsCols(a.sh[0])
+	for i, g := range a.og {
+		for j := range k {
+			a.gs[0][i*k+j] += g * a.in[1][i*k+j]
+			a.gs[1][i*k+j] += g * a.in[0][i*k+j]
+		}
+	}
 }
 
 // ---------------------------------------------------------------------------
@@ -809,193 +652,95 @@ func axisBlocks(s tensor.Shape, axis int) (outer, inner int) {
 	return outer, inner
 }
 
-// anyShape converts a DimSizer to a shape of any rank.
-func anyShape(op fmt.Stringer, d G.DimSizer, i int) (tensor.Shape, error) {
-	s, ok := d.(tensor.Shape)
-	if !ok {
-		return nil, opErr(op, "input %d: shape unknown (%T)", i, d)
-	}
-	return s, nil
-}
-
-// anyValues fetches the data of every input, checking their ranks.
-func anyValues(op fmt.Stringer, want, rank int, vals []G.Value) ([][]float64, []tensor.Shape, error) {
-	if len(vals) != want {
-		return nil, nil, opErr(op, "want %d inputs, have %d", want, len(vals))
-	}
-	data := make([][]float64, want)
-	shapes := make([]tensor.Shape, want)
-	for i, v := range vals {
-		d, s, err := denseData(op, v, fmt.Sprintf("input %d", i))
-		if err != nil {
-			return nil, nil, err
-		}
-		if len(s) != rank {
-			return nil, nil, opErr(op, "input %d has shape %v, want rank %d", i, s, rank)
-		}
-		data[i], shapes[i] = d, s
-	}
-	return data, shapes, nil
-}
-
 // reshapeOp reinterprets a tensor of shape from as shape to.
-type reshapeOp struct {
-	opBase
-	from, to tensor.Shape
-}
+type reshapeOp = kernelOp[reshapeK]
+
+type reshapeK struct{ from, to tensor.Shape }
 
 func newReshapeOp(from, to tensor.Shape) reshapeOp {
 	from, to = from.Clone(), to.Clone()
-	return reshapeOp{opBase{id: fmt.Sprintf("unrolled.reshape%v→%v", from, to), arity: 1, in: len(from), out: len(to)}, from, to}
+	return reshapeOp{opBase{id: fmt.Sprintf("unrolled.reshape%v→%v", from, to), arity: 1, in: len(from), out: len(to)}, reshapeK{from, to}}
 }
 
-func (op reshapeOp) check(s tensor.Shape) error {
-	if !sameShape(s, op.from) || op.from.TotalSize() != op.to.TotalSize() {
-		return opErr(op, "input shape %v cannot be reshaped from %v to %v", s, op.from, op.to)
+func (k reshapeK) outShape(op fmt.Stringer, in []tensor.Shape) (tensor.Shape, error) {
+	if !sameShape(in[0], k.from) || k.from.TotalSize() != k.to.TotalSize() {
+		return nil, opErr(op, "input shape %v cannot be reshaped from %v to %v", in[0], k.from, k.to)
 	}
+	return k.to.Clone(), nil
+}
+
+func (reshapeK) forward(_ fmt.Stringer, dst []float64, a *args) error {
+	copy(dst, a.in[0])
 	return nil
 }
 
-func (op reshapeOp) InferShape(ds ...G.DimSizer) (tensor.Shape, error) {
-	if len(ds) != 1 {
-		return nil, opErr(op, "want 1 input, have %d", len(ds))
-	}
-	s, err := anyShape(op, ds[0], 0)
-	if err != nil {
-		return nil, err
-	}
-	return op.to.Clone(), op.check(s)
+func (k reshapeK) derivs(_ G.Nodes, grad *G.Node) (G.Nodes, error) {
+	d, err := applySalted(newReshapeOp(k.to, k.from), grad)
+	return G.Nodes{d}, err
 }
 
-func (op reshapeOp) Do(vals ...G.Value) (v G.Value, err error) {
-	defer recoverErr(&err)
-	in, sh, err := anyValues(op, 1, len(op.from), vals)
-	if err != nil {
-		return nil, err
-	}
-	if err := op.check(sh[0]); err != nil {
-		return nil, err
-	}
-	return newDense(op.to, append([]float64(nil), in[0]...)), nil
-}
-
-func (op reshapeOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
-	if err := op.checkSymDiff(inputs, grad); err != nil {
-		return nil, err
-	}
-	d, err := op.diffNode(newReshapeOp(op.to, op.from), grad)
-	if err != nil {
-		return nil, err
-	}
-	return G.Nodes{d}, nil
-}
-
-func (op reshapeOp) DoDiff(ctx G.ExecutionContext, inputs G.Nodes, output *G.Node) (err error) {
-	defer recoverErr(&err)
-	if err := op.checkDoDiff(inputs, output); err != nil {
-		return err
-	}
-	og, gs, err := diffGrads(op, inputs, output, "input")
-	if err != nil {
-		return err
-	}
-	ig := gs[0]
-	if len(og) != len(ig) {
-		return opErr(op, "DoDiff: size mismatch")
-	}
-	for i, g := range og {
-		ig[i] += g
-	}
-	return nil
-}
+func (reshapeK) backward(a *args) { addTo(a.gs[0], a.og) }
 
 // concatOp concatenates n tensors of one rank along an axis.
-type concatOp struct {
-	opBase
-	axis, rank, n int
-}
+type concatOp = kernelOp[concatK]
+
+type concatK struct{ axis, rank, n int }
 
 func newConcatOp(axis, rank, n int) concatOp {
 	id := fmt.Sprintf("unrolled.concat(axis=%d,rank=%d,n=%d)", axis, rank, n)
-	return concatOp{opBase{id: id, arity: n, in: rank, out: rank}, axis, rank, n}
+	return concatOp{opBase{id: id, arity: n, in: rank, out: rank}, concatK{axis, rank, n}}
 }
 
-// outShape checks the input shapes and returns the output shape.
-func (op concatOp) outShape(shapes []tensor.Shape) (tensor.Shape, error) {
-	if op.n < 1 || len(shapes) != op.n || op.axis < 0 || op.axis >= op.rank {
-		return nil, opErr(op, "want %d inputs of rank > %d, have %d", op.n, op.axis, len(shapes))
+func (k concatK) outShape(op fmt.Stringer, shapes []tensor.Shape) (tensor.Shape, error) {
+	if k.n < 1 || len(shapes) != k.n || k.axis < 0 || k.axis >= k.rank {
+		return nil, opErr(op, "want %d inputs of rank > %d, have %d", k.n, k.axis, len(shapes))
 	}
 	out := shapes[0].Clone()
-	if len(out) != op.rank {
-		return nil, opErr(op, "input 0 has shape %v, want rank %d", out, op.rank)
+	if len(out) != k.rank {
+		return nil, opErr(op, "input 0 has shape %v, want rank %d", out, k.rank)
 	}
 	for i, s := range shapes[1:] {
-		if len(s) != op.rank {
-			return nil, opErr(op, "input %d has shape %v, want rank %d", i+1, s, op.rank)
+		if len(s) != k.rank {
+			return nil, opErr(op, "input %d has shape %v, want rank %d", i+1, s, k.rank)
 		}
 		for a := range s {
-			if a != op.axis && s[a] != out[a] {
+			if a != k.axis && s[a] != out[a] {
 				return nil, opErr(op, "input %d has shape %v, incompatible with %v", i+1, s, shapes[0])
 			}
 		}
-		out[op.axis] += s[op.axis]
+		out[k.axis] += s[k.axis]
 	}
 	return out, nil
 }
 
-func (op concatOp) InferShape(ds ...G.DimSizer) (tensor.Shape, error) {
-	shapes := make([]tensor.Shape, len(ds))
-	for i, d := range ds {
-		s, err := anyShape(op, d, i)
-		if err != nil {
-			return nil, err
-		}
-		shapes[i] = s
-	}
-	return op.outShape(shapes)
-}
-
-// blocks calls f(o, i, inOff, outOff, size) for each contiguous block of
-// input i in row block o.
-func (op concatOp) blocks(shapes []tensor.Shape, out tensor.Shape, f func(i, inOff, outOff, size int)) {
-	outer, inner := axisBlocks(out, op.axis)
-	rowOut := out[op.axis] * inner
+// blocks calls f(i, inOff, outOff, size) for each contiguous block of
+// input i in each row block of the output.
+func (k concatK) blocks(a *args, f func(i, inOff, outOff, size int)) {
+	outer, inner := axisBlocks(a.out, k.axis)
+	rowOut := a.out[k.axis] * inner
 	for o := range outer {
 		off := 0
-		for i, s := range shapes {
-			size := s[op.axis] * inner
+		for i, s := range a.sh {
+			size := s[k.axis] * inner
 			f(i, o*size, o*rowOut+off, size)
 			off += size
 		}
 	}
 }
 
-func (op concatOp) Do(vals ...G.Value) (v G.Value, err error) {
-	defer recoverErr(&err)
-	in, shapes, err := anyValues(op, op.n, op.rank, vals)
-	if err != nil {
-		return nil, err
-	}
-	out, err := op.outShape(shapes)
-	if err != nil {
-		return nil, err
-	}
-	data := make([]float64, out.TotalSize())
-	op.blocks(shapes, out, func(i, inOff, outOff, size int) {
-		copy(data[outOff:outOff+size], in[i][inOff:inOff+size])
+func (k concatK) forward(_ fmt.Stringer, dst []float64, a *args) error {
+	k.blocks(a, func(i, inOff, outOff, size int) {
+		copy(dst[outOff:outOff+size], a.in[i][inOff:inOff+size])
 	})
-	return newDense(out, data), nil
+	return nil
 }
 
-func (op concatOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
-	if err := op.checkSymDiff(inputs, grad); err != nil {
-		return nil, err
-	}
-	res := make(G.Nodes, op.n)
+func (k concatK) derivs(x G.Nodes, grad *G.Node) (G.Nodes, error) {
+	res := make(G.Nodes, k.n)
 	lo := 0
-	for i, in := range inputs {
-		hi := lo + in.Shape()[op.axis]
-		d, err := op.diffNode(newSliceOp(axisRange{op.axis, lo, hi, grad.Shape()}), grad)
+	for i, in := range x {
+		hi := lo + in.Shape()[k.axis]
+		d, err := applySalted(newSliceOp(axisRange{k.axis, lo, hi, grad.Shape()}), grad)
 		if err != nil {
 			return nil, err
 		}
@@ -1005,226 +750,132 @@ func (op concatOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error
 	return res, nil
 }
 
-func (op concatOp) DoDiff(ctx G.ExecutionContext, inputs G.Nodes, output *G.Node) (err error) {
-	defer recoverErr(&err)
-	if err := op.checkDoDiff(inputs, output); err != nil {
-		return err
-	}
-	shapes := make([]tensor.Shape, op.n)
-	grads := make([][]float64, op.n)
-	for i, in := range inputs {
-		shapes[i] = in.Shape()
-		if grads[i], err = gradData(op, in, fmt.Sprintf("input %d", i)); err != nil {
-			return err
-		}
-	}
-	out, err := op.outShape(shapes)
-	if err != nil {
-		return err
-	}
-	og, err := gradData(op, output, "output")
-	if err != nil {
-		return err
-	}
-	if len(og) != out.TotalSize() {
-		return opErr(op, "DoDiff: size mismatch")
-	}
-	op.blocks(shapes, out, func(i, inOff, outOff, size int) {
-		for j := range size {
-			grads[i][inOff+j] += og[outOff+j]
-		}
+func (k concatK) backward(a *args) {
+	k.blocks(a, func(i, inOff, outOff, size int) {
+		addTo(a.gs[i][inOff:inOff+size], a.og[outOff:outOff+size])
 	})
-	return nil
 }
 
 // axisRange is the indices [lo, hi) of one axis of a tensor of shape from:
-// the fields of sliceOp and of its adjoint embedOp.
+// the kernels of sliceOp and of its adjoint embedOp.
 type axisRange struct {
 	axis, lo, hi int
 	from         tensor.Shape
 }
 
+// sliced checks that s is from, that the range fits it, and returns the
+// shape of the slice.
+func (r axisRange) sliced(op fmt.Stringer, s tensor.Shape) (tensor.Shape, error) {
+	if !sameShape(s, r.from) || r.axis < 0 || r.axis >= len(s) || r.lo < 0 || r.hi > s[r.axis] || r.lo >= r.hi {
+		return nil, opErr(op, "cannot slice shape %v", s)
+	}
+	out := s.Clone()
+	out[r.axis] = r.hi - r.lo
+	return out, nil
+}
+
+// blocks calls f(bigOff, smallOff, size) for each contiguous block that
+// the range selects in a tensor of shape from.
+func (r axisRange) blocks(f func(bigOff, smallOff, size int)) {
+	outer, inner := axisBlocks(r.from, r.axis)
+	size := (r.hi - r.lo) * inner
+	for o := range outer {
+		f(o*r.from[r.axis]*inner+r.lo*inner, o*size, size)
+	}
+}
+
+// toSlice copies the range of big (shape from) into small, or adds it with
+// add.
+func (r axisRange) toSlice(small, big []float64, add bool) {
+	r.blocks(func(bigOff, smallOff, size int) {
+		move(small[smallOff:smallOff+size], big[bigOff:bigOff+size], add)
+	})
+}
+
+// fromSlice copies small into the range of big (shape from), or adds it
+// with add.
+func (r axisRange) fromSlice(big, small []float64, add bool) {
+	r.blocks(func(bigOff, smallOff, size int) {
+		move(big[bigOff:bigOff+size], small[smallOff:smallOff+size], add)
+	})
+}
+
+// move copies src to dst, or adds it with add.
+func move(dst, src []float64, add bool) {
+	if add {
+		addTo(dst, src)
+	} else {
+		copy(dst, src)
+	}
+}
+
 // sliceOp takes indices [lo, hi) of one axis of a tensor of shape from,
-// keeping the axis.
-type sliceOp struct {
-	opBase
+// keeping the axis; embedOp, its adjoint, places its input at those
+// indices in zeros of shape from. Their kernel is one, rangeK, each Op
+// differentiating to the other.
+type (
+	sliceOp = kernelOp[rangeK]
+	embedOp = kernelOp[rangeK]
+)
+
+// rangeK is the kernel of sliceOp, and of embedOp where embed is set.
+type rangeK struct {
 	axisRange
+	embed bool
 }
 
 func newSliceOp(r axisRange) sliceOp {
 	r.from = r.from.Clone()
 	id := fmt.Sprintf("unrolled.slice(axis=%d,%d:%d,of %v)", r.axis, r.lo, r.hi, r.from)
-	return sliceOp{opBase{id: id, arity: 1}, r}
-}
-
-func (op sliceOp) outShape(s tensor.Shape) (tensor.Shape, error) {
-	if !sameShape(s, op.from) || op.axis < 0 || op.axis >= len(s) || op.lo < 0 || op.hi > s[op.axis] || op.lo >= op.hi {
-		return nil, opErr(op, "cannot slice shape %v", s)
-	}
-	out := s.Clone()
-	out[op.axis] = op.hi - op.lo
-	return out, nil
-}
-
-func (op sliceOp) InferShape(ds ...G.DimSizer) (tensor.Shape, error) {
-	if len(ds) != 1 {
-		return nil, opErr(op, "want 1 input, have %d", len(ds))
-	}
-	s, err := anyShape(op, ds[0], 0)
-	if err != nil {
-		return nil, err
-	}
-	return op.outShape(s)
-}
-
-// sliceBlocks calls f(bigOff, smallOff, size) for each contiguous block
-// that [lo, hi) of axis selects in a tensor of shape big.
-func sliceBlocks(big tensor.Shape, axis, lo, hi int, f func(bigOff, smallOff, size int)) {
-	outer, inner := axisBlocks(big, axis)
-	size := (hi - lo) * inner
-	for o := range outer {
-		f(o*big[axis]*inner+lo*inner, o*size, size)
-	}
-}
-
-func (op sliceOp) Do(vals ...G.Value) (v G.Value, err error) {
-	defer recoverErr(&err)
-	in, sh, err := anyValues(op, 1, len(op.from), vals)
-	if err != nil {
-		return nil, err
-	}
-	out, err := op.outShape(sh[0])
-	if err != nil {
-		return nil, err
-	}
-	data := make([]float64, out.TotalSize())
-	sliceBlocks(op.from, op.axis, op.lo, op.hi, func(bigOff, smallOff, size int) {
-		copy(data[smallOff:smallOff+size], in[0][bigOff:bigOff+size])
-	})
-	return newDense(out, data), nil
-}
-
-func (op sliceOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
-	if err := op.checkSymDiff(inputs, grad); err != nil {
-		return nil, err
-	}
-	d, err := op.diffNode(newEmbedOp(op.axisRange), grad)
-	if err != nil {
-		return nil, err
-	}
-	return G.Nodes{d}, nil
-}
-
-func (op sliceOp) DoDiff(ctx G.ExecutionContext, inputs G.Nodes, output *G.Node) (err error) {
-	defer recoverErr(&err)
-	if err := op.checkDoDiff(inputs, output); err != nil {
-		return err
-	}
-	out, err := op.outShape(inputs[0].Shape())
-	if err != nil {
-		return err
-	}
-	og, gs, err := diffGrads(op, inputs, output, "input")
-	if err != nil {
-		return err
-	}
-	ig := gs[0]
-	if len(og) != out.TotalSize() {
-		return opErr(op, "DoDiff: size mismatch")
-	}
-	sliceBlocks(op.from, op.axis, op.lo, op.hi, func(bigOff, smallOff, size int) {
-		for j := range size {
-			ig[bigOff+j] += og[smallOff+j]
-		}
-	})
-	return nil
-}
-
-// embedOp is the adjoint of sliceOp with the same fields: it places its
-// input at indices [lo, hi) of axis in zeros of shape from.
-type embedOp struct {
-	opBase
-	axisRange
+	return sliceOp{opBase{id: id, arity: 1}, rangeK{r, false}}
 }
 
 func newEmbedOp(r axisRange) embedOp {
 	r.from = r.from.Clone()
 	id := fmt.Sprintf("unrolled.embed(axis=%d,%d:%d,in %v)", r.axis, r.lo, r.hi, r.from)
-	return embedOp{opBase{id: id, arity: 1}, r}
+	return embedOp{opBase{id: id, arity: 1}, rangeK{r, true}}
 }
 
-// check verifies that s is the shape of the slice op describes.
-func (op embedOp) check(s tensor.Shape) error {
-	want, err := newSliceOp(op.axisRange).outShape(op.from)
-	if err != nil {
-		return err
+// outShape: a slice takes a tensor of shape from; an embedding takes one
+// of the slice's shape and returns shape from.
+func (k rangeK) outShape(op fmt.Stringer, in []tensor.Shape) (tensor.Shape, error) {
+	if !k.embed {
+		return k.sliced(op, in[0])
 	}
-	if !sameShape(s, want) {
-		return opErr(op, "input shape %v, want %v", s, want)
+	want, err := k.sliced(op, k.from)
+	if err != nil {
+		return nil, err
+	}
+	if !sameShape(in[0], want) {
+		return nil, opErr(op, "input shape %v, want %v", in[0], want)
+	}
+	return k.from.Clone(), nil
+}
+
+func (k rangeK) forward(_ fmt.Stringer, dst []float64, a *args) error {
+	if k.embed {
+		k.fromSlice(dst, a.in[0], false)
+	} else {
+		k.toSlice(dst, a.in[0], false)
 	}
 	return nil
 }
 
-func (op embedOp) InferShape(ds ...G.DimSizer) (tensor.Shape, error) {
-	if len(ds) != 1 {
-		return nil, opErr(op, "want 1 input, have %d", len(ds))
+func (k rangeK) derivs(_ G.Nodes, grad *G.Node) (G.Nodes, error) {
+	adjoint := newEmbedOp(k.axisRange)
+	if k.embed {
+		adjoint = newSliceOp(k.axisRange)
 	}
-	s, err := anyShape(op, ds[0], 0)
-	if err != nil {
-		return nil, err
-	}
-	return op.from.Clone(), op.check(s)
+	d, err := applySalted(adjoint, grad)
+	return G.Nodes{d}, err
 }
 
-func (op embedOp) Do(vals ...G.Value) (v G.Value, err error) {
-	defer recoverErr(&err)
-	in, sh, err := anyValues(op, 1, len(op.from), vals)
-	if err != nil {
-		return nil, err
+func (k rangeK) backward(a *args) {
+	if k.embed {
+		k.toSlice(a.gs[0], a.og, true)
+	} else {
+		k.fromSlice(a.gs[0], a.og, true)
 	}
-	if err := op.check(sh[0]); err != nil {
-		return nil, err
-	}
-	data := make([]float64, op.from.TotalSize())
-	sliceBlocks(op.from, op.axis, op.lo, op.hi, func(bigOff, smallOff, size int) {
-		copy(data[bigOff:bigOff+size], in[0][smallOff:smallOff+size])
-	})
-	return newDense(op.from, data), nil
-}
-
-func (op embedOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
-	if err := op.checkSymDiff(inputs, grad); err != nil {
-		return nil, err
-	}
-	d, err := op.diffNode(newSliceOp(op.axisRange), grad)
-	if err != nil {
-		return nil, err
-	}
-	return G.Nodes{d}, nil
-}
-
-func (op embedOp) DoDiff(ctx G.ExecutionContext, inputs G.Nodes, output *G.Node) (err error) {
-	defer recoverErr(&err)
-	if err := op.checkDoDiff(inputs, output); err != nil {
-		return err
-	}
-	if err := op.check(inputs[0].Shape()); err != nil {
-		return err
-	}
-	og, gs, err := diffGrads(op, inputs, output, "input")
-	if err != nil {
-		return err
-	}
-	ig := gs[0]
-	if len(og) != op.from.TotalSize() {
-		return opErr(op, "DoDiff: size mismatch")
-	}
-	sliceBlocks(op.from, op.axis, op.lo, op.hi, func(bigOff, smallOff, size int) {
-		for j := range size {
-			ig[smallOff+j] += og[bigOff+j]
-		}
-	})
-	return nil
 }
 
 // ---------------------------------------------------------------------------
@@ -1235,7 +886,7 @@ func (op embedOp) DoDiff(ctx G.ExecutionContext, inputs G.Nodes, output *G.Node)
 // zero (zerosLikeOp), as the output does not depend on them.
 
 // tieOp returns a copy of its input 0 and ignores the values of its other
-// inputs.
+// inputs, which are not read and may be of any type.
 type tieOp struct {
 	opBase
 }
@@ -1254,17 +905,16 @@ func (op tieOp) Type() hm.Type {
 	return hm.NewFnType(ts...)
 }
 
+// InferShape implements gorgonia.Op.
 func (op tieOp) InferShape(ds ...G.DimSizer) (tensor.Shape, error) {
-	if len(ds) != op.arity || op.arity < 1 {
-		return nil, opErr(op, "want %d inputs, have %d", op.arity, len(ds))
-	}
-	s, err := anyShape(op, ds[0], 0)
+	in, err := dimShapes(op, ds)
 	if err != nil {
 		return nil, err
 	}
-	return s.Clone(), nil
+	return in[0].Clone(), nil
 }
 
+// Do implements gorgonia.Op.
 func (op tieOp) Do(vals ...G.Value) (v G.Value, err error) {
 	defer recoverErr(&err)
 	if len(vals) != op.arity || op.arity < 1 {
@@ -1280,93 +930,68 @@ func (op tieOp) Do(vals ...G.Value) (v G.Value, err error) {
 // SymDiff implements gorgonia.SDOp: the gradient itself (a copy) for
 // input 0, zeros for the others.
 func (op tieOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
-	if err := op.checkSymDiff(inputs, grad); err != nil {
-		return nil, err
+	if len(inputs) != op.arity || grad == nil || slices.Contains(inputs, nil) {
+		return nil, opErr(op, "SymDiff wants %d inputs and a gradient", op.arity)
 	}
 	res := make(G.Nodes, len(inputs))
 	var err error
-	if res[0], err = op.diffNode(newTieOp(1), grad); err != nil {
-		return nil, err
-	}
-	for i := 1; i < len(inputs); i++ {
-		if res[i], err = op.diffNode(newZerosLikeOp(), inputs[i]); err != nil {
-			return nil, err
+	for i, x := range inputs {
+		if i == 0 {
+			res[i], err = applySalted(newTieOp(1), grad)
+		} else {
+			res[i], err = applySalted(newZerosLikeOp(), x)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("unrolled: %v: SymDiff: %w", op, err)
 		}
 	}
 	return res, nil
 }
 
+// DoDiff implements gorgonia.ADOp: it adds the output's gradient to input
+// 0's.
 func (op tieOp) DoDiff(ctx G.ExecutionContext, inputs G.Nodes, output *G.Node) (err error) {
 	defer recoverErr(&err)
-	if err := op.checkDoDiff(inputs, output); err != nil {
-		return err
+	if len(inputs) != op.arity || output == nil || slices.Contains(inputs, nil) {
+		return opErr(op, "DoDiff wants %d inputs and the output", op.arity)
 	}
-	og, gs, err := diffGrads(op, inputs, output, "input 0")
+	og, err := gradData(op, output, "output")
 	if err != nil {
 		return err
 	}
-	ig := gs[0]
+	ig, err := gradData(op, inputs[0], "input 0")
+	if err != nil {
+		return err
+	}
 	if len(og) != len(ig) {
 		return opErr(op, "DoDiff: size mismatch")
 	}
-	for i, g := range og {
-		ig[i] += g
-	}
+	addTo(ig, og)
 	return nil
 }
 
 // zerosLikeOp returns zeros shaped like its input, whatever its values.
-type zerosLikeOp struct {
-	opBase
+type zerosLikeOp = kernelOp[zerosLikeK]
+
+type zerosLikeK struct{}
+
+func newZerosLikeOp() zerosLikeOp {
+	return zerosLikeOp{opBase{id: "unrolled.zeroslike", arity: 1}, zerosLikeK{}}
 }
 
-func newZerosLikeOp() zerosLikeOp { return zerosLikeOp{opBase{id: "unrolled.zeroslike", arity: 1}} }
-
-func (op zerosLikeOp) InferShape(ds ...G.DimSizer) (tensor.Shape, error) {
-	if len(ds) != 1 {
-		return nil, opErr(op, "want 1 input, have %d", len(ds))
-	}
-	s, err := anyShape(op, ds[0], 0)
-	if err != nil {
-		return nil, err
-	}
-	return s.Clone(), nil
+func (zerosLikeK) outShape(_ fmt.Stringer, in []tensor.Shape) (tensor.Shape, error) {
+	return in[0].Clone(), nil
 }
 
-func (op zerosLikeOp) Do(vals ...G.Value) (v G.Value, err error) {
-	defer recoverErr(&err)
-	if len(vals) != 1 || vals[0] == nil {
-		return nil, opErr(op, "want 1 input, have %d", len(vals))
-	}
-	if d, ok := vals[0].(*tensor.Dense); !ok || d.Dtype() != tensor.Float64 {
-		return nil, opErr(op, "input must be a float64 *tensor.Dense, is %T", vals[0])
-	}
-	sh := vals[0].Shape()
-	return newDense(sh, make([]float64, sh.TotalSize())), nil
+func (zerosLikeK) forward(fmt.Stringer, []float64, *args) error { return nil }
+
+// derivs: the derivative of a constant is zero.
+func (zerosLikeK) derivs(x G.Nodes, _ *G.Node) (G.Nodes, error) {
+	d, err := applySalted(newZerosLikeOp(), x[0])
+	return G.Nodes{d}, err
 }
 
-// SymDiff implements gorgonia.SDOp: the derivative of a constant is zero.
-func (op zerosLikeOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
-	if err := op.checkSymDiff(inputs, grad); err != nil {
-		return nil, err
-	}
-	d, err := op.diffNode(op, inputs[0])
-	if err != nil {
-		return nil, err
-	}
-	return G.Nodes{d}, nil
-}
-
-// DoDiff implements gorgonia.ADOp: it adds nothing (after checking that
-// the output has a gradient, as a DoDiff that adds would).
-func (op zerosLikeOp) DoDiff(ctx G.ExecutionContext, inputs G.Nodes, output *G.Node) (err error) {
-	defer recoverErr(&err)
-	if err := op.checkDoDiff(inputs, output); err != nil {
-		return err
-	}
-	_, err = gradData(op, output, "output")
-	return err
-}
+func (zerosLikeK) backward(*args) {}
 
 // ---------------------------------------------------------------------------
 // Salted nodes. Gorgonia merges a new node into an existing one when their
