@@ -45,19 +45,25 @@ func valuesOf(t testing.TB, v G.Value) []float64 {
 	switch x := v.(type) {
 	case *G.F32:
 		return []float64{float64(*x)}
+	case *G.F64:
+		return []float64{float64(*x)}
 	case *tensor.Dense:
 		if x.RequiresIterator() {
 			x = x.Materialize().(*tensor.Dense)
 		}
-		if d, ok := x.Data().([]float32); ok {
+		switch d := x.Data().(type) {
+		case []float32:
 			out := make([]float64, len(d))
 			for i, f := range d {
 				out[i] = float64(f)
 			}
 			return out
+		case []float64:
+			return slices.Clone(d)
 		}
 	}
-	return floats(t, v)
+	t.Fatalf("unexpected value %T", v)
+	return nil
 }
 
 // gradsOf returns the gradient of every node in ns as float64, checking

@@ -57,17 +57,10 @@ func input(t testing.TB, g *G.ExprGraph, name string, v []float64, shape ...int)
 // floats returns a copy of a value's float64 data.
 func floats(t testing.TB, v G.Value) []float64 {
 	t.Helper()
-	switch x := v.(type) {
-	case *G.F64:
-		return []float64{float64(*x)}
-	case *tensor.Dense:
-		if x.RequiresIterator() {
-			x = x.Materialize().(*tensor.Dense)
-		}
-		return slices.Clone(x.Data().([]float64))
+	if v == nil || v.Dtype() != tensor.Float64 {
+		t.Fatalf("value %T, want float64", v)
 	}
-	t.Fatalf("unexpected value %T", v)
-	return nil
+	return valuesOf(t, v)
 }
 
 func gradOf(t testing.TB, n *G.Node) []float64 {
