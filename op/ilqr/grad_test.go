@@ -292,6 +292,20 @@ func fdLoss(t *testing.T, sv *ilqr.Solver, in ilqr.Inputs, base *ilqr.Result, wx
 	return fdtest.Dot(wx, r.X) + fdtest.Dot(wu, r.U)
 }
 
+// runSolvedGradCases runs f on every gradient case, solved by
+// solveGradCase, as a subtest; long cases are skipped under -short.
+func runSolvedGradCases(t *testing.T, f func(t *testing.T, c gradCase, sv *ilqr.Solver, r *ilqr.Result)) {
+	for _, c := range gradCases() {
+		t.Run(c.name, func(t *testing.T) {
+			if c.long && testing.Short() {
+				t.Skip("long case")
+			}
+			sv, r := solveGradCase(t, c)
+			f(t, c, sv, r)
+		})
+	}
+}
+
 // solveGradCase solves a case with the tight settings and checks it
 // converged.
 func solveGradCase(t *testing.T, c gradCase) (*ilqr.Solver, *ilqr.Result) {
@@ -345,88 +359,76 @@ func solveConverged(t *testing.T, prob ilqr.Problem, set *ilqr.Settings, in ilqr
 // costates, which weight the neglected ∇²f terms, are small there), so only
 // the cases with fpMin assert it exceeds 1e-3.
 func TestGradientFiniteDifferences(t *testing.T) {
-	for _, c := range gradCases() {
-		t.Run(c.name, func(t *testing.T) {
-			if c.long && testing.Short() {
-				t.Skip("long case")
-			}
-			sv, r := solveGradCase(t, c)
-			checkActiveSet(t, c, sv, r)
-			n, m := r.N, r.M
-			wx, wu := gradWeights(nameSeed(c.name), c.prob.T, n, m)
+	runSolvedGradCases(t, func(t *testing.T, c gradCase, sv *ilqr.Solver, r *ilqr.Result) {
+		checkActiveSet(t, c, sv, r)
+		n, m := r.N, r.M
+		wx, wu := gradWeights(nameSeed(c.name), c.prob.T, n, m)
 
-			in := c.in
-			in.X0 = slices.Clone(c.in.X0)
-			in.Theta = slices.Clone(c.in.Theta)
-			in.Phi = slices.Clone(c.in.Phi)
-			loss := func() float64 { return fdLoss(t, sv, in, r, wx, wu, nil) }
-			fd := gradFD{
-				x0:    fdtest.CentralDiff(in.X0, fdtest.Rel, fdtest.Floor, loss),
-				theta: fdtest.CentralDiff(in.Theta, fdtest.Rel, fdtest.Floor, loss),
-				phi:   fdtest.CentralDiff(in.Phi, fdtest.Rel, fdtest.Floor, loss),
-			}
+		in := c.in
+		in.X0 = slices.Clone(c.in.X0)
+		in.Theta = slices.Clone(c.in.Theta)
+		in.Phi = slices.Clone(c.in.Phi)
+		loss := func() float64 { return fdLoss(t, sv, in, r, wx, wu, nil) }
+		fd := gradFD{
+			x0:    fdtest.CentralDiff(in.X0, fdtest.Rel, fdtest.Floor, loss),
+			theta: fdtest.CentralDiff(in.Theta, fdtest.Rel, fdtest.Floor, loss),
+			phi:   fdtest.CentralDiff(in.Phi, fdtest.Rel, fdtest.Floor, loss),
+		}
 
-			var worst [2]float64
-			var grads [2]ilqr.Grads
-			for mi, mode := range []ilqr.GradMode{ilqr.Implicit, ilqr.FixedPoint} {
-				g := &grads[mi]
-				if err := sv.Gradient(g, r, c.in, wx, wu, ilqr.GradOptions{Mode: mode}); err != nil {
-					t.Fatal(err)
+		var worst [2]float64
+		var grads [2]ilqr.Grads
+		for mi, mode := range []ilqr.GradMode{ilqr.Implicit, ilqr.FixedPoint} {
+			g := &grads[mi]
+			if err := sv.Gradient(g, r, c.in, wx, wu, ilqr.GradOptions{Mode: mode}); err != nil {
+				t.Fatal(err)
+			}
+			if g.Status[0] != ilqr.GradOK {
+				t.Fatalf("%v gradient status %v", mode, g.Status[0])
+			}
+			for _, part := range []struct {
+				name  string
+				g, fd []float64
+			}{{"x0", g.X0, fd.x0}, {"theta", g.Theta, fd.theta}, {"phi", g.Phi, fd.phi}} {
+				e, j := fdtest.RelErr(part.g, part.fd)
+				worst[mi] = math.Max(worst[mi], e)
+				if mode == ilqr.Implicit && !(e <= fdtest.Tol) {
+					t.Errorf("implicit d/d%s[%d] = %.12g, finite differences %.12g: relative error %.2g > %g",
+						part.name, j, part.g[j], part.fd[j], e, fdtest.Tol)
 				}
-				if g.Status[0] != ilqr.GradOK {
-					t.Fatalf("%v gradient status %v", mode, g.Status[0])
-				}
-				for _, part := range []struct {
-					name  string
-					g, fd []float64
-				}{{"x0", g.X0, fd.x0}, {"theta", g.Theta, fd.theta}, {"phi", g.Phi, fd.phi}} {
-					e, j := fdtest.RelErr(part.g, part.fd)
-					worst[mi] = math.Max(worst[mi], e)
-					if mode == ilqr.Implicit && !(e <= fdtest.Tol) {
-						t.Errorf("implicit d/d%s[%d] = %.12g, finite differences %.12g: relative error %.2g > %g",
-							part.name, j, part.g[j], part.fd[j], e, fdtest.Tol)
-					}
-					t.Logf("%-11v %-5s rel. error %.2e", mode, part.name, e)
+				t.Logf("%-11v %-5s rel. error %.2e", mode, part.name, e)
+			}
+		}
+		t.Logf("summary %s: implicit %.2e fixed-point %.2e", c.name, worst[0], worst[1])
+		if c.fpMin > 0 && !(worst[1] > c.fpMin) {
+			t.Errorf("fixed-point gradient is within %.2g of finite differences; expected it to be off by > %g", worst[1], c.fpMin)
+		}
+		if c.fpExact {
+			// ∇²f = 0: the Lagrangian and Gauss-Newton Hessians coincide.
+			for _, pair := range [][2][]float64{{grads[0].X0, grads[1].X0}, {grads[0].Theta, grads[1].Theta}, {grads[0].Phi, grads[1].Phi}} {
+				if e, j := fdtest.RelErr(pair[1], pair[0]); e > 1e-12 {
+					t.Errorf("linear dynamics: fixed-point gradient differs from implicit at %d by %.2g", j, e)
 				}
 			}
-			t.Logf("summary %s: implicit %.2e fixed-point %.2e", c.name, worst[0], worst[1])
-			if c.fpMin > 0 && !(worst[1] > c.fpMin) {
-				t.Errorf("fixed-point gradient is within %.2g of finite differences; expected it to be off by > %g", worst[1], c.fpMin)
-			}
-			if c.fpExact {
-				// ∇²f = 0: the Lagrangian and Gauss-Newton Hessians coincide.
-				for _, pair := range [][2][]float64{{grads[0].X0, grads[1].X0}, {grads[0].Theta, grads[1].Theta}, {grads[0].Phi, grads[1].Phi}} {
-					if e, j := fdtest.RelErr(pair[1], pair[0]); e > 1e-12 {
-						t.Errorf("linear dynamics: fixed-point gradient differs from implicit at %d by %.2g", j, e)
-					}
-				}
-			}
-		})
-	}
+		}
+	})
 }
 
 // TestCostateIsValueGradient checks the envelope theorem on every case:
 // the gradient of the optimal cost J*(x0) is the costate λ_0 (Result.Lambda
 // row 0), against central differences of the re-solved optimal cost.
 func TestCostateIsValueGradient(t *testing.T) {
-	for _, c := range gradCases() {
-		t.Run(c.name, func(t *testing.T) {
-			if c.long && testing.Short() {
-				t.Skip("long case")
-			}
-			sv, r := solveGradCase(t, c)
-			in := c.in
-			in.X0 = slices.Clone(c.in.X0)
-			cost := func(r *ilqr.Result) float64 { return r.Cost[0] }
-			fd := fdtest.CentralDiff(in.X0, fdtest.Rel, fdtest.Floor, func() float64 { return fdLoss(t, sv, in, r, nil, nil, cost) })
-			lam0 := r.Lambda[:r.N]
-			if e, j := fdtest.RelErr(lam0, fd); !(e <= fdtest.Tol) {
-				t.Errorf("λ_0[%d] = %.12g, dJ*/dx0 by finite differences %.12g: relative error %.2g", j, lam0[j], fd[j], e)
-			} else {
-				t.Logf("λ_0 vs dJ*/dx0: relative error %.2e", e)
-			}
-		})
-	}
+	runSolvedGradCases(t, func(t *testing.T, c gradCase, sv *ilqr.Solver, r *ilqr.Result) {
+		in := c.in
+		in.X0 = slices.Clone(c.in.X0)
+		cost := func(r *ilqr.Result) float64 { return r.Cost[0] }
+		fd := fdtest.CentralDiff(in.X0, fdtest.Rel, fdtest.Floor, func() float64 { return fdLoss(t, sv, in, r, nil, nil, cost) })
+		lam0 := r.Lambda[:r.N]
+		if e, j := fdtest.RelErr(lam0, fd); !(e <= fdtest.Tol) {
+			t.Errorf("λ_0[%d] = %.12g, dJ*/dx0 by finite differences %.12g: relative error %.2g", j, lam0[j], fd[j], e)
+		} else {
+			t.Logf("λ_0 vs dJ*/dx0: relative error %.2e", e)
+		}
+	})
 }
 
 // TestGradientUnconvergedPolicy solves a batch of three pendulum examples
