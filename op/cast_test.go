@@ -348,9 +348,7 @@ func runDtypeGraph(t *testing.T, cfg op.OpConfig, d opData, dt tensor.Dtype, mac
 // float32 and float64, are refused with an error naming each input's dtype.
 func TestPlanDtypeErrors(t *testing.T) {
 	g := G.NewGraph()
-	x0 := G.NewMatrix(g, tensor.Float32, G.WithShape(2, 3), G.WithName("x0"))
-	th := G.NewVector(g, tensor.Float64, G.WithShape(3), G.WithName("theta"))
-	ph := G.NewVector(g, tensor.Float32, G.WithShape(8), G.WithName("phi"))
+	x0, th, ph := pendulumInputs(g, tensor.Float32, tensor.Float64, tensor.Float32)
 	_, err := op.ILQR(x0, th, ph, pendulumOpConfig(5, nil))
 	if !errors.Is(err, op.ErrBadInput) || !strings.Contains(err.Error(), "x0 float32, theta float64, phi float32") {
 		t.Errorf("mixed dtypes: %v", err)

@@ -1018,9 +1018,7 @@ func TestOpNonFiniteExample(t *testing.T) {
 // when it has width one (the pendulum's single control).
 func TestTrajectoryPartShapes(t *testing.T) {
 	g := G.NewGraph()
-	x0 := G.NewMatrix(g, tensor.Float64, G.WithShape(2, 3), G.WithName("x0"))
-	th := G.NewVector(g, tensor.Float64, G.WithShape(3), G.WithName("theta"))
-	ph := G.NewVector(g, tensor.Float64, G.WithShape(8), G.WithName("phi"))
+	x0, th, ph := pendulumInputs(g, tensor.Float64, tensor.Float64, tensor.Float64)
 	tr, err := op.ILQR(x0, th, ph, pendulumOpConfig(7, nil))
 	if err != nil {
 		t.Fatal(err)
@@ -1029,6 +1027,14 @@ func TestTrajectoryPartShapes(t *testing.T) {
 	if !x.Shape().Eq(tensor.Shape{2, 7, 3}) || !u.Shape().Eq(tensor.Shape{2, 7, 1}) {
 		t.Fatalf("X %v, U %v; want (2, 7, 3) and (2, 7, 1)", x.Shape(), u.Shape())
 	}
+}
+
+// pendulumInputs adds the inputs of a pendulum planner without values to
+// g: x0 (2×3), a shared θ (3) and φ (8), of the dtypes given.
+func pendulumInputs(g *G.ExprGraph, x0, theta, phi tensor.Dtype) (*G.Node, *G.Node, *G.Node) {
+	return G.NewMatrix(g, x0, G.WithShape(2, 3), G.WithName("x0")),
+		G.NewVector(g, theta, G.WithShape(3), G.WithName("theta")),
+		G.NewVector(g, phi, G.WithShape(8), G.WithName("phi"))
 }
 
 // trajectoryParts returns the X and U nodes of tr.
