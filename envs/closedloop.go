@@ -129,13 +129,8 @@ func NewMPC(env *Env, cfg *MPCConfig) (*MPC, error) {
 	if env == nil {
 		return nil, errors.New("envs: mpc: nil Env")
 	}
-	var c MPCConfig
-	if cfg != nil {
-		c = *cfg
-	}
-	if c.Horizon == 0 {
-		c.Horizon = DefaultMPCHorizon
-	}
+	c := deref(cfg)
+	setDefault(&c.Horizon, DefaultMPCHorizon)
 	if c.Horizon < 1 {
 		return nil, fmt.Errorf("envs: mpc for %s: horizon %d < 1", env.name, c.Horizon)
 	}
@@ -335,22 +330,11 @@ type Success struct {
 }
 
 func (s *Success) withDefaults() (Success, error) {
-	var d Success
-	if s != nil {
-		d = *s
-	}
-	if d.AngleTol == 0 {
-		d.AngleTol = 0.1
-	}
-	if d.RateTol == 0 {
-		d.RateTol = 0.5
-	}
-	if d.HoldSteps == 0 {
-		d.HoldSteps = 20
-	}
-	if d.TrackLimit == 0 {
-		d.TrackLimit = 2.4
-	}
+	d := deref(s)
+	setDefault(&d.AngleTol, 0.1)
+	setDefault(&d.RateTol, 0.5)
+	setDefault(&d.HoldSteps, 20)
+	setDefault(&d.TrackLimit, 2.4)
 	if !(d.AngleTol > 0 && d.RateTol > 0 && d.TrackLimit > 0) || d.HoldSteps < 1 ||
 		!finite([]float64{d.AngleTol, d.RateTol, d.TrackLimit}) {
 		return d, fmt.Errorf("envs: success: tolerances %g, %g, track %g must be positive and finite, hold %d ≥ 1",
@@ -502,16 +486,9 @@ func Evaluate(env *Env, p Policy, cfg *EvalConfig) (*Evaluation, error) {
 
 // evalDefaults fills cfg's defaults and checks it.
 func evalDefaults(env *Env, cfg *EvalConfig) (EvalConfig, error) {
-	var c EvalConfig
-	if cfg != nil {
-		c = *cfg
-	}
-	if c.Episodes == 0 {
-		c.Episodes = 20
-	}
-	if c.Steps == 0 {
-		c.Steps = 100
-	}
+	c := deref(cfg)
+	setDefault(&c.Episodes, 20)
+	setDefault(&c.Steps, 100)
 	if c.Episodes < 0 || c.Steps < 0 {
 		return c, fmt.Errorf("envs: evaluate %s: %d episodes of %d steps", env.name, c.Episodes, c.Steps)
 	}
@@ -699,4 +676,21 @@ func finite(v []float64) bool {
 		}
 	}
 	return true
+}
+
+// setDefault sets *v to d where it is zero.
+func setDefault[T comparable](v *T, d T) {
+	var zero T
+	if *v == zero {
+		*v = d
+	}
+}
+
+// deref returns *p, or the zero value for a nil p.
+func deref[T any](p *T) T {
+	if p == nil {
+		var zero T
+		return zero
+	}
+	return *p
 }

@@ -79,6 +79,14 @@ type ExpertInfo struct {
 	TolGradLoose float64 `json:"tol_grad_loose"`
 }
 
+// Settings returns the solver settings e records, the others at their
+// defaults: a planner with them and the true parameters reproduces the
+// demonstrations.
+func (e ExpertInfo) Settings() ilqr.Settings {
+	return ilqr.Settings{MaxIter: e.MaxIter, Newton: e.Newton, TolGrad: e.TolGrad,
+		TolCost: e.TolCost, TolGradLoose: e.TolGradLoose}
+}
+
 // Splits returns pointers to the three splits with their names, in file
 // order: "train", "val", "test".
 func (d *Dataset) Splits() []NamedSplit {
@@ -102,10 +110,7 @@ func Generate(env *Env, opts *DatasetOptions) (*Dataset, error) {
 	if env == nil {
 		return nil, fmt.Errorf("envs: generate: nil Env")
 	}
-	var o DatasetOptions
-	if opts != nil {
-		o = *opts
-	}
+	o := deref(opts)
 	sizes := []*int{&o.NTrain, &o.NVal, &o.NTest}
 	for i, def := range []int{DefaultNTrain, DefaultNVal, DefaultNTest} {
 		switch {

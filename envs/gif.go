@@ -156,22 +156,11 @@ func drawPanel(img *image.Paletted, org image.Point, size int, pix []float64, ok
 
 // gifOptions fills the defaults of o and checks it.
 func (e *Env) gifOptions(opts *GIFOptions) (GIFOptions, error) {
-	var o GIFOptions
-	if opts != nil {
-		o = *opts
-	}
-	if o.Size == 0 {
-		o.Size = 96
-	}
-	if o.Every == 0 {
-		o.Every = 1
-	}
-	if o.Delay == 0 {
-		o.Delay = 5 * o.Every
-	}
-	if o.HalfWidth == 0 {
-		o.HalfWidth = e.halfWidth
-	}
+	o := deref(opts)
+	setDefault(&o.Size, 96)
+	setDefault(&o.Every, 1)
+	setDefault(&o.Delay, 5*o.Every)
+	setDefault(&o.HalfWidth, e.halfWidth)
 	if o.Size < MinImageSize || o.Size > MaxImageSize || o.Every < 1 || o.Delay < 1 ||
 		!(o.HalfWidth > 0) || math.IsInf(o.HalfWidth, 0) {
 		return o, fmt.Errorf("envs: gif: size %d (want [%d, %d]), every %d, delay %d, half width %g",

@@ -52,19 +52,10 @@ type RenderOptions struct {
 
 // renderOptions returns the options with defaults filled in, or an error.
 func (e *Env) renderOptions(o *RenderOptions) (RenderOptions, error) {
-	var r RenderOptions
-	if o != nil {
-		r = *o
-	}
-	if r.Size == 0 {
-		r.Size = DefaultImageSize
-	}
-	if r.HalfWidth == 0 {
-		r.HalfWidth = e.halfWidth
-	}
-	if r.LineWidth == 0 {
-		r.LineWidth = DefaultLineWidth
-	}
+	r := deref(o)
+	setDefault(&r.Size, DefaultImageSize)
+	setDefault(&r.HalfWidth, e.halfWidth)
+	setDefault(&r.LineWidth, DefaultLineWidth)
 	switch {
 	case r.Size < MinImageSize || r.Size > MaxImageSize:
 		return r, fmt.Errorf("envs: render: size %d outside [%d, %d]", r.Size, MinImageSize, MaxImageSize)

@@ -32,15 +32,7 @@ const (
 
 // String returns "fixed", "learned" or "external".
 func (s Source) String() string {
-	switch s {
-	case Fixed:
-		return "fixed"
-	case Learned:
-		return "learned"
-	case External:
-		return "external"
-	}
-	return fmt.Sprintf("Source(%d)", uint8(s))
+	return enumName("Source", s, "fixed", "learned", "external")
 }
 
 // CostForm selects how an ILQR layer's cost parameters are written.
@@ -64,17 +56,9 @@ const (
 	QuadBlocks
 )
 
-// String returns "native" or "goal".
+// String returns "native", "goal" or "quad-blocks".
 func (f CostForm) String() string {
-	switch f {
-	case NativeCost:
-		return "native"
-	case GoalWeights:
-		return "goal"
-	case QuadBlocks:
-		return "quad-blocks"
-	}
-	return fmt.Sprintf("CostForm(%d)", uint8(f))
+	return enumName("CostForm", f, "native", "goal", "quad-blocks")
 }
 
 // ParamSpec says where one parameter block of an ILQR layer comes from and

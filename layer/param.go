@@ -194,13 +194,7 @@ const (
 
 // String returns "tanh" or "relu".
 func (a Activation) String() string {
-	switch a {
-	case Tanh:
-		return "tanh"
-	case ReLU:
-		return "relu"
-	}
-	return fmt.Sprintf("Activation(%d)", uint8(a))
+	return enumName("Activation", a, "tanh", "relu")
 }
 
 func (a Activation) valid() bool { return a <= ReLU }

@@ -27,15 +27,17 @@ const (
 
 // String returns "identity", "softplus" or "sigmoid".
 func (t Transform) String() string {
-	switch t {
-	case Identity:
-		return "identity"
-	case Softplus:
-		return "softplus"
-	case Sigmoid:
-		return "sigmoid"
+	return enumName("Transform", t, "identity", "softplus", "sigmoid")
+}
+
+// enumName returns names[v], the name of an enumeration's value v whose
+// constants count from 0 in the order of names, or "typ(v)" for a value
+// past them.
+func enumName[E ~uint8](typ string, v E, names ...string) string {
+	if int(v) < len(names) {
+		return names[v]
 	}
-	return fmt.Sprintf("Transform(%d)", uint8(t))
+	return fmt.Sprintf("%s(%d)", typ, uint8(v))
 }
 
 func (t Transform) valid() bool { return t <= Sigmoid }

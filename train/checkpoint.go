@@ -82,49 +82,22 @@ func (f *jf) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-func toJF(v []float64) []jf {
+// mapSlice returns f applied to each element of v; nil for a nil v.
+func mapSlice[S, D any](v []S, f func(S) D) []D {
 	if v == nil {
 		return nil
 	}
-	out := make([]jf, len(v))
+	out := make([]D, len(v))
 	for i, x := range v {
-		out[i] = jf(x)
+		out[i] = f(x)
 	}
 	return out
 }
 
-func fromJF(v []jf) []float64 {
-	if v == nil {
-		return nil
-	}
-	out := make([]float64, len(v))
-	for i, x := range v {
-		out[i] = float64(x)
-	}
-	return out
-}
-
-func toJF2(v [][]float64) [][]jf {
-	if v == nil {
-		return nil
-	}
-	out := make([][]jf, len(v))
-	for i, x := range v {
-		out[i] = toJF(x)
-	}
-	return out
-}
-
-func fromJF2(v [][]jf) [][]float64 {
-	if v == nil {
-		return nil
-	}
-	out := make([][]float64, len(v))
-	for i, x := range v {
-		out[i] = fromJF(x)
-	}
-	return out
-}
+func toJF(v []float64) []jf        { return mapSlice(v, func(x float64) jf { return jf(x) }) }
+func fromJF(v []jf) []float64      { return mapSlice(v, func(x jf) float64 { return float64(x) }) }
+func toJF2(v [][]float64) [][]jf   { return mapSlice(v, toJF) }
+func fromJF2(v [][]jf) [][]float64 { return mapSlice(v, fromJF) }
 
 // runID identifies a run: everything that changes its results except the
 // number of epochs (which a resumed run may extend) and the patience.

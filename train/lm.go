@@ -32,13 +32,17 @@ const (
 
 // String returns the damping's name.
 func (d Damping) String() string {
-	switch d {
-	case Marquardt:
-		return "marquardt"
-	case Levenberg:
-		return "levenberg"
+	return enumName("Damping", d, "marquardt", "levenberg")
+}
+
+// enumName returns names[v], the name of an enumeration's value v whose
+// constants count from 0 in the order of names, or "typ(v)" for a value
+// past them.
+func enumName[E ~uint8](typ string, v E, names ...string) string {
+	if int(v) < len(names) {
+		return names[v]
 	}
-	return fmt.Sprintf("Damping(%d)", uint8(d))
+	return fmt.Sprintf("%s(%d)", typ, uint8(v))
 }
 
 // LMConfig configures FitLM. A zero field means its default.
@@ -121,17 +125,8 @@ const (
 
 // String returns a lower-case description of s.
 func (s LMStatus) String() string {
-	switch s {
-	case LMStepConverged:
-		return "step converged"
-	case LMGradConverged:
-		return "gradient converged"
-	case LMNoDecrease:
-		return "no decrease up to the largest damping"
-	case LMIterationLimit:
-		return "iteration limit"
-	}
-	return fmt.Sprintf("LMStatus(%d)", uint8(s))
+	return enumName("LMStatus", s, "step converged", "gradient converged",
+		"no decrease up to the largest damping", "iteration limit")
 }
 
 // LMIter describes one iteration of FitLM.
@@ -201,9 +196,7 @@ func (c LMConfig) withDefaults(ds *envs.Dataset) (LMConfig, error) {
 		bad(c.TolGrad) || bad(c.RankTol) {
 		return c, errors.New("train: lm: negative, NaN or infinite setting, or unknown damping")
 	}
-	if c.NTrain == 0 {
-		c.NTrain = ds.Train.B
-	}
+	setDefault(&c.NTrain, ds.Train.B)
 	if c.NTrain > ds.Train.B {
 		return c, fmt.Errorf("train: lm: NTrain %d exceeds the dataset's %d training demonstrations", c.NTrain, ds.Train.B)
 	}
@@ -223,35 +216,25 @@ func (c LMConfig) withDefaults(ds *envs.Dataset) (LMConfig, error) {
 			return c, fmt.Errorf("train: lm: initial θ[%d] = %g: the fit works in log θ and needs every parameter positive and finite", j, v)
 		}
 	}
-	if c.Planner == nil {
-		e := ds.Expert
-		c.Planner = &ilqr.Settings{MaxIter: e.MaxIter, Newton: e.Newton, TolGrad: e.TolGrad,
-			TolCost: e.TolCost, TolGradLoose: e.TolGradLoose}
-	} else {
-		s := *c.Planner
-		c.Planner = &s
+	s := ds.Expert.Settings()
+	if c.Planner != nil {
+		s = *c.Planner
 	}
-	def := func(v *float64, d float64) {
-		if *v == 0 {
-			*v = d
-		}
-	}
-	if c.MaxIter == 0 {
-		c.MaxIter = 50
-	}
-	def(&c.Lambda0, 1e-3)
-	def(&c.LambdaMin, 1e-12)
-	def(&c.LambdaMax, 1e10)
-	def(&c.LambdaUp, 10)
-	def(&c.LambdaDown, 10)
-	def(&c.TolStep, 1e-10)
-	def(&c.TolGrad, 1e-12)
-	def(&c.RankTol, 1e-9)
-	def(&c.StateWeight, 1)
+	c.Planner = &s
+	setDefault(&c.MaxIter, 50)
+	setDefault(&c.Lambda0, 1e-3)
+	setDefault(&c.LambdaMin, 1e-12)
+	setDefault(&c.LambdaMax, 1e10)
+	setDefault(&c.LambdaUp, 10)
+	setDefault(&c.LambdaDown, 10)
+	setDefault(&c.TolStep, 1e-10)
+	setDefault(&c.TolGrad, 1e-12)
+	setDefault(&c.RankTol, 1e-9)
+	setDefault(&c.StateWeight, 1)
 	if c.ControlsOnly {
 		c.StateWeight = 0
 	}
-	def(&c.MaxStep, 1)
+	setDefault(&c.MaxStep, 1)
 	if c.LambdaUp <= 1 || c.LambdaDown <= 1 || c.LambdaMin > c.LambdaMax || c.Lambda0 > c.LambdaMax {
 		return c, fmt.Errorf("train: lm: need LambdaUp, LambdaDown > 1 and LambdaMin, Lambda0 ≤ LambdaMax")
 	}

@@ -52,9 +52,7 @@ func (o *RMSprop) Step(model []G.ValueGrad) error {
 		return fmt.Errorf("train: rmsprop: need LR > 0 and 0 ≤ Rho < 1, have %g and %g", o.LR, o.Rho)
 	}
 	eps := o.Eps
-	if eps == 0 {
-		eps = 1e-8
-	}
+	setDefault(&eps, 1e-8)
 	ws, gs, err := weightsGrads(model)
 	if err != nil {
 		return fmt.Errorf("train: rmsprop: %w", err)
@@ -109,15 +107,9 @@ var _ G.Solver = (*Adam)(nil)
 // Step implements gorgonia.Solver (see RMSprop.Step).
 func (o *Adam) Step(model []G.ValueGrad) error {
 	b1, b2, eps := o.Beta1, o.Beta2, o.Eps
-	if b1 == 0 {
-		b1 = 0.9
-	}
-	if b2 == 0 {
-		b2 = 0.999
-	}
-	if eps == 0 {
-		eps = 1e-8
-	}
+	setDefault(&b1, 0.9)
+	setDefault(&b2, 0.999)
+	setDefault(&eps, 1e-8)
 	if !(o.LR > 0) || b1 < 0 || b1 >= 1 || b2 < 0 || b2 >= 1 {
 		return fmt.Errorf("train: adam: need LR > 0 and betas in [0, 1), have %g, %g, %g", o.LR, b1, b2)
 	}
@@ -196,13 +188,4 @@ func checkState(what string, st, ws [][]float64) error {
 }
 
 // clone2 deep-copies a slice of slices.
-func clone2(s [][]float64) [][]float64 {
-	if s == nil {
-		return nil
-	}
-	out := make([][]float64, len(s))
-	for i, v := range s {
-		out[i] = slices.Clone(v)
-	}
-	return out
-}
+func clone2(s [][]float64) [][]float64 { return mapSlice(s, slices.Clone[[]float64]) }

@@ -149,18 +149,12 @@ func (c Config) withDefaults(ds *envs.Dataset) (Config, error) {
 	case c.LR < 0 || math.IsNaN(c.LR) || math.IsInf(c.LR, 0) || c.Rho < 0 || c.Rho >= 1 || math.IsNaN(c.Rho):
 		return c, fmt.Errorf("train: need a finite LR ≥ 0 and 0 ≤ Rho < 1, have %g and %g", c.LR, c.Rho)
 	}
-	if c.NTrain == 0 {
-		c.NTrain = ds.Train.B
-	}
+	setDefault(&c.NTrain, ds.Train.B)
 	if c.NTrain > ds.Train.B {
 		return c, fmt.Errorf("train: NTrain %d exceeds the dataset's %d training demonstrations", c.NTrain, ds.Train.B)
 	}
-	if c.Epochs == 0 {
-		c.Epochs = 100
-	}
-	if c.BatchSize == 0 {
-		c.BatchSize = 32
-	}
+	setDefault(&c.Epochs, 100)
+	setDefault(&c.BatchSize, 32)
 	c.BatchSize = min(c.BatchSize, c.NTrain)
 	if c.LR == 0 {
 		c.LR = 1e-2
@@ -168,22 +162,13 @@ func (c Config) withDefaults(ds *envs.Dataset) (Config, error) {
 			c.LR = 1e-4
 		}
 	}
-	if c.Rho == 0 {
-		c.Rho = 0.5
-	}
-	if c.AlternateEvery == 0 {
-		c.AlternateEvery = 10
-	}
-	if c.Hidden == 0 {
-		c.Hidden = 64
-	}
-	if c.CheckpointEvery == 0 {
-		c.CheckpointEvery = 1
-	}
+	setDefault(&c.Rho, 0.5)
+	setDefault(&c.AlternateEvery, 10)
+	setDefault(&c.Hidden, 64)
+	setDefault(&c.CheckpointEvery, 1)
 	if c.Settings == nil {
-		e := ds.Expert
-		c.Settings = &ilqr.Settings{MaxIter: e.MaxIter, Newton: e.Newton, TolGrad: e.TolGrad,
-			TolCost: e.TolCost, TolGradLoose: e.TolGradLoose}
+		s := ds.Expert.Settings()
+		c.Settings = &s
 	} else {
 		s := *c.Settings
 		s.Trace = nil // called from the workers: a training run has no use for it
@@ -259,4 +244,12 @@ func dataHash(ds *envs.Dataset, splits ...*envs.Demos) string {
 		}
 	}
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// setDefault sets *v to d where it is zero.
+func setDefault[T comparable](v *T, d T) {
+	var zero T
+	if *v == zero {
+		*v = d
+	}
 }

@@ -218,10 +218,9 @@ func report(w io.Writer, ds *envs.Dataset, res *train.LMResult) error {
 // the planner (the expert's settings, zero initial controls) plans with
 // theta from the test demonstrations' initial states and the expert's.
 func testImitation(ds *envs.Dataset, task models.Task, theta []float64) (float64, error) {
-	e := ds.Expert
+	set := ds.Expert.Settings()
 	res, err := ilqr.Solve(ilqr.Problem{Task: task, T: ds.T},
-		ilqr.Inputs{X0: ds.Test.X0, Theta: theta, Phi: ds.Phi},
-		&ilqr.Settings{MaxIter: e.MaxIter, Newton: e.Newton, TolGrad: e.TolGrad, TolCost: e.TolCost, TolGradLoose: e.TolGradLoose})
+		ilqr.Inputs{X0: ds.Test.X0, Theta: theta, Phi: ds.Phi}, &set)
 	if err != nil {
 		return 0, err
 	}
