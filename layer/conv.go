@@ -78,11 +78,8 @@ func NewConvEncoder(g *G.ExprGraph, cfg ConvConfig) (*ConvEncoder, error) {
 	if !cfg.Activation.valid() {
 		return nil, configErr("conv: unknown activation %v", cfg.Activation)
 	}
-	p, err := newParams(g, cfg.Name, "conv")
+	p, err := newParams(g, cfg.Name, "conv", cfg.Dtype, "conv")
 	if err != nil {
-		return nil, err
-	}
-	if err := p.setDtype(cfg.Dtype, "conv"); err != nil {
 		return nil, err
 	}
 	e := &ConvEncoder{params: p, cfg: cfg}

@@ -200,11 +200,8 @@ func NewILQR(g *G.ExprGraph, task models.Task, cfg ILQRConfig) (*ILQR, error) {
 	if cfg.T < 1 || cfg.Batch < 1 {
 		return nil, configErr("ILQR: horizon T=%d and Batch=%d must be at least 1", cfg.T, cfg.Batch)
 	}
-	p, err := newParams(g, cfg.Name, "ilqr")
+	p, err := newParams(g, cfg.Name, "ilqr", cfg.Dtype, "ILQR")
 	if err != nil {
-		return nil, err
-	}
-	if err := p.setDtype(cfg.Dtype, "ILQR"); err != nil {
 		return nil, err
 	}
 	if p.dtype != tensor.Float64 && cfg.Unrolled != nil {

@@ -56,11 +56,8 @@ func NewLSTM(g *G.ExprGraph, cfg LSTMConfig) (*LSTM, error) {
 	if cfg.Input < 1 || cfg.Hidden < 1 || cfg.Layers < 1 {
 		return nil, configErr("LSTM: Input %d, Hidden %d and Layers %d must be positive", cfg.Input, cfg.Hidden, cfg.Layers)
 	}
-	p, err := newParams(g, cfg.Name, "lstm")
+	p, err := newParams(g, cfg.Name, "lstm", cfg.Dtype, "LSTM")
 	if err != nil {
-		return nil, err
-	}
-	if err := p.setDtype(cfg.Dtype, "LSTM"); err != nil {
 		return nil, err
 	}
 	l := &LSTM{params: p, cfg: cfg}

@@ -50,11 +50,8 @@ type MLP struct {
 // bias, set to cfg.OutputBias. The same configuration and seed always give
 // the same weights.
 func NewMLP(g *G.ExprGraph, cfg MLPConfig) (*MLP, error) {
-	p, err := newParams(g, cfg.Name, "mlp")
+	p, err := newParams(g, cfg.Name, "mlp", cfg.Dtype, "MLP")
 	if err != nil {
-		return nil, err
-	}
-	if err := p.setDtype(cfg.Dtype, "MLP"); err != nil {
 		return nil, err
 	}
 	m := &MLP{params: p, cfg: cfg}

@@ -51,27 +51,21 @@ type params struct {
 	list   []Param
 }
 
-// newParams returns the parameters of a Float64 layer; setDtype changes
-// the dtype before the first add.
-func newParams(g *G.ExprGraph, prefix, def string) (params, error) {
+// newParams returns the parameters of a layer named prefix (def when
+// empty) whose nodes have dtype dt: Float32 or Float64, Float64 for the
+// zero value; any other dtype is an error naming the layer (what).
+func newParams(g *G.ExprGraph, prefix, def string, dt tensor.Dtype, what string) (params, error) {
 	if g == nil {
 		return params{}, configErr("a graph is required")
 	}
 	if prefix == "" {
 		prefix = def
 	}
-	return params{g: g, prefix: prefix, dtype: tensor.Float64}, nil
-}
-
-// setDtype sets the dtype of the nodes add makes: dt, or Float64 for the
-// zero value; any other dtype is an error naming the layer (what).
-func (p *params) setDtype(dt tensor.Dtype, what string) error {
 	d, err := layerDtype(dt, what)
 	if err != nil {
-		return err
+		return params{}, err
 	}
-	p.dtype = d
-	return nil
+	return params{g: g, prefix: prefix, dtype: d}, nil
 }
 
 // layerDtype returns the dtype a layer builds its nodes in: dt when it is
