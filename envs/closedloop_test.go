@@ -15,20 +15,33 @@ func fixedStart(e *Env, q ...float64) Sampler {
 	return SamplerFunc(func(dst []float64, _ *rand.Rand) { e.StateFromCoords(dst, q) })
 }
 
+// evalMPC evaluates on env, with cfg, an MPC configured by mc.
+func evalMPC(t *testing.T, env *Env, mc *MPCConfig, cfg *EvalConfig) *Evaluation {
+	t.Helper()
+	p, err := NewMPC(env, mc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mustEvaluate(t, env, p, cfg)
+}
+
+// mustEvaluate returns Evaluate(env, p, cfg), failing t on an error.
+func mustEvaluate(t *testing.T, env *Env, p Policy, cfg *EvalConfig) *Evaluation {
+	t.Helper()
+	ev, err := Evaluate(env, p, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ev
+}
+
 // TestMPCSwingsUpPendulum: the true-model MPC brings the pendulum from
 // almost hanging (0.01 rad off, at rest) to upright and holds it over the
 // last second; exactly hanging at rest is a stationary point of every plan
 // (zero controls stay optimal to first order), so the start is nudged.
 func TestMPCSwingsUpPendulum(t *testing.T) {
 	env := mustEnv(t, "pendulum")
-	p, err := NewMPC(env, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ev, err := Evaluate(env, p, &EvalConfig{Episodes: 1, Steps: 100, Starts: fixedStart(env, math.Pi-0.01, 0), Keep: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ev := evalMPC(t, env, nil, &EvalConfig{Episodes: 1, Steps: 100, Starts: fixedStart(env, math.Pi-0.01, 0), Keep: true})
 	ep := ev.Episodes[0]
 	if !ep.Success || ev.SuccessRate != 1 {
 		t.Fatalf("no swing-up: final angle %.3f, rate %.3f, reached %d", ep.FinalAngle, ep.FinalRate, ep.Reached)
@@ -77,18 +90,8 @@ func TestMPCBeatsZeroPolicy(t *testing.T) {
 		if testing.Short() {
 			cfg.Episodes = 2
 		}
-		p, err := NewMPC(env, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		expert, err := Evaluate(env, p, cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		zero, err := Evaluate(env, ZeroPolicy(), cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
+		expert := evalMPC(t, env, nil, cfg)
+		zero := mustEvaluate(t, env, ZeroPolicy(), cfg)
 		// 100% at this seed; the measured rate over 60 episodes is 100%
 		// for both (see DefaultMPCHorizon), so at most one miss is allowed.
 		if expert.SuccessRate < 1-1/float64(cfg.Episodes)-1e-9 {
@@ -120,10 +123,7 @@ func TestMPCBeatsZeroPolicy(t *testing.T) {
 func TestEvaluateHandChecked(t *testing.T) {
 	env := mustEnv(t, "pendulum")
 	const steps = 10
-	hang, err := Evaluate(env, ZeroPolicy(), &EvalConfig{Episodes: 2, Steps: steps, Starts: fixedStart(env, math.Pi, 0)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	hang := mustEvaluate(t, env, ZeroPolicy(), &EvalConfig{Episodes: 2, Steps: steps, Starts: fixedStart(env, math.Pi, 0)})
 	for _, ep := range hang.Episodes {
 		// sin π rounds to 1.2e-16, not 0: the pendulum drifts by round-off.
 		if math.Abs(ep.Cost-2*steps) > 1e-12 || ep.Success || ep.Reached != -1 ||
@@ -138,10 +138,7 @@ func TestEvaluateHandChecked(t *testing.T) {
 	if hang.SuccessRate != 0 || math.Abs(hang.MeanCost-2*steps) > 1e-12 {
 		t.Errorf("hanging: success rate %g, mean cost %g", hang.SuccessRate, hang.MeanCost)
 	}
-	up, err := Evaluate(env, ZeroPolicy(), &EvalConfig{Episodes: 1, Steps: steps, Starts: fixedStart(env, 0, 0)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	up := mustEvaluate(t, env, ZeroPolicy(), &EvalConfig{Episodes: 1, Steps: steps, Starts: fixedStart(env, 0, 0)})
 	if ep := up.Episodes[0]; ep.Cost != 0 || !ep.Success || ep.Reached != 0 || up.SuccessRate != 1 {
 		t.Errorf("upright: cost %g, success %v, reached %d", ep.Cost, ep.Success, ep.Reached)
 	}
@@ -192,10 +189,7 @@ func TestEvaluateCartTrack(t *testing.T) {
 		x    float64
 		want bool
 	}{{0, true}, {2.3, true}, {3, false}} {
-		ev, err := Evaluate(env, ZeroPolicy(), &EvalConfig{Episodes: 1, Steps: 30, Starts: fixedStart(env, c.x, 0, 0, 0)})
-		if err != nil {
-			t.Fatal(err)
-		}
+		ev := mustEvaluate(t, env, ZeroPolicy(), &EvalConfig{Episodes: 1, Steps: 30, Starts: fixedStart(env, c.x, 0, 0, 0)})
 		if ep := ev.Episodes[0]; ep.Success != c.want || ep.OffTrack == c.want || ep.Cost < 0 {
 			t.Errorf("x=%g: success %v, off track %v, cost %g", c.x, ep.Success, ep.OffTrack, ep.Cost)
 		}
@@ -211,10 +205,7 @@ func TestEvaluateClampsControls(t *testing.T) {
 		u[0] = vals[t]
 		return StepInfo{}, nil
 	})
-	ev, err := Evaluate(env, p, &EvalConfig{Episodes: 1, Steps: len(vals), Keep: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ev := mustEvaluate(t, env, p, &EvalConfig{Episodes: 1, Steps: len(vals), Keep: true})
 	ep := ev.Episodes[0]
 	if want := []float64{2, -2, 0, 0, 1.5}; !slices.Equal(ep.U, want) || ep.BadControls != 2 {
 		t.Errorf("applied %v (want %v), bad controls %d", ep.U, want, ep.BadControls)
@@ -234,15 +225,7 @@ func TestEvaluateClampsControls(t *testing.T) {
 func TestEvaluateDeterministic(t *testing.T) {
 	env := mustEnv(t, "cartpole")
 	run := func(seed uint64) *Evaluation {
-		p, err := NewMPC(env, &MPCConfig{Horizon: 20})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ev, err := Evaluate(env, p, &EvalConfig{Episodes: 2, Steps: 30, Seed: seed, Keep: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return ev
+		return evalMPC(t, env, &MPCConfig{Horizon: 20}, &EvalConfig{Episodes: 2, Steps: 30, Seed: seed, Keep: true})
 	}
 	a, b, c := run(5), run(5), run(6)
 	for k := range a.Episodes {
@@ -263,17 +246,7 @@ func TestEvaluateDeterministic(t *testing.T) {
 func TestMPCUsesGivenModel(t *testing.T) {
 	env := mustEnv(t, "pendulum")
 	cfg := &EvalConfig{Episodes: 2, Steps: 60, Seed: 2, Keep: true}
-	eval := func(mc *MPCConfig) *Evaluation {
-		p, err := NewMPC(env, mc)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ev, err := Evaluate(env, p, cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return ev
-	}
+	eval := func(mc *MPCConfig) *Evaluation { return evalMPC(t, env, mc, cfg) }
 	def := eval(nil)
 	explicit := eval(&MPCConfig{Theta: env.Params(), Phi: env.CostParams(), Horizon: DefaultMPCHorizon})
 	wrong := eval(&MPCConfig{Theta: []float64{15, 3, 0.5}}) // train's initial guess

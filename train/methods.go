@@ -49,6 +49,19 @@ func ParseMethod(s string) (Method, error) {
 	return m, nil
 }
 
+// ParseMethods returns the methods called names, in their order.
+func ParseMethods(names []string) ([]Method, error) {
+	ms := make([]Method, len(names))
+	for i, s := range names {
+		m, err := ParseMethod(s)
+		if err != nil {
+			return nil, err
+		}
+		ms[i] = m
+	}
+	return ms, nil
+}
+
 // LearnsDynamics reports whether m estimates the dynamics parameters θ.
 func (m Method) LearnsDynamics() bool {
 	return m == SysID || m == DiffMPCDx || m == DiLQRDx

@@ -604,18 +604,10 @@ func TestCheckpointContentChecked(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			c, err := decodeCheckpoint(ck)
-			if err != nil {
-				t.Fatal(err)
-			}
-			tc.edit(c)
-			raw, err := encodeCheckpoint(c)
-			if err != nil {
-				t.Fatal(err)
-			}
+			raw := reencode(t, ck, tc.edit)
 			cc := cfg
 			cc.Epochs = 5
-			_, err = resumeWith(t, ds, cc, raw, lg)
+			_, err := resumeWith(t, ds, cc, raw, lg)
 			if !errors.Is(err, ErrBadCheckpoint) || !strings.Contains(err.Error(), tc.contains) {
 				t.Fatalf("err = %v, want ErrBadCheckpoint mentioning %q", err, tc.contains)
 			}
@@ -623,14 +615,7 @@ func TestCheckpointContentChecked(t *testing.T) {
 		})
 	}
 	// Re-encoded unchanged, it resumes.
-	c, err := decodeCheckpoint(ck)
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, err := encodeCheckpoint(c)
-	if err != nil {
-		t.Fatal(err)
-	}
+	raw := reencode(t, ck, func(*checkpointData) {})
 	cc := cfg
 	cc.Epochs = 4
 	if res, err := resumeWith(t, ds, cc, raw, lg); err != nil || res.StartEpoch != 3 || res.Final().Epoch != 4 {
@@ -706,4 +691,19 @@ func TestTruncatedLog(t *testing.T) {
 	if _, err := resumeWith(t, ds, cc, ck, lg[:last]); err != nil {
 		t.Errorf("log without its last row: %v", err)
 	}
+}
+
+// reencode decodes the checkpoint ck, applies edit and encodes it again.
+func reencode(t *testing.T, ck []byte, edit func(*checkpointData)) []byte {
+	t.Helper()
+	c, err := decodeCheckpoint(ck)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edit(c)
+	raw, err := encodeCheckpoint(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
 }

@@ -123,15 +123,11 @@ func main() {
 // parseLists reads the comma-separated flags.
 func (o *options) parseLists(envList, methodList, ntrainList string) error {
 	o.envs = strings.Split(envList, ",")
-	if methodList == "all" {
-		o.methods = train.Methods()
-	} else {
-		for _, s := range strings.Split(methodList, ",") {
-			m, err := train.ParseMethod(s)
-			if err != nil {
-				return err
-			}
-			o.methods = append(o.methods, m)
+	o.methods = train.Methods()
+	if methodList != "all" {
+		var err error
+		if o.methods, err = train.ParseMethods(strings.Split(methodList, ",")); err != nil {
+			return err
 		}
 	}
 	for _, s := range strings.Split(ntrainList, ",") {

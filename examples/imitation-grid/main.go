@@ -236,15 +236,11 @@ func (g *grid) parse(envList, methodList, ntrainList string) error {
 		}
 		g.envs = append(g.envs, e)
 	}
-	if methodList == "all" {
-		g.methods = train.Methods()
-	} else {
-		for _, m := range strings.Split(methodList, ",") {
-			mm, err := train.ParseMethod(m)
-			if err != nil {
-				return err
-			}
-			g.methods = append(g.methods, mm)
+	g.methods = train.Methods()
+	if methodList != "all" {
+		var err error
+		if g.methods, err = train.ParseMethods(strings.Split(methodList, ",")); err != nil {
+			return err
 		}
 	}
 	if g.data == [3]int{} {

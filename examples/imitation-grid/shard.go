@@ -202,12 +202,9 @@ func (g *grid) spec() gridSpec {
 func gridOf(spec gridSpec, out, readme string) (*grid, error) {
 	g := &grid{envs: spec.Envs, ntrain: spec.NTrain, seeds: spec.Seeds, epochs: spec.Epochs, hidden: spec.Hidden,
 		ranges: spec.Ranges, data: spec.Data, args: spec.Args, out: out, readme: readme}
-	for _, m := range spec.Methods {
-		mm, err := train.ParseMethod(m)
-		if err != nil {
-			return nil, err
-		}
-		g.methods = append(g.methods, mm)
+	var err error
+	if g.methods, err = train.ParseMethods(spec.Methods); err != nil {
+		return nil, err
 	}
 	if len(g.envs) == 0 || len(g.methods) == 0 || len(g.ntrain) == 0 || g.seeds < 1 || g.epochs < 1 {
 		return nil, fmt.Errorf("empty grid %+v", spec)
