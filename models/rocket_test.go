@@ -57,24 +57,13 @@ func TestRocketFiniteDifferences(t *testing.T) {
 		if !slices.Equal(r.step, r.next) {
 			t.Errorf("point %d: Step %v and Linearize %v disagree", pt, r.step, r.next)
 		}
+		// The gradient of λᵀf over z, differenced over τ: row i of the
+		// result approximates ∂²(λᵀf)/∂τ_i∂z, the Hessian's row.
 		gradL := func(g, zz []float64) {
 			xx, uu, tt := splitZ(zz, d)
-			rr := evalAll(ev, d, xx, uu, tt, lambda)
-			jz := rr.jacobianZ(d)
-			for j := range g {
-				g[j] = 0
-				for i := 0; i < n; i++ {
-					g[j] += lambda[i] * jz[i*nz+j]
-				}
-			}
+			fdtest.MulT(g, evalAll(ev, d, xx, uu, tt, lambda).jacobianZ(d), lambda)
 		}
-		fdH := fdtest.CentralJacobian(gradL, nz, z, fdtest.Span(0, nt), fdStep) // nz × nt
-		wantH := make([]float64, nt*nz)
-		for i := 0; i < nt; i++ {
-			for j := 0; j < nz; j++ {
-				wantH[i*nz+j] = fdH[j*nt+i]
-			}
-		}
+		wantH := fdtest.CentralJacobianT(gradL, nz, z, fdtest.Span(0, nt), fdStep)
 		e, at = fdtest.MaxMixedErr(r.h, wantH)
 		worstH = math.Max(worstH, e)
 		if e > fdTol {

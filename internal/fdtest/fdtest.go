@@ -2,7 +2,8 @@
 // derivatives against finite differences: seeded test data (Normals,
 // NormalsFrom, AngleState), central differences of a scalar loss with
 // Richardson extrapolation (CentralDiff) and of a vector function in scaled
-// variables (CentralJacobian), and scaled error measures (RelErr, MixedErr,
+// variables (CentralJacobian, CentralJacobianT for Hessian blocks), and
+// scaled error measures (RelErr, MixedErr,
 // MaxMixedErr).
 //
 // It is imported by tests only, including the tests of package models, so
@@ -138,6 +139,36 @@ func CentralJacobian(f func(y, z []float64), r int, z []float64, cols []int, ste
 		}
 	}
 	return out
+}
+
+// CentralJacobianT returns CentralJacobian(f, r, z, cols, step)
+// transposed: len(cols) rows of length r, row k the derivative of f's
+// outputs with respect to z[cols[k]]. Of the gradient g of a scalar over z
+// (r = len(z)), row k is row cols[k] of its Hessian: the mixed second
+// derivatives ∂²/∂z_cols[k]∂z_j, the layout of a Hessian block like
+// models' LagrangianHessian.
+func CentralJacobianT(f func(y, z []float64), r int, z []float64, cols []int, step float64) []float64 {
+	jac := CentralJacobian(f, r, z, cols, step)
+	nc := len(cols)
+	out := make([]float64, nc*r)
+	for k := 0; k < nc; k++ {
+		for i := 0; i < r; i++ {
+			out[k*r+i] = jac[i*nc+k]
+		}
+	}
+	return out
+}
+
+// MulT sets dst = Aᵀx for A with len(x) rows of length len(dst), row-major:
+// dst_j = Σ_i x_i A_ij, summed in the order of i.
+func MulT(dst, a, x []float64) {
+	c := len(dst)
+	for j := range dst {
+		dst[j] = 0
+		for i, xi := range x {
+			dst[j] += xi * a[i*c+j]
+		}
+	}
 }
 
 // RelErr returns the largest error |a_j − b_j| relative to

@@ -112,6 +112,26 @@ func TestCentralJacobian(t *testing.T) {
 	}
 }
 
+// TestCentralJacobianT: the transposed Jacobian of the gradient of
+// φ(z) = z_0² z_1 + sin z_2 with respect to z_0 and z_2 holds rows 0 and 2
+// of φ's Hessian; MulT of that gradient's factors gives Aᵀx exactly.
+func TestCentralJacobianT(t *testing.T) {
+	z := []float64{1.5, -0.7, 0.4}
+	grad := func(g, z []float64) {
+		g[0], g[1], g[2] = 2*z[0]*z[1], z[0]*z[0], math.Cos(z[2])
+	}
+	got := CentralJacobianT(grad, 3, z, []int{0, 2}, 3e-6)
+	want := []float64{2 * z[1], 2 * z[0], 0, 0, 0, -math.Sin(z[2])}
+	if e, j := MaxMixedErr(got, want); e > 1e-8 {
+		t.Errorf("entry %d: %.15g, exact %.15g (error %.2g)", j, got[j], want[j], e)
+	}
+	dst := make([]float64, 3)
+	MulT(dst, []float64{1, 2, 3, 4, 5, 6}, []float64{1, -1})
+	if want := []float64{-3, -3, -3}; !slices.Equal(dst, want) {
+		t.Errorf("MulT: %v, want %v", dst, want)
+	}
+}
+
 // TestErrors: RelErr judges entries on the scale of the largest reference
 // entry, MaxMixedErr on max(1, |b_i|); both report where the worst is and
 // count a NaN as the worst.
