@@ -55,13 +55,21 @@ func solveMap(t *testing.T, in map[string]any) *Output {
 	return o
 }
 
+// solveConverged is solveMap for a problem that must converge with its
+// gradient: it fails t otherwise.
+func solveConverged(t *testing.T, in map[string]any) *Output {
+	t.Helper()
+	o := solveMap(t, in)
+	if o.Status != "converged" || o.GradStatus != "ok" {
+		t.Fatalf("status %q, gradient %q", o.Status, o.GradStatus)
+	}
+	return o
+}
+
 func TestTightToleranceGradients(t *testing.T) {
 	for _, c := range tightCases() {
 		t.Run(c.name, func(t *testing.T) {
-			o := solveMap(t, c.in)
-			if o.Status != "converged" || o.GradStatus != "ok" {
-				t.Fatalf("status %q, gradient %q", o.Status, o.GradStatus)
-			}
+			o := solveConverged(t, c.in)
 			lo := float64(c.in["u_lower"].(int))
 			onBound := 0
 			for s, u := range o.U {
