@@ -81,35 +81,11 @@ func TestNeuralDynamicsTrains(t *testing.T) {
 			if len(learn) != 1 || learn[0].Shape().TotalSize() != dyn.Dims().P {
 				t.Fatalf("learnables %v, want one node of θ_all's %d entries", learn, dyn.Dims().P)
 			}
-			var lv G.Value
-			G.Read(loss, &lv)
-			if _, err := G.Grad(loss, learn...); err != nil {
-				t.Fatal(err)
-			}
-			vm := G.NewTapeMachine(g, G.BindDualValues(learn...))
-			defer vm.Close()
-			adam := G.NewAdamSolver(G.WithLearnRate(0.02))
-			curve := make([]float64, 0, steps+1)
-			for {
-				vm.Reset()
-				if err := vm.RunAll(); err != nil {
-					t.Fatal(op.Cause(err))
-				}
+			curve := adamCurve(t, g, loss, learn, 0.02, steps, func(step int) {
 				if h := pl.Health(); h.Unconverged > 0 || h.NonFinite > 0 {
-					t.Fatalf("step %d: planner health %+v", len(curve), h)
+					t.Fatalf("step %d: planner health %+v", step, h)
 				}
-				l := valuesOf(t, lv)[0]
-				if math.IsNaN(l) || math.IsInf(l, 0) {
-					t.Fatalf("loss %v after %d steps", l, len(curve))
-				}
-				curve = append(curve, l)
-				if len(curve) > steps {
-					break
-				}
-				if err := adam.Step(G.NodesToValueGrads(learn)); err != nil {
-					t.Fatal(err)
-				}
-			}
+			})
 			if v := learn[0].Value(); v.Dtype() != dt {
 				t.Fatalf("θ_all holds %v after training", v.Dtype())
 			}
@@ -148,5 +124,43 @@ func TestNeuralDynamicsTrains(t *testing.T) {
 				t.Errorf("loaded θ_all differs from the saved one (first entries %.6g, want %.6g)", got[:4], learned[:4])
 			}
 		})
+	}
+}
+
+// adamCurve trains learn with Gorgonia's Adam at rate lr for steps steps
+// on the scalar loss of graph g and returns the loss before each step and
+// after the last (steps+1 values). It fails t on an error or a loss that
+// is not finite; check, when not nil, runs after each forward pass with
+// the number of steps taken so far.
+func adamCurve(t *testing.T, g *G.ExprGraph, loss *G.Node, learn G.Nodes, lr float64, steps int, check func(step int)) []float64 {
+	t.Helper()
+	var lv G.Value
+	G.Read(loss, &lv)
+	if _, err := G.Grad(loss, learn...); err != nil {
+		t.Fatal(err)
+	}
+	vm := G.NewTapeMachine(g, G.BindDualValues(learn...))
+	defer vm.Close()
+	adam := G.NewAdamSolver(G.WithLearnRate(lr))
+	curve := make([]float64, 0, steps+1)
+	for {
+		vm.Reset()
+		if err := vm.RunAll(); err != nil {
+			t.Fatal(op.Cause(err))
+		}
+		if check != nil {
+			check(len(curve))
+		}
+		l := valuesOf(t, lv)[0]
+		if math.IsNaN(l) || math.IsInf(l, 0) {
+			t.Fatalf("loss %v after %d steps", l, len(curve))
+		}
+		curve = append(curve, l)
+		if len(curve) > steps {
+			return curve
+		}
+		if err := adam.Step(G.NodesToValueGrads(learn)); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
