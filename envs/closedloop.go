@@ -459,20 +459,11 @@ func Evaluate(env *Env, p Policy, cfg *EvalConfig) (*Evaluation, error) {
 		}
 		return &le.Evaluation, nil
 	}
-	c, err := evalDefaults(env, cfg)
-	if err != nil {
-		return nil, err
-	}
-	succ, err := c.Success.withDefaults()
+	c, succ, x0, err := evalSetup(env, cfg)
 	if err != nil {
 		return nil, err
 	}
 	n := env.Dims().N
-	x0 := make([]float64, c.Episodes*n)
-	rng := rand.New(rand.NewPCG(c.Seed, startStream))
-	for k := range c.Episodes {
-		c.Starts.Sample(x0[k*n:(k+1)*n], rng)
-	}
 	ev := &Evaluation{Env: env.name, Episodes: make([]Episode, c.Episodes), Success: succ}
 	r := newRunner(env, &succ)
 	for k := range ev.Episodes {
@@ -482,6 +473,25 @@ func Evaluate(env *Env, p Policy, cfg *EvalConfig) (*Evaluation, error) {
 	}
 	ev.summarize()
 	return ev, nil
+}
+
+// evalSetup returns cfg with its defaults, its success criterion with
+// its defaults, and the episodes' initial states (c.Episodes rows of
+// length N) drawn from c.Starts by the stream c.Seed selects.
+func evalSetup(env *Env, cfg *EvalConfig) (c EvalConfig, succ Success, x0 []float64, err error) {
+	if c, err = evalDefaults(env, cfg); err != nil {
+		return c, succ, nil, err
+	}
+	if succ, err = c.Success.withDefaults(); err != nil {
+		return c, succ, nil, err
+	}
+	n := env.Dims().N
+	x0 = make([]float64, c.Episodes*n)
+	rng := rand.New(rand.NewPCG(c.Seed, startStream))
+	for k := range c.Episodes {
+		c.Starts.Sample(x0[k*n:(k+1)*n], rng)
+	}
+	return c, succ, x0, nil
 }
 
 // evalDefaults fills cfg's defaults and checks it.
