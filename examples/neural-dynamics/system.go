@@ -13,8 +13,10 @@ import (
 
 // The friction the planner's nominal model lacks. frictionEps is the
 // velocity scale of the smoothed Coulomb term: tanh(ω/ε) is within 2% of
-// sign ω for |ω| ≥ 2.3ε = 0.23 rad/s, and stays differentiable (its
-// slope at rest, c/ε = 3 N·m·s, is 15 times the viscous one).
+// sign ω for |ω| ≥ 2.3ε = 0.58 rad/s, and stays differentiable (its slope
+// at rest, c/ε = 1.2 N·m·s, is 6 times the viscous one). With ε = 0.1,
+// tried first, the plans of a residual network fitted by next-state
+// prediction chattered near rest in a short trial.
 const frictionEps = 0.25 // rad/s
 
 // trueParams are the true system's parameters θ* = (g, m, l, b, c): the
