@@ -203,7 +203,14 @@ func closedLoop(c config, seeds []uint64, cc clConfig, log, progress io.Writer) 
 			if err != nil {
 				return nil, fmt.Errorf("seed %d: %w", seed, err)
 			}
+			vp, _ := pol.(*visionPolicy)
 			for i, v := range vs {
+				if vp != nil {
+					vp.errs = nil
+					if v.name == "starts" && vp.nt.state != nil {
+						vp.errs = &stateErrors{}
+					}
+				}
 				ev, err := evalVariant(env, pol, v, cc)
 				if err != nil {
 					return nil, fmt.Errorf("seed %d, %s, %s: %w", seed, kind, v.label(), err)
@@ -217,6 +224,9 @@ func closedLoop(c config, seeds []uint64, cc clConfig, log, progress io.Writer) 
 					seed, kind, v.label(), 100*r.success, r.costRatio, r.p50, r.p99)
 				if si == 0 && v.name == "starts" {
 					out.gif[kind] = ev
+				}
+				if vp != nil && vp.errs != nil {
+					fmt.Fprintf(log, "seed %d %s state estimate along the in-distribution episodes: %v\n", seed, kind, vp.errs)
 				}
 			}
 		}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 
 	"github.com/dilqr/dilqr/envs"
 	"github.com/dilqr/dilqr/models"
@@ -41,6 +42,42 @@ type visionPolicy struct {
 	img  []float64 // (1, 2, S, S)
 	plan []float64 // the controls of the last forward pass
 	next int       // the step the next call must be
+	// errs, unless nil, receives the error of the model's state estimate
+	// at every step (planner model, or a model with the state loss).
+	errs *stateErrors
+}
+
+// stateErrors accumulates the errors of a state estimate against the true
+// states, separately for the states with |ω| ≤ 1 (the range of the
+// training starts) and beyond.
+type stateErrors struct {
+	n            [2]int
+	angle, omega [2]float64 // sums of |θ̂ − θ| and (ω̂ − ω)²
+}
+
+// add records the estimate est of the true state x.
+func (e *stateErrors) add(est, x []float64) {
+	k := 0
+	if math.Abs(x[2]) > 1 {
+		k = 1
+	}
+	e.n[k]++
+	e.angle[k] += math.Abs(math.Remainder(math.Atan2(est[1], est[0])-math.Atan2(x[1], x[0]), 2*math.Pi))
+	e.omega[k] += (est[2] - x[2]) * (est[2] - x[2])
+}
+
+// String reports the mean angle error and the RMS rate error of both
+// groups.
+func (e *stateErrors) String() string {
+	var b strings.Builder
+	for k, name := range []string{"|ω| ≤ 1", "|ω| > 1"} {
+		if k > 0 {
+			b.WriteString("; ")
+		}
+		n := float64(max(e.n[k], 1))
+		fmt.Fprintf(&b, "%s: %d states, mean |θ̂ − θ| %.3g rad, RMS(ω̂ − ω) %.3g rad/s", name, e.n[k], e.angle[k]/n, math.Sqrt(e.omega[k]/n))
+	}
+	return b.String()
 }
 
 // newVisionPolicy returns the policy of the forward graph nt (batch 1)
@@ -110,6 +147,13 @@ func (p *visionPolicy) forward() ([]float64, envs.StepInfo, error) {
 		return nil, envs.StepInfo{}, err
 	}
 	p.plan = append(p.plan[:0], plan...)
+	if p.errs != nil && p.nt.state != nil {
+		est, err := train.Float64s(p.nt.stateVal)
+		if err != nil {
+			return nil, envs.StepInfo{}, err
+		}
+		p.errs.add(est, p.hist[p.gap])
+	}
 	var info envs.StepInfo
 	if pl := p.nt.planner; pl != nil {
 		st := pl.Stats()

@@ -294,3 +294,23 @@ func TestQuickClosedLoopRun(t *testing.T) {
 		t.Errorf("a bad seed list is accepted")
 	}
 }
+
+// TestStateErrors checks the grouping and the angle wrap of stateErrors.
+func TestStateErrors(t *testing.T) {
+	var e stateErrors
+	e.add(stateOf([]float64{3.1, 0.5}), stateOf([]float64{-3.1, 0.5})) // 0.083 rad across ±π
+	e.add(stateOf([]float64{0, -1.5}), stateOf([]float64{0.2, -2}))    // |ω| > 1
+	e.add(stateOf([]float64{1, 1.5}), stateOf([]float64{1, 0.5}))      // |ω| ≤ 1
+	if e.n != [2]int{2, 1} {
+		t.Fatalf("counts %v, want [2 1]", e.n)
+	}
+	if a := 2*math.Pi - 6.2; math.Abs(e.angle[0]-a) > 1e-12 || math.Abs(e.omega[0]-1) > 1e-12 {
+		t.Errorf("|ω| ≤ 1: angle sum %v (want %v), rate sum %v (want 1)", e.angle[0], a, e.omega[0])
+	}
+	if math.Abs(e.angle[1]-0.2) > 1e-12 || math.Abs(e.omega[1]-0.25) > 1e-12 {
+		t.Errorf("|ω| > 1: angle sum %v (want 0.2), rate sum %v (want 0.25)", e.angle[1], e.omega[1])
+	}
+	if s := e.String(); !strings.Contains(s, "|ω| > 1: 1 states") {
+		t.Errorf("String: %s", s)
+	}
+}
