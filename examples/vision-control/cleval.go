@@ -364,7 +364,7 @@ func clMarkdown(rows []clRow, vs []variant) string {
 	var b strings.Builder
 	b.WriteString("Success rate · cost ratio to the expert (same starts):\n\n| method | seed |")
 	for _, v := range vs {
-		b.WriteString(" " + v.label() + " |")
+		b.WriteString(" " + strings.ReplaceAll(v.label(), "|", `\|`) + " |") // a bare | would end the cell
 	}
 	b.WriteString("\n|---|---|" + strings.Repeat("---|", len(vs)) + "\n")
 	type key struct{ method, seed string }

@@ -257,7 +257,7 @@ func TestClosedLoopSmoke(t *testing.T) {
 		t.Fatal(err)
 	}
 	md := clMarkdown(res.rows, vs)
-	for _, s := range []string{"| expert | - |", "out: |ω₀| ∈ (1, 2]", "out: pole ×1.5 mass", "| ilqr-T20 | **mean** |"} {
+	for _, s := range []string{"| expert | - |", `out: \|ω₀\| ∈ (1, 2]`, "out: pole ×1.5 mass", "| ilqr-T20 | **mean** |"} {
 		if !strings.Contains(md, s) {
 			t.Errorf("the tables lack %q:\n%s", s, md)
 		}
