@@ -16,11 +16,12 @@
 //
 // # What the package provides
 //
-//   - Env (New, Names): "pendulum", "cartpole" and "double_pendulum" from
+//   - Env (New, Names): "pendulum", "cartpole", "double_pendulum" and
+//     "rocket" (landing; its success is EvaluateLanding's) from
 //     models.TaskByName with the models' default (true) parameters; a
 //     simulator (Step, Rollout, TrajectoryCost), a seeded sampler of initial
 //     states (SampleInitial; the ranges are listed at New) and the default
-//     demonstration horizon (20, 20 and 15 steps of 0.05 s).
+//     demonstration horizon (20, 20, 15 and 20 steps of 0.05 s).
 //   - Expert: plans with the true model through ilqr.Solver (at most 500
 //     iterations, projected gradient ≤ 1e-9, or ≤ 1e-8 once the cost has
 //     stopped changing: status Converged or Stalled) and keeps only solves

@@ -10,7 +10,9 @@
 // control and dynamics-parameter sizes of a models.Dynamics, Q the
 // parameter size of a models.Cost, K = N+M. Shapes are written (B, T, N):
 // a node of that shape holds B examples of T rows of N entries, row-major.
-// Everything is float64.
+// Nodes are float64 by default; every layer's config has a Dtype, and with
+// Float32 the layer builds its nodes in float32 (the planner still solves in
+// float64 and converts at its boundary, see op.Cast).
 //
 // The planner solves, for every example b,
 //

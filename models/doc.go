@@ -34,17 +34,28 @@
 //   - NewDoublePendulum: an inverted double pendulum on a cart
 //     (Bogdanov 2004), in the same discrete-time style.
 //   - NewLinear: x′ = A x + B u with learnable A and B.
+//   - NewRocket: a planar rocket with gimbaled thrust, for landing.
 //   - NewAuto: any model given by one generic step function.
+//   - NewMLPDynamics and NewResidualDynamics: a perceptron as the model,
+//     x′ = x + N([x; u]; W), or x′ = f(x, u; θ) + N([x; u]; W) on any model,
+//     with closed-form derivatives through the network. Its evaluator is a
+//     ParamContractor: the gradient contracts the weights by one reverse
+//     pass per step instead of forming a column per weight.
+//
+// Optional interfaces: ParamChecker (a model's parameter domain, checked
+// by the solver per example), JointEvaluator (everything the gradient needs
+// at one point in one evaluation) and ParamContractor (above).
 //
 // The pendulum, the cart-pole and the linear model have hand-written
 // derivatives (FastDynamics) tested against the automatic ones; the
 // automatic evaluator stays available through AutoEvaluator.
 //
-// Costs: QuadCost (½τᵀdiag(q)τ + pᵀτ, mpc.pytorch's QuadCost), GoalCost
+// Costs: QuadCost (½τᵀdiag(q)τ + pᵀτ), FullQuadCost (½τᵀQτ + pᵀτ with a
+// full Q, mpc.pytorch's QuadCost(C, c)), GoalCost
 // (‖w ⊙ (τ − τ_goal)‖², the paper's form, with ToQuad mapping it onto
 // QuadCost), and AutoCost for any generic cost function. PendulumTask,
-// CartpoleTask and DoublePendulumTask bundle a model with its default cost
-// and control bounds.
+// CartpoleTask, DoublePendulumTask and RocketTask bundle a model with its
+// default cost and control bounds (TaskByName finds them by name).
 //
 // # Adding a model
 //
