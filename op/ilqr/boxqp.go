@@ -17,15 +17,18 @@ type boxQP struct {
 	rhs    []float64
 }
 
-func newBoxQP(m int) *boxQP {
+func newBoxQP(m int) *boxQP { return boxQPIn(newArena(4*m+m*m), m) }
+
+// boxQPIn is newBoxQP with the scratch taken from a.
+func boxQPIn(a *arena, m int) *boxQP {
 	return &boxQP{
 		m:      m,
-		grad:   make([]float64, m),
-		dir:    make([]float64, m),
-		cand:   make([]float64, m),
-		free:   make([]int, 0, m),
-		factor: make([]float64, m*m),
-		rhs:    make([]float64, m),
+		grad:   a.take(m),
+		dir:    a.take(m),
+		cand:   a.take(m),
+		free:   paddedInts(m),
+		factor: a.take(m * m),
+		rhs:    a.take(m),
 	}
 }
 

@@ -196,15 +196,22 @@ type gradScratch struct {
 }
 
 func newGradScratch(w *workspace) *gradScratch {
+	var count arena
+	layoutGradScratch(&gradScratch{}, &count, w)
+	g := &gradScratch{held: make([]bool, w.t*w.m+2*8*cacheLine)[8*cacheLine : 8*cacheLine+w.t*w.m]}
+	layoutGradScratch(g, newArena(count.off), w)
+	return g
+}
+
+// layoutGradScratch cuts g's arrays out of a (or sizes them when a counts).
+func layoutGradScratch(g *gradScratch, a *arena, w *workspace) {
 	t, n, m := w.t, w.n, w.m
 	k, p, q := n+m, w.sv.dims.P, w.sv.nq
-	return &gradScratch{
-		h: make([]float64, t*k*k), hz: make([]float64, t*k),
-		ft: make([]float64, t*n*p), gphi: make([]float64, t*k*q), lh: make([]float64, t*k*(k+p)),
-		kfb: make([]float64, t*m*n), kff: make([]float64, t*m), held: make([]bool, t*m),
-		d: make([]float64, t*k), nu: make([]float64, (t+1)*n),
-		c: make([]float64, t*n), db: make([]float64, t*m),
-	}
+	g.h, g.hz = a.take(t*k*k), a.take(t*k)
+	g.ft, g.gphi, g.lh = a.take(t*n*p), a.take(t*k*q), a.take(t*k*(k+p))
+	g.kfb, g.kff = a.take(t*m*n), a.take(t*m)
+	g.d, g.nu = a.take(t*k), a.take((t+1)*n)
+	g.c, g.db = a.take(t*n), a.take(t*m)
 }
 
 // gradient runs the sensitivity sweep for example i.

@@ -34,25 +34,12 @@ type workspace struct {
 }
 
 func newWorkspace(sv *Solver) *workspace {
-	t, n, m := sv.prob.T, sv.dims.N, sv.dims.M
-	k := n + m
-	tm1 := max(t-1, 0)
-	w := &workspace{
-		sv: sv, dyn: sv.prob.Dynamics.NewEvaluator(), cost: sv.prob.Cost.NewEvaluator(),
-		t: t, n: n, m: m,
-		x: make([]float64, t*n), u: make([]float64, t*m),
-		xNew: make([]float64, t*n), uNew: make([]float64, t*m),
-		fx: make([]float64, tm1*n*n), fu: make([]float64, tm1*n*m),
-		gz: make([]float64, t*k), gzz: make([]float64, t*k*k),
-		lam: make([]float64, t*n),
-		kff: make([]float64, t*m), kfb: make([]float64, t*m*n),
-		next: make([]float64, n), tmp: make([]float64, max(n, m)),
-		lh:  make([]float64, k*(k+sv.dims.P)),
-		lqr: newLQRKernel(t, n, m),
-	}
+	var count arena // a first pass sizes the worker's one allocation
+	layoutWorkspace(&workspace{}, &count, sv)
+	w := &workspace{sv: sv, dyn: sv.prob.Dynamics.NewEvaluator(), cost: sv.prob.Cost.NewEvaluator()}
+	layoutWorkspace(w, newArena(count.off), sv)
 	w.contractor, _ = w.dyn.(models.ParamContractor)
 	s := sv.settings
-	w.alphas = make([]float64, s.LineSearchSteps)
 	for i := range w.alphas {
 		if s.LineSearchSteps == 1 {
 			w.alphas[i] = 1
@@ -63,6 +50,52 @@ func newWorkspace(sv *Solver) *workspace {
 	}
 	return w
 }
+
+// layoutWorkspace cuts w's per-step arrays and its kernel's scratch out of
+// a (or only sizes them, when a is a counting arena).
+func layoutWorkspace(w *workspace, a *arena, sv *Solver) {
+	t, n, m := sv.prob.T, sv.dims.N, sv.dims.M
+	k := n + m
+	tm1 := max(t-1, 0)
+	w.t, w.n, w.m = t, n, m
+	w.x, w.u = a.take(t*n), a.take(t*m)
+	w.xNew, w.uNew = a.take(t*n), a.take(t*m)
+	w.fx, w.fu = a.take(tm1*n*n), a.take(tm1*n*m)
+	w.gz, w.gzz = a.take(t*k), a.take(t*k*k)
+	w.lam = a.take(t * n)
+	w.kff, w.kfb = a.take(t*m), a.take(t*m*n)
+	w.next, w.tmp = a.take(n), a.take(max(n, m))
+	w.lh = a.take(k * (k + sv.dims.P))
+	w.alphas = a.take(sv.settings.LineSearchSteps)
+	w.lqr = newLQRKernel(a, t, n, m)
+}
+
+// cacheLine is the padding, in float64s, around a worker's allocation.
+const cacheLine = 8
+
+// arena hands out slices of one allocation padded by a cache line at each
+// end, so that one worker's scratch shares no cache line with another's
+// (the workers write theirs concurrently). An arena without a buffer only
+// counts what is taken.
+type arena struct {
+	buf []float64
+	off int
+}
+
+func newArena(n int) *arena { return &arena{buf: make([]float64, n+2*cacheLine), off: cacheLine} }
+
+// take returns the next n float64s (nil when counting).
+func (a *arena) take(n int) []float64 {
+	a.off += n
+	if a.buf == nil {
+		return nil
+	}
+	return a.buf[a.off-n : a.off : a.off]
+}
+
+// paddedInts returns an empty slice of capacity n whose backing array is
+// padded by a cache line at each end.
+func paddedInts(n int) []int { return make([]int, n+2*cacheLine)[cacheLine : cacheLine : cacheLine+n] }
 
 // example holds the data of the example being solved.
 type example struct {

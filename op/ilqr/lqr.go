@@ -81,17 +81,17 @@ type lqrKernel struct {
 	fac       []float64 // their Cholesky factor
 }
 
-func newLQRKernel(t, n, m int) *lqrKernel {
+func newLQRKernel(a *arena, t, n, m int) *lqrKernel {
 	k := n + m
 	return &lqrKernel{
 		t: t, n: n, m: m,
-		vx: make([]float64, n), vxx: make([]float64, n*n),
-		q: make([]float64, k), qq: make([]float64, k*k), vf: make([]float64, n*k),
-		quu: make([]float64, m*m), quuR: make([]float64, m*m),
-		tmp: make([]float64, m), rhs: make([]float64, m), z: make([]float64, m*n),
-		qlo: make([]float64, m), qhi: make([]float64, m),
-		qp:   newBoxQP(m),
-		free: make([]int, 0, m), fac: make([]float64, m*m),
+		vx: a.take(n), vxx: a.take(n * n),
+		q: a.take(k), qq: a.take(k * k), vf: a.take(n * k),
+		quu: a.take(m * m), quuR: a.take(m * m),
+		tmp: a.take(m), rhs: a.take(m), z: a.take(m * n),
+		qlo: a.take(m), qhi: a.take(m),
+		qp:   boxQPIn(a, m),
+		free: paddedInts(m), fac: a.take(m * m),
 	}
 }
 
