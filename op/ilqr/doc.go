@@ -87,6 +87,16 @@
 // The cost is O(T (N+M)³) per example, independent of the number of solver
 // iterations. FixedPoint mode drops the Σ λ ∇²f term, as mpc.pytorch does.
 //
+// The cost parameters may vary per step (Inputs.PhiPerStep: a time-varying
+// cost, e.g. models.FullQuadCost tracking a reference) and the control
+// bounds per call, step and example (Inputs.Lower, Upper); Grads holds
+// their gradients too (a control held on its bound moves with it). JVP
+// gives the forward-mode derivative of the solution along a direction in
+// x0, θ, φ and the bounds from the same linearization and kernel. Models
+// whose evaluators are models.ParamContractor (network dynamics) have the
+// θ terms contracted by reverse mode, one pass per step, instead of
+// forming ∂f/∂θ and the θ columns of the Lagrangian Hessian.
+//
 // # Failure
 //
 // Bad input (wrong lengths, NaN or Inf, θ outside the model's domain,
