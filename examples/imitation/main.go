@@ -15,7 +15,7 @@
 // gives their relative errors and the next-state prediction error of the
 // estimates on the test demonstrations). Methods: nn,
 // sysid, diffmpc.dx, diffmpc.cost, dilqr.dx, dilqr.cost; envs: pendulum,
-// cartpole, double_pendulum. The demonstrations' initial states are drawn
+// cartpole, double_pendulum, rocket. The demonstrations' initial states are drawn
 // from the reference experiments' ranges (train.ReferenceRanges: the
 // pendulum within ±π/2 of upright) unless -ranges envs.
 //
@@ -64,7 +64,7 @@ type options struct {
 
 func main() {
 	var o options
-	flag.StringVar(&o.env, "env", "pendulum", "environment: pendulum, cartpole or double_pendulum")
+	flag.StringVar(&o.env, "env", "pendulum", "environment: pendulum, cartpole, double_pendulum or rocket")
 	flag.StringVar(&o.method, "method", "dilqr.dx", "method: nn, sysid, diffmpc.dx, diffmpc.cost, dilqr.dx or dilqr.cost")
 	flag.IntVar(&o.ntrain, "ntrain", 100, "number of training demonstrations (at most 100)")
 	flag.IntVar(&o.epochs, "epochs", 150, "number of epochs")
