@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/dilqr/dilqr/internal/fdtest"
+	"github.com/dilqr/dilqr/internal/gtest"
 	"github.com/dilqr/dilqr/models"
 	"github.com/dilqr/dilqr/op"
 	"github.com/dilqr/dilqr/op/ilqr"
@@ -42,28 +43,11 @@ func inputAs(t testing.TB, g *G.ExprGraph, dt tensor.Dtype, name string, v []flo
 // valuesOf returns a node value's data as float64, whatever its dtype.
 func valuesOf(t testing.TB, v G.Value) []float64 {
 	t.Helper()
-	switch x := v.(type) {
-	case *G.F32:
-		return []float64{float64(*x)}
-	case *G.F64:
-		return []float64{float64(*x)}
-	case *tensor.Dense:
-		if x.RequiresIterator() {
-			x = x.Materialize().(*tensor.Dense)
-		}
-		switch d := x.Data().(type) {
-		case []float32:
-			out := make([]float64, len(d))
-			for i, f := range d {
-				out[i] = float64(f)
-			}
-			return out
-		case []float64:
-			return slices.Clone(d)
-		}
+	out, err := gtest.Floats(v)
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatalf("unexpected value %T", v)
-	return nil
+	return out
 }
 
 // gradsOf returns the gradient of every node in ns as float64, checking

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/dilqr/dilqr/internal/fdtest"
+	"github.com/dilqr/dilqr/internal/gtest"
 	"github.com/dilqr/dilqr/op"
 	"github.com/dilqr/dilqr/op/ilqr"
 	G "gorgonia.org/gorgonia"
@@ -45,28 +46,11 @@ func round32(v []float64) []float64 {
 // anyFloats returns a copy of a float32 or float64 value's data as float64.
 func anyFloats(t *testing.T, v G.Value) []float64 {
 	t.Helper()
-	switch x := v.(type) {
-	case *G.F32:
-		return []float64{float64(*x)}
-	case *G.F64:
-		return []float64{float64(*x)}
-	case *tensor.Dense:
-		if x.RequiresIterator() {
-			x = x.Materialize().(*tensor.Dense)
-		}
-		switch d := x.Data().(type) {
-		case []float32:
-			out := make([]float64, len(d))
-			for i, f := range d {
-				out[i] = float64(f)
-			}
-			return out
-		case []float64:
-			return slices.Clone(d)
-		}
+	out, err := gtest.Floats(v)
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatalf("unexpected value type %T", v)
-	return nil
+	return out
 }
 
 // anyGrad returns a copy of n's float32 or float64 gradient as float64.
