@@ -3,7 +3,6 @@ package op
 import (
 	"fmt"
 	"math"
-	"slices"
 
 	"github.com/dilqr/dilqr/op/ilqr"
 	G "gorgonia.org/gorgonia"
@@ -276,7 +275,10 @@ func sameBits(a, b []float64) bool {
 
 // concatInputs appends in's data to dst, in the order sameData reads it.
 func concatInputs(dst []float64, in ilqr.Inputs) []float64 {
-	return slices.Concat(dst, in.X0, in.Theta, in.Phi, in.Lower, in.Upper)
+	for _, p := range [][]float64{in.X0, in.Theta, in.Phi, in.Lower, in.Upper} {
+		dst = append(dst, p...)
+	}
+	return dst // reuses dst's storage (slices.Concat would allocate anew)
 }
 
 // inputShapes returns the shapes the Op expects for its inputs, in order.
