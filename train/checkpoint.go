@@ -309,6 +309,69 @@ func readCheckpoint(path string) (*checkpointData, error) {
 	return c, nil
 }
 
+// Checkpoint is a run as its checkpoint file (CheckpointFile in
+// Config.Dir) records it after its last completed epoch: the run's
+// identity, the log and the parameters at the epoch of best validation
+// loss. It is what a program needs to use a trained model without
+// rebuilding the run (Result is what Run returns).
+type Checkpoint struct {
+	// Env, Method, NTrain and Seed are the run's Dataset.Env and Config
+	// fields of the same names; Hidden is Config.Hidden (nn's width).
+	Env    string
+	Method Method
+	NTrain int
+	Seed   uint64
+	Hidden int
+	// Epoch is the number of completed epochs.
+	Epoch int
+	// BestEpoch is the epoch with the lowest validation loss; BestParams
+	// holds the learnable tensors at that epoch, flattened, in the order
+	// of the method's learnable nodes (for nn: the policy's layers, as
+	// train builds them).
+	BestEpoch  int
+	BestParams [][]float64
+	// Names label the model parameters of each row's Params (Result.Names);
+	// nil for nn.
+	Names []string
+	// History holds one row per completed epoch, from row 0, Params
+	// included.
+	History []Row
+}
+
+// BestModelParams returns the model parameters at the best epoch: θ for
+// a method that learns the dynamics, the goal form (w, goal) of the cost
+// for one that learns the cost, nil for nn.
+func (c *Checkpoint) BestModelParams() []float64 { return c.History[c.BestEpoch].Params }
+
+// ReadCheckpoint reads and checks the checkpoint file at path, as Run
+// writes it. The error wraps os.ErrNotExist if there is none, and
+// ErrBadCheckpoint if the file is not a valid checkpoint (its method
+// unknown included).
+func ReadCheckpoint(path string) (*Checkpoint, error) {
+	c, err := readCheckpoint(path)
+	if err != nil {
+		return nil, err
+	}
+	m, err := ParseMethod(c.Run.Method)
+	if err != nil {
+		return nil, fmt.Errorf("train: checkpoint %s: %w: %v", path, ErrBadCheckpoint, err)
+	}
+	return &Checkpoint{Env: c.Run.Env, Method: m, NTrain: c.Run.NTrain, Seed: c.Run.Seed, Hidden: c.Run.Hidden,
+		Epoch: c.Epoch, BestEpoch: c.BestEpoch, BestParams: fromJF2(c.BestParams), Names: c.Names,
+		History: rowsOf(c.History)}, nil
+}
+
+// rowsOf converts a checkpoint's log rows to Rows.
+func rowsOf(jr []jrow) []Row {
+	rows := make([]Row, len(jr))
+	for i, r := range jr {
+		rows[i] = Row{Epoch: r.Epoch, Train: float64(r.Train), Val: float64(r.Val), Test: float64(r.Test),
+			Model: float64(r.Model), Params: fromJF(r.Params), Health: healthOf(r.Health)}
+		rows[i].Ident, rows[i].Pred = identifiedOf(r.Identified)
+	}
+	return rows
+}
+
 // removeStaleTemps removes the temporary files that writeAtomic leaves
 // next to path when it is interrupted (killed between creating and
 // renaming one). Only one writer may use path at a time.

@@ -404,13 +404,7 @@ func (r *runner) restore(c *checkpointData) error {
 	st.epoch, st.bestVal, st.bestEpoch, st.bad, st.stopped = c.Epoch, float64(c.BestVal), c.BestEpoch, c.Bad, c.Stopped
 	st.bestParams = fromJF2(c.BestParams)
 	st.before = time.Duration(float64(c.Seconds) * float64(time.Second))
-	st.history = nil
-	for _, row := range c.History {
-		st.history = append(st.history, Row{Epoch: row.Epoch, Train: float64(row.Train), Val: float64(row.Val),
-			Test: float64(row.Test), Model: float64(row.Model), Params: fromJF(row.Params), Health: healthOf(row.Health)})
-		last := &st.history[len(st.history)-1]
-		last.Ident, last.Pred = identifiedOf(row.Identified)
-	}
+	st.history = rowsOf(c.History)
 	l.solves, l.skipped = c.Solves, c.Skipped
 	// The log may hold rows the checkpoint does not (written after it); the
 	// rows both hold must agree, or the folder mixes two runs.

@@ -130,7 +130,7 @@ func trainingRanges(env *envs.Env, runs []trainedRun) ([]envs.Range, error) {
 
 // evaluateRun evaluates one trained model.
 func evaluateRun(env *envs.Env, r trainedRun, cfg *envs.EvalConfig, horizon int) (*envs.Evaluation, error) {
-	p, err := r.ckpt.policy(env, horizon)
+	p, err := policy(r.ckpt, env, horizon)
 	if err != nil {
 		return nil, err
 	}

@@ -47,12 +47,12 @@ func TestNNPolicyMatchesTraining(t *testing.T) {
 	if _, err := train.Run(context.Background(), ds, train.Config{Method: train.NN, Epochs: 2, Seed: 4, Hidden: 8, Dir: dir}); err != nil {
 		t.Fatal(err)
 	}
-	c, err := readCheckpoint(filepath.Join(dir, train.CheckpointFile))
+	c, err := train.ReadCheckpoint(filepath.Join(dir, train.CheckpointFile))
 	if err != nil {
 		t.Fatal(err)
 	}
 	te := ds.Test
-	full, err := newNNPolicy(ds.N, ds.M, ds.T, c.Run.Hidden, te.B, bestParams(c))
+	full, err := newNNPolicy(ds.N, ds.M, ds.T, c.Hidden, te.B, c.BestParams)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,14 +65,14 @@ func TestNNPolicyMatchesTraining(t *testing.T) {
 		mse += (v - te.U[i]) * (v - te.U[i])
 	}
 	mse /= float64(len(u))
-	if want := float64(c.History[c.BestEpoch].Test); math.Abs(mse-want) > 1e-12*want {
+	if want := c.History[c.BestEpoch].Test; math.Abs(mse-want) > 1e-12*want {
 		t.Errorf("test loss %.17g, train logged %.17g", mse, want)
 	}
 	env, err := envs.New("pendulum")
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := c.policy(env, 10)
+	p, err := policy(c, env, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +85,7 @@ func TestNNPolicyMatchesTraining(t *testing.T) {
 			t.Errorf("example %d: policy gives %v, the sequence starts with %v", b, got, want)
 		}
 	}
-	if _, err := newNNPolicy(ds.N, ds.M, 1, c.Run.Hidden+1, 1, bestParams(c)); err == nil {
+	if _, err := newNNPolicy(ds.N, ds.M, 1, c.Hidden+1, 1, c.BestParams); err == nil {
 		t.Error("a checkpoint of another width loaded")
 	}
 }
@@ -106,24 +106,6 @@ func TestGoalToQuad(t *testing.T) {
 	for j, v := range goalToQuad(goal) {
 		if math.Abs(v-phi[j]) > 1e-15 {
 			t.Errorf("entry %d: %g, want %g", j, v, phi[j])
-		}
-	}
-}
-
-func TestReadCheckpointRejects(t *testing.T) {
-	dir := t.TempDir()
-	for name, content := range map[string]string{
-		"empty":     "",
-		"no header": `{"run":{}}`,
-		"checksum":  "dilqr-train-checkpoint 1 sha256:00\n{}\n",
-		"version":   "dilqr-train-checkpoint 2 sha256:00\n{}\n",
-	} {
-		path := filepath.Join(dir, name)
-		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := readCheckpoint(path); err == nil {
-			t.Errorf("%s: no error", name)
 		}
 	}
 }

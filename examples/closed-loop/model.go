@@ -1,15 +1,7 @@
 package main
 
 import (
-	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
-	"math"
-	"os"
-	"strconv"
-	"strings"
 
 	"github.com/dilqr/dilqr/envs"
 	"github.com/dilqr/dilqr/layer"
@@ -17,98 +9,6 @@ import (
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
-
-// A trained model as train's checkpoint holds it (train/checkpoint.go:
-// one header line "dilqr-train-checkpoint 1 sha256:<hex>" and a JSON
-// document). train keeps its reader unexported, so the few fields needed
-// here are read by this file: the run's identity, the parameters at the
-// epoch of best validation loss and the log, whose rows carry the model
-// parameters (θ, or the cost's goal form (w, goal)) of each epoch.
-
-// num is a float64 in a checkpoint: a JSON number or "NaN", "+Inf", "-Inf".
-type num float64
-
-func (f *num) UnmarshalJSON(b []byte) error {
-	switch string(b) {
-	case `"NaN"`:
-		*f = num(math.NaN())
-	case `"+Inf"`:
-		*f = num(math.Inf(1))
-	case `"-Inf"`:
-		*f = num(math.Inf(-1))
-	default:
-		v, err := strconv.ParseFloat(string(b), 64)
-		if err != nil {
-			return fmt.Errorf("not a number: %s", b)
-		}
-		*f = num(v)
-	}
-	return nil
-}
-
-func floats(v []num) []float64 {
-	out := make([]float64, len(v))
-	for i, x := range v {
-		out[i] = float64(x)
-	}
-	return out
-}
-
-// checkpoint is what this command reads of a train checkpoint.
-type checkpoint struct {
-	Run struct {
-		Env    string `json:"env"`
-		Method string `json:"method"`
-		NTrain int    `json:"ntrain"`
-		Seed   uint64 `json:"seed"`
-		Hidden int    `json:"hidden"`
-	} `json:"run"`
-	Epoch      int     `json:"epoch"`
-	BestEpoch  int     `json:"best_epoch"`
-	BestParams [][]num `json:"best_params"`
-	History    []struct {
-		Epoch  int   `json:"epoch"`
-		Val    num   `json:"val"`
-		Test   num   `json:"test"`
-		Params []num `json:"params"`
-	} `json:"history"`
-}
-
-// readCheckpoint reads and checks the checkpoint file at path.
-func readCheckpoint(path string) (*checkpoint, error) {
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	head, body, ok := bytes.Cut(raw, []byte("\n"))
-	f := strings.Fields(string(head))
-	if !ok || len(f) != 3 || f[0] != "dilqr-train-checkpoint" || f[1] != "1" || !strings.HasPrefix(f[2], "sha256:") {
-		return nil, fmt.Errorf("%s: not a version 1 train checkpoint", path)
-	}
-	sum := sha256.Sum256(body)
-	if hex.EncodeToString(sum[:]) != strings.TrimPrefix(f[2], "sha256:") {
-		return nil, fmt.Errorf("%s: checksum mismatch", path)
-	}
-	var c checkpoint
-	if err := json.Unmarshal(body, &c); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	if c.BestEpoch < 0 || c.BestEpoch >= len(c.History) || len(c.BestParams) == 0 {
-		return nil, fmt.Errorf("%s: best epoch %d of %d log rows, %d parameter tensors", path, c.BestEpoch, len(c.History), len(c.BestParams))
-	}
-	if _, err := train.ParseMethod(c.Run.Method); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return &c, nil
-}
-
-// method returns the checkpoint's method.
-func (c *checkpoint) method() train.Method { return train.Method(c.Run.Method) }
-
-// bestModelParams returns the model parameters at the best epoch: θ for
-// a method that learns the dynamics, the goal form (w, goal) of the cost
-// for one that learns the cost.
-func (c *checkpoint) bestModelParams() []float64 { return floats(c.History[c.BestEpoch].Params) }
 
 // goalToQuad maps the goal form (w, goal) of length 2k to the quadratic
 // cost's (q, p) = (2w², −2w²⊙goal), the map of layer.GoalWeights.
@@ -125,29 +25,21 @@ func goalToQuad(v []float64) []float64 {
 
 // policy returns the closed-loop policy of the trained model in c for
 // env: MPC with the learned θ (sysid, diffmpc.dx, dilqr.dx) or the learned
-// cost (diffmpc.cost, dilqr.cost), the other part true, horizon h; or the
-// nn method's LSTM policy, asked at every step for the first control of
-// its sequence from the current state.
-func (c *checkpoint) policy(env *envs.Env, h int) (envs.Policy, error) {
-	m := c.method()
+// cost (diffmpc.cost, dilqr.cost) at the epoch of best validation loss,
+// the other part true, horizon h; or the nn method's LSTM policy, asked at
+// every step for the first control of its sequence from the current state.
+func policy(c *train.Checkpoint, env *envs.Env, h int) (envs.Policy, error) {
+	m := c.Method
 	switch {
 	case m == train.NN:
 		d := env.Dims()
-		return newNNPolicy(d.N, d.M, 1, c.Run.Hidden, 1, bestParams(c))
+		return newNNPolicy(d.N, d.M, 1, c.Hidden, 1, c.BestParams)
 	case m.LearnsDynamics():
-		return envs.NewMPC(env, &envs.MPCConfig{Horizon: h, Theta: c.bestModelParams()})
+		return envs.NewMPC(env, &envs.MPCConfig{Horizon: h, Theta: c.BestModelParams()})
 	case m.LearnsCost():
-		return envs.NewMPC(env, &envs.MPCConfig{Horizon: h, Phi: goalToQuad(c.bestModelParams())})
+		return envs.NewMPC(env, &envs.MPCConfig{Horizon: h, Phi: goalToQuad(c.BestModelParams())})
 	}
 	return nil, fmt.Errorf("no policy for method %s", m)
-}
-
-func bestParams(c *checkpoint) [][]float64 {
-	out := make([][]float64, len(c.BestParams))
-	for i, p := range c.BestParams {
-		out[i] = floats(p)
-	}
-	return out
 }
 
 // nnPolicy is the nn method's policy (train's package documentation):

@@ -19,12 +19,12 @@ import (
 type trainedRun struct {
 	dir     string
 	dataset string // path of dataset.npz
-	ckpt    *checkpoint
+	ckpt    *train.Checkpoint
 }
 
 // label names the run in the tables: "dilqr.dx/n100".
 func (r trainedRun) label() string {
-	return fmt.Sprintf("%s/n%d", r.ckpt.Run.Method, r.ckpt.Run.NTrain)
+	return fmt.Sprintf("%s/n%d", r.ckpt.Method, r.ckpt.NTrain)
 }
 
 // findRuns returns the trained runs under root: each folder with a
@@ -46,7 +46,7 @@ func findRuns(root string) ([]trainedRun, error) {
 		if ds == "" {
 			return fmt.Errorf("%s: no dataset.npz next to it or one folder up", path)
 		}
-		c, err := readCheckpoint(path)
+		c, err := train.ReadCheckpoint(path)
 		if err != nil {
 			return err
 		}
@@ -66,9 +66,9 @@ func findRuns(root string) ([]trainedRun, error) {
 // sortRuns orders runs by env, then method (train.Methods order), then
 // n_train.
 func sortRuns(runs []trainedRun) {
-	order := func(m string) int { return slices.Index(train.Methods(), train.Method(m)) }
+	order := func(m train.Method) int { return slices.Index(train.Methods(), m) }
 	slices.SortStableFunc(runs, func(a, b trainedRun) int {
-		ra, rb := a.ckpt.Run, b.ckpt.Run
+		ra, rb := a.ckpt, b.ckpt
 		switch {
 		case ra.Env != rb.Env:
 			return envRank(ra.Env) - envRank(rb.Env)
@@ -94,8 +94,8 @@ func envRank(name string) int {
 func envOrder(runs []trainedRun) []string {
 	var out []string
 	for _, r := range runs {
-		if !slices.Contains(out, r.ckpt.Run.Env) {
-			out = append(out, r.ckpt.Run.Env)
+		if !slices.Contains(out, r.ckpt.Env) {
+			out = append(out, r.ckpt.Env)
 		}
 	}
 	return out
@@ -105,7 +105,7 @@ func envOrder(runs []trainedRun) []string {
 func runsOf(runs []trainedRun, env string) []trainedRun {
 	var out []trainedRun
 	for _, r := range runs {
-		if r.ckpt.Run.Env == env {
+		if r.ckpt.Env == env {
 			out = append(out, r)
 		}
 	}
@@ -170,11 +170,11 @@ func dataset(name, path string, seed uint64, log io.Writer) (*envs.Dataset, erro
 // trainRun returns the checkpoint of method m on the first n training
 // demonstrations of ds in dir, training (or resuming) it to o.epochs
 // epochs unless it already has at least that many.
-func trainRun(ctx context.Context, ds *envs.Dataset, m train.Method, n int, dir string, o options, log io.Writer) (*checkpoint, error) {
+func trainRun(ctx context.Context, ds *envs.Dataset, m train.Method, n int, dir string, o options, log io.Writer) (*train.Checkpoint, error) {
 	path := filepath.Join(dir, train.CheckpointFile)
-	if c, err := readCheckpoint(path); err == nil && c.Epoch >= o.epochs {
-		if r := c.Run; r.Env != ds.Env || r.Method != string(m) || r.NTrain != n || r.Seed != o.seed {
-			return nil, fmt.Errorf("%s holds %s %s n=%d seed %d, not this run", path, r.Env, r.Method, r.NTrain, r.Seed)
+	if c, err := train.ReadCheckpoint(path); err == nil && c.Epoch >= o.epochs {
+		if c.Env != ds.Env || c.Method != m || c.NTrain != n || c.Seed != o.seed {
+			return nil, fmt.Errorf("%s holds %s %s n=%d seed %d, not this run", path, c.Env, c.Method, c.NTrain, c.Seed)
 		}
 		return c, nil
 	}
@@ -182,5 +182,5 @@ func trainRun(ctx context.Context, ds *envs.Dataset, m train.Method, n int, dir 
 	if _, err := train.Run(ctx, ds, cfg); err != nil {
 		return nil, err
 	}
-	return readCheckpoint(path)
+	return train.ReadCheckpoint(path)
 }
