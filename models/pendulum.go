@@ -89,12 +89,16 @@ func PendulumTask() Task {
 	return Task{Dynamics: NewPendulum(), Cost: cost, Lower: []float64{-2}, Upper: []float64{2}}
 }
 
-// Task bundles a model with its default cost and control bounds.
+// Task bundles a model with its default cost, control bounds and, when
+// not nil, a path constraint c(x_t, u_t; ψ) ≤ 0 on the steps t ≥ 1.
 type Task struct {
 	Dynamics Dynamics
 	Cost     Cost
 	// Lower and Upper bound each control component (length M).
 	Lower, Upper []float64
+	// Constraint, when not nil, constrains the states (and controls) of
+	// the steps after the first; see Constraint.
+	Constraint Constraint
 }
 
 // pendulumEval is the hand-written evaluator of PendulumStep.
