@@ -29,6 +29,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/dilqr/dilqr/examples/internal/cli"
 	"github.com/dilqr/dilqr/models"
 	"github.com/dilqr/dilqr/op/ilqr"
 )
@@ -62,8 +63,7 @@ func main() {
 		err = run(*quick, *csvPath, *pngPath, *reps, *unrolledReps, *maxUnrolled)
 	}
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "backward-timing:", err)
-		os.Exit(2)
+		cli.Command("backward-timing").Fail(2, err) // every error, a failed run's too
 	}
 }
 
@@ -223,26 +223,17 @@ func printTable(rows []row) {
 
 func dur(s float64) string { return time.Duration(s * 1e9).Round(100 * time.Nanosecond).String() }
 
+// writeCSV writes the timed rows (not the notes) to path.
 func writeCSV(path string, rows []row) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	w := csv.NewWriter(f)
-	w.Write([]string{"mode", "T", "iters", "batch", "forward_s", "backward_s"})
+	var recs [][]string
 	for _, r := range rows {
 		if r.note != "" {
 			continue
 		}
-		w.Write([]string{r.mode, strconv.Itoa(r.t), strconv.Itoa(r.iters), strconv.Itoa(batch),
+		recs = append(recs, []string{r.mode, strconv.Itoa(r.t), strconv.Itoa(r.iters), strconv.Itoa(batch),
 			strconv.FormatFloat(r.forward, 'g', 6, 64), strconv.FormatFloat(r.backward, 'g', 6, 64)})
 	}
-	w.Flush()
-	if err := w.Error(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return cli.WriteCSV(path, []string{"mode", "T", "iters", "batch", "forward_s", "backward_s"}, recs)
 }
 
 // replot prints and plots the rows of a CSV file written by writeCSV.

@@ -50,19 +50,17 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"runtime"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
+	"github.com/dilqr/dilqr/examples/internal/cli"
 	"github.com/dilqr/dilqr/train"
 )
 
@@ -102,22 +100,15 @@ func main() {
 	if err == nil && flag.NArg() > 0 {
 		err = fmt.Errorf("unexpected arguments %v", flag.Args())
 	}
+	cmd := cli.Command("closed-loop")
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "closed-loop:", err)
-		os.Exit(2)
+		cmd.Fail(cli.ExitUsage, err)
 	}
 	if o.quick {
 		o.ntrain, o.epochs, o.episodes = []int{50}, min(o.epochs, 20), min(o.episodes, 10)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, o, os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "closed-loop:", err)
-		if errors.Is(err, context.Canceled) {
-			fmt.Fprintln(os.Stderr, "closed-loop: interrupted; run again with the same flags to resume training")
-		}
-		os.Exit(1)
-	}
+	cmd.RunInterruptible(func(ctx context.Context) error { return run(ctx, o, os.Stdout, os.Stderr) },
+		cli.Hint{Err: context.Canceled, Text: "interrupted; run again with the same flags to resume training"})
 }
 
 // parseLists reads the comma-separated flags.

@@ -8,7 +8,6 @@ import (
 	"image/color"
 	"io"
 	"math"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/dilqr/dilqr/envs"
+	"github.com/dilqr/dilqr/examples/internal/cli"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
@@ -164,7 +164,7 @@ func writeOutputs(o options, rows []row, gifs []gifSet, stdout io.Writer) error 
 		if err := f(&buf); err != nil {
 			return fmt.Errorf("%s: %w", path, err)
 		}
-		if err := writeFile(path, buf.Bytes()); err != nil {
+		if err := cli.WriteFile(path, buf.Bytes(), 0o644); err != nil {
 			return err
 		}
 		written = append(written, path)
@@ -203,19 +203,6 @@ func writeOutputs(o options, rows []row, gifs []gifSet, stdout io.Writer) error 
 		fmt.Fprintf(stdout, "wrote %s\n", strings.Join(written, ", "))
 	}
 	return nil
-}
-
-// writeFile writes data to path, creating its folder, through a temporary
-// file and a rename so that a reader never sees a partial file.
-func writeFile(path string, data []byte) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }
 
 // gifEpisodes is the number of episodes (rows) per GIF.

@@ -71,16 +71,15 @@ import (
 	"io"
 	"math"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/dilqr/dilqr/envs"
+	"github.com/dilqr/dilqr/examples/internal/cli"
 	"github.com/dilqr/dilqr/train"
 )
 
@@ -174,11 +173,8 @@ func main() {
 	flag.StringVar(&g.readme, "readme", "README.md", "write the summary table between the imitation-results markers of this file (empty: none)")
 	flag.StringVar(&shardFlag, "shard", "", "run only shard I/N of the grid (0 ≤ I < N) and write its outcomes to OUT/shards for merge; default: JOB_COMPLETION_INDEX with -shards")
 	flag.IntVar(&shards, "shards", 0, "number of shards when the shard index comes from JOB_COMPLETION_INDEX (default: the environment variable "+shardsEnv+")")
-	flag.Parse()
-	if flag.NArg() > 0 {
-		fmt.Fprintf(os.Stderr, "imitation-grid: unexpected arguments %v\n", flag.Args())
-		os.Exit(2)
-	}
+	cmd := cli.Command("imitation-grid")
+	cmd.Parse()
 	set := map[string]bool{}
 	flag.Visit(func(f *flag.Flag) {
 		set[f.Name] = true
@@ -202,23 +198,14 @@ func main() {
 		err = g.parse(envList, methodList, ntrainList)
 	}
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "imitation-grid:", err)
-		os.Exit(2)
+		cmd.Fail(cli.ExitUsage, err)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if sh.count > 0 {
-		err = g.runShard(ctx, sh, os.Stdout, os.Stderr)
-	} else {
-		err = g.run(ctx, os.Stdout, os.Stderr)
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "imitation-grid:", err)
-		if errors.Is(err, context.Canceled) {
-			fmt.Fprintln(os.Stderr, "imitation-grid: interrupted; run the same command again to continue")
+	cmd.RunInterruptible(func(ctx context.Context) error {
+		if sh.count > 0 {
+			return g.runShard(ctx, sh, os.Stdout, os.Stderr)
 		}
-		os.Exit(1)
-	}
+		return g.run(ctx, os.Stdout, os.Stderr)
+	}, cli.Hint{Err: context.Canceled, Text: "interrupted; run the same command again to continue"})
 }
 
 // quoteArg quotes a command-line argument that a shell would split.
@@ -448,22 +435,11 @@ func replaceBlock(path, block string) error {
 		return fmt.Errorf("-readme: %s has no %q … %q block (use -readme \"\" to skip it)", path, readmeBegin, readmeEnd)
 	}
 	text = text[:i+len(readmeBegin)] + "\n" + block + text[j:]
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".readme-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.WriteString(text); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
+	perm := os.FileMode(0o644)
 	if st, err := os.Stat(path); err == nil {
-		os.Chmod(tmp.Name(), st.Mode().Perm())
+		perm = st.Mode().Perm()
 	}
-	return os.Rename(tmp.Name(), path)
+	return cli.WriteFile(path, []byte(text), perm)
 }
 
 func writeCSV(path string, outs []outcome) error {

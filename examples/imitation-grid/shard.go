@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dilqr/dilqr/examples/internal/cli"
 	"github.com/dilqr/dilqr/train"
 )
 
@@ -231,25 +232,7 @@ func writeShard(path string, g *grid, sh shard, outs []outcome, elapsed time.Dur
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(append(data, '\n')); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return cli.WriteFile(path, append(data, '\n'), 0o644)
 }
 
 // readShard reads a shard file.

@@ -41,13 +41,12 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"runtime"
-	"syscall"
 	"time"
 
 	"github.com/dilqr/dilqr/envs"
+	"github.com/dilqr/dilqr/examples/internal/cli"
 	"github.com/dilqr/dilqr/train"
 )
 
@@ -78,23 +77,11 @@ func main() {
 	flag.IntVar(&o.hidden, "hidden", 64, "nn: width of the LSTM policy's layers")
 	flag.BoolVar(&o.noPlots, "noplots", false, "do not draw the PNG plots")
 	flag.StringVar(&o.ranges, "ranges", "reference", "initial states: reference (the reference experiments' ranges; pendulum θ within ±π/2) or envs (envs' ranges; pendulum on the whole circle)")
-	flag.Parse()
-	if flag.NArg() > 0 {
-		fmt.Fprintf(os.Stderr, "imitation: unexpected arguments %v\n", flag.Args())
-		os.Exit(2)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, o, os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "imitation:", err)
-		if errors.Is(err, context.Canceled) {
-			fmt.Fprintf(os.Stderr, "imitation: interrupted; continue with the same flags and -resume\n")
-		}
-		if errors.Is(err, train.ErrPastEpochs) {
-			fmt.Fprintf(os.Stderr, "imitation: the run in %s has more epochs than -epochs asks for; raise -epochs to continue it (or to see its result), or choose another -out\n", o.out)
-		}
-		os.Exit(1)
-	}
+	cmd := cli.Command("imitation")
+	cmd.Parse()
+	cmd.RunInterruptible(func(ctx context.Context) error { return run(ctx, o, os.Stdout, os.Stderr) },
+		cli.Hint{Err: context.Canceled, Text: "interrupted; continue with the same flags and -resume"},
+		cli.Hint{Err: train.ErrPastEpochs, Text: fmt.Sprintf("the run in %s has more epochs than -epochs asks for; raise -epochs to continue it (or to see its result), or choose another -out", o.out)})
 }
 
 // dataset returns the demonstrations of env: those saved in path when

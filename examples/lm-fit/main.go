@@ -28,14 +28,13 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"strconv"
 	"strings"
-	"syscall"
 	"text/tabwriter"
 	"time"
 
 	"github.com/dilqr/dilqr/envs"
+	"github.com/dilqr/dilqr/examples/internal/cli"
 	"github.com/dilqr/dilqr/models"
 	"github.com/dilqr/dilqr/op/ilqr"
 	"github.com/dilqr/dilqr/train"
@@ -62,17 +61,9 @@ func main() {
 	flag.BoolVar(&o.controlsOnly, "controls-only", false, "residuals on the controls only (no states)")
 	flag.Float64Var(&o.stateWeight, "state-weight", 1, "weight of the state residuals against the control residuals")
 	flag.Float64Var(&o.expertTol, "expert-tol", 0, "the expert's projected-gradient tolerance when generating (0: envs' default 1e-9)")
-	flag.Parse()
-	if flag.NArg() > 0 {
-		fmt.Fprintf(os.Stderr, "lm-fit: unexpected arguments %v\n", flag.Args())
-		os.Exit(2)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, o, os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "lm-fit:", err)
-		os.Exit(1)
-	}
+	cmd := cli.Command("lm-fit")
+	cmd.Parse()
+	cmd.RunInterruptible(func(ctx context.Context) error { return run(ctx, o, os.Stdout, os.Stderr) })
 }
 
 // dataset loads o.data or generates the demonstrations examples/imitation

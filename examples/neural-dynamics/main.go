@@ -105,6 +105,7 @@ import (
 	"time"
 
 	"github.com/dilqr/dilqr/envs"
+	"github.com/dilqr/dilqr/examples/internal/cli"
 	"github.com/dilqr/dilqr/models"
 	"github.com/dilqr/dilqr/op/ilqr"
 )
@@ -137,20 +138,13 @@ func main() {
 	flag.StringVar(&o.md, "md", "", "write the markdown table to this file")
 	flag.StringVar(&o.png, "png", "", "write the plot to this PNG file")
 	flag.BoolVar(&o.verbose, "v", false, "print every epoch")
-	flag.Parse()
-	if flag.NArg() > 0 {
-		fmt.Fprintf(os.Stderr, "neural-dynamics: unexpected arguments %v\n", flag.Args())
-		os.Exit(2)
-	}
+	cmd := cli.Command("neural-dynamics")
+	cmd.Parse()
 	c, err := configFor(o)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "neural-dynamics:", err)
-		os.Exit(2)
+		cmd.Fail(cli.ExitUsage, err)
 	}
-	if err := run(c, o, os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "neural-dynamics:", err)
-		os.Exit(1)
-	}
+	cmd.Check(run(c, o, os.Stdout))
 }
 
 // configFor turns the flags into the experiment's configuration.
@@ -247,7 +241,7 @@ func run(c *config, o options, stdout io.Writer) error {
 	writeTable(&md, sums)
 	fmt.Fprintf(stdout, "\n%s\ntotal %.0f s\n", md.String(), time.Since(start).Seconds())
 	if o.md != "" {
-		if err := writeFile(o.md, []byte(md.String())); err != nil {
+		if err := cli.WriteFile(o.md, []byte(md.String()), 0o644); err != nil {
 			return err
 		}
 	}

@@ -2,16 +2,15 @@ package main
 
 import (
 	"bytes"
-	"encoding/csv"
 	"fmt"
 	"image/color"
 	"io"
 	"math"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 
+	"github.com/dilqr/dilqr/examples/internal/cli"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
@@ -36,58 +35,32 @@ const csvHeader = "method,seed,params,best_epoch,test_imitation,test_imitation_p
 
 // writeCSV writes one row per outcome.
 func writeCSV(path string, outs []*outcome) error {
-	var buf bytes.Buffer
-	w := csv.NewWriter(&buf)
-	_ = w.Write(splitHeader(csvHeader))
 	g := func(v float64) string { return strconv.FormatFloat(v, 'g', 6, 64) }
+	var recs [][]string
 	for _, o := range outs {
-		_ = w.Write([]string{o.method, strconv.FormatUint(o.seed, 10), strconv.Itoa(o.params), strconv.Itoa(o.bestEpoch),
+		recs = append(recs, []string{o.method, strconv.FormatUint(o.seed, 10), strconv.Itoa(o.params), strconv.Itoa(o.bestEpoch),
 			g(o.test), g(o.p90), g(o.testLast), g(o.converged), g(o.predDemo), g(o.predRand), g(o.unconverged),
 			strconv.FormatFloat(o.seconds, 'f', 1, 64)})
 	}
-	w.Flush()
-	return writeFile(path, buf.Bytes())
+	return cli.WriteCSV(path, strings.Split(csvHeader, ","), recs)
 }
 
 // writeCurves writes the learning curves: epoch,method,seed,train,val
 // (val empty between validations).
 func writeCurves(path string, outs []*outcome) error {
-	var buf bytes.Buffer
-	w := csv.NewWriter(&buf)
-	_ = w.Write([]string{"epoch", "method", "seed", "train_loss", "val_imitation"})
 	g := func(v float64) string {
 		if math.IsNaN(v) {
 			return ""
 		}
 		return strconv.FormatFloat(v, 'g', 6, 64)
 	}
+	var recs [][]string
 	for _, o := range outs {
 		for _, r := range o.curve {
-			_ = w.Write([]string{strconv.Itoa(r.epoch), o.method, strconv.FormatUint(o.seed, 10), g(r.train), g(r.val)})
+			recs = append(recs, []string{strconv.Itoa(r.epoch), o.method, strconv.FormatUint(o.seed, 10), g(r.train), g(r.val)})
 		}
 	}
-	w.Flush()
-	return writeFile(path, buf.Bytes())
-}
-
-func splitHeader(h string) []string {
-	var out []string
-	last := 0
-	for i := range len(h) {
-		if h[i] == ',' {
-			out = append(out, h[last:i])
-			last = i + 1
-		}
-	}
-	return append(out, h[last:])
-}
-
-// writeFile writes b to path, creating its folder.
-func writeFile(path string, b []byte) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	return os.WriteFile(path, b, 0o644)
+	return cli.WriteCSV(path, []string{"epoch", "method", "seed", "train_loss", "val_imitation"}, recs)
 }
 
 // summary is one method's results over the seeds.
@@ -251,7 +224,7 @@ func plotResults(path string, methods []string, outs []*outcome) error {
 	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(&buf); err != nil {
 		return err
 	}
-	return writeFile(path, buf.Bytes())
+	return cli.WriteFile(path, buf.Bytes(), 0o644)
 }
 
 // meanCurve returns the validation imitation loss of meth against the

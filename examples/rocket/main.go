@@ -35,12 +35,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
 
 	"github.com/dilqr/dilqr/envs"
+	"github.com/dilqr/dilqr/examples/internal/cli"
 	"github.com/dilqr/dilqr/op/ilqr"
 	"github.com/dilqr/dilqr/train"
 )
@@ -69,20 +68,12 @@ func main() {
 	flag.StringVar(&o.out, "out", "rocket-out", "folder for the demonstrations and the runs")
 	flag.StringVar(&o.md, "md", "", "write the results as a Markdown table to this file")
 	flag.Parse()
-	for _, s := range strings.Split(methodList, ",") {
-		m, err := train.ParseMethod(s)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "rocket:", err)
-			os.Exit(2)
-		}
-		o.methods = append(o.methods, m)
+	cmd := cli.Command("rocket")
+	var err error
+	if o.methods, err = train.ParseMethods(strings.Split(methodList, ",")); err != nil {
+		cmd.Fail(cli.ExitUsage, err)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, o, os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "rocket:", err)
-		os.Exit(1)
-	}
+	cmd.RunInterruptible(func(ctx context.Context) error { return run(ctx, o, os.Stdout, os.Stderr) })
 }
 
 // run trains every method, then evaluates the expert and each learned

@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/dilqr/dilqr/envs"
+	"github.com/dilqr/dilqr/examples/internal/cli"
 	"github.com/dilqr/dilqr/op/ilqr"
 )
 
@@ -38,15 +39,9 @@ func main() {
 	steps := flag.Int("steps", 100, "episode length (time steps of 0.05 s)")
 	seed := flag.Uint64("seed", 1, "random seed of the initial states")
 	iters := flag.Int("iters", 100, "maximum iLQR iterations per step")
-	flag.Parse()
-	if flag.NArg() > 0 {
-		fmt.Fprintf(os.Stderr, "swingup: unexpected arguments %v\n", flag.Args())
-		os.Exit(2)
-	}
-	if err := run(os.Stdout, *b, *horizon, *steps, *iters, *seed); err != nil {
-		fmt.Fprintln(os.Stderr, "swingup:", err)
-		os.Exit(1)
-	}
+	cmd := cli.Command("swingup")
+	cmd.Parse()
+	cmd.Check(run(os.Stdout, *b, *horizon, *steps, *iters, *seed))
 }
 
 // run evaluates the closed loop and writes the table to w.

@@ -17,6 +17,7 @@ import (
 	"os"
 	"text/tabwriter"
 
+	"github.com/dilqr/dilqr/examples/internal/cli"
 	"github.com/dilqr/dilqr/models"
 	"github.com/dilqr/dilqr/op/ilqr"
 )
@@ -24,10 +25,8 @@ import (
 func main() {
 	horizon := flag.Int("T", 40, "horizon (steps of 0.05 s)")
 	flag.Parse()
-	if _, err := run(os.Stdout, *horizon); err != nil {
-		fmt.Fprintln(os.Stderr, "tracking:", err)
-		os.Exit(1)
-	}
+	_, err := run(os.Stdout, *horizon)
+	cli.Command("tracking").Check(err)
 }
 
 // weights of (cos θ, sin θ, ω, u) in Q.

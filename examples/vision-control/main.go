@@ -129,6 +129,7 @@ import (
 	"time"
 
 	"github.com/dilqr/dilqr/envs"
+	"github.com/dilqr/dilqr/examples/internal/cli"
 	"github.com/dilqr/dilqr/train"
 )
 
@@ -175,19 +176,13 @@ func main() {
 	flag.Float64Var(&o.heavy, "heavy", 1.5, "the out-of-distribution pole is this many times heavier")
 	flag.IntVar(&o.long, "long", 2, "the out-of-distribution episodes are this many times longer than 5 s")
 	flag.StringVar(&o.mpcT, "mpc-T", "", "comma-separated horizons at which the -closed-loop evaluation also runs the trained planner model (method ilqr-T<h>)")
-	flag.Parse()
-	if flag.NArg() > 0 {
-		fmt.Fprintf(os.Stderr, "vision-control: unexpected arguments %v\n", flag.Args())
-		os.Exit(2)
-	}
+	cmd := cli.Command("vision-control")
+	cmd.Parse()
 	runner := run
 	if o.closedLoop {
 		runner = runClosedLoop
 	}
-	if err := runner(o, os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "vision-control:", err)
-		os.Exit(1)
-	}
+	cmd.Check(runner(o, os.Stdout, os.Stderr))
 }
 
 // configFor turns the flags into an experiment configuration.
@@ -338,7 +333,7 @@ func runClosedLoop(o options, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "\n%s", md)
 	files := map[string][]byte{"closed-loop.csv": clCSV(res.rows), "closed-loop.md": []byte(md)}
 	for name, data := range files {
-		if err := writeAtomic(filepath.Join(o.out, name), data); err != nil {
+		if err := cli.WriteFile(filepath.Join(o.out, name), data, 0o644); err != nil {
 			return err
 		}
 	}

@@ -1,15 +1,12 @@
 package main
 
 import (
-	"bytes"
-	"encoding/csv"
 	"fmt"
 	"image/color"
 	"math"
-	"os"
-	"path/filepath"
 	"strconv"
 
+	"github.com/dilqr/dilqr/examples/internal/cli"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
@@ -19,48 +16,16 @@ import (
 // csvHeader is the header of the learning-curve file.
 var csvHeader = []string{"epoch", "model", "train_loss", "test_loss"}
 
-// writeCSV writes the learning curves to path (atomically: a temporary file
-// in the same folder, then a rename): one row per epoch (0: before
-// training) and model, losses in the shortest form that reads back exactly.
+// writeCSV writes the learning curves to path (whole or not at all, by
+// cli.WriteFile): one row per epoch (0: before training) and model,
+// losses in the shortest form that reads back exactly.
 func writeCSV(path string, rows []row) error {
-	var buf bytes.Buffer
-	w := csv.NewWriter(&buf)
-	if err := w.Write(csvHeader); err != nil {
-		return err
-	}
 	f := func(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
-	for _, r := range rows {
-		if err := w.Write([]string{strconv.Itoa(r.epoch), r.model, f(r.train), f(r.test)}); err != nil {
-			return err
-		}
+	recs := make([][]string, len(rows))
+	for i, r := range rows {
+		recs[i] = []string{strconv.Itoa(r.epoch), r.model, f(r.train), f(r.test)}
 	}
-	w.Flush()
-	if err := w.Error(); err != nil {
-		return err
-	}
-	return writeAtomic(path, buf.Bytes())
-}
-
-// writeAtomic writes data to a temporary file next to path and renames it
-// onto path, so that a reader never sees half a file.
-func writeAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // fails harmlessly after the rename
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(0o644); err != nil { // CreateTemp makes it 0600
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return cli.WriteCSV(path, csvHeader, recs)
 }
 
 // plotCurves draws the train and test imitation losses of both models
