@@ -17,7 +17,7 @@ import (
 // the same update formulas, evaluated in the same floating-point order (so
 // a fresh RMSprop or Adam takes bit-for-bit the steps of Gorgonia's solver,
 // checked in optim_test.go), and keep their state in exported fields that
-// Checkpoint records.
+// the checkpoint file records.
 
 // RMSprop is the RMSprop optimizer with exportable state. For each
 // parameter w with gradient g it keeps the running mean square c and takes
@@ -189,3 +189,15 @@ func checkState(what string, st, ws [][]float64) error {
 
 // clone2 deep-copies a slice of slices.
 func clone2(s [][]float64) [][]float64 { return mapSlice(s, slices.Clone[[]float64]) }
+
+// CosineDecay returns the learning-rate multiplier of epoch (1-based) of
+// epochs: half a cosine from 1 at the first epoch to final at the last
+// (SGDR's annealing without restarts: Loshchilov and Hutter 2017, eq. 5,
+// with η_max = 1, η_min = final); 1 when epochs is 1.
+func CosineDecay(epoch, epochs int, final float64) float64 {
+	if epochs == 1 {
+		return 1
+	}
+	x := float64(epoch-1) / float64(epochs-1)
+	return final + (1-final)*0.5*(1+math.Cos(math.Pi*x))
+}

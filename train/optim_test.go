@@ -125,3 +125,26 @@ func TestOptimizerBadState(t *testing.T) {
 		t.Error("RMSprop accepted Rho = 1")
 	}
 }
+
+// TestCosineDecay: 1 at the first epoch, final at the last, the mean of
+// the two halfway, falling in between; 1 for a single epoch.
+func TestCosineDecay(t *testing.T) {
+	const final = 0.1
+	if f := CosineDecay(1, 1, final); f != 1 {
+		t.Errorf("one epoch: %g, want 1", f)
+	}
+	if f := CosineDecay(1, 9, final); f != 1 {
+		t.Errorf("first epoch: %g, want 1", f)
+	}
+	if f := CosineDecay(9, 9, final); math.Abs(f-final) > 1e-15 {
+		t.Errorf("last epoch: %g, want %g", f, final)
+	}
+	if f := CosineDecay(5, 9, final); math.Abs(f-(1+final)/2) > 1e-15 {
+		t.Errorf("halfway: %g, want %g", f, (1+final)/2)
+	}
+	for e := 2; e <= 9; e++ {
+		if CosineDecay(e, 9, final) >= CosineDecay(e-1, 9, final) {
+			t.Errorf("epoch %d: the multiplier does not fall", e)
+		}
+	}
+}

@@ -56,16 +56,6 @@ type config struct {
 	evalSettings        ilqr.Settings
 }
 
-// lrFactor is the learning-rate multiplier of epoch (1-based): a cosine
-// from 1 in the first epoch to lrFinal in the last.
-func (c *config) lrFactor(epoch int) float64 {
-	if c.epochs == 1 {
-		return 1
-	}
-	x := float64(epoch-1) / float64(c.epochs-1)
-	return c.lrFinal + (1-c.lrFinal)*0.5*(1+math.Cos(math.Pi*x))
-}
-
 // data is one seed's demonstrations and evaluation pairs.
 type data struct {
 	train, val, test *demos
@@ -252,7 +242,7 @@ func runOne(method string, c *config, d *data, seed uint64, log io.Writer) (*out
 	}
 	for e := 1; e <= epochs; e++ {
 		if a := l.adam(); a != nil {
-			a.LR = lr0 * c.lrFactor(e)
+			a.LR = lr0 * train.CosineDecay(e, c.epochs, c.lrFinal)
 		}
 		tl, err := l.epoch(rng)
 		if err != nil {

@@ -66,16 +66,6 @@ func (c *config) validate() error {
 	return nil
 }
 
-// lrFactor is the learning-rate multiplier of epoch (1-based) of epochs:
-// a cosine from 1 in the first epoch to lrFinal in the last.
-func (c *config) lrFactor(epoch int) float64 {
-	if c.epochs == 1 {
-		return 1
-	}
-	x := float64(epoch-1) / float64(c.epochs-1)
-	return c.lrFinal + (1-c.lrFinal)*0.5*(1+math.Cos(math.Pi*x))
-}
-
 // row is one point of the learning curves, after epoch (0: before
 // training). test is the imitation loss (MSE of the controls over the
 // horizon) on the test set at the end of the epoch; train the mean of the
@@ -277,7 +267,7 @@ func experiment(c config, log, progress io.Writer) (*result, error) {
 	states := make([]float64, c.batch*3)
 	for epoch := 1; epoch <= c.epochs; epoch++ {
 		perm := rng.Perm(c.ntrain) // the same minibatches for both models
-		f := c.lrFactor(epoch)
+		f := train.CosineDecay(epoch, c.epochs, c.lrFinal)
 		for _, tr := range trainers {
 			bar.Describe(fmt.Sprintf("epoch %d/%d %s", epoch, c.epochs, tr.kind))
 			tr.opt.LR = tr.lr * f
