@@ -41,9 +41,23 @@ const (
 	// RegularizeIndefinite, was damped until positive definite; the
 	// gradient is that of the damped sweep.
 	GradRegularized
+	// GradWeaklyActive: a constraint row sits on its bound with a zero (or
+	// below 1e-8) multiplier, so strict complementarity fails and the
+	// solution is not differentiable there; the gradient given holds the
+	// rows with positive multipliers, a one-sided derivative.
+	GradWeaklyActive
+	// GradDependent: the active constraint rows (with the controls held on
+	// their bounds) are linearly dependent, so their multipliers are not
+	// unique (LICQ fails); gradients zero.
+	GradDependent
 )
 
-var gradStatusNames = [...]string{"ok", "skipped (not converged)", "indefinite Hessian", "non-finite", "regularized"}
+var gradStatusNames = [...]string{"ok", "skipped (not converged)", "indefinite Hessian", "non-finite", "regularized",
+	"weakly active constraint", "dependent constraints"}
+
+// kept reports whether the gradients of a sweep that ended with s are
+// given (otherwise they are zero).
+func (s GradStatus) kept() bool { return s == GradOK || s == GradRegularized || s == GradWeaklyActive }
 
 // String returns a lower-case description of s.
 func (s GradStatus) String() string { return enumName(gradStatusNames[:], s, "GradStatus") }
@@ -73,6 +87,9 @@ type Grads struct {
 	// Phi holds dL/dφ: B×Q, per example, or B×T×Q with
 	// Inputs.PhiPerStep.
 	Phi []float64
+	// Psi holds dL/dψ of the constraint: B×R, or B×T×R with
+	// Inputs.PsiPerStep (empty without a constraint).
+	Psi []float64
 	// Lower and Upper hold dL/d(lower bound) and dL/d(upper bound): B×T×M,
 	// per example and step whatever the bounds' layout (sum for a shared
 	// one). Only controls on a bound have nonzero entries: a control held
@@ -82,8 +99,9 @@ type Grads struct {
 	Status []GradStatus
 }
 
-func (g *Grads) resize(b, n, p, q, tm int) {
+func (g *Grads) resize(b, n, p, q, r, tm int) {
 	g.X0 = grow(g.X0, b*n)
+	g.Psi = grow(g.Psi, b*r)
 	g.Theta = grow(g.Theta, b*p)
 	g.Phi = grow(g.Phi, b*q)
 	g.Lower = grow(g.Lower, b*tm)
@@ -148,7 +166,10 @@ func (sv *Solver) Gradient(dst *Grads, sol *Result, in Inputs, dX, dU []float64,
 	if opt.Mode > FixedPoint || opt.Unconverged > GradientAnyway || opt.Indefinite > RegularizeIndefinite {
 		return badInput("gradient: unknown mode %d or policy %d/%d", opt.Mode, opt.Unconverged, opt.Indefinite)
 	}
-	dst.resize(bt.b, d.N, d.P, bt.phiLen(sv.nq, t), t*d.M)
+	if sv.con.C > 0 && len(sol.Mult) != bt.b*t*sv.con.C {
+		return badInput("gradient: the solution has %d multipliers, want B·T·C=%d", len(sol.Mult), bt.b*t*sv.con.C)
+	}
+	dst.resize(bt.b, d.N, d.P, bt.phiLen(sv.nq, t), bt.psiLen(sv.con.R, t), t*d.M)
 	sv.ensureGradScratch()
 	sv.job = job{kind: jobGradient, bt: bt, res: sol, grads: dst, dX: dX, dU: dU, opt: opt}
 	return sv.parallel(bt.b)
@@ -175,24 +196,29 @@ func (sv *Solver) ensureGradScratch() {
 	for _, w := range sv.work {
 		if w.gw == nil {
 			w.gw = newGradScratch(w)
+			if c := sv.con; c.C > 0 {
+				w.gw.con = newConScratch(w.t, w.n+w.m, c.C, c.R)
+			}
 		}
 	}
 }
 
 // gradScratch is a worker's storage for the gradient sweep.
 type gradScratch struct {
-	h    []float64 // T×K×K stage Hessians
-	hz   []float64 // T×K linear terms −(dX, dU)
-	ft   []float64 // T×N×P: ∂f/∂θ
-	gphi []float64 // T×K×Q: ∂²g/∂τ∂φ
-	lh   []float64 // T×K×(K+P) Lagrangian Hessians (θ columns: ∂²(λᵀf)/∂τ∂θ)
-	kfb  []float64 // T×M×N
-	kff  []float64 // T×M
-	held []bool    // T×M: controls on a bound
-	d    []float64 // T×K solution
-	nu   []float64 // (T+1)×N multipliers
-	c    []float64 // T×N affine dynamics terms (JVP)
-	db   []float64 // T×M held controls' perturbations (JVP)
+	h    []float64   // T×K×K stage Hessians
+	hz   []float64   // T×K linear terms −(dX, dU)
+	ft   []float64   // T×N×P: ∂f/∂θ
+	gphi []float64   // T×K×Q: ∂²g/∂τ∂φ
+	lh   []float64   // T×K×(K+P) Lagrangian Hessians (θ columns: ∂²(λᵀf)/∂τ∂θ)
+	kfb  []float64   // T×M×N
+	kff  []float64   // T×M
+	held []bool      // T×M: controls on a bound
+	d    []float64   // T×K solution
+	nu   []float64   // (T+1)×N multipliers
+	c    []float64   // T×N affine dynamics terms (JVP)
+	db   []float64   // T×M held controls' perturbations (JVP)
+	mu   float64     // the held rule's regularization of the last sweep
+	con  *conScratch // the constrained sweep's, nil without a constraint
 }
 
 func newGradScratch(w *workspace) *gradScratch {
@@ -218,21 +244,26 @@ func layoutGradScratch(g *gradScratch, a *arena, w *workspace) {
 func (w *workspace) gradient(dst *Grads, sol *Result, bt *batch, i int, dX, dU []float64, opt GradOptions) {
 	n, m, t := w.n, w.m, w.t
 	p, q := w.sv.dims.P, bt.phiLen(w.sv.nq, t)
+	r := bt.psiLen(w.al.r, t)
 	out := gradRows{x0: dst.X0[i*n : (i+1)*n], theta: dst.Theta[i*p : (i+1)*p],
-		phi: dst.Phi[i*q : (i+1)*q], lower: dst.Lower[i*t*m : (i+1)*t*m], upper: dst.Upper[i*t*m : (i+1)*t*m]}
+		phi: dst.Phi[i*q : (i+1)*q], lower: dst.Lower[i*t*m : (i+1)*t*m], upper: dst.Upper[i*t*m : (i+1)*t*m],
+		psi: dst.Psi[i*r : (i+1)*r]}
 	out.clear()
 	if st, skip := w.sweepable(sol, bt, i, opt); skip {
 		dst.Status[i] = st
 		return
 	}
 	sol1, theta, phi := w.example(sol, bt, i)
+	if w.al.c > 0 {
+		sol1.mult = sol.Mult[i*t*w.al.c : (i+1)*t*w.al.c]
+	}
 	st := w.sensitivity(&sol1, theta, phi, dX[i*t*n:(i+1)*t*n], dU[i*t*m:(i+1)*t*m], opt.Mode, opt.Indefinite)
-	if st == GradOK || st == GradRegularized {
-		if cst := w.contract(&out, &sol1, theta, phi.step > 0, dU[i*t*m:(i+1)*t*m]); cst != GradOK {
+	if st.kept() {
+		if cst := w.contract(&out, &sol1, theta, phi.step > 0); cst != GradOK {
 			st = cst
 		}
 	}
-	if st != GradOK && st != GradRegularized {
+	if !st.kept() {
 		out.clear()
 	}
 	dst.Status[i] = st
@@ -256,25 +287,29 @@ func (w *workspace) sweepable(sol *Result, bt *batch, i int, opt GradOptions) (G
 func (w *workspace) example(sol *Result, bt *batch, i int) (solution, []float64, phiRows) {
 	n, m, t := w.n, w.m, w.t
 	w.lo, w.hi = bt.bounds(i, t*m)
+	if w.al.c > 0 {
+		w.al.psi = bt.psiRows(i, w.al.r, t)
+	}
 	sol1 := solution{x: sol.X[i*t*n : (i+1)*t*n], u: sol.U[i*t*m : (i+1)*t*m],
 		lam: sol.Lambda[i*t*n : (i+1)*t*n]}
 	return sol1, row(bt.theta, bt.thetaStride, i, w.sv.dims.P), bt.phiRows(i, w.sv.nq, t)
 }
 
 // gradRows are one example's rows of Grads.
-type gradRows struct{ x0, theta, phi, lower, upper []float64 }
+type gradRows struct{ x0, theta, phi, lower, upper, psi []float64 }
 
 func (g *gradRows) clear() {
 	clear(g.x0)
+	clear(g.psi)
 	clear(g.theta)
 	clear(g.phi)
 	clear(g.lower)
 	clear(g.upper)
 }
 
-// solution holds views of one example's solution: states, controls and
-// costates.
-type solution struct{ x, u, lam []float64 }
+// solution holds views of one example's solution: states, controls,
+// costates and (with a constraint) multipliers.
+type solution struct{ x, u, lam, mult []float64 }
 
 // sensitivity solves the LQR
 //
@@ -298,14 +333,29 @@ func (w *workspace) sensitivity(sol *solution, theta []float64, phi phiRows, dX,
 			hz[n+r] = -dU[s*m+r]
 		}
 	}
+	weak := w.al.c > 0 && w.constraintDerivatives(sol, sol.mult, mode == Implicit)
 	w.holdBounds(sol.u)
-	st := w.heldSweep(&lqrData{fx: w.fx, fu: w.fu, hzz: g.h, hz: g.hz}, indefinite)
+	var st GradStatus
+	if w.al.c > 0 {
+		st = w.augmentedSweep(&lqrData{fx: w.fx, fu: w.fu, hzz: g.h, hz: g.hz}, indefinite)
+	} else {
+		st = w.heldSweep(&lqrData{fx: w.fx, fu: w.fu, hzz: g.h, hz: g.hz}, indefinite)
+	}
 	if st != GradOK && st != GradRegularized {
 		return st
 	}
-	clear(g.d[:n])
-	w.sweepForward(nil)
-	w.multipliers(dX)
+	if w.al.c > 0 {
+		if cst := w.constrainedSweep(&controlRule{held: g.held, mu: g.mu}); cst != GradOK {
+			return cst
+		}
+	} else {
+		clear(g.d[:n])
+		w.sweepForward(nil)
+	}
+	w.multipliers()
+	if weak && st == GradOK {
+		st = GradWeaklyActive
+	}
 	return st // NaN or Inf in d or ν reaches the gradients, which contract checks
 }
 
@@ -323,6 +373,7 @@ func (w *workspace) heldSweep(d *lqrData, policy IndefinitePolicy) GradStatus {
 	g := w.gw
 	s := &w.sv.settings
 	r := controlRule{held: g.held}
+	g.mu = 0
 	if _, _, ok := w.lqr.backward(d, &r, g.kfb, g.kff); ok {
 		return GradOK
 	}
@@ -337,6 +388,7 @@ func (w *workspace) heldSweep(d *lqrData, policy IndefinitePolicy) GradStatus {
 		}
 		r.mu = mu
 		if _, _, ok := w.lqr.backward(d, &r, g.kfb, g.kff); ok {
+			g.mu = mu
 			return GradRegularized
 		}
 	}
@@ -405,9 +457,10 @@ func (w *workspace) sweepForward(c []float64) {
 	}
 }
 
-// multipliers computes the sweep's costates ν_t = (H_t d_t)_x − ḡ_{x,t} +
-// A_tᵀ ν_{t+1}, ν_T = 0.
-func (w *workspace) multipliers(dX []float64) {
+// multipliers computes the sweep's costates ν_t = (H_t d_t)_x + h_{x,t} +
+// A_tᵀ ν_{t+1}, ν_T = 0, with h = g.hz the sweep's linear term (−ḡ, plus
+// Cᵀη for active constraint rows).
+func (w *workspace) multipliers() {
 	g := w.gw
 	n, t := w.n, w.t
 	k := n + w.m
@@ -417,7 +470,7 @@ func (w *workspace) multipliers(dX []float64) {
 		hs := g.h[s*k*k : (s+1)*k*k]
 		ds := g.d[s*k : (s+1)*k]
 		for r := 0; r < n; r++ {
-			nu[r] = dot(hs[r*k:(r+1)*k], ds) - dX[s*n+r]
+			nu[r] = dot(hs[r*k:(r+1)*k], ds) + g.hz[s*k+r]
 		}
 		if s < t-1 {
 			addAtv(nu, w.fx[s*n*n:(s+1)*n*n], g.nu[(s+1)*n:(s+2)*n], n, n)
@@ -430,9 +483,11 @@ func (w *workspace) multipliers(dX []float64) {
 //	dL/dθ  = −Σ_t (d_tᵀ ∂²(λ_{t+1}ᵀf_t)/∂τ∂θ + ν_{t+1}ᵀ ∂f_t/∂θ)
 //	dL/dφ  = −Σ_t d_tᵀ ∂²g_t/∂τ∂φ   (per step with perStep)
 //	dL/dx0 = −ν_0
-//	dL/db_t,j = ḡ_u − (H_t d_t)_u − (B_tᵀ ν_{t+1})_u for a control u_t,j
-//	            held on its bound b (the multiplier of d_u = δb).
-func (w *workspace) contract(out *gradRows, sol *solution, theta []float64, perStep bool, dU []float64) GradStatus {
+//	dL/db_t,j = −h_u − (H_t d_t)_u − (B_tᵀ ν_{t+1})_u for a control u_t,j
+//	            held on its bound b (the multiplier of d_u = δb), h = g.hz,
+//
+// and dL/dψ by contractPsi.
+func (w *workspace) contract(out *gradRows, sol *solution, theta []float64, perStep bool) GradStatus {
 	g := w.gw
 	n, m, t := w.n, w.m, w.t
 	k, p, q := n+m, w.sv.dims.P, w.sv.nq
@@ -457,7 +512,10 @@ func (w *workspace) contract(out *gradRows, sol *solution, theta []float64, perS
 			}
 			addAtv(out.theta, g.ft[s*n*p:(s+1)*n*p], g.nu[(s+1)*n:(s+2)*n], n, p)
 		}
-		w.boundGradients(out, sol, s, dU)
+		w.boundGradients(out, sol, s)
+	}
+	if w.al.c > 0 {
+		w.contractPsi(out.psi, sol)
 	}
 	for r := range out.theta {
 		out.theta[r] = -out.theta[r]
@@ -469,7 +527,7 @@ func (w *workspace) contract(out *gradRows, sol *solution, theta []float64, perS
 		out.x0[r] = -g.nu[r]
 	}
 	if !allFinite(out.x0) || !allFinite(out.theta) || !allFinite(out.phi) ||
-		!allFinite(out.lower) || !allFinite(out.upper) {
+		!allFinite(out.lower) || !allFinite(out.upper) || !allFinite(out.psi) {
 		return GradNonFinite
 	}
 	return GradOK
@@ -477,7 +535,7 @@ func (w *workspace) contract(out *gradRows, sol *solution, theta []float64, perS
 
 // boundGradients writes the gradients of the bounds on the controls of step
 // s that the sweep held: the stationarity residual of d_u there, negated.
-func (w *workspace) boundGradients(out *gradRows, sol *solution, s int, dU []float64) {
+func (w *workspace) boundGradients(out *gradRows, sol *solution, s int) {
 	g := w.gw
 	n, m, t := w.n, w.m, w.t
 	k := n + m
@@ -488,7 +546,7 @@ func (w *workspace) boundGradients(out *gradRows, sol *solution, s int, dU []flo
 		if !g.held[i] {
 			continue
 		}
-		r := dU[i] - dot(hs[(n+j)*k:(n+j+1)*k], ds)
+		r := -g.hz[s*k+n+j] - dot(hs[(n+j)*k:(n+j+1)*k], ds)
 		if s < t-1 {
 			fu := w.fu[s*n*m : (s+1)*n*m]
 			nu := g.nu[(s+1)*n : (s+2)*n]

@@ -25,6 +25,7 @@ type workspace struct {
 
 	lo, hi []float64 // T×M bounds of the example in hand
 
+	al    alState // the path constraint's augmented Lagrangian
 	lqr   *lqrKernel
 	gw    *gradScratch // gradient scratch, made on first use
 	err   error        // a panic recovered in the current call
@@ -39,6 +40,9 @@ func newWorkspace(sv *Solver) *workspace {
 	w := &workspace{sv: sv, dyn: sv.prob.Dynamics.NewEvaluator(), cost: sv.prob.Cost.NewEvaluator()}
 	layoutWorkspace(w, newArena(count.off), sv)
 	w.contractor, _ = w.dyn.(models.ParamContractor)
+	if sv.prob.Constraint != nil {
+		w.al.eval = sv.prob.Constraint.NewEvaluator()
+	}
 	s := sv.settings
 	for i := range w.alphas {
 		if s.LineSearchSteps == 1 {
@@ -68,6 +72,7 @@ func layoutWorkspace(w *workspace, a *arena, sv *Solver) {
 	w.lh = a.take(k * (k + sv.dims.P))
 	w.alphas = a.take(sv.settings.LineSearchSteps)
 	w.lqr = newLQRKernel(a, t, n, m)
+	layoutAL(&w.al, a, t, k, sv.con)
 }
 
 // cacheLine is the padding, in float64s, around a worker's allocation.
@@ -107,6 +112,7 @@ type example struct {
 // iterate is the state of one solve between iterations.
 type iterate struct {
 	cost, pg float64 // cost and projected-gradient norm of the iterate
+	tol      float64 // the projected-gradient tolerance of this solve
 	mu, dmu  float64 // regularization and its multiplier
 	iters    int
 	status   Status
@@ -140,21 +146,30 @@ func (w *workspace) solve(dst *Result, bt *batch, i int) {
 		w.u[j] = clampf(w.u[j], w.lo[j], w.hi[j])
 	}
 	clear(w.kff)
+	w.al.begin(bt, i, t, &w.sv.settings)
 
 	it := iterate{status: IterationLimit, mu: w.sv.settings.RegInit, dmu: 1}
 	var finite bool
+	var viol float64
 	it.cost, finite = w.rollout(w.x, w.u, ex.x0, ex.theta, ex.phi)
 	if finite {
-		w.iterate(&ex, &it)
+		viol = w.outer(&ex, &it)
 	} else {
 		it.status = NonFinite
 		it.pg = math.Inf(1)
 		clear(w.lam) // no costates for a non-finite rollout
+		clear(w.al.nuHat)
 	}
 
 	copy(dst.X[i*t*n:(i+1)*t*n], w.x)
 	copy(dst.U[i*t*m:(i+1)*t*m], w.u)
 	copy(dst.Lambda[i*t*n:(i+1)*t*n], w.lam)
+	c := w.al.c
+	copy(dst.Mult[i*t*c:(i+1)*t*c], w.al.nuHat)
+	dst.Violation[i] = viol
+	if c > 0 && finite {
+		it.cost = w.pathCost(ex.phi)
+	}
 	dst.Cost[i] = it.cost
 	dst.Status[i] = it.status
 	dst.Iterations[i] = it.iters
@@ -173,6 +188,8 @@ func (w *workspace) isolate(dst *Result, bt *batch, i int) {
 	clear(dst.U[i*t*m : (i+1)*t*m])
 	clear(dst.Lambda[i*t*n : (i+1)*t*n])
 	dst.Cost[i] = math.NaN()
+	clear(dst.Mult[i*t*w.al.c : (i+1)*t*w.al.c])
+	dst.Violation[i] = 0
 	dst.Status[i] = NonFinite
 	dst.Iterations[i] = 0
 	dst.GradNorm[i] = math.Inf(1)
@@ -242,7 +259,7 @@ func (w *workspace) iterate(ex *example, it *iterate) {
 	}
 	// MaxIter reached; the final iterate decides (ExactIter skips the
 	// tests in the loop).
-	if it.pg <= s.TolGrad {
+	if it.pg <= it.tol {
 		it.status = Converged
 	}
 }
@@ -256,7 +273,7 @@ func (w *workspace) stop(it *iterate, smallChange bool) (Status, bool) {
 	switch {
 	case s.ExactIter:
 		return 0, false
-	case it.pg <= s.TolGrad:
+	case it.pg <= it.tol:
 		return Converged, true
 	case smallChange && it.pg <= s.TolGradLoose:
 		return Stalled, true
@@ -329,7 +346,7 @@ func (w *workspace) rollout(x, u, x0, theta []float64, phi phiRows) (float64, bo
 	var cost float64
 	for t := 0; t < w.t; t++ {
 		xt, ut := x[t*n:(t+1)*n], u[t*m:(t+1)*m]
-		cost += w.cost.Value(xt, ut, phi.at(t))
+		cost += w.cost.Value(xt, ut, phi.at(t)) + w.al.value(t, xt, ut)
 		if t < w.t-1 {
 			w.dyn.Step(x[(t+1)*n:(t+2)*n], xt, ut, theta)
 		}
@@ -345,6 +362,7 @@ func (w *workspace) linearize(theta []float64, phi phiRows) {
 	for t := 0; t < w.t; t++ {
 		xt, ut := w.x[t*n:(t+1)*n], w.u[t*m:(t+1)*m]
 		w.cost.Quadratize(w.gz[t*k:(t+1)*k], w.gzz[t*k*k:(t+1)*k*k], xt, ut, phi.at(t))
+		w.al.quadratize(t, w.gz[t*k:(t+1)*k], w.gzz[t*k*k:(t+1)*k*k], xt, ut)
 		if t < w.t-1 {
 			w.dyn.Linearize(w.next, w.fx[t*n*n:(t+1)*n*n], w.fu[t*n*m:(t+1)*n*m], xt, ut, theta)
 		}
@@ -424,10 +442,21 @@ func (w *workspace) forward(alpha float64, x0, theta []float64, phi phiRows) (fl
 			}
 			uh[j] = clampf(v, w.lo[t*m+j], w.hi[t*m+j])
 		}
-		cost += w.cost.Value(xh, uh, phi.at(t))
+		cost += w.cost.Value(xh, uh, phi.at(t)) + w.al.value(t, xh, uh)
 		if t < w.t-1 {
 			w.dyn.Step(w.xNew[(t+1)*n:(t+2)*n], xh, uh, theta)
 		}
 	}
 	return cost, allFinite(w.xNew) && !math.IsNaN(cost) && !math.IsInf(cost, 0)
+}
+
+// pathCost returns the cost of the trajectory in w.x, w.u without the
+// constraint's terms.
+func (w *workspace) pathCost(phi phiRows) float64 {
+	n, m := w.n, w.m
+	var c float64
+	for t := 0; t < w.t; t++ {
+		c += w.cost.Value(w.x[t*n:(t+1)*n], w.u[t*m:(t+1)*m], phi.at(t))
+	}
+	return c
 }

@@ -69,6 +69,20 @@ type Settings struct {
 	// solved as if alone. Default false: such an input is an error for the
 	// whole call, naming the example.
 	IsolateNonFinite bool
+	// TolViolation is the largest constraint violation max(0, c) of a
+	// Converged example of a constrained problem (Problem.Constraint).
+	// Default 1e-9.
+	TolViolation float64
+	// PenaltyInit, PenaltyFactor and PenaltyMax set the augmented
+	// Lagrangian's penalty ρ: it starts at PenaltyInit, is multiplied by
+	// PenaltyFactor after an outer iteration that did not cut the
+	// violation by 4, and an example whose violation stops falling with ρ
+	// at PenaltyMax ends Infeasible. Defaults 1, 10, 1e9.
+	PenaltyInit, PenaltyFactor, PenaltyMax float64
+	// MaxOuter is the largest number of augmented-Lagrangian outer
+	// iterations (multiplier updates) per example; MaxIter still bounds
+	// the iLQR iterations of all of them together. Default 50.
+	MaxOuter int
 	// Workers is the number of goroutines the batch is spread over.
 	// Default runtime.GOMAXPROCS(0). Results do not depend on it.
 	Workers int
@@ -90,6 +104,11 @@ func (s *Settings) withDefaults() Settings {
 	orDefault(&d.RegFactor, 1.6)
 	orDefault(&d.LineSearchSteps, 11)
 	orDefault(&d.LineSearchMin, 1e-3)
+	orDefault(&d.TolViolation, 1e-9)
+	orDefault(&d.PenaltyInit, 1)
+	orDefault(&d.PenaltyFactor, 10)
+	orDefault(&d.PenaltyMax, 1e9)
+	orDefault(&d.MaxOuter, 50)
 	return d
 }
 
@@ -118,6 +137,12 @@ func (s *Settings) validate() error {
 		return badInput("settings: LineSearchSteps %d < 1", s.LineSearchSteps)
 	case bad(s.LineSearchMin) || s.LineSearchMin > 1 || s.LineSearchMin == 0:
 		return badInput("settings: LineSearchMin %g outside (0, 1]", s.LineSearchMin)
+	case bad(s.TolViolation), bad(s.PenaltyInit) || s.PenaltyInit == 0, bad(s.PenaltyMax) || s.PenaltyMax < s.PenaltyInit:
+		return badInput("settings: need TolViolation ≥ 0 and 0 < PenaltyInit ≤ PenaltyMax < ∞")
+	case bad(s.PenaltyFactor) || s.PenaltyFactor <= 1:
+		return badInput("settings: PenaltyFactor %g must exceed 1", s.PenaltyFactor)
+	case s.MaxOuter < 0:
+		return badInput("settings: MaxOuter %d < 0", s.MaxOuter)
 	case s.Workers < 0:
 		return badInput("settings: Workers %d < 0", s.Workers)
 	}
@@ -143,7 +168,9 @@ type TraceEvent struct {
 type Status uint8
 
 const (
-	// Converged: the projected gradient is within TolGrad.
+	// Converged: the projected gradient is within TolGrad (of the
+	// Lagrangian, for a constrained problem, whose violation is then
+	// within TolViolation).
 	Converged Status = iota
 	// IterationLimit: MaxIter iterations ran without convergence.
 	IterationLimit
@@ -160,9 +187,13 @@ const (
 	// far as round-off lets the solver tell. Gradients treat it as
 	// converged.
 	Stalled
+	// Infeasible: the constraint violation stopped falling with the
+	// augmented Lagrangian's penalty at PenaltyMax (Stats.Violation says
+	// by how much it is violated).
+	Infeasible
 )
 
-var statusNames = [...]string{"converged", "iteration limit", "line search failed", "regularization failed", "non-finite", "stalled"}
+var statusNames = [...]string{"converged", "iteration limit", "line search failed", "regularization failed", "non-finite", "stalled", "infeasible"}
 
 // String returns a lower-case description of s.
 func (s Status) String() string { return enumName(statusNames[:], s, "Status") }

@@ -17,10 +17,13 @@ import (
 //
 //	minimize   Σ_{t=0}^{T-1} g(x_t, u_t; φ)
 //	subject to x_{t+1} = f(x_t, u_t; θ), t = 0..T-2,  x_0 given,
-//	           Lower ≤ u_t ≤ Upper.
+//	           Lower ≤ u_t ≤ Upper,
+//	           c(x_t, u_t; ψ) ≤ 0, t = 1..T-1   (when the task has a Constraint).
 //
 // The task's Lower and Upper have length M (the same at every step) or T·M
-// (row t bounds u_t); ±Inf means unbounded.
+// (row t bounds u_t); ±Inf means unbounded. The path constraint is solved
+// by an augmented Lagrangian around the iLQR iterations (see the package
+// documentation); the control bounds stay exact in the box QP.
 type Problem struct {
 	models.Task
 	// T is the horizon: T states x_0..x_{T-1} and T controls u_0..u_{T-1}.
@@ -47,6 +50,14 @@ type Inputs struct {
 	// U0 optionally warm-starts the controls: B×T×M. Nil starts from zero
 	// controls projected onto the bounds.
 	U0 []float64
+	// Psi holds the constraint parameters ψ, laid out as Phi (B rows of
+	// length R or one shared row; with PsiPerStep T rows each). Nil means
+	// the constraint's defaults.
+	Psi        []float64
+	PsiPerStep bool
+	// Mult0 optionally warm-starts the constraint multipliers: B×T×C (a
+	// Result's Mult). Nil starts from zero.
+	Mult0 []float64
 }
 
 // Result holds the solution of a batch. Slices are laid out example-major.
@@ -62,6 +73,11 @@ type Result struct {
 	Lambda []float64
 	// Cost holds the total cost per example.
 	Cost []float64
+	// Mult holds the constraint multipliers ν ≥ 0: B×T×C (zero at step 0
+	// and when the problem has no constraint, C = 0). With them the
+	// solution is a KKT point: ∇_U of the cost plus Σ νᵀc is within
+	// TolGrad of zero (projected on the control bounds).
+	Mult []float64
 	// Stats say how each example's solve ended.
 	Stats
 }
@@ -76,17 +92,22 @@ type Stats struct {
 	GradNorm []float64
 	// Reg is the final regularization μ.
 	Reg []float64
+	// Violation is the final constraint violation max_{t,i} max(0, c_{t,i})
+	// (zero without a constraint).
+	Violation []float64
 }
 
 // Clone returns a deep copy of s.
 func (s Stats) Clone() Stats {
 	return Stats{Status: slices.Clone(s.Status), Iterations: slices.Clone(s.Iterations),
-		GradNorm: slices.Clone(s.GradNorm), Reg: slices.Clone(s.Reg)}
+		GradNorm: slices.Clone(s.GradNorm), Reg: slices.Clone(s.Reg), Violation: slices.Clone(s.Violation)}
 }
 
-// Resize makes r hold a batch of the given size, reusing its storage.
+// Resize makes r hold a batch of the given size, reusing its storage (Mult
+// is sized by the solver, which knows the number of constraint rows).
 func (r *Result) Resize(b, t, n, m int) {
 	r.B, r.T, r.N, r.M = b, t, n, m
+	r.Violation = grow(r.Violation, b)
 	r.X = grow(r.X, b*t*n)
 	r.U = grow(r.U, b*t*m)
 	r.Lambda = grow(r.Lambda, b*t*n)
@@ -149,12 +170,14 @@ type Solver struct {
 	lower    []float64 // T×M
 	upper    []float64 // T×M
 	work     []*workspace
-	job      job            // the call in progress
-	bad      []bool         // per-example input check of the call in progress
-	next     atomic.Int64   // the next example to take (parallel)
-	wg       sync.WaitGroup // the workers of the call in progress
-	theta0   []float64      // the model's default θ
-	phi0     []float64      // the cost's default φ
+	job      job                   // the call in progress
+	bad      []bool                // per-example input check of the call in progress
+	next     atomic.Int64          // the next example to take (parallel)
+	wg       sync.WaitGroup        // the workers of the call in progress
+	theta0   []float64             // the model's default θ
+	phi0     []float64             // the cost's default φ
+	con      models.ConstraintDims // C = 0 without a constraint
+	psi0     []float64             // the constraint's default ψ
 }
 
 // Clamper is implemented by models whose step clamps the controls
@@ -181,11 +204,19 @@ func NewSolver(p Problem, s *Settings) (*Solver, error) {
 	if p.T < 1 {
 		return nil, badInput("horizon T=%d < 1", p.T)
 	}
+	var con models.ConstraintDims
+	if p.Constraint != nil {
+		con = p.Constraint.Dims()
+		if con.N != d.N || con.M != d.M || con.C < 1 || con.R < 0 {
+			return nil, badInput("constraint %s is for n=%d m=%d with %d rows, dynamics %s has n=%d m=%d",
+				p.Constraint.Name(), con.N, con.M, con.C, p.Dynamics.Name(), d.N, d.M)
+		}
+	}
 	// Per worker: the trajectories, linearization, gains and the gradient's
 	// per-step derivatives; an upper bound, checked before anything of
 	// size T is allocated.
 	k := d.N + d.M
-	if err := checkSize("the workspace", p.T, 2*k*k+k*(d.P+cd.Q)+d.N*d.P+8*k+d.M*d.N, 1); err != nil {
+	if err := checkSize("the workspace", p.T, 2*k*k+k*(d.P+cd.Q)+d.N*d.P+8*k+d.M*d.N+con.C*(k+4+con.R)+k*con.R, 1); err != nil {
 		return nil, err
 	}
 	set := s.withDefaults()
@@ -208,7 +239,10 @@ func NewSolver(p Problem, s *Settings) (*Solver, error) {
 		workers = runtime.GOMAXPROCS(0)
 	}
 	sv := &Solver{prob: p, dims: d, nq: cd.Q, settings: set, lower: lo, upper: hi,
-		theta0: p.Dynamics.DefaultParams(), phi0: p.Cost.DefaultParams()}
+		theta0: p.Dynamics.DefaultParams(), phi0: p.Cost.DefaultParams(), con: con}
+	if p.Constraint != nil {
+		sv.psi0 = p.Constraint.DefaultParams()
+	}
 	sv.prob.Lower, sv.prob.Upper = nil, nil
 	sv.work = make([]*workspace, workers)
 	for i := range sv.work {
@@ -305,7 +339,11 @@ type batch struct {
 	upper       []float64
 	boundStride int
 	u0          []float64
-	bad         []bool // examples not to solve (IsolateNonFinite)
+	psi         []float64 // constraint parameters, laid out as phi
+	psiStride   int
+	psiStep     int
+	mult0       []float64 // B·T·C warm start, or nil
+	bad         []bool    // examples not to solve (IsolateNonFinite)
 }
 
 // checkInputs validates in against the problem and returns the batch view.
@@ -345,6 +383,9 @@ func (sv *Solver) check(in Inputs, isolate bool) (batch, error) {
 	if err := sv.checkCallBounds(&bt, in); err != nil {
 		return batch{}, err
 	}
+	if err := sv.checkPsi(&bt, in); err != nil {
+		return batch{}, err
+	}
 	tm := sv.prob.T * m
 	if in.U0 != nil && len(in.U0) != b*tm {
 		return batch{}, badInput("U0 has length %d, want B·T·M=%d", len(in.U0), b*tm)
@@ -380,7 +421,7 @@ func (sv *Solver) checkExample(bt *batch, i int) string {
 			return "Theta: " + err.Error()
 		}
 	}
-	return ""
+	return sv.checkExamplePsi(bt, i)
 }
 
 // checkPhi sets bt's view of the cost parameters in: shared or per
@@ -498,6 +539,7 @@ func (sv *Solver) Solve(dst *Result, in Inputs) error {
 	}
 	d := sv.dims
 	dst.Resize(bt.b, sv.prob.T, d.N, d.M)
+	dst.Mult = grow(dst.Mult, bt.b*sv.prob.T*sv.con.C)
 	sv.job = job{kind: jobSolve, bt: bt, res: dst}
 	return sv.parallel(bt.b)
 }
@@ -632,6 +674,9 @@ func (sv *Solver) Refresh(r *Result, in Inputs) error {
 			return badInput("refresh: example %d: trajectory contains NaN or Inf", i)
 		}
 	}
+	if len(r.Mult) != bt.b*t*sv.con.C {
+		return badInput("refresh: Mult has length %d, want the B·T·C=%d multipliers of the solution", len(r.Mult), bt.b*t*sv.con.C)
+	}
 	r.Resize(bt.b, t, d.N, d.M)
 	sv.job = job{kind: jobRefresh, bt: bt, res: r}
 	return sv.parallel(bt.b)
@@ -650,14 +695,16 @@ func (w *workspace) refresh(r *Result, bt *batch, i int) {
 	w.lo, w.hi = bt.bounds(i, t*m)
 	copy(w.x, r.X[i*t*n:(i+1)*t*n])
 	copy(w.u, r.U[i*t*m:(i+1)*t*m])
+	if c := w.al.c; c > 0 { // the Lagrangian with the solution's multipliers
+		w.al.begin(bt, i, t, &w.sv.settings)
+		copy(w.al.nu, r.Mult[i*t*c:(i+1)*t*c])
+		w.al.lagrangian = true
+	}
 	w.linearize(theta, phi)
 	r.GradNorm[i] = w.costates()
+	r.Violation[i] = w.al.violation()
 	copy(r.Lambda[i*t*n:(i+1)*t*n], w.lam)
-	var c float64
-	for s := 0; s < t; s++ {
-		c += w.cost.Value(w.x[s*n:(s+1)*n], w.u[s*m:(s+1)*m], phi.at(s))
-	}
-	r.Cost[i] = c
+	r.Cost[i] = w.pathCost(phi)
 }
 
 // Dims returns the model's sizes: N states, M controls, P dynamics
