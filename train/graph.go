@@ -98,19 +98,7 @@ func (ng *netGraph) run(ps paramSet, x0, target []float64) error {
 	if err := ng.load(ps); err != nil {
 		return err
 	}
-	if err := SetInput(ng.x0, x0); err != nil {
-		return err
-	}
-	if ng.target != nil {
-		if err := SetInput(ng.target, target); err != nil {
-			return err
-		}
-	}
-	ng.vm.Reset()
-	if err := ng.vm.RunAll(); err != nil {
-		return fmt.Errorf("train: running the graph: %w", op.Cause(err))
-	}
-	return nil
+	return RunGraph(ng.vm, Input{ng.x0, x0}, Input{ng.target, target})
 }
 
 // controls returns a copy of the predicted controls of the last run (B×T×M).
@@ -124,18 +112,11 @@ func (ng *netGraph) controls() ([]float64, error) {
 
 // lossValue returns the loss of the last run of a training graph.
 func (ng *netGraph) lossValue() (float64, error) {
-	switch v := ng.loss.Value().(type) {
-	case *G.F64:
-		return float64(*v), nil
-	case *tensor.Dense:
-		if f, ok := v.Data().(float64); ok {
-			return f, nil
-		}
-		if s, ok := v.Data().([]float64); ok && len(s) == 1 {
-			return s[0], nil
-		}
+	l, err := Scalar(ng.loss.Value())
+	if err != nil {
+		return 0, fmt.Errorf("train: the loss: %w", err)
 	}
-	return 0, fmt.Errorf("train: loss has value %T, want a float64 scalar", ng.loss.Value())
+	return l, nil
 }
 
 // takeGrads moves the gradients of the last run of a training graph into
@@ -170,6 +151,49 @@ func Float64s(v G.Value) ([]float64, error) {
 		return nil, fmt.Errorf("value holds %T, not []float64", d.Data())
 	}
 	return s, nil
+}
+
+// Input is a node of a graph built once and the values a run copies into
+// it (SetInput).
+type Input struct {
+	Node   *G.Node
+	Values []float64
+}
+
+// RunGraph copies the inputs into their nodes, skipping those whose Node
+// is nil (a target that only a training graph has), and runs vm once from
+// the start. An error of the run wraps op.Cause of Gorgonia's.
+func RunGraph(vm G.VM, inputs ...Input) error {
+	for _, in := range inputs {
+		if in.Node == nil {
+			continue
+		}
+		if err := SetInput(in.Node, in.Values); err != nil {
+			return err
+		}
+	}
+	vm.Reset() // a TapeMachine runs only once without it
+	if err := vm.RunAll(); err != nil {
+		return fmt.Errorf("train: running the graph: %w", op.Cause(err))
+	}
+	return nil
+}
+
+// Scalar returns the value of a float64 scalar node, which Gorgonia holds
+// as a *G.F64 or as a tensor of one entry (a reduction's result).
+func Scalar(v G.Value) (float64, error) {
+	switch x := v.(type) {
+	case *G.F64:
+		return float64(*x), nil
+	case *tensor.Dense:
+		if f, ok := x.Data().(float64); ok {
+			return f, nil
+		}
+		if s, ok := x.Data().([]float64); ok && len(s) == 1 {
+			return s[0], nil
+		}
+	}
+	return 0, fmt.Errorf("train: value %T is not a float64 scalar", v)
 }
 
 // SetInput copies v into the value of the input node n, which must hold

@@ -123,11 +123,7 @@ func newNNPolicy(n, m, s, hidden, b int, params [][]float64) (*nnPolicy, error) 
 // run computes the controls for the states x (B rows of length N) and
 // returns them (B×S×M, aliasing the graph's output).
 func (p *nnPolicy) run(x []float64) ([]float64, error) {
-	if err := train.SetInput(p.x0, x); err != nil {
-		return nil, err
-	}
-	p.vm.Reset()
-	if err := p.vm.RunAll(); err != nil {
+	if err := train.RunGraph(p.vm, train.Input{Node: p.x0, Values: x}); err != nil {
 		return nil, fmt.Errorf("nn: %w", err)
 	}
 	return train.Float64s(p.u.Value())

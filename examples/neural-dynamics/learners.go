@@ -228,23 +228,13 @@ func batches(rng *rand.Rand, k, b int, step func(idx []int) (float64, error)) (f
 // the minibatch loss before it.
 func (p *plannerLearner) step(idx []int) (float64, error) {
 	d := p.train.pick(idx)
-	if err := train.SetInput(p.x0, d.x0); err != nil {
+	err := train.RunGraph(p.vm, train.Input{Node: p.x0, Values: d.x0}, train.Input{Node: p.uStar, Values: d.u},
+		train.Input{Node: p.xStar, Values: d.x})
+	if err != nil {
 		return 0, err
-	}
-	if err := train.SetInput(p.uStar, d.u); err != nil {
-		return 0, err
-	}
-	if p.xStar != nil {
-		if err := train.SetInput(p.xStar, d.x); err != nil {
-			return 0, err
-		}
-	}
-	p.vm.Reset()
-	if err := p.vm.RunAll(); err != nil {
-		return 0, op.Cause(err)
 	}
 	p.health.Add(p.pl.Health())
-	l, err := scalar(p.loss.Value())
+	l, err := train.Scalar(p.loss.Value())
 	if err != nil {
 		return 0, err
 	}
@@ -274,22 +264,6 @@ func (p *plannerLearner) controls(d *demos) ([]float64, float64, error) {
 
 func (p *plannerLearner) model() (models.Dynamics, []float64) {
 	return p.nt.dyn, p.nt.theta(p.params())
-}
-
-// scalar reads a float64 scalar value.
-func scalar(v G.Value) (float64, error) {
-	switch x := v.(type) {
-	case *G.F64:
-		return float64(*x), nil
-	case *tensor.Dense:
-		if s, ok := x.Data().([]float64); ok && len(s) == 1 {
-			return s[0], nil
-		}
-		if f, ok := x.Data().(float64); ok {
-			return f, nil
-		}
-	}
-	return 0, fmt.Errorf("value %T is not a float64 scalar", v)
 }
 
 // sysidLearner trains a network's weights by next-state prediction: it

@@ -8,7 +8,6 @@ import (
 
 	"github.com/dilqr/dilqr/layer"
 	"github.com/dilqr/dilqr/models"
-	"github.com/dilqr/dilqr/op"
 	"github.com/dilqr/dilqr/train"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -87,19 +86,7 @@ func newPolicyGraph(b, t, hidden int, seed uint64, withLoss bool) (*policyGraph,
 
 // run sets x0 (and the target on a training graph) and runs the graph.
 func (p *policyGraph) run(x0, u []float64) error {
-	if err := train.SetInput(p.x0, x0); err != nil {
-		return err
-	}
-	if p.uStar != nil {
-		if err := train.SetInput(p.uStar, u); err != nil {
-			return err
-		}
-	}
-	p.vm.Reset()
-	if err := p.vm.RunAll(); err != nil {
-		return op.Cause(err)
-	}
-	return nil
+	return train.RunGraph(p.vm, train.Input{Node: p.x0, Values: x0}, train.Input{Node: p.uStar, Values: u})
 }
 
 // policyLearner trains the LSTM policy on the imitation loss with Adam.
@@ -131,7 +118,7 @@ func (p *policyLearner) step(idx []int) (float64, error) {
 	if err := p.tr.run(d.x0, d.u); err != nil {
 		return 0, err
 	}
-	l, err := scalar(p.tr.loss.Value())
+	l, err := train.Scalar(p.tr.loss.Value())
 	if err != nil {
 		return 0, err
 	}

@@ -279,32 +279,19 @@ func (nt *net) buildMLP(c *config) error {
 // run sets the inputs and runs the graph once; target is ignored by a graph
 // without gradient.
 func (nt *net) run(images, target []float64) error {
-	if err := train.SetInput(nt.images, images); err != nil {
-		return err
-	}
-	if nt.target != nil {
-		if err := train.SetInput(nt.target, target); err != nil {
-			return err
-		}
-	}
-	nt.vm.Reset() // a TapeMachine runs only once without it
-	if err := nt.vm.RunAll(); err != nil {
-		return fmt.Errorf("%s model: %w", nt.kind, op.Cause(err))
+	if err := train.RunGraph(nt.vm, train.Input{Node: nt.images, Values: images}, train.Input{Node: nt.target, Values: target}); err != nil {
+		return fmt.Errorf("%s model: %w", nt.kind, err)
 	}
 	return nil
 }
 
 // lossValue returns the loss of the last run of a training graph.
 func (nt *net) lossValue() (float64, error) {
-	switch v := nt.loss.Value().(type) {
-	case *G.F64:
-		return float64(*v), nil
-	case *tensor.Dense:
-		if f, ok := v.Data().(float64); ok {
-			return f, nil
-		}
+	l, err := train.Scalar(nt.loss.Value())
+	if err != nil {
+		return 0, fmt.Errorf("%s model: loss: %w", nt.kind, err)
 	}
-	return 0, fmt.Errorf("%s model: loss has value %T", nt.kind, nt.loss.Value())
+	return l, nil
 }
 
 // copyParams copies the values of the learnables of src into those of dst,
