@@ -247,6 +247,9 @@ func (w *workspace) outer(ex *example, it *iterate) float64 {
 	for range s.MaxOuter {
 		w.iterate(ex, it)
 		viol, res := al.violation(), al.residual()
+		if debugAL {
+			println("outer", it.iters, it.status, al.rho, viol, res, it.pg, it.tol)
+		}
 		if !it.status.Stationary() {
 			return viol
 		}
@@ -275,3 +278,5 @@ func (w *workspace) outer(ex *example, it *iterate) float64 {
 	it.status = IterationLimit
 	return al.violation()
 }
+
+var debugAL = false

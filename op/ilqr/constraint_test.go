@@ -53,9 +53,11 @@ func cartpoleTrackCase(t *testing.T, steps int, xmax float64) constrainedCase {
 	}
 }
 
-// conTight are gradTight with the constraint's violation and
-// complementarity driven to 1e-12.
-var conTight = ilqr.Settings{MaxIter: 3000, TolGrad: 1e-13, TolGradLoose: 1e-13, TolViolation: 1e-12}
+// conTight are the settings of the constrained solves that are
+// differentiated or finite-differenced: projected gradient, violation and
+// complementarity within 1e-12 (1e-13, gradTight's, is below the round-off
+// of the multiplier terms).
+var conTight = ilqr.Settings{MaxIter: 3000, TolGrad: 1e-12, TolGradLoose: 1e-12, TolViolation: 1e-12}
 
 // solveConstrained solves c with conTight and fails unless it converged
 // with some constraint row active.
@@ -127,13 +129,18 @@ func TestConstrainedGradientFiniteDifferences(t *testing.T) {
 				}
 				return fdtest.Dot(wx, r2.X) + fdtest.Dot(wu, r2.U)
 			}
+			// x0 and ψ take a floor of 0.1 (steps ≥ 1e-4): the re-solves
+			// carry round-off of ~1e-11 from the multiplier terms, which a
+			// step of 1e-5 (fdtest.Floor's, on the zero entries of x0)
+			// turns into 1e-6.
+			const floor = 0.1
 			psiFD := make([]float64, len(in.Psi))
 			for _, j := range c.psiCols {
 				v := in.Psi[j : j+1]
-				psiFD[j] = fdtest.CentralDiff(v, fdtest.Rel, fdtest.Floor, loss)[0]
+				psiFD[j] = fdtest.CentralDiff(v, fdtest.Rel, floor, loss)[0]
 			}
 			fd := map[string][]float64{
-				"x0":    fdtest.CentralDiff(in.X0, fdtest.Rel, fdtest.Floor, loss),
+				"x0":    fdtest.CentralDiff(in.X0, fdtest.Rel, floor, loss),
 				"theta": fdtest.CentralDiff(in.Theta, fdtest.Rel, fdtest.Floor, loss),
 				"phi":   fdtest.CentralDiff(in.Phi, fdtest.Rel, fdtest.Floor, loss),
 				"psi":   psiFD,

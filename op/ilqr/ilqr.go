@@ -212,7 +212,7 @@ func (w *workspace) iterate(ex *example, it *iterate) {
 		if it.iters == s.MaxIter {
 			break
 		}
-		if s.Newton {
+		if s.Newton || w.al.c > 0 { // see Settings.Newton
 			w.addDynamicsCurvature(ex.theta)
 		}
 		it.iters++
