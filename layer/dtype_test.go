@@ -634,32 +634,7 @@ func TestFloat32TrainsWithAdam(t *testing.T) {
 		t.Fatalf("loss is %v", loss.Dtype())
 	}
 	learn := append(lstm.Learnables(), mlp.Learnables()...)
-	var lv G.Value
-	G.Read(loss, &lv)
-	if _, err := G.Grad(loss, learn...); err != nil {
-		t.Fatal(err)
-	}
-	vm := G.NewTapeMachine(g, G.BindDualValues(learn...))
-	defer vm.Close()
-	adam := G.NewAdamSolver(G.WithLearnRate(0.05))
-	curve := make([]float64, 0, steps+1)
-	for range steps + 1 {
-		vm.Reset()
-		if err := vm.RunAll(); err != nil {
-			t.Fatal(op.Cause(err))
-		}
-		l := valuesOf(t, lv)[0]
-		if math.IsNaN(l) || math.IsInf(l, 0) {
-			t.Fatalf("loss %v after %d steps", l, len(curve))
-		}
-		curve = append(curve, l)
-		if len(curve) > steps {
-			break
-		}
-		if err := adam.Step(G.NodesToValueGrads(learn)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	curve := adamCurve(t, g, loss, learn, 0.05, steps, nil)
 	for _, n := range learn {
 		if v := n.Value(); v.Dtype() != dt {
 			t.Fatalf("%s holds %v after training", n.Name(), v.Dtype())
