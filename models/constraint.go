@@ -264,7 +264,9 @@ func NewStateBounds(n, m int, lower, upper []float64) (*StateBounds, error) {
 func (b *StateBounds) Name() string { return fmt.Sprintf("state_bounds(n=%d,m=%d)", b.n, b.m) }
 
 // Dims implements Constraint.
-func (b *StateBounds) Dims() ConstraintDims { return ConstraintDims{N: b.n, M: b.m, C: 2 * b.n, R: 2 * b.n} }
+func (b *StateBounds) Dims() ConstraintDims {
+	return ConstraintDims{N: b.n, M: b.m, C: 2 * b.n, R: 2 * b.n}
+}
 
 // DefaultParams implements Constraint.
 func (b *StateBounds) DefaultParams() []float64 { return append([]float64(nil), b.bound...) }
