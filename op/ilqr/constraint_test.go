@@ -53,6 +53,18 @@ func cartpoleTrackCase(t *testing.T, steps int, xmax float64) constrainedCase {
 	}
 }
 
+func vehicleObstacleCase(steps int) constrainedCase {
+	task := models.VehicleTask()
+	return constrainedCase{
+		name: fmt.Sprintf("vehicle/T=%d/obstacle", steps), prob: ilqr.Problem{Task: task, T: steps},
+		// θ = (k_a, k_ω, c_d) with some drag: the nominal c_d = 0 sits on
+		// the edge of its domain, where a central difference cannot go.
+		in: ilqr.Inputs{X0: []float64{0, 0, 0, 0}, Theta: []float64{1, 1, 0.05},
+			Phi: task.Cost.DefaultParams(), Psi: task.Constraint.DefaultParams()},
+		psiCols: []int{0, 1, 2},
+	}
+}
+
 // conTight are the settings of the constrained solves that are
 // differentiated or finite-differenced: projected gradient, violation and
 // complementarity within 1e-12 (1e-13, gradTight's, is below the round-off
@@ -102,6 +114,7 @@ func TestConstrainedGradientFiniteDifferences(t *testing.T) {
 		pendulumSpeedCase(t, 20, 3.0, 0.3, 0.6),
 		pendulumSpeedCase(t, 12, 3.0, 0.3, 0.5),
 		cartpoleTrackCase(t, 15, 0.4),
+		vehicleObstacleCase(30),
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
