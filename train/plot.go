@@ -6,6 +6,7 @@ import (
 	"image/color"
 	"math"
 
+	"github.com/dilqr/dilqr/internal/palette"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
@@ -17,17 +18,9 @@ type Series struct {
 	X, Y []float64
 }
 
-// palette is a colour-blind-safe set (Okabe & Ito) for the curves.
-var palette = []color.RGBA{
-	{R: 0x00, G: 0x72, B: 0xb2, A: 255},
-	{R: 0xd5, G: 0x5e, B: 0x00, A: 255},
-	{R: 0x00, G: 0x9e, B: 0x73, A: 255},
-	{R: 0xcc, G: 0x79, B: 0xa7, A: 255},
-	{R: 0xe6, G: 0x9f, B: 0x00, A: 255},
-	{R: 0x56, G: 0xb4, B: 0xe9, A: 255},
-	{R: 0x00, G: 0x00, B: 0x00, A: 255},
-	{R: 0xf0, G: 0xe4, B: 0x42, A: 255},
-}
+// curveColours are the curves' colours, in order: the Okabe–Ito set.
+var curveColours = []color.RGBA{palette.Blue, palette.Vermillion, palette.BluishGreen, palette.ReddishPurple,
+	palette.Orange, palette.SkyBlue, palette.Black, palette.Yellow}
 
 // errNoData is returned when no point of any series can be drawn.
 var errNoData = errors.New("train: plot: no positive, finite values to draw")
@@ -66,9 +59,9 @@ func PlotSeries(path, title, xlabel, ylabel string, logY bool, series []Series) 
 		if err != nil {
 			return fmt.Errorf("train: plot %s: %w", s.Name, err)
 		}
-		l.Color = palette[i%len(palette)]
+		l.Color = curveColours[i%len(curveColours)]
 		l.Width = vg.Points(1.5)
-		if i >= len(palette) {
+		if i >= len(curveColours) {
 			l.Dashes = []vg.Length{vg.Points(5), vg.Points(3)}
 		}
 		p.Add(l)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/dilqr/dilqr/envs"
 	"github.com/dilqr/dilqr/examples/internal/cli"
+	"github.com/dilqr/dilqr/internal/palette"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
@@ -291,11 +292,8 @@ func plotSuccess(w io.Writer, rows []row) error {
 		{Value: 0.5, Label: "0.5"}, {Value: 0.75, Label: "0.75"}, {Value: 1, Label: "1"}})
 	cols := columns(rows)
 	width := vg.Points(min(60/float64(len(cols)), 14))
-	colours := []color.RGBA{
-		{R: 0x00, G: 0x72, B: 0xb2, A: 255}, {R: 0x56, G: 0xb4, B: 0xe9, A: 255},
-		{R: 0xd5, G: 0x5e, B: 0x00, A: 255}, {R: 0xe6, G: 0x9f, B: 0x00, A: 255},
-		{R: 0x00, G: 0x9e, B: 0x73, A: 255}, {R: 0xcc, G: 0x79, B: 0xa7, A: 255},
-	}
+	colours := []color.RGBA{palette.Blue, palette.SkyBlue, palette.Vermillion, palette.Orange,
+		palette.BluishGreen, palette.ReddishPurple}
 	for i, c := range cols {
 		vals := make(plotter.Values, len(labels))
 		for j, l := range labels {

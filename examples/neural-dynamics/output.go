@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/dilqr/dilqr/examples/internal/cli"
+	"github.com/dilqr/dilqr/internal/palette"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
@@ -120,17 +121,10 @@ func writeTable(w io.Writer, sums []summary) {
 	}
 }
 
-// palette is the Okabe–Ito colour-blind-safe set.
-var palette = []color.RGBA{
-	{R: 0x00, G: 0x00, B: 0x00, A: 255},
-	{R: 0x00, G: 0x72, B: 0xb2, A: 255},
-	{R: 0x56, G: 0xb4, B: 0xe9, A: 255},
-	{R: 0xd5, G: 0x5e, B: 0x00, A: 255},
-	{R: 0x00, G: 0x9e, B: 0x73, A: 255},
-	{R: 0xcc, G: 0x79, B: 0xa7, A: 255},
-	{R: 0xe6, G: 0x9f, B: 0x00, A: 255},
-	{R: 0x99, G: 0x99, B: 0x99, A: 255},
-}
+// colours are the methods' colours, in order: the Okabe–Ito set, its
+// yellow (faint on white) replaced by grey.
+var colours = []color.RGBA{palette.Black, palette.Blue, palette.SkyBlue, palette.Vermillion, palette.BluishGreen,
+	palette.ReddishPurple, palette.Orange, {R: 0x99, G: 0x99, B: 0x99, A: 255}}
 
 // plotResults draws two panels into one PNG: the validation imitation loss
 // against the epoch (mean over seeds, validated epochs only), and every
@@ -155,7 +149,7 @@ func plotResults(path string, methods []string, outs []*outcome) error {
 	var xlo, xhi = math.Inf(1), math.Inf(-1)
 	var lstmY []float64
 	for i, meth := range methods {
-		col := palette[i%len(palette)]
+		col := colours[i%len(colours)]
 		pts := meanCurve(meth, outs)
 		if meth == mNominal {
 			pts = flatCurve(meth, outs)
