@@ -250,3 +250,90 @@ func TestNeuralConstruction(t *testing.T) {
 		t.Error("NaN accepted")
 	}
 }
+
+// TestNeuralPointCache checks that ContractParams gives the same bits from
+// the points LinearizeHessianTau cached as from a fresh evaluator that
+// computes them anew: for more points than the cache first holds (so it
+// wraps and grows), in the order of a gradient sweep and in reverse, after
+// θ changed in place (the cache must drop its points), for another λ at a
+// cached point, and at a point never linearized.
+func TestNeuralPointCache(t *testing.T) {
+	for _, c := range netCases(t) {
+		t.Run(c.name, func(t *testing.T) {
+			d := c.nd.Dims()
+			n, m, p := d.N, d.M, d.P
+			k := n + m
+			rng := rand.New(rand.NewPCG(21, 22))
+			theta := c.nd.DefaultParams()
+			for i := c.nd.pb; i < p; i++ {
+				theta[i] += 0.3 * rng.NormFloat64()
+			}
+			const steps = 21 // more than the first ring of 8 points, and its doubling
+			xs, us := fdtest.NormalsFrom(rng, steps*n), fdtest.NormalsFrom(rng, steps*m)
+			for i := range us {
+				us[i] *= 0.5 // inside the pendulum's clamp
+			}
+			lams, nus, ds := fdtest.NormalsFrom(rng, steps*n), fdtest.NormalsFrom(rng, steps*n), fdtest.NormalsFrom(rng, steps*k)
+			at := func(s int) (x, u, lam, nu, dd []float64) {
+				return xs[s*n : (s+1)*n], us[s*m : (s+1)*m], lams[s*n : (s+1)*n], nus[s*n : (s+1)*n], ds[s*k : (s+1)*k]
+			}
+			next, fx, fu, h := make([]float64, n), make([]float64, n*n), make([]float64, n*m), make([]float64, k*k)
+			linearizeAll := func(pc ParamContractor) {
+				for s := range steps {
+					x, u, lam, _, _ := at(s)
+					pc.LinearizeHessianTau(next, fx, fu, h, lam, x, u, theta)
+				}
+			}
+			// want: each contraction by an evaluator that saw no other point.
+			want := func(s int, lam []float64) []float64 {
+				x, u, _, nu, dd := at(s)
+				g := make([]float64, p)
+				c.nd.NewEvaluator().(ParamContractor).ContractParams(g, nu, lam, dd, x, u, theta)
+				return g
+			}
+			pc := c.nd.NewEvaluator().(ParamContractor)
+			check := func(what string, s int, lam []float64) {
+				t.Helper()
+				x, u, _, nu, dd := at(s)
+				g := make([]float64, p)
+				pc.ContractParams(g, nu, lam, dd, x, u, theta)
+				if w := want(s, lam); !sameBits(g, w) {
+					e, i := fdtest.RelErr(g, w)
+					t.Fatalf("%s, step %d: dθ[%d] = %.17g, fresh evaluator %.17g (relative error %.2e)", what, s, i, g[i], w[i], e)
+				}
+			}
+			for round := range 3 { // the first rounds miss and grow the ring
+				linearizeAll(pc)
+				for s := range steps {
+					_, _, lam, _, _ := at(s)
+					check(fmt.Sprintf("round %d", round), s, lam)
+				}
+			}
+			// By now the ring holds a sweep: every point is served from it.
+			e := pc.(*neuralEval)
+			linearizeAll(pc)
+			for s := range steps {
+				x, u, _, _, _ := at(s)
+				if e.cache.lookup(e, theta, x, u) == nil {
+					t.Fatalf("step %d is not in the cache of %d points", s, len(e.cache.pts))
+				}
+			}
+			linearizeAll(pc)
+			for s := steps - 1; s >= 0; s-- {
+				_, _, lam, _, _ := at(s)
+				check("reverse order", s, lam)
+			}
+			other := fdtest.NormalsFrom(rng, n)
+			check("another λ", 3, other)
+			_, _, lam3, _, _ := at(3)
+			check("λ back", 3, lam3)
+			linearizeAll(pc)
+			theta[len(theta)-1] += 0.25 // the last output bias
+			theta[c.nd.pb] -= 0.5       // the first weight
+			check("θ changed in place", 5, lam3)
+			xs[0] += 1e-3
+			_, _, lam0, _, _ := at(0)
+			check("a point never linearized", 0, lam0)
+		})
+	}
+}

@@ -1,0 +1,397 @@
+package models
+
+import (
+	"bytes"
+	"unsafe"
+
+	"gonum.org/v1/gonum/floats"
+)
+
+// This file holds NeuralDynamics' ParamContractor: the τ block of the
+// Lagrangian Hessian fused with the linearization, and the reverse-mode
+// contraction over the weights, sharing one primal pass per point through
+// the evaluator's cache of points.
+
+// netPoint is the network at one point τ = (x, u): activations with σ′ and
+// σ″, the Jacobians of every layer, and the adjoint of every hidden layer
+// for λᵀN.
+type netPoint struct {
+	// epoch is the θ epoch of the cache the point was computed in; 0 for a
+	// point not (or no longer) in the cache.
+	epoch uint64
+	// a[l] holds layer l's output: a[0] = τ (the point's key), a[L] = N.
+	a [][]float64
+	// d1[l], d2[l]: σ′ and σ″ at hidden layer l's pre-activation.
+	d1, d2 [][]float64
+	// jt[l] holds J_lᵀ = (∂h_l/∂τ)ᵀ, K × sizes[l], l = 1…L; J_L = ∂N/∂τ.
+	jt [][]float64
+	// bar[l] holds ā_l, the adjoint of a_l for λᵀN, for hidden layers l,
+	// and blh the base model's Lagrangian Hessian (Residual), both for
+	// lam; valid with hasBar.
+	bar    [][]float64
+	blh    []float64
+	lam    []float64
+	hasBar bool
+}
+
+// newPoint makes a point for e's network in one allocation.
+func (e *neuralEval) newPoint() *netPoint {
+	buf := make([]float64, e.pointSize())
+	take := func(n int) []float64 {
+		s := buf[:n:n]
+		buf = buf[n:]
+		return s
+	}
+	sz, k := e.d.sizes, e.k
+	L := len(sz) - 1
+	p := &netPoint{lam: take(e.d.dims.N),
+		a: make([][]float64, L+1), d1: make([][]float64, L+1), d2: make([][]float64, L+1),
+		jt: make([][]float64, L+1), bar: make([][]float64, L+1)}
+	for l, s := range sz {
+		p.a[l] = take(s)
+		if l > 0 {
+			p.jt[l] = take(k * s)
+		}
+		if l > 0 && l < L {
+			p.d1[l], p.d2[l], p.bar[l] = take(s), take(s), take(s)
+		}
+	}
+	if e.d.form == Residual {
+		p.blh = take(k * (k + e.d.pb))
+	}
+	return p
+}
+
+// pointSize is the number of float64s a netPoint holds.
+func (e *neuralEval) pointSize() int {
+	sz, k := e.d.sizes, e.k
+	L := len(sz) - 1
+	n := e.d.dims.N + sz[0]
+	for l := 1; l <= L; l++ {
+		n += sz[l] * (1 + k)
+		if l < L {
+			n += 3 * sz[l]
+		}
+	}
+	if e.d.form == Residual {
+		n += k * (k + e.d.pb)
+	}
+	return n
+}
+
+// cacheFloats bounds the memory of an evaluator's cache of points: 32 MiB
+// of float64s.
+const cacheFloats = 32 << 20 / 8
+
+// pointCache holds the points LinearizeHessianTau visited, in a ring, so
+// that ContractParams at the same (x, u, λ) and the same values of θ (the
+// gradient's second pass over the steps) reuses the activations,
+// Jacobians and adjoints instead of recomputing them. It keeps a copy of
+// the θ its points were computed with and drops them all when θ changes,
+// so a caller that changes θ in place, or calls ContractParams at a point
+// LinearizeHessianTau never saw, gets the recomputed result. The ring
+// starts with 8 points and doubles, up to max, whenever ContractParams
+// misses, so that it comes to hold one gradient sweep's steps.
+type pointCache struct {
+	pts   []*netPoint
+	next  int       // the slot LinearizeHessianTau fills next
+	hit   int       // the last slot ContractParams found
+	theta []float64 // the θ of the valid points
+	epoch uint64    // counts the values θ took; 0 before the first
+	max   int       // most points
+}
+
+// sync makes θ the cache's, dropping every point when its values changed.
+func (c *pointCache) sync(theta []float64) {
+	if c.epoch > 0 && sameBits(c.theta, theta) {
+		return
+	}
+	c.theta = append(c.theta[:0], theta...)
+	c.epoch++
+}
+
+// slot returns the point to fill next, for θ, marked empty.
+func (c *pointCache) slot(e *neuralEval, theta []float64) *netPoint {
+	c.sync(theta)
+	if len(c.pts) == 0 {
+		c.grow(e, min(8, c.max))
+	}
+	p := c.pts[c.next]
+	c.next = (c.next + 1) % len(c.pts)
+	p.epoch = 0
+	return p
+}
+
+// lookup returns the cached point (x, u) for θ, or nil (and then grows the
+// ring, up to max). It searches from the slot after the last one found:
+// the gradient asks in the order the points were filled.
+func (c *pointCache) lookup(e *neuralEval, theta, x, u []float64) *netPoint {
+	c.sync(theta)
+	np, n := len(c.pts), len(x)
+	for i := 1; i <= np; i++ {
+		j := (c.hit + i) % np
+		p := c.pts[j]
+		if p.epoch == c.epoch && sameBits(p.a[0][:n], x) && sameBits(p.a[0][n:], u) {
+			c.hit = j
+			return p
+		}
+	}
+	if np > 0 && np < c.max {
+		c.grow(e, min(np, c.max-np))
+	}
+	return nil
+}
+
+// grow adds k empty points, to be filled next.
+func (c *pointCache) grow(e *neuralEval, k int) {
+	c.next = len(c.pts)
+	for range k {
+		c.pts = append(c.pts, e.newPoint())
+	}
+}
+
+// sameBits reports whether a and b hold the same float64 bit patterns (so
+// the same point, +0 and −0 apart, NaN equal to itself), by the runtime's
+// vectorized memory comparison.
+func sameBits(a, b []float64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	if len(a) == 0 {
+		return true
+	}
+	return bytes.Equal(unsafe.Slice((*byte)(unsafe.Pointer(&a[0])), 8*len(a)),
+		unsafe.Slice((*byte)(unsafe.Pointer(&b[0])), 8*len(b)))
+}
+
+// pointAt evaluates the network and its layer Jacobians at τ = (x, u)
+// into p, whose adjoint it marks stale.
+func (e *neuralEval) pointAt(p *netPoint, x, u, theta []float64) {
+	e.forwardPoint(p, x, u, theta)
+	e.jacobians(p, theta)
+	p.hasBar = false
+}
+
+// jacobians computes J_lᵀ = (∂h_l/∂τ)ᵀ for every layer of p (whose forward
+// pass must have run): J_1 = W_1, J_l = W_l diag(σ′(h_{l−1})) J_{l−1}.
+func (e *neuralEval) jacobians(p *netPoint, theta []float64) {
+	sz, k := e.d.sizes, e.k
+	w1, _ := e.layer(theta, 1)
+	h1, jt := sz[1], p.jt[1]
+	for c := 0; c < k; c++ {
+		jc := jt[c*h1 : (c+1)*h1]
+		for i := range jc {
+			jc[i] = w1[i*k+c]
+		}
+	}
+	for l := 2; l < len(sz); l++ {
+		in, out := sz[l-1], sz[l]
+		w, _ := e.layer(theta, l)
+		prev, d1 := p.jt[l-1], p.d1[l-1]
+		g := e.gs[:k*in] // (diag(σ′) J_{l−1})ᵀ
+		for c := 0; c < k; c++ {
+			gc, pc := g[c*in:(c+1)*in], prev[c*in:(c+1)*in]
+			for j, v := range d1 {
+				gc[j] = v * pc[j]
+			}
+		}
+		jt := p.jt[l]
+		for i := 0; i < out; i++ {
+			wr := w[i*in : (i+1)*in]
+			for c := 0; c < k; c++ {
+				jt[c*out+i] = dot64(wr, g[c*in:(c+1)*in])
+			}
+		}
+	}
+}
+
+// adjoint computes the adjoints ā_l of the hidden layers of p for λᵀN (the
+// reverse pass ā_{L−1} = W_Lᵀλ, ā_{l−1} = W_lᵀ(σ′(h_l) ⊙ ā_l)) and, for
+// Residual, the base model's Lagrangian Hessian, and records λ.
+func (e *neuralEval) adjoint(p *netPoint, lambda, x, u, theta []float64) {
+	sz := e.d.sizes
+	L := len(sz) - 1
+	g := lambda
+	for l := L; l >= 2; l-- {
+		in, out := sz[l-1], sz[l]
+		w, _ := e.layer(theta, l)
+		bar := p.bar[l-1]
+		clear(bar)
+		for i := 0; i < out; i++ {
+			if v := g[i]; v != 0 {
+				floats.AddScaled(bar, v, w[i*in:(i+1)*in])
+			}
+		}
+		if l > 2 {
+			gg := e.atb[l-1]
+			floats.MulTo(gg, p.d1[l-1], bar)
+			g = gg
+		}
+	}
+	if e.d.form == Residual {
+		e.base.LagrangianHessian(p.blh, lambda, x, u, theta[:e.d.pb])
+	}
+	copy(p.lam, lambda)
+	p.hasBar = true
+}
+
+// hessianTau adds the network's τ block of the Hessian of λᵀN at p (whose
+// adjoint must be for λ) to the upper triangle of h (K×K):
+// Σ_l J_lᵀ diag(σ″(h_l) ⊙ ā_l) J_l over the hidden layers.
+func (e *neuralEval) hessianTau(h []float64, p *netPoint) {
+	sz, k := e.d.sizes, e.k
+	for l := 1; l < len(sz)-1; l++ {
+		hl := sz[l]
+		c, cj := e.gs[:hl], e.gs[hl:2*hl]
+		floats.MulTo(c, p.d2[l], p.bar[l])
+		jt := p.jt[l]
+		for a := 0; a < k; a++ {
+			floats.MulTo(cj, c, jt[a*hl:(a+1)*hl])
+			for b := a; b < k; b++ {
+				h[a*k+b] += dot64(cj, jt[b*hl:(b+1)*hl])
+			}
+		}
+	}
+}
+
+// LinearizeHessianTau implements ParamContractor: it writes what Linearize
+// writes and the τ block (K×K) of the Hessian of λᵀf into h, sharing the
+// network's passes: with J_l = ∂h_l/∂τ (the layer Jacobians Linearize
+// computes) and ā_l the adjoint of layer l's output for λᵀN (one reverse
+// pass), the network's part is
+//
+//	∇²_ττ(λᵀN) = Σ_l J_lᵀ diag(σ″(h_l) ⊙ ā_l) J_l,
+//
+// exact for a perceptron, whose affine maps have no curvature. The point
+// stays in the evaluator's cache for ContractParams.
+func (e *neuralEval) LinearizeHessianTau(next, fx, fu, h, lambda, x, u, theta []float64) {
+	k, pb := e.k, e.d.pb
+	p := e.cache.slot(e, theta)
+	e.linearizeAt(p, next, fx, fu, x, u, theta)
+	e.adjoint(p, lambda, x, u, theta)
+	p.epoch = e.cache.epoch
+	clear(h[:k*k])
+	if e.d.form == Residual {
+		for r := 0; r < k; r++ {
+			copy(h[r*k:(r+1)*k], p.blh[r*(k+pb):r*(k+pb)+k])
+		}
+	}
+	e.hessianTau(h, p)
+	for a := 0; a < k; a++ {
+		for b := a + 1; b < k; b++ {
+			h[b*k+a] = h[a*k+b]
+		}
+	}
+}
+
+// ContractParams implements ParamContractor: dst += ∂/∂θ_all [νᵀf +
+// λᵀ(∂f/∂τ d)], the network's part by one reverse pass over the cached
+// point of the last LinearizeHessianTau at (x, u) with θ, or over a fresh
+// one.
+func (e *neuralEval) ContractParams(dst, nu, lambda, d, x, u, theta []float64) {
+	n, pb, k := e.d.dims.N, e.d.pb, e.k
+	p := e.cache.lookup(e, theta, x, u)
+	if p == nil {
+		p = e.scr
+		e.pointAt(p, x, u, theta)
+	}
+	if !p.hasBar || !sameBits(p.lam, lambda) {
+		e.adjoint(p, lambda, x, u, theta)
+	}
+	if e.d.form == Residual && pb > 0 {
+		e.base.ParamJacobian(e.bft, x, u, theta[:pb])
+		for j := 0; j < pb; j++ {
+			var s float64
+			for i := 0; i < n; i++ {
+				s += nu[i] * e.bft[i*pb+j]
+			}
+			for r := 0; r < k; r++ {
+				s += d[r] * p.blh[r*(k+pb)+k+j]
+			}
+			dst[j] += s
+		}
+	}
+	e.contractNet(dst[pb:], p, nu, lambda, d, theta)
+}
+
+// contractNet adds ∂/∂W [νᵀN + λᵀ(J_L d)] at p (whose adjoint must be for
+// λ) to dW, the network's part of θ_all. The tangent along d is J_l d per
+// hidden layer; the reverse pass carries h̄_l, the adjoint of h_l for the
+// whole expression, and ḣ̄_l = σ′(h_l) ⊙ ā_l (ḣ̄_L = λ), that of the
+// tangent:
+//
+//	∂/∂W_l = h̄_l a_{l−1}ᵀ + ḣ̄_l ȧ_{l−1}ᵀ,  ∂/∂b_l = h̄_l,
+//	h̄_{l−1} = σ′(h_{l−1}) ⊙ W_lᵀ h̄_l + σ″(h_{l−1}) ⊙ ḣ_{l−1} ⊙ ā_{l−1}.
+func (e *neuralEval) contractNet(dW []float64, p *netPoint, nu, lambda, d, theta []float64) {
+	sz, k := e.d.sizes, e.k
+	L := len(sz) - 1
+	for l := 1; l < L; l++ { // ḣ_l = J_l d, ȧ_l = σ′ ⊙ ḣ_l
+		hl := sz[l]
+		ht, jt := e.ht[l], p.jt[l]
+		clear(ht)
+		for c, v := range d[:k] {
+			if v != 0 {
+				floats.AddScaled(ht, v, jt[c*hl:(c+1)*hl])
+			}
+		}
+		floats.MulTo(e.at[l], p.d1[l], ht)
+	}
+	hb := e.ab[L]
+	copy(hb, nu)
+	for l := L; l >= 1; l-- {
+		in, out := sz[l-1], sz[l]
+		htb := lambda
+		if l < L {
+			htb = e.atb[l]
+			floats.MulTo(htb, p.d1[l], p.bar[l])
+		}
+		ap, atp := p.a[l-1], d[:k]
+		if l > 1 {
+			atp = e.at[l-1]
+		}
+		wo, bo := e.paramOffset(l)
+		addOuter2(dW[wo:bo], hb, ap, htb, atp)
+		floats.Add(dW[bo:bo+out], hb)
+		if l == 1 {
+			break
+		}
+		w, _ := e.layer(theta, l)
+		pa := e.abA[l-1]
+		clear(pa)
+		for i := 0; i < out; i++ {
+			if v := hb[i]; v != 0 {
+				floats.AddScaled(pa, v, w[i*in:(i+1)*in])
+			}
+		}
+		hb = e.ab[l-1]
+		d1, d2, ht, bar := p.d1[l-1], p.d2[l-1], e.ht[l-1], p.bar[l-1]
+		for j := range hb {
+			hb[j] = d1[j]*pa[j] + d2[j]*ht[j]*bar[j]
+		}
+	}
+}
+
+// addOuter2 adds s tᵀ + u vᵀ to g (len(s) × len(t), row-major): rows of a
+// few entries in one loop, longer ones by gonum's assembly axpy.
+func addOuter2(g, s, t, u, v []float64) {
+	in := len(t)
+	if in < 16 {
+		for i, si := range s {
+			ui := u[i]
+			gr := g[i*in : (i+1)*in]
+			for j := range gr {
+				gr[j] += si*t[j] + ui*v[j]
+			}
+		}
+		return
+	}
+	for i, si := range s {
+		gr := g[i*in : (i+1)*in]
+		if si != 0 {
+			floats.AddScaled(gr, si, t)
+		}
+		if ui := u[i]; ui != 0 {
+			floats.AddScaled(gr, ui, v)
+		}
+	}
+}
