@@ -1,9 +1,11 @@
 package ilqr_test
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/dilqr/dilqr/internal/fdtest"
@@ -176,5 +178,188 @@ func TestConstrainedGradientFiniteDifferences(t *testing.T) {
 			}
 			t.Logf("%d active rows, psi grad %v", countActive(r.Mult), g.Psi)
 		})
+	}
+}
+
+// TestConstrainedFeasibility solves each constrained case with the default
+// settings (TolViolation 1e-9) and checks the KKT point: converged, the
+// violation within 1e-9, multipliers non-negative and zero on rows
+// satisfied with slack.
+func TestConstrainedFeasibility(t *testing.T) {
+	for _, c := range []constrainedCase{
+		pendulumSpeedCase(t, 20, 3.0, 0.3, 0.6),
+		cartpoleTrackCase(t, 15, 0.4),
+		vehicleObstacleCase(30),
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			sv, r := solveConverged(t, c.prob, nil, c.in)
+			if r.Violation[0] > 1e-9 {
+				t.Errorf("violation %.2g > 1e-9", r.Violation[0])
+			}
+			if countActive(r.Mult) == 0 {
+				t.Fatal("no active row")
+			}
+			// The violation recomputed from the trajectory.
+			ev := c.prob.Constraint.NewEvaluator()
+			nc := c.prob.Constraint.Dims().C
+			val := make([]float64, nc)
+			n, m := r.N, r.M
+			for s := 1; s < c.prob.T; s++ {
+				ev.Value(val, r.X[s*n:(s+1)*n], r.U[s*m:(s+1)*m], c.in.Psi)
+				for i, v := range val {
+					nu := r.Mult[s*nc+i]
+					switch {
+					case v > 1e-9:
+						t.Errorf("step %d row %d: c = %.3g > 1e-9", s, i, v)
+					case nu < 0:
+						t.Errorf("step %d row %d: multiplier %g < 0", s, i, nu)
+					case nu > 0 && v < -1e-6:
+						t.Errorf("step %d row %d: multiplier %g on a row with slack %g", s, i, nu, -v)
+					}
+				}
+			}
+			t.Logf("%d iterations, violation %.2g, %d active rows", r.Iterations[0], r.Violation[0], countActive(r.Mult))
+			_ = sv
+		})
+	}
+}
+
+// TestConstrainedBatch solves a batch with per-example ψ on one and on two
+// workers: the results must be bit-identical to each other and to the
+// examples solved alone, and a warm start from the multipliers of the
+// solution must converge in fewer iterations.
+func TestConstrainedBatch(t *testing.T) {
+	c := pendulumSpeedCase(t, 20, 3.0, 0.3, 0.6)
+	const b = 4
+	in := ilqr.Inputs{Theta: c.in.Theta, Phi: c.in.Phi}
+	for i := range b {
+		in.X0 = append(in.X0, fdtest.AngleState(2.9+0.05*float64(i), 0.3)...)
+		psi := slices.Clone(c.in.Psi)
+		psi[2], psi[5] = -0.5-0.05*float64(i), 0.5+0.05*float64(i)
+		in.Psi = append(in.Psi, psi...)
+	}
+	var res [2]ilqr.Result
+	for k, workers := range []int{1, 2} {
+		set := ilqr.Settings{Workers: workers}
+		sv, err := ilqr.NewSolver(c.prob, &set)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := sv.Solve(&res[k], in); err != nil {
+			t.Fatal(err)
+		}
+		if !res[k].AllConverged() {
+			t.Fatalf("workers %d: %v", workers, res[k].Status)
+		}
+	}
+	if !slices.Equal(res[0].U, res[1].U) || !slices.Equal(res[0].Mult, res[1].Mult) {
+		t.Error("results depend on the number of workers")
+	}
+	for i := range b {
+		one := ilqr.Inputs{X0: in.X0[i*3 : (i+1)*3], Theta: in.Theta, Phi: in.Phi, Psi: in.Psi[i*6 : (i+1)*6]}
+		r, err := ilqr.Solve(c.prob, one, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(r.U, res[0].U[i*20:(i+1)*20]) {
+			t.Errorf("example %d solved in the batch differs from alone", i)
+		}
+	}
+	warm := in
+	warm.U0, warm.Mult0 = res[0].U, res[0].Mult
+	warm.X0 = slices.Clone(in.X0)
+	for i := range b {
+		warm.X0[i*3+2] += 1e-3 // a nearby problem
+	}
+	cold := warm
+	cold.U0, cold.Mult0 = nil, nil
+	rw, err := ilqr.Solve(c.prob, warm, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := ilqr.Solve(c.prob, cold, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var iw, ic int
+	for i := range b {
+		iw += rw.Iterations[i]
+		ic += rc.Iterations[i]
+	}
+	t.Logf("iterations: warm %d, cold %d", iw, ic)
+	if !rw.AllConverged() || iw >= ic {
+		t.Errorf("warm start: %v in %d iterations, cold %d", rw.Status, iw, ic)
+	}
+}
+
+// TestConstrainedBadInput checks the errors for bad constraint input and
+// the Infeasible status for a start from which the limit cannot be kept.
+func TestConstrainedBadInput(t *testing.T) {
+	c := pendulumSpeedCase(t, 20, 3.0, 0.3, 0.6)
+	inf := math.Inf(1)
+	vc := vehicleObstacleCase(30)
+	for _, bad := range []struct {
+		name string
+		prob ilqr.Problem
+		mod  func(in *ilqr.Inputs)
+		want string
+	}{
+		{"lower>upper", c.prob, func(in *ilqr.Inputs) { in.Psi = []float64{-inf, -inf, 1, inf, inf, 0.5} }, "lower 1 > upper 0.5"},
+		{"psi NaN", c.prob, func(in *ilqr.Inputs) { in.Psi = []float64{-inf, -inf, math.NaN(), inf, inf, 0.5} }, "NaN"},
+		{"psi length", c.prob, func(in *ilqr.Inputs) { in.Psi = []float64{1, 2, 3} }, "Psi has length 3"},
+		{"obstacle Inf", vc.prob, func(in *ilqr.Inputs) { in.Psi = []float64{inf, 0, 1} }, "not finite"},
+		{"obstacle radius", vc.prob, func(in *ilqr.Inputs) { in.Psi = []float64{2, 0, -1} }, "radius"},
+		{"mult0 negative", c.prob, func(in *ilqr.Inputs) { in.Mult0 = make([]float64, 20*6); in.Mult0[8] = -1 }, "non-negative"},
+		{"mult0 length", c.prob, func(in *ilqr.Inputs) { in.Mult0 = make([]float64, 5) }, "Mult0 has length"},
+		{"psi without constraint", ilqr.Problem{Task: models.PendulumTask(), T: 20},
+			func(in *ilqr.Inputs) { in.Psi = []float64{1} }, "without a constraint"},
+	} {
+		t.Run(bad.name, func(t *testing.T) {
+			in := c.in
+			if bad.prob.Constraint == vc.prob.Constraint {
+				in = vc.in
+			}
+			bad.mod(&in)
+			_, err := ilqr.Solve(bad.prob, in, nil)
+			if err == nil || !errors.Is(err, ilqr.ErrBadInput) || !strings.Contains(err.Error(), bad.want) {
+				t.Fatalf("error %v, want ErrBadInput containing %q", err, bad.want)
+			}
+		})
+	}
+	// From 2.5 rad the pendulum falls toward the bottom faster than 0.7
+	// rad/s with the torque bound: no control keeps the speed limit.
+	inf1 := pendulumSpeedCase(t, 20, 2.5, 0, 0.7)
+	r, err := ilqr.Solve(inf1.prob, inf1.in, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Status[0] != ilqr.Infeasible || !(r.Violation[0] > 0.1) {
+		t.Errorf("status %v, violation %.3g: want infeasible with a violation above 0.1", r.Status[0], r.Violation[0])
+	}
+}
+
+// TestConstrainedNoAllocation checks that a repeated constrained solve and
+// gradient allocate nothing once the solver and results exist.
+func TestConstrainedNoAllocation(t *testing.T) {
+	c := pendulumSpeedCase(t, 20, 3.0, 0.3, 0.6)
+	set := ilqr.Settings{Workers: 1}
+	sv, err := ilqr.NewSolver(c.prob, &set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r ilqr.Result
+	var g ilqr.Grads
+	wx, wu := gradWeights(1, 20, 3, 1)
+	run := func() {
+		if err := sv.Solve(&r, c.in); err != nil {
+			t.Fatal(err)
+		}
+		if err := sv.Gradient(&g, &r, c.in, wx, wu, ilqr.GradOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run()
+	if a := testing.AllocsPerRun(5, run); a != 0 {
+		t.Errorf("%.0f allocations per solve and gradient", a)
 	}
 }

@@ -9,7 +9,8 @@
 //
 //	minimize   J = Σ_{t=0}^{T-1} g(x_t, u_t; φ)
 //	subject to x_{t+1} = f(x_t, u_t; θ),  t = 0..T-2,
-//	           lower_t ≤ u_t ≤ upper_t.
+//	           lower_t ≤ u_t ≤ upper_t,
+//	           c(x_t, u_t; ψ) ≤ 0,          t = 1..T-1 (optional).
 //
 // f is a models.Dynamics (discrete time), g a models.Cost; a Problem is a
 // models.Task (f, g and the bounds) with a horizon T. θ, φ and x_0 may
@@ -63,6 +64,29 @@
 // With Settings.ExactIter every example runs exactly MaxIter iterations;
 // its status is judged on the final iterate.
 //
+// # Path constraints
+//
+// A task's Constraint (models.Constraint: state bounds, an obstacle, any
+// c(x, u; ψ) ≤ 0 written once generically) is handled by an augmented
+// Lagrangian around the iterations above (ALTRO's scheme; see
+// constraint.go for why not interior-point DDP): each outer iteration runs
+// the solver on the cost plus the terms (max(0, ν+ρc)² − ν²)/2ρ to a
+// projected-gradient tolerance that tightens from 1e-4 to TolGrad, then
+// sets the multipliers ν ← max(0, ν+ρc) and multiplies ρ by PenaltyFactor
+// when the KKT residual of the constraint (violation, and min(−c, ν) on
+// the satisfied rows) fell by less than 4. Constrained problems take
+// Newton steps (Settings.Newton). The outer loop ends
+//
+//   - Converged (or Stalled) when an inner solve met TolGrad and the KKT
+//     residual is within TolViolation: the solution is a KKT point with
+//     multipliers Result.Mult and violation Stats.Violation;
+//   - Infeasible when the residual stops falling with ρ at PenaltyMax;
+//   - IterationLimit after MaxOuter outer iterations or MaxIter iterations
+//     in all, or with the inner solve's own failure status.
+//
+// Inputs.Mult0 warm-starts the multipliers (a previous Result.Mult). The
+// control bounds stay exact in the box QP throughout.
+//
 // # The LQR kernel
 //
 // One time-varying LQR recursion serves the solver's backward pass (with
@@ -86,6 +110,18 @@
 //
 // The cost is O(T (N+M)³) per example, independent of the number of solver
 // iterations. FixedPoint mode drops the Σ λ ∇²f term, as mpc.pytorch does.
+//
+// With a path constraint, the rows with positive multipliers are held as
+// equalities (strict complementarity assumed; GradWeaklyActive flags a row
+// on its bound with a zero multiplier, GradDependent dependent rows), the
+// stage Hessians gain Σ_i ν_i ∇²c_i, and a Schur complement on the a active
+// rows solves the equality-constrained sweep exactly with a+2 runs of the
+// same kernel (active.go); Grads.Psi gets
+//
+//	dL/dψ  = −Σ_t (d_tᵀ Σ_i ν_{t,i} ∂²c_{t,i}/∂τ∂ψ + η_tᵀ ∂c_t/∂ψ),
+//
+// η the sweep's multipliers of the active rows. JVP does not support
+// constraints yet.
 //
 // The cost parameters may vary per step (Inputs.PhiPerStep: a time-varying
 // cost, e.g. models.FullQuadCost tracking a reference) and the control

@@ -42,8 +42,13 @@ func (tg *Tangent) resize(b, tn, tm int) {
 //
 // the same LQR as the gradient's with a different linear term, affine
 // dynamics term and initial state. opt selects the mode and the policies
-// as for Gradient.
+// as for Gradient. A problem with a path constraint is refused with
+// ErrBadInput: its tangent would need the active rows held as Gradient
+// holds them, which JVP does not do yet.
 func (sv *Solver) JVP(dst *Tangent, sol *Result, in Inputs, dir Direction, opt GradOptions) error {
+	if sv.con.C > 0 {
+		return badInput("jvp: not available for a problem with a path constraint (Gradient is)")
+	}
 	bt, err := sv.checkSolved(sol, in)
 	if err != nil {
 		return err
