@@ -11,10 +11,12 @@ var taskMakers = map[string]func() Task{
 	"cartpole":        CartpoleTask,
 	"double_pendulum": DoublePendulumTask,
 	"rocket":          RocketTask,
+	"vehicle":         VehicleTask,
 }
 
 // TaskByName returns the task registered under name: "pendulum",
-// "cartpole", "double_pendulum" or "rocket".
+// "cartpole", "double_pendulum", "rocket" or "vehicle" (the only one with
+// a path constraint, Task.Constraint).
 func TaskByName(name string) (Task, error) {
 	mk, ok := taskMakers[name]
 	if !ok {
