@@ -54,7 +54,9 @@ const (
 )
 
 // Names returns the names New accepts, sorted: "cartpole",
-// "double_pendulum", "pendulum" and "rocket" (those of models.TaskByName).
+// "double_pendulum", "pendulum" and "rocket": the tasks of
+// models.TaskByName without a path constraint (the "vehicle", whose
+// obstacle an environment would have to draw and judge, has none yet).
 func Names() []string { return []string{"cartpole", "double_pendulum", "pendulum", "rocket"} }
 
 // New returns the environment registered under name, built on

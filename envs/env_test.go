@@ -12,8 +12,16 @@ import (
 )
 
 func TestNew(t *testing.T) {
-	if !slices.Equal(Names(), models.TaskNames()) {
-		t.Errorf("Names() = %v, models.TaskNames() = %v", Names(), models.TaskNames())
+	// Every registered task has an environment except those with a path
+	// constraint (the vehicle), which envs does not simulate yet.
+	var want []string
+	for _, name := range models.TaskNames() {
+		if task, _ := models.TaskByName(name); task.Constraint == nil {
+			want = append(want, name)
+		}
+	}
+	if !slices.Equal(Names(), want) {
+		t.Errorf("Names() = %v, want the unconstrained tasks of models.TaskNames(): %v", Names(), want)
 	}
 	horizons := map[string]int{"pendulum": 20, "cartpole": 20, "double_pendulum": 15, "rocket": 20}
 	for _, name := range Names() {
