@@ -557,3 +557,40 @@ func TestConstraintNoAlloc(t *testing.T) {
 		})
 	}
 }
+
+// TestCircleObstacleAtCentre: at the centre of the disc, where the distance
+// is not differentiable, the derivatives with respect to the entries the
+// row does not read (the other states, the controls) must still be zero,
+// and no derivative may be infinite or NaN.
+//
+// It fails today: the hyper-dual square root of gonum (num/hyperdual.Sqrt)
+// returns infinite infinitesimal parts at 0 whatever the seeded direction,
+// so every entry of the Jacobian is −Inf and every entry of the curvature
+// +Inf. A planner whose rollout puts a state exactly on the centre gets
+// infinities. Skipped until circleObstacle (or HyperDual.Sqrt) handles a
+// zero distance.
+func TestCircleObstacleAtCentre(t *testing.T) {
+	t.Skip("known defect: CircleObstacle's derivatives are infinite at the centre (see the comment)")
+	c := mustCircle(4, 2, 0, 1, 2.5, 0.05, 1)
+	d := c.Dims()
+	x, u, psi := []float64{2.5, 0.05, 0.3, 1}, []float64{0.5, -0.5}, c.DefaultParams()
+	r := conEvalAll(c.NewEvaluator(), d, x, u, psi, []float64{1}, make([]float64, 36))
+	if r.value[0] != 1 || r.dst[0] != 1 {
+		t.Errorf("c at the centre: Value %g, Linearize %g, want the radius 1", r.value[0], r.dst[0])
+	}
+	for _, o := range []struct {
+		what string
+		v    []float64
+	}{{"jac", r.jac}, {"Curvature", r.hess}, {"cpsi", r.cpsi}, {"mixed", r.mixed}} {
+		for i, v := range o.v {
+			if math.IsInf(v, 0) || math.IsNaN(v) {
+				t.Errorf("%s entry %d = %g", o.what, i, v)
+			}
+		}
+	}
+	for j := 2; j < 6; j++ { // x₂, x₃, u₀, u₁ are not read
+		if r.jac[j] != 0 {
+			t.Errorf("∂c/∂τ_%d = %g, want 0", j, r.jac[j])
+		}
+	}
+}
