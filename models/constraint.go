@@ -327,8 +327,12 @@ func (e stateBoundsEval) ParamDerivatives(cpsi, mixed, _, _, _, _ []float64) {
 }
 
 // CircleObstacle is the constraint that a planar point of the state stays
-// outside a disc: r − ‖(x_i, x_j) − (c_x, c_y)‖ ≤ 0, with ψ = (c_x, c_y, r).
-// It is one row, written once generically (AutoConstraint).
+// outside a disc, ‖(x_i, x_j) − (c_x, c_y)‖ ≥ r, with ψ = (c_x, c_y, r). Its
+// one row is r² − ‖(x_i, x_j) − (c_x, c_y)‖² ≤ 0, the same set as
+// r − ‖·‖ ≤ 0 for r ≥ 0 but smooth everywhere (the distance is not
+// differentiable at the centre), written once generically
+// (AutoConstraint). A solution and its gradient do not depend on which
+// of the two is used; the row's value and the multipliers do.
 func CircleObstacle(n, m, i, j int, cx, cy, r float64) (*AutoConstraint, error) {
 	if i < 0 || j < 0 || i >= n || j >= n || i == j {
 		return nil, fmt.Errorf("models: circle obstacle: position entries %d, %d invalid for n=%d", i, j, n)
@@ -355,6 +359,6 @@ func CircleObstacle(n, m, i, j int, cx, cy, r float64) (*AutoConstraint, error) 
 func circleObstacle[T Scalar[T]](i, j int) ConstraintFunc[T] {
 	return func(dst, x, _, psi []T) {
 		dx, dy := x[i].Sub(psi[0]), x[j].Sub(psi[1])
-		dst[0] = psi[2].Sub(dx.Mul(dx).Add(dy.Mul(dy)).Sqrt())
+		dst[0] = psi[2].Mul(psi[2]).Sub(dx.Mul(dx).Add(dy.Mul(dy)))
 	}
 }

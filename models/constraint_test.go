@@ -352,9 +352,10 @@ func TestStateBoundsInfinite(t *testing.T) {
 	}
 }
 
-// TestCircleObstacleValues checks the obstacle's row against the distance
-// computed directly, at points inside (positive, violated), on (zero) and
-// outside (negative) the disc, and that it reads only x_i and x_j.
+// TestCircleObstacleValues checks the obstacle's row, r² − d², against the
+// distance d computed directly, at points inside (positive, violated), on
+// (zero) and outside (negative) the disc, and that it reads only x_i and
+// x_j.
 func TestCircleObstacleValues(t *testing.T) {
 	c := mustCircle(4, 2, 2, 0, 1, -2, 1.5)
 	if got := c.Name(); got != "circle_obstacle(n=4,m=2,x=2,y=0)" {
@@ -372,10 +373,10 @@ func TestCircleObstacleValues(t *testing.T) {
 	for _, tc := range []struct {
 		px, py, want float64
 	}{
-		{1, -2, 1.5},          // at the centre
-		{1 + 0.9, -2, 0.6},    // inside
-		{1, -2 - 1.5, 0},      // on the circle
-		{1 + 3, -2 + 4, -3.5}, // distance 5
+		{1, -2, 2.25},              // at the centre
+		{1 + 0.9, -2, 2.25 - 0.81}, // inside
+		{1, -2 - 1.5, 0},           // on the circle
+		{1 + 3, -2 + 4, 2.25 - 25}, // distance 5
 	} {
 		// x₂ is the first coordinate, x₀ the second; x₁, x₃ and u are
 		// not read.
@@ -559,18 +560,11 @@ func TestConstraintNoAlloc(t *testing.T) {
 }
 
 // TestCircleObstacleAtCentre: at the centre of the disc, where the distance
-// is not differentiable, the derivatives with respect to the entries the
-// row does not read (the other states, the controls) must still be zero,
-// and no derivative may be infinite or NaN.
-//
-// It fails today: the hyper-dual square root of gonum (num/hyperdual.Sqrt)
-// returns infinite infinitesimal parts at 0 whatever the seeded direction,
-// so every entry of the Jacobian is −Inf and every entry of the curvature
-// +Inf. A planner whose rollout puts a state exactly on the centre gets
-// infinities. Skipped until circleObstacle (or HyperDual.Sqrt) handles a
-// zero distance.
+// is not differentiable, the row (r² − d², smooth) must still have finite
+// derivatives, zero for the entries it does not read (the other states,
+// the controls). With the row r − d, gonum's hyper-dual square root gave
+// infinite parts at 0 and every derivative was infinite.
 func TestCircleObstacleAtCentre(t *testing.T) {
-	t.Skip("known defect: CircleObstacle's derivatives are infinite at the centre (see the comment)")
 	c := mustCircle(4, 2, 0, 1, 2.5, 0.05, 1)
 	d := c.Dims()
 	x, u, psi := []float64{2.5, 0.05, 0.3, 1}, []float64{0.5, -0.5}, c.DefaultParams()

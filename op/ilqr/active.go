@@ -38,7 +38,7 @@ var augmentSchedule = [...]float64{1, 1e2, 1e4, 1e6}
 // then falls back to heldSweep's policy.
 func (w *workspace) augmentedSweep(d *lqrData, policy IndefinitePolicy) GradStatus {
 	g := w.gw
-	r := controlRule{held: g.held}
+	r := controlRule{held: g.held, keep: g.con.factors}
 	if _, _, ok := w.lqr.backward(d, &r, g.kfb, g.kff); ok || len(g.con.active) == 0 {
 		if ok {
 			g.mu = 0
@@ -87,14 +87,16 @@ type conScratch struct {
 	hz0        []float64 // T×K: −ḡ
 	active     []int     // t·C+i of the active rows
 	schur, rhs []float64 // a×a, a (grown as needed)
+	factors    *heldFactors
 }
 
-func newConScratch(t, k int, c, r int) *conScratch {
+func newConScratch(t, n, m, c, r int) *conScratch {
+	k := n + m
 	return &conScratch{
 		val: make([]float64, t*c), jac: make([]float64, t*c*k),
 		nuHat: make([]float64, t*c), eta: make([]float64, t*c),
 		cpsi: make([]float64, c*r), cmix: make([]float64, k*r),
-		hz0: make([]float64, t*k),
+		hz0: make([]float64, t*k), factors: newHeldFactors(t, m),
 	}
 }
 
@@ -160,7 +162,7 @@ func (w *workspace) constrainedSweep(r *controlRule) GradStatus {
 		clear(g.hz)
 		s := rj / c
 		copy(g.hz[s*k:(s+1)*k], cs.jac[rj*k:(rj+1)*k])
-		if _, _, ok := w.lqr.backward(&d, r, g.kfb, g.kff); !ok {
+		if !w.rerun(&d, r) {
 			return GradIndefinite // the first sweep succeeded with the same matrices
 		}
 		clear(g.d[:n])
@@ -182,12 +184,25 @@ func (w *workspace) constrainedSweep(r *controlRule) GradStatus {
 		cs.eta[rj] = cs.rhs[j]
 		addRank1(g.hz[s*k:(s+1)*k], cs.jac[rj*k:(rj+1)*k], cs.rhs[j])
 	}
-	if _, _, ok := w.lqr.backward(&d, r, g.kfb, g.kff); !ok {
+	if !w.rerun(&d, r) {
 		return GradIndefinite
 	}
 	clear(g.d[:n])
 	w.sweepForward(nil)
 	return GradOK
+}
+
+// rerun solves the sweep again for the linear term in d.hz with the
+// matrices of the last successful sweep: by the kernel's linearPass when
+// that sweep was unregularized, else by a full backward run.
+func (w *workspace) rerun(d *lqrData, r *controlRule) bool {
+	g := w.gw
+	if r.mu == 0 {
+		w.lqr.linearPass(d, g.con.factors, g.kfb, g.kff)
+		return true
+	}
+	_, _, ok := w.lqr.backward(d, r, g.kfb, g.kff)
+	return ok
 }
 
 // activeRows writes C d for the sweep's solution in g.d into dst (a).

@@ -197,7 +197,7 @@ func (sv *Solver) ensureGradScratch() {
 		if w.gw == nil {
 			w.gw = newGradScratch(w)
 			if c := sv.con; c.C > 0 {
-				w.gw.con = newConScratch(w.t, w.n+w.m, c.C, c.R)
+				w.gw.con = newConScratch(w.t, w.n, w.m, c.C, c.R)
 			}
 		}
 	}
@@ -373,6 +373,9 @@ func (w *workspace) heldSweep(d *lqrData, policy IndefinitePolicy) GradStatus {
 	g := w.gw
 	s := &w.sv.settings
 	r := controlRule{held: g.held}
+	if g.con != nil {
+		r.keep = g.con.factors // for the constrained sweep's reruns
+	}
 	g.mu = 0
 	if _, _, ok := w.lqr.backward(d, &r, g.kfb, g.kff); ok {
 		return GradOK

@@ -60,6 +60,22 @@ type controlRule struct {
 	// held (box false): held[t·M+j] fixes control j of step t at zero; mu,
 	// when positive, is added to the free block of Q_uu.
 	held []bool
+	// keep, when not nil, receives the held rule's factorizations, for
+	// linearPass.
+	keep *heldFactors
+}
+
+// heldFactors are the per-step Cholesky factors of Q_ff and the free
+// controls of a held-rule sweep: with the gains K, all that a rerun of the
+// recursion for another linear term needs.
+type heldFactors struct {
+	fac  []float64 // T×M×M: step t's factor in its first nf_t² entries
+	free []int     // T×M: step t's free controls in its first nf_t entries
+	nf   []int     // T
+}
+
+func newHeldFactors(t, m int) *heldFactors {
+	return &heldFactors{fac: make([]float64, t*m*m), free: make([]int, t*m), nf: make([]int, t)}
 }
 
 // lqrKernel holds the scratch of the recursion for one worker; its
@@ -258,6 +274,11 @@ func (k *lqrKernel) heldStep(r *controlRule, t int, kt []float64) ([]int, []floa
 	if !cholesky(k.fac[:nf*nf], nf) {
 		return nil, nil, false
 	}
+	if f := r.keep; f != nil {
+		copy(f.fac[t*m*m:], k.fac[:nf*nf])
+		copy(f.free[t*m:], k.free)
+		f.nf[t] = nf
+	}
 	clear(kt)
 	for a, j := range k.free {
 		k.rhs[a] = k.q[n+j]
@@ -267,6 +288,38 @@ func (k *lqrKernel) heldStep(r *controlRule, t int, kt []float64) ([]int, []floa
 		kt[j] = -k.rhs[a]
 	}
 	return k.free, k.fac, true
+}
+
+// linearPass reruns the held rule's recursion (μ = 0) for the linear term
+// d.hz with the gains kfb and the factors f of a backward run on the same
+// matrices, and writes the feedforward gains into kff: O(T·(N+M)·N) per
+// run instead of backward's O(T·(N+M)³). With K_f = −Q_ff⁻¹Q_ux,f the
+// value gradient is v′ = q_x + Q_uxᵀk = q_x + Kᵀq_u.
+func (k *lqrKernel) linearPass(d *lqrData, f *heldFactors, kfb, kff []float64) {
+	n, m := k.n, k.m
+	kk := n + m
+	clear(k.vx)
+	for t := k.t - 1; t >= 0; t-- {
+		copy(k.q, d.hz[t*kk:(t+1)*kk])
+		if t < k.t-1 {
+			fx, fu := d.fx[t*n*n:(t+1)*n*n], d.fu[t*n*m:(t+1)*n*m]
+			addAtv(k.q[:n], fx, k.vx, n, n)
+			addAtv(k.q[n:], fu, k.vx, n, m)
+		}
+		kt := kff[t*m : (t+1)*m]
+		clear(kt)
+		nf := f.nf[t]
+		free := f.free[t*m : t*m+nf]
+		for a, j := range free {
+			k.rhs[a] = k.q[n+j]
+		}
+		cholSolve(f.fac[t*m*m:], nf, k.rhs[:nf])
+		for a, j := range free {
+			kt[j] = -k.rhs[a]
+		}
+		copy(k.vx, k.q[:n])
+		addAtv(k.vx, kfb[t*m*n:(t+1)*m*n], k.q[n:], m, n)
+	}
 }
 
 // value updates the value function to step t's for the gains kt (M) and
