@@ -36,6 +36,18 @@
 //	max_iter    iteration limit (default 500; for "unrolled" the exact
 //	            number of unrolled iterations, default 100)
 //	tol         projected-gradient tolerance (default 1e-10)
+//	x_lower, x_upper  state bounds x_lower ≤ x_t ≤ x_upper on the states
+//	            x_1..x_{T-1} (x_0 is given and is not bounded): n numbers
+//	            each, an entry null for no bound on it; either may be given
+//	            alone, the other then bounds nothing; x_lower ≤ x_upper on
+//	            every entry (equal bounds pin it) (optional: none; null is
+//	            the same as absent)
+//	tol_violation  with state bounds only: the tolerance on the KKT
+//	            residual of the bounds of a "converged" solve, the largest
+//	            of the violation max(0, x_lower − x_t, x_t − x_upper) and,
+//	            on a bound a state is off, the smaller of its distance and
+//	            its multiplier (default: tol when it is below 1e-9, else
+//	            1e-9; with tol's default, 1e-10)
 //
 // When one of q (or Q) and p is given per step and the other once (or not
 // at all), the one given once is repeated at every step. q, p and the
@@ -46,6 +58,15 @@
 // matched case-insensitively, "Q" given as a flat list of K numbers is q.
 // q and Q together are refused. grad_mode "unrolled" takes none of the
 // version-2 shapes (Q, q or p per step, bounds per step).
+//
+// State bounds. x_lower and x_upper make the problem a constrained one:
+// the path constraint models.StateBounds with ψ = (x_lower, x_upper), null
+// entries ∓Inf, solved by op/ilqr's augmented Lagrangian (see ilqr's
+// Settings.TolViolation; a constrained solve always takes Newton steps).
+// They combine with every other input except grad_mode "unrolled", which
+// refuses them and tol_violation; a model whose task has a path
+// constraint of its own refuses them too. Without them the problem is
+// solved and written as before: no max_violation, no grad.x_lower.
 //
 // The network. With mlp the model's step x′ = f(x, u; θ) becomes
 //
@@ -74,10 +95,12 @@
 // combines with every other input except grad_mode "unrolled", which
 // refuses it.
 //
-// Output fields: X (T×n), U (T×m), cost, status, iterations, loss and grad,
-// the gradient of L with respect to each input: params, mlp (dL/dW in the
-// layout of weights, when mlp was given), q (or Q when Q was given), p,
-// x0, and (version 2) u_lower and u_upper when they were given, except in
+// Output fields: X (T×n), U (T×m), cost, status, iterations, loss,
+// grad_status, max_violation (with state bounds) and grad, the gradient of
+// L with respect to each input: params, mlp (dL/dW in the layout of
+// weights, when mlp was given), q (or Q when Q was given), p, x0, x_lower
+// and x_upper (both, when either was given), and (version 2) u_lower and
+// u_upper when they were given, except in
 // grad_mode "unrolled". A version-1 input gives the output it
 // gave before, with grad.u_lower and grad.u_upper added when it gives the
 // bounds. Each gradient has the shape its input was given:
@@ -92,6 +115,28 @@
 //	            controls; m numbers: m numbers, the sums over steps; T rows
 //	            of m: T rows of m. Nonzero only for controls held on that
 //	            bound
+//	x_lower, x_upper  n numbers each: dL/d(bound entry), 0 where the
+//	            entry is null (or the field absent); nonzero only for
+//	            entries that some state x_1..x_{T-1} sits on with a positive
+//	            multiplier
+//
+// max_violation, written only when state bounds were given (0 included),
+// is the solver's final violation, the largest over t = 1..T-1 and the
+// entries of max(0, x_lower − x_t, x_t − x_upper).
+//
+// status is "converged", "stalled" (stationary as far as round-off lets
+// the solver tell; gradients treat it as converged), "iteration limit",
+// "line search failed", "regularization failed", "non-finite",
+// "infeasible" (state bounds only: the violation stopped falling with the
+// augmented Lagrangian's penalty at its largest; max_violation says by how
+// much) or, in grad_mode "unrolled", "unrolled". Whatever the status, the
+// gradients are those of the final iterate. grad_status is "ok",
+// "indefinite Hessian" or "non-finite" (the gradients then zero),
+// "weakly active constraint" (a state sits on a bound with a multiplier
+// below 1e-8: the gradient holds the bounds with positive multipliers, a
+// one-sided derivative) or "dependent constraints" (the active bounds and
+// the controls held on their bounds are linearly dependent, as with equal
+// bounds on an entry: gradients zero).
 //
 // The input is exactly one JSON document (white space may follow it, nothing
 // else) of at most 64 MiB. T is at most 100000, and for grad_mode "unrolled"
@@ -101,7 +146,8 @@
 //
 // Exit status 0 on success. Bad JSON, an input over these limits, a field of
 // the wrong shape, a number beyond the float64 range, an asymmetric Q, a
-// network of bad widths or with weights not of its layout, an impossible
+// network of bad widths or with weights not of its layout, state bounds
+// not of n entries or with x_lower > x_upper on an entry, an impossible
 // problem or a solution that is not finite (a NaN or an infinity
 // anywhere in the output): exit status 2 and a one-line message on stderr,
 // naming the field where one is at fault, which quotes at most 100
@@ -142,6 +188,13 @@ type Problem struct {
 	Mode    string          `json:"grad_mode"`
 	MaxIter int             `json:"max_iter"`
 	Tol     float64         `json:"tol"`
+	// XLower and XUpper bound the states x_1..x_{T-1}: n entries, each a
+	// number or null (no bound).
+	XLower json.RawMessage `json:"x_lower"`
+	XUpper json.RawMessage `json:"x_upper"`
+	// TolViolation is the largest constraint violation of a converged
+	// solve with state bounds.
+	TolViolation float64 `json:"tol_violation"`
 }
 
 // Loss is the JSON loss description.
@@ -161,6 +214,15 @@ type Output struct {
 	Loss       float64     `json:"loss"`
 	GradStatus string      `json:"grad_status"`
 	Grad       Grad        `json:"grad"`
+	// MaxViolation is the solver's final violation of the state bounds,
+	// max over steps and entries of max(0, c); written only when state
+	// bounds were given.
+	MaxViolation *float64 `json:"max_violation,omitempty"`
+
+	// mult holds the multipliers of the state-bound rows, T rows of 2n
+	// (lower rows, then upper; zero at step 0), when state bounds were
+	// given. Not written: the tests read it.
+	mult [][]float64
 }
 
 // Grad holds dL with respect to each input. Every field is flat here
@@ -181,6 +243,10 @@ type Grad struct {
 	// ULower and UUpper are the bound gradients, 1, M or T·M numbers, set
 	// when the bound was given.
 	ULower, UUpper []float64
+	// XLower and XUpper are the state-bound gradients, N numbers each
+	// (zero where the bound is null), both set when either bound was
+	// given.
+	XLower, XUpper []float64
 
 	dims map[string][]int
 }
@@ -195,6 +261,8 @@ type gradJSON struct {
 	X0     []float64 `json:"x0"`
 	ULower any       `json:"u_lower,omitempty"`
 	UUpper any       `json:"u_upper,omitempty"`
+	XLower []float64 `json:"x_lower,omitempty"`
+	XUpper []float64 `json:"x_upper,omitempty"`
 }
 
 // gradRaw is Grad as read.
@@ -207,11 +275,13 @@ type gradRaw struct {
 	X0     []float64       `json:"x0"`
 	ULower json.RawMessage `json:"u_lower"`
 	UUpper json.RawMessage `json:"u_upper"`
+	XLower []float64       `json:"x_lower"`
+	XUpper []float64       `json:"x_upper"`
 }
 
 // MarshalJSON writes g with each field in its recorded shape.
 func (g Grad) MarshalJSON() ([]byte, error) {
-	w := gradJSON{Params: g.Params, MLP: g.MLP, X0: g.X0, P: g.shaped("p", g.P)}
+	w := gradJSON{Params: g.Params, MLP: g.MLP, X0: g.X0, P: g.shaped("p", g.P), XLower: g.XLower, XUpper: g.XUpper}
 	if g.QFull != nil {
 		w.QFull = g.shaped("Q", g.QFull)
 	} else {
@@ -234,7 +304,7 @@ func (g *Grad) UnmarshalJSON(b []byte) error {
 	if err := dec.Decode(&r); err != nil {
 		return err
 	}
-	*g = Grad{Params: r.Params, MLP: r.MLP, X0: r.X0, dims: map[string][]int{}}
+	*g = Grad{Params: r.Params, MLP: r.MLP, X0: r.X0, XLower: r.XLower, XUpper: r.XUpper, dims: map[string][]int{}}
 	for _, f := range []struct {
 		name string
 		raw  json.RawMessage
@@ -519,6 +589,11 @@ func checkFinite(out *Output) error {
 	seeList("grad.x0", out.Grad.X0)
 	seeList("grad.u_lower", out.Grad.ULower)
 	seeList("grad.u_upper", out.Grad.UUpper)
+	seeList("grad.x_lower", out.Grad.XLower)
+	seeList("grad.x_upper", out.Grad.XUpper)
+	if out.MaxViolation != nil {
+		see(*out.MaxViolation, func() string { return "max_violation" })
+	}
 	switch count {
 	case 0:
 		return nil
@@ -759,6 +834,13 @@ func solve(pr *Problem, lim limits) (*Output, error) {
 	if err != nil {
 		return nil, err
 	}
+	sb, err := readStateBounds(pr, n)
+	if err != nil {
+		return nil, err
+	}
+	if sb != nil && task.Constraint != nil {
+		return nil, fmt.Errorf("x_lower, x_upper: model %s has its own path constraint (%s), which state bounds cannot be added to", pr.Model, task.Constraint.Name())
+	}
 	if pr.Loss.Kind != "sum_sq_u" && pr.Loss.Kind != "linear" {
 		return nil, fmt.Errorf("loss.kind %q: want sum_sq_u or linear", clip(pr.Loss.Kind))
 	}
@@ -782,6 +864,9 @@ func solve(pr *Problem, lim limits) (*Output, error) {
 		if f := version2Field(cs, lo, hi); f != "" {
 			return nil, fmt.Errorf("%s: grad_mode unrolled takes q and p given once and the bounds as a number or m numbers; use grad_mode implicit or fixed_point", f)
 		}
+		if f := stateBoundField(pr); f != "" {
+			return nil, fmt.Errorf("%s: grad_mode unrolled takes no state bounds; use grad_mode implicit or fixed_point", f)
+		}
 		return solveUnrolled(pr, task, cs.cost, theta, cs.phi, lo.v, hi.v)
 	default:
 		return nil, fmt.Errorf("grad_mode %q: want implicit, unrolled or fixed_point", clip(pr.Mode))
@@ -802,6 +887,10 @@ func solve(pr *Problem, lim limits) (*Output, error) {
 	if tol == 0 {
 		tol = 1e-10
 	}
+	set := &ilqr.Settings{MaxIter: maxIter, TolGrad: tol}
+	if sb != nil {
+		set.TolViolation = violationTol(pr.TolViolation, tol)
+	}
 	dyn := task.Dynamics
 	if net != nil {
 		if dyn, err = models.NewResidualDynamics(dyn, net.hidden, models.Tanh, 0); err != nil {
@@ -810,20 +899,28 @@ func solve(pr *Problem, lim limits) (*Output, error) {
 		theta = slices.Concat(theta, net.weights)
 	}
 	prob := ilqr.Problem{Task: models.Task{Dynamics: dyn, Cost: cs.cost, Lower: lo.v, Upper: hi.v}, T: pr.T}
-	return solveILQR(pr, prob, theta, cs, lo, hi, &ilqr.Settings{MaxIter: maxIter, TolGrad: tol}, mode)
+	if sb != nil {
+		if prob.Constraint, err = models.NewStateBounds(n, m, sb.lower, sb.upper); err != nil {
+			return nil, fmt.Errorf("x_lower, x_upper: %w", err)
+		}
+	}
+	return solveILQR(pr, prob, theta, cs, lo, hi, sb, set, mode)
 }
 
 // solveILQR solves prob with the iLQR solver and differentiates the loss
 // by the solver's gradient in mode, reporting each gradient in the shape
 // its input was given. theta is the parameters of prob's dynamics: with a
 // network, the model's θ followed by the weights.
-func solveILQR(pr *Problem, prob ilqr.Problem, theta []float64, cs *costSpec, lo, hi boundSpec, set *ilqr.Settings, mode ilqr.GradMode) (*Output, error) {
+func solveILQR(pr *Problem, prob ilqr.Problem, theta []float64, cs *costSpec, lo, hi boundSpec, sb *stateBounds, set *ilqr.Settings, mode ilqr.GradMode) (*Output, error) {
 	sv, err := ilqr.NewSolver(prob, set)
 	if err != nil {
 		return nil, err
 	}
 	n, m := sv.Dims().N, sv.Dims().M
 	in := ilqr.Inputs{X0: pr.X0, Theta: theta, Phi: cs.phi, PhiPerStep: cs.perStep}
+	if sb != nil {
+		in.Psi = slices.Concat(sb.lower, sb.upper)
+	}
 	var res ilqr.Result
 	if err := sv.Solve(&res, in); err != nil {
 		return nil, err
@@ -858,11 +955,159 @@ func solveILQR(pr *Problem, prob ilqr.Problem, theta []float64, cs *costSpec, lo
 		grad.UUpper = hi.grad(g.Upper, m)
 		grad.setShape("u_upper", hi.dims)
 	}
-	return &Output{
+	out := &Output{
 		X: rows(res.X, n), U: rows(res.U, m), Cost: res.Cost[0],
 		Status: res.Status[0].String(), Iterations: res.Iterations[0],
 		Loss: loss, GradStatus: g.Status[0].String(), Grad: grad,
-	}, nil
+	}
+	if sb != nil {
+		out.Grad.XLower, out.Grad.XUpper = sb.grads(g.Psi)
+		v := res.Violation[0]
+		out.MaxViolation = &v
+		out.mult = rows(slices.Clone(res.Mult), 2*n)
+	}
+	return out, nil
+}
+
+// stateBounds are the bounds x_lower ≤ x_t ≤ x_upper on the states of
+// steps 1..T-1 as given: n entries each, ±Inf where the input has null
+// (or where the field was not given).
+type stateBounds struct {
+	lower, upper []float64
+}
+
+// stateBoundField names the first state-bound field given (x_lower,
+// x_upper, tol_violation), or returns "".
+func stateBoundField(pr *Problem) string {
+	switch {
+	case given(pr.XLower):
+		return "x_lower"
+	case given(pr.XUpper):
+		return "x_upper"
+	case pr.TolViolation != 0:
+		return "tol_violation"
+	}
+	return ""
+}
+
+// readStateBounds reads x_lower and x_upper for n states: nil when
+// neither is given (tol_violation is then refused); else both, an absent
+// one all unbounded. Each must be a list of n entries, numbers or null,
+// with lower ≤ upper on every entry.
+func readStateBounds(pr *Problem, n int) (*stateBounds, error) {
+	if !given(pr.XLower) && !given(pr.XUpper) {
+		if pr.TolViolation != 0 {
+			return nil, errors.New("tol_violation: there are no state bounds (x_lower, x_upper) for it to apply to")
+		}
+		return nil, nil
+	}
+	if pr.TolViolation < 0 {
+		return nil, fmt.Errorf("tol_violation = %v must not be negative", pr.TolViolation)
+	}
+	lo, err := readBoundList(pr.XLower, "x_lower", n, math.Inf(-1))
+	if err != nil {
+		return nil, err
+	}
+	hi, err := readBoundList(pr.XUpper, "x_upper", n, math.Inf(1))
+	if err != nil {
+		return nil, err
+	}
+	for i := range n {
+		if lo[i] > hi[i] {
+			return nil, fmt.Errorf("x_lower[%d] = %v > x_upper[%d] = %v: no state satisfies the bounds", i, lo[i], i, hi[i])
+		}
+	}
+	return &stateBounds{lower: lo, upper: hi}, nil
+}
+
+// readBoundList reads the optional field raw, the value of name: a list
+// of n entries, each a number or null; null entries, and all of them when
+// the field is absent, are none (±Inf).
+func readBoundList(raw json.RawMessage, name string, n int, none float64) ([]float64, error) {
+	v := make([]float64, n)
+	if !given(raw) {
+		for i := range v {
+			v[i] = none
+		}
+		return v, nil
+	}
+	want := fmt.Sprintf("want a list of n=%d entries, each a number or null", n)
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if tok, err := dec.Token(); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	} else if d, ok := tok.(json.Delim); !ok || d != '[' {
+		return nil, fmt.Errorf("%s is %s, %s", name, tokenKind(tok), want)
+	}
+	count := 0
+	for ; dec.More(); count++ {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, fmt.Errorf("%s[%d]: %w", name, count, err)
+		}
+		var x float64
+		switch t := tok.(type) {
+		case nil:
+			x = none
+		case json.Number:
+			if x, err = strconv.ParseFloat(string(t), 64); err != nil {
+				return nil, fmt.Errorf("%s[%d] = %s is not a finite float64", name, count, clip(string(t)))
+			}
+		default:
+			return nil, fmt.Errorf("%s[%d] is %s, want a number or null", name, count, tokenKind(tok))
+		}
+		if count < n {
+			v[count] = x
+		}
+	}
+	if count != n {
+		return nil, fmt.Errorf("%s has %d entries, %s", name, count, want)
+	}
+	return v, nil
+}
+
+// tokenKind names the JSON value that starts with tok, in words.
+func tokenKind(tok json.Token) string {
+	switch t := tok.(type) {
+	case json.Delim:
+		if t == '[' {
+			return "a list"
+		}
+		return "an object"
+	case json.Number:
+		return "a number"
+	case string:
+		return "a string"
+	case bool:
+		return strconv.FormatBool(t)
+	}
+	return "null"
+}
+
+// violationTol returns the violation tolerance: given, else the
+// projected-gradient tolerance tol when it is below 1e-9, else 1e-9 (the
+// solver's default).
+func violationTol(given, tol float64) float64 {
+	if given != 0 {
+		return given
+	}
+	return min(tol, 1e-9)
+}
+
+// grads splits dL/dψ (lower, then upper: 2n numbers) into the gradients of
+// the two bounds, zero where a bound is absent.
+func (b *stateBounds) grads(psi []float64) (lower, upper []float64) {
+	n := len(b.lower)
+	lower, upper = slices.Clone(psi[:n]), slices.Clone(psi[n:2*n])
+	for i := range n {
+		if math.IsInf(b.lower[i], 0) {
+			lower[i] = 0
+		}
+		if math.IsInf(b.upper[i], 0) {
+			upper[i] = 0
+		}
+	}
+	return lower, upper
 }
 
 // stepParams is a block of cost parameters (q, Q or p) as given: once, or
