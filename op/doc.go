@@ -4,11 +4,12 @@
 //
 // # The node
 //
-// Inputs: x0 (B, N); θ (B, P) or shared (P); φ (B, Q) or shared (Q). Output:
-// the packed trajectory (B, T, N+M), row t of example b being (x_t, u_t);
-// Trajectory's X and U give the parts. Gradients flow to all three inputs,
-// computed for the whole batch in one sweep (ilqr.Solver.Gradient) by one
-// backward node (TapeMachine, SymDiff) or DoDiff (LispMachine). The
+// Inputs: x0 (B, N); θ (B, P) or shared (P); φ (B, Q) or shared (Q) (Plan
+// also takes φ in blocks, the control bounds and the path constraint's ψ).
+// Output: the packed trajectory (B, T, N+M), row t of example b being
+// (x_t, u_t); Trajectory's X and U give the parts. Gradients flow to every
+// input, computed for the whole batch in one sweep (ilqr.Solver.Gradient)
+// by one backward node (TapeMachine, SymDiff) or DoDiff (LispMachine). The
 // backward pass reuses the forward run's solution and costates; the
 // solver stays float64 inside.
 //
@@ -20,6 +21,21 @@
 // Float32 graph gets Float32 outputs and Float32 gradients (the float64
 // gradients rounded once). Packed, the Op's own output, is Float64 either
 // way. Mixed dtypes are refused; Cast converts a node explicitly.
+//
+// # Path constraints
+//
+// For a task with a path constraint c(x_t, u_t; ψ) ≤ 0
+// (models.Task.Constraint, imposed on steps 1..T−1), Nodes.Psi makes ψ an
+// input: (R) shared, (B, R) per example, or with PsiPerStep (T, R) or
+// (B, T, R); without it the constraint's DefaultParams apply. The
+// gradient flows to ψ as to θ (summed over the batch when shared), through
+// the rows active at the solution (ilqr's implicit gradient with the
+// active rows held). The forward run keeps the solution's multipliers
+// (ILQROp.Mult) for its backward pass, and with SolverConfig.WarmStart
+// starts the next run from them. Stats carries each example's violation;
+// Health counts the Infeasible examples and reports the largest violation.
+// A ψ outside the constraint's domain (NaN, a lower bound above the upper
+// one) is bad input naming the example, like a bad θ.
 //
 // OpConfig holds the Problem and a SolverConfig (settings, gradient mode
 // and policy for unconverged examples, warm start), the struct the layer

@@ -26,8 +26,10 @@ type SolverConfig struct {
 	Grad ilqr.GradOptions
 	// WarmStart makes each run start from the controls of the previous run
 	// of this Op for every example that converged there (zero controls for
-	// the others and on the first run). Runs stay deterministic: the same
-	// sequence of inputs gives the same sequence of outputs.
+	// the others and on the first run), and, for a problem with a path
+	// constraint, from that run's multipliers (ilqr.Inputs.Mult0; zero
+	// for the others). Runs stay deterministic: the same sequence of
+	// inputs gives the same sequence of outputs.
 	WarmStart bool
 }
 
@@ -43,13 +45,15 @@ type OpConfig struct {
 // control problems in its Do and differentiates the converged solutions
 // exactly in its SymDiff and DoDiff.
 //
-// Inputs: x0 (B, N); θ (B, P) or shared (P); φ (B, Q) or shared (Q).
-// Output: the packed trajectory (B, T, N+M), row t of example b being
-// (x_t, u_t). Use Trajectory's X and U nodes to split it.
+// Inputs: x0 (B, N); θ (B, P) or shared (P); φ (B, Q) or shared (Q), or
+// the blocks of Batch.Cost; optionally the control bounds and the path
+// constraint's parameters ψ (see Batch). Output: the packed trajectory
+// (B, T, N+M), row t of example b being (x_t, u_t). Use Trajectory's X and
+// U nodes to split it.
 //
-// The Op keeps per-run records (statuses, warm-start controls) under a
-// mutex; its result depends only on its inputs and, with WarmStart, on the
-// previous runs.
+// The Op keeps per-run records (statuses, the solution with its costates
+// and constraint multipliers, warm starts) under a mutex; its result
+// depends only on its inputs and, with WarmStart, on the previous runs.
 type ILQROp struct {
 	goOp
 	cfg    OpConfig
@@ -59,12 +63,14 @@ type ILQROp struct {
 
 	isolate      bool      // the caller's Settings.IsolateNonFinite
 	lower, upper []float64 // the control bounds, T×M
+	con          int       // C, the path constraint's rows (0 without one)
 
-	mu   sync.Mutex
-	res  ilqr.Result
-	last lastRun
-	warm []float64 // B×T×M, valid where warmOK
-	ok   []bool
+	mu       sync.Mutex
+	res      ilqr.Result
+	last     lastRun
+	warm     []float64 // B×T×M, valid where ok
+	warmMult []float64 // B×T×C multipliers, valid where ok
+	ok       []bool
 
 	dX, dU []float64  // scratch of the backward pass
 	grads  ilqr.Grads // its gradients
@@ -115,8 +121,12 @@ func NewILQROp(cfg OpConfig, b Batch) (*ILQROp, error) {
 		return nil, err
 	}
 	p := sv.Problem()
-	return &ILQROp{cfg: cfg, solver: sv, b: b.B, layout: l, lower: p.Lower, upper: p.Upper,
-		isolate: cfg.Solver.Settings != nil && cfg.Solver.Settings.IsolateNonFinite}, nil
+	op := &ILQROp{cfg: cfg, solver: sv, b: b.B, layout: l, lower: p.Lower, upper: p.Upper,
+		isolate: cfg.Solver.Settings != nil && cfg.Solver.Settings.IsolateNonFinite}
+	if p.Constraint != nil {
+		op.con = p.Constraint.Dims().C
+	}
+	return op, nil
 }
 
 // Trajectory is the output of an ILQR node; X and U give its parts.
@@ -153,6 +163,14 @@ type Nodes struct {
 	// (T, M) or (B, T, M); gradients flow to them (a control held on its
 	// bound moves with it).
 	Lower, Upper *G.Node
+	// Psi, when not nil, holds the parameters ψ of the problem's path
+	// constraint (R entries per row): (R) shared or (B, R) per example, or
+	// with PsiPerStep one row per step, (T, R) or (B, T, R). Gradients flow
+	// to it. Nil: the constraint's DefaultParams (and no constraint, no ψ).
+	// Entries may be ±Inf where the constraint allows it (an unbounded
+	// entry of models.StateBounds); they get zero gradients.
+	Psi        *G.Node
+	PsiPerStep bool
 }
 
 // CostNode is one block of the cost parameters.
@@ -205,6 +223,23 @@ func Plan(n Nodes, cfg OpConfig) (*Trajectory, error) {
 	if n.Lower != nil {
 		b.BoundsRank = n.Lower.Dims()
 		args = append(args, n.Lower, n.Upper)
+	}
+	if n.Psi != nil {
+		b.Psi = PsiInput{Given: true, PerStep: n.PsiPerStep}
+		want := 1
+		if n.PsiPerStep {
+			want++
+		}
+		switch n.Psi.Dims() {
+		case want:
+		case want + 1:
+			b.Psi.PerExample = true
+		default:
+			return nil, badInput("Plan: psi has shape %v, want rank %d (shared) or %d (per example)", n.Psi.Shape(), want, want+1)
+		}
+		args = append(args, n.Psi)
+	} else if n.PsiPerStep {
+		return nil, badInput("Plan: PsiPerStep without a Psi node")
 	}
 	op, err := NewILQROp(cfg, b)
 	if err != nil {
@@ -282,7 +317,7 @@ func (tr *Trajectory) part(a, b int) (*G.Node, error) {
 	return s, nil
 }
 
-// Arity implements gorgonia.Op: x0, θ, the cost blocks and the bounds.
+// Arity implements gorgonia.Op: x0, θ, the cost blocks, the bounds and ψ.
 func (op *ILQROp) Arity() int { return len(op.layout.slots) }
 
 func tensorType(dims int) G.TensorType { return G.TensorType{Dims: dims, Of: tensor.Float64} }
@@ -364,11 +399,24 @@ func (op *ILQROp) identity() string {
 		warm = fmt.Sprintf(",warm@%p", op)
 	}
 	return fmt.Sprintf("iLQR{%s,%s,T=%d,%s,lo=%v,hi=%v,"+
-		"maxit=%d,exact=%t,newton=%t,tol=%g/%g/%g,reg=%g/%g/%g/%g,ls=%d/%g,isolate=%t,grad=%v/%d/%d%s}",
+		"maxit=%d,exact=%t,newton=%t,tol=%g/%g/%g,reg=%g/%g/%g/%g,ls=%d/%g,isolate=%t,grad=%v/%d/%d%s%s}",
 		p.Dynamics.Name(), p.Cost.Name(), p.T, op.layout.identity(),
 		p.Lower, p.Upper, s.MaxIter, s.ExactIter, s.Newton, s.TolGrad, s.TolCost, s.TolGradLoose,
 		s.RegInit, s.RegMin, s.RegMax, s.RegFactor, s.LineSearchSteps, s.LineSearchMin, op.isolate,
-		op.cfg.Solver.Grad.Mode, op.cfg.Solver.Grad.Unconverged, op.cfg.Solver.Grad.Indefinite, warm)
+		op.cfg.Solver.Grad.Mode, op.cfg.Solver.Grad.Unconverged, op.cfg.Solver.Grad.Indefinite,
+		constraintIdentity(p, s), warm)
+}
+
+// constraintIdentity describes the path constraint of p and the settings
+// of its augmented Lagrangian: its name, its default ψ (used when ψ is not
+// an input; StateBounds' name does not hold its bounds) and tolerances.
+// Empty without a constraint.
+func constraintIdentity(p ilqr.Problem, s ilqr.Settings) string {
+	if p.Constraint == nil {
+		return ""
+	}
+	return fmt.Sprintf(",con=%s,ψ0=%v,viol=%g,penalty=%g/%g/%g,outer=%d", p.Constraint.Name(),
+		p.Constraint.DefaultParams(), s.TolViolation, s.PenaltyInit, s.PenaltyFactor, s.PenaltyMax, s.MaxOuter)
 }
 
 // float64s returns the contiguous float64 data of v (copied if v is a
@@ -415,7 +463,7 @@ func (op *ILQROp) Do(vals ...G.Value) (v G.Value, err error) {
 	if err != nil {
 		return nil, err
 	}
-	in.U0 = op.warmControls()
+	in.U0, in.Mult0 = op.warmStart()
 	op.last.valid = false
 	if err := op.solver.Solve(&op.res, in); err != nil {
 		return nil, err
@@ -438,29 +486,41 @@ func (op *ILQROp) Do(vals ...G.Value) (v G.Value, err error) {
 	return tensor.New(tensor.WithShape(op.b, op.solver.Horizon(), d.N+d.M), tensor.WithBacking(out)), nil
 }
 
-// warmControls returns the warm start of this run: the previous run's
-// controls of the examples that ended at a stationary point there, zero
-// for the others; nil without WarmStart or before the first run.
-func (op *ILQROp) warmControls() []float64 {
+// warmStart returns the warm start of this run: the previous run's
+// controls and constraint multipliers of the examples that ended at a
+// stationary point there, zero for the others; nil without WarmStart or
+// before the first run (and nil multipliers without a constraint).
+func (op *ILQROp) warmStart() (u0, mult0 []float64) {
 	if !op.cfg.Solver.WarmStart || op.warm == nil {
-		return nil
+		return nil, nil
 	}
-	tm := op.solver.Horizon() * op.solver.Dims().M
-	u0 := make([]float64, len(op.warm))
-	for i, ok := range op.ok {
-		if ok {
-			copy(u0[i*tm:(i+1)*tm], op.warm[i*tm:(i+1)*tm])
-		}
+	t := op.solver.Horizon()
+	u0 = warmRows(op.warm, op.ok, t*op.solver.Dims().M)
+	if op.con > 0 {
+		mult0 = warmRows(op.warmMult, op.ok, t*op.con)
 	}
-	return u0
+	return u0, mult0
 }
 
-// saveWarm keeps the controls of r for the next run's warm start.
+// warmRows returns a copy of v (rows of k) with the rows not ok zeroed.
+func warmRows(v []float64, ok []bool, k int) []float64 {
+	out := make([]float64, len(v))
+	for i, good := range ok {
+		if good {
+			copy(out[i*k:(i+1)*k], v[i*k:(i+1)*k])
+		}
+	}
+	return out
+}
+
+// saveWarm keeps the controls and multipliers of r for the next run's
+// warm start.
 func (op *ILQROp) saveWarm(r *ilqr.Result) {
 	if !op.cfg.Solver.WarmStart {
 		return
 	}
 	op.warm = append(op.warm[:0], r.U...)
+	op.warmMult = append(op.warmMult[:0], r.Mult...)
 	op.ok = op.ok[:0]
 	for _, s := range r.Status {
 		op.ok = append(op.ok, s.Stationary())
@@ -528,11 +588,13 @@ func copyStats(dst, src ilqr.Stats) ilqr.Stats {
 	dst.Iterations = append(dst.Iterations[:0], src.Iterations...)
 	dst.GradNorm = append(dst.GradNorm[:0], src.GradNorm...)
 	dst.Reg = append(dst.Reg[:0], src.Reg...)
+	dst.Violation = append(dst.Violation[:0], src.Violation...)
 	return dst
 }
 
 // Stats are the per-example outcomes of an Op's most recent run: the
-// solver's, and after a backward pass of the run, the gradient's.
+// solver's (with ilqr.Stats.Violation, the path constraint's final
+// violation), and after a backward pass of the run, the gradient's.
 type Stats struct {
 	ilqr.Stats
 	// OnBound counts, per example, the controls u_t,j on a bound: the
@@ -551,10 +613,20 @@ type Stats struct {
 // controls on a bound, is why a training run can plateau with nothing
 // failing.
 type Health struct {
-	// Unconverged: examples whose solve did not end at a stationary point.
-	// Their gradients are zero under ilqr.SkipUnconverged; raise MaxIter,
-	// warm-start, or use GradientAnyway.
+	// Unconverged: examples whose solve did not end at a stationary point
+	// (Infeasible ones aside). Their gradients are zero under
+	// ilqr.SkipUnconverged; raise MaxIter, warm-start, or use
+	// GradientAnyway.
 	Unconverged float64
+	// Infeasible: examples whose path constraint could not be met (status
+	// ilqr.Infeasible: the violation stopped falling with the penalty at
+	// its largest). Their gradients are zero under ilqr.SkipUnconverged;
+	// relax the constraint (ψ), or check that x0 admits a feasible plan.
+	Infeasible float64
+	// Violation is not a share: the largest path-constraint violation
+	// max(0, c) of the run's examples (ilqr.Stats.Violation; zero without
+	// a constraint).
+	Violation float64
 	// Indefinite: examples whose gradient sweep was indefinite (zero
 	// gradient) or regularized (see ilqr.RegularizeIndefinite).
 	Indefinite float64
@@ -578,10 +650,15 @@ func (s Stats) Health() Health {
 		switch {
 		case st == ilqr.NonFinite:
 			h.NonFinite++
+		case st == ilqr.Infeasible:
+			h.Infeasible++
 		case !st.Stationary():
 			h.Unconverged++
 		}
 		onBound += s.OnBound[i]
+	}
+	for _, v := range s.Violation {
+		h.Violation = max(h.Violation, v)
 	}
 	for _, g := range s.GradStatus {
 		if g == ilqr.GradIndefinite || g == ilqr.GradRegularized {
@@ -589,6 +666,7 @@ func (s Stats) Health() Health {
 		}
 	}
 	h.Unconverged /= float64(b)
+	h.Infeasible /= float64(b)
 	h.NonFinite /= float64(b)
 	h.Indefinite /= float64(b)
 	if s.controls > 0 {
@@ -605,6 +683,19 @@ func (op *ILQROp) Stats() Stats {
 	tm := op.solver.Horizon() * op.solver.Dims().M
 	return Stats{Stats: op.last.stats.Clone(), OnBound: slices.Clone(op.last.onBound),
 		GradStatus: slices.Clone(op.last.gradStatus), controls: len(op.last.onBound) * tm}
+}
+
+// Mult returns a copy of the path-constraint multipliers ν ≥ 0 of the
+// most recent run's solutions, B×T×C (zero at step 0 and where a row is
+// inactive; see ilqr.Result.Mult); nil before the first run and without a
+// constraint.
+func (op *ILQROp) Mult() []float64 {
+	op.mu.Lock()
+	defer op.mu.Unlock()
+	if op.con == 0 || !op.last.valid {
+		return nil
+	}
+	return slices.Clone(op.res.Mult)
 }
 
 // DiffWRT implements gorgonia.SDOp: every input is differentiable.
@@ -739,7 +830,9 @@ func (op *ILQROp) backward(vals []G.Value) ([]float64, error) {
 // solution returns the solution the backward pass differentiates: the
 // forward run's own when out and the inputs are this Op's last run's (the
 // usual case), else one rebuilt from out, whose costates are recomputed and
-// whose statuses the projected gradient decides.
+// whose statuses the projected gradient decides. The multipliers of a path
+// constraint cannot be recovered from out: a constrained problem is solved
+// again instead, from out's controls (and the last run's multipliers).
 func (op *ILQROp) solution(in ilqr.Inputs, out []float64) (*ilqr.Result, error) {
 	if op.last.valid && slices.Equal(out, op.last.out) &&
 		sameData(op.last.in, in) {
@@ -752,6 +845,9 @@ func (op *ILQROp) solution(in ilqr.Inputs, out []float64) (*ilqr.Result, error) 
 	for i := 0; i < op.b*t; i++ {
 		copy(r.X[i*d.N:(i+1)*d.N], out[i*k:i*k+d.N])
 		copy(r.U[i*d.M:(i+1)*d.M], out[i*k+d.N:(i+1)*k])
+	}
+	if op.con > 0 {
+		return op.resolve(in, r.U)
 	}
 	if err := op.solver.Refresh(r, in); err != nil {
 		return nil, err
@@ -767,6 +863,26 @@ func (op *ILQROp) solution(in ilqr.Inputs, out []float64) (*ilqr.Result, error) 
 			r.Status[i] = ilqr.Stalled
 		default:
 			r.Status[i] = ilqr.IterationLimit
+		}
+	}
+	return r, nil
+}
+
+// resolve solves in again from the controls u0 and, when they fit, the
+// multipliers of the Op's last run, for a backward pass that has no
+// record of the solution it differentiates.
+func (op *ILQROp) resolve(in ilqr.Inputs, u0 []float64) (*ilqr.Result, error) {
+	in.U0 = u0
+	if m := op.res.Mult; len(m) == op.b*op.solver.Horizon()*op.con && allFinite(m) {
+		in.Mult0 = m
+	}
+	r := new(ilqr.Result)
+	if err := op.solver.Solve(r, in); err != nil {
+		return nil, err
+	}
+	if !op.isolate {
+		if i := slices.Index(r.Status, ilqr.NonFinite); i >= 0 {
+			return nil, badInput("example %d: the rollout from x0 is not finite (check its x0, θ, φ and ψ)", i)
 		}
 	}
 	return r, nil

@@ -33,14 +33,34 @@ func (c CostBlock) shape(b, t int) tensor.Shape {
 
 // Batch describes the inputs of an ILQROp: x0 (B, N); θ (P) when
 // ThetaShared, else (B, P); the cost parameters, one node (Q) when
-// PhiShared, else (B, Q), or the blocks of Cost when it is not empty; and,
+// PhiShared, else (B, Q), or the blocks of Cost when it is not empty;
 // when BoundsRank is 1, 2 or 3, the control bounds lower and upper, each
-// (M), (T, M) or (B, T, M) (0: the problem's bounds, no inputs).
+// (M), (T, M) or (B, T, M) (0: the problem's bounds, no inputs); and, when
+// Psi.Given, the path constraint's parameters ψ (see PsiInput), last.
 type Batch struct {
 	B                      int
 	ThetaShared, PhiShared bool
 	Cost                   []CostBlock
 	BoundsRank             int
+	Psi                    PsiInput
+}
+
+// PsiInput describes the parameters ψ of the problem's path constraint
+// (models.Task.Constraint, R entries per row) as an input of the Op. The
+// zero value means no input: the constraint's DefaultParams at every step
+// of every example. With Given, ψ is one node: (R) shared by the batch,
+// (B, R) with PerExample, and with PerStep one row per step, (T, R) or
+// (B, T, R) (row t constrains step t; row 0 is not used, x_0 being
+// given). Its gradient is summed over the examples when it is shared, as
+// θ's is.
+type PsiInput struct {
+	Given, PerExample, PerStep bool
+}
+
+// shape returns the node shape of ψ for B examples, horizon T and R
+// parameters.
+func (p PsiInput) shape(b, t, r int) tensor.Shape {
+	return CostBlock{Width: r, PerExample: p.PerExample, PerStep: p.PerStep}.shape(b, t)
 }
 
 // slot is one input of the Op.
@@ -55,8 +75,9 @@ type layout struct {
 	slots       []slot
 	cost        []CostBlock // at least one block
 	boundsRank  int
-	phiPerEx    bool // φ has a row per example (some block does)
-	phiPerStep  bool // φ has a row per step (some block does)
+	psi         PsiInput // the constraint parameters' input, if Given
+	phiPerEx    bool     // φ has a row per example (some block does)
+	phiPerStep  bool     // φ has a row per step (some block does)
 	thetaShared bool
 }
 
@@ -96,12 +117,34 @@ func newLayout(b Batch, sv *ilqr.Solver) (layout, error) {
 		sh := []tensor.Shape{{d.M}, {t, d.M}, {b.B, t, d.M}}[b.BoundsRank-1]
 		l.slots = append(l.slots, slot{"lower", sh}, slot{"upper", sh.Clone()})
 	}
-	return l, nil
+	return l, l.addPsi(b.Psi, sv)
+}
+
+// addPsi checks the constraint parameters' input p against the problem
+// and lists its slot.
+func (l *layout) addPsi(p PsiInput, sv *ilqr.Solver) error {
+	l.psi = p
+	if !p.Given {
+		if p.PerExample || p.PerStep {
+			return badInput("constraint parameters: PerExample or PerStep without Given")
+		}
+		return nil
+	}
+	con := sv.Problem().Constraint
+	if con == nil {
+		return badInput("constraint parameters given for a problem without a path constraint")
+	}
+	r := con.Dims().R
+	if r < 1 {
+		return badInput("constraint parameters given for %s, which has none", con.Name())
+	}
+	l.slots = append(l.slots, slot{"psi", p.shape(l.b, l.t, r)})
+	return nil
 }
 
 // identity describes the layout for the Op's hash.
 func (l *layout) identity() string {
-	return fmt.Sprintf("B=%d,θshared=%t,cost=%v,bounds=%d", l.b, l.thetaShared, l.cost, l.boundsRank)
+	return fmt.Sprintf("B=%d,θshared=%t,cost=%v,bounds=%d,psi=%+v", l.b, l.thetaShared, l.cost, l.boundsRank, l.psi)
 }
 
 // inputs converts the Op's input values into solver inputs; φ is
@@ -125,8 +168,13 @@ func (l *layout) inputs(vals []G.Value, buf *[]float64) (ilqr.Inputs, error) {
 	} else {
 		in.Phi = l.assemblePhi(blocks, buf)
 	}
+	end := len(data)
+	if l.psi.Given {
+		end--
+		in.Psi, in.PsiPerStep = data[end], l.psi.PerStep
+	}
 	if l.boundsRank > 0 {
-		in.Lower, in.Upper = data[len(data)-2], data[len(data)-1]
+		in.Lower, in.Upper = data[end-2], data[end-1]
 	}
 	return in, nil
 }
@@ -226,6 +274,9 @@ func (l *layout) packGrads(dst []float64, g *ilqr.Grads, n, p int) []float64 {
 			}
 		}
 	}
+	if l.psi.Given { // g.Psi is B×R or B×T×R
+		dst = sumRows(dst, g.Psi, l.b, len(g.Psi)/l.b, !l.psi.PerExample)
+	}
 	return dst
 }
 
@@ -248,7 +299,7 @@ func sumRows(dst, g []float64, b, k int, shared bool) []float64 {
 // sameData reports whether in holds the data concatenated in last (see
 // concatInputs).
 func sameData(last []float64, in ilqr.Inputs) bool {
-	parts := [][]float64{in.X0, in.Theta, in.Phi, in.Lower, in.Upper}
+	parts := [][]float64{in.X0, in.Theta, in.Phi, in.Lower, in.Upper, in.Psi}
 	off := 0
 	for _, p := range parts {
 		if off+len(p) > len(last) || !sameBits(last[off:off+len(p)], p) {
@@ -275,7 +326,7 @@ func sameBits(a, b []float64) bool {
 
 // concatInputs appends in's data to dst, in the order sameData reads it.
 func concatInputs(dst []float64, in ilqr.Inputs) []float64 {
-	for _, p := range [][]float64{in.X0, in.Theta, in.Phi, in.Lower, in.Upper} {
+	for _, p := range [][]float64{in.X0, in.Theta, in.Phi, in.Lower, in.Upper, in.Psi} {
 		dst = append(dst, p...)
 	}
 	return dst // reuses dst's storage (slices.Concat would allocate anew)
