@@ -191,6 +191,7 @@ func (e *neuralEval) jacobians(p *netPoint, theta []float64) {
 		g := e.gs[:k*in] // (diag(σ′) J_{l−1})ᵀ
 		for c := 0; c < k; c++ {
 			gc, pc := g[c*in:(c+1)*in], prev[c*in:(c+1)*in]
+			gc, pc = gc[:len(d1)], pc[:len(d1)] // one bounds check, not one per entry
 			for j, v := range d1 {
 				gc[j] = v * pc[j]
 			}
@@ -364,9 +365,10 @@ func (e *neuralEval) contractNet(dW []float64, p *netPoint, nu, lambda, d, theta
 			}
 		}
 		hb = e.ab[l-1]
-		d1, d2, ht, bar := p.d1[l-1], p.d2[l-1], e.ht[l-1], p.bar[l-1]
-		for j := range hb {
-			hb[j] = d1[j]*pa[j] + d2[j]*ht[j]*bar[j]
+		pa = pa[:len(hb)]
+		d1, d2, ht, bar := p.d1[l-1][:len(pa)], p.d2[l-1][:len(pa)], e.ht[l-1][:len(pa)], p.bar[l-1][:len(pa)]
+		for j, pj := range pa {
+			hb[j] = d1[j]*pj + d2[j]*ht[j]*bar[j]
 		}
 	}
 }
@@ -376,11 +378,13 @@ func (e *neuralEval) contractNet(dW []float64, p *netPoint, nu, lambda, d, theta
 func addOuter2(g, s, t, u, v []float64) {
 	in := len(t)
 	if in < 16 {
+		v = v[:in]
+		u = u[:len(s)]
 		for i, si := range s {
 			ui := u[i]
-			gr := g[i*in : (i+1)*in]
-			for j := range gr {
-				gr[j] += si*t[j] + ui*v[j]
+			gr := g[i*in:][:in]
+			for j, tj := range t {
+				gr[j] += si*tj + ui*v[j]
 			}
 		}
 		return

@@ -249,6 +249,13 @@ func TestNeuralConstruction(t *testing.T) {
 	if res.CheckParams(th) == nil {
 		t.Error("NaN accepted")
 	}
+	for _, bad := range []float64{math.NaN(), math.Inf(1), math.Inf(-1)} {
+		w := nd.DefaultParams()
+		w[len(w)-1] = bad // a network weight, past the base's check
+		if nd.CheckParams(w) == nil {
+			t.Errorf("weight %v accepted", bad)
+		}
+	}
 }
 
 // TestNeuralPointCache checks that ContractParams gives the same bits from
