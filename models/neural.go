@@ -446,12 +446,12 @@ func (e *neuralEval) Step(next, x, u, theta []float64) {
 // Linearize implements DynamicsEvaluator: the network's Jacobian layer by
 // layer, J_l = W_l diag(σ′(h_{l−1})) J_{l−1} from J_1 = W_1.
 func (e *neuralEval) Linearize(next, fx, fu, x, u, theta []float64) {
-	e.linearizeAt(e.scr, next, fx, fu, x, u, theta)
+	e.linearizeAt(e.scr, next, fx, fu, x, u, theta, nil)
 }
 
 // linearizeAt is Linearize, leaving the network's activations and
-// Jacobians at τ in p.
-func (e *neuralEval) linearizeAt(p *netPoint, next, fx, fu, x, u, theta []float64) {
+// Jacobians at τ in p; w1t is W_1ᵀ of θ, or nil.
+func (e *neuralEval) linearizeAt(p *netPoint, next, fx, fu, x, u, theta, w1t []float64) {
 	n, m := e.d.dims.N, e.d.dims.M
 	L := len(e.d.sizes) - 1
 	if e.d.form == Residual {
@@ -467,7 +467,7 @@ func (e *neuralEval) linearizeAt(p *netPoint, next, fx, fu, x, u, theta []float6
 			}
 		}
 	}
-	e.pointAt(p, x, u, theta)
+	e.pointAt(p, x, u, theta, w1t)
 	out, jt := p.a[L], p.jt[L] // jt: K × N
 	for i := 0; i < n; i++ {
 		next[i] += out[i]

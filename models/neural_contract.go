@@ -24,7 +24,9 @@ type netPoint struct {
 	// d1[l], d2[l]: σ′ and σ″ at hidden layer l's pre-activation.
 	d1, d2 [][]float64
 	// jt[l] holds J_lᵀ = (∂h_l/∂τ)ᵀ, K × sizes[l], l = 1…L; J_L = ∂N/∂τ.
-	jt [][]float64
+	// J_1ᵀ = W_1ᵀ is the cache's, or the point's own jt1.
+	jt  [][]float64
+	jt1 []float64
 	// bar[l] holds ā_l, the adjoint of a_l for λᵀN, for hidden layers l,
 	// and blh the base model's Lagrangian Hessian (Residual), both for
 	// lam; valid with hasBar.
@@ -51,6 +53,9 @@ func (e *neuralEval) newPoint() *netPoint {
 		p.a[l] = take(s)
 		if l > 0 {
 			p.jt[l] = take(k * s)
+		}
+		if l == 1 {
+			p.jt1 = p.jt[1]
 		}
 		if l > 0 && l < L {
 			p.d1[l], p.d2[l], p.bar[l] = take(s), take(s), take(s)
@@ -97,22 +102,27 @@ type pointCache struct {
 	next  int       // the slot LinearizeHessianTau fills next
 	hit   int       // the last slot ContractParams found
 	theta []float64 // the θ of the valid points
+	w1t   []float64 // its W_1ᵀ, shared by the points
 	epoch uint64    // counts the values θ took; 0 before the first
 	max   int       // most points
 }
 
 // sync makes θ the cache's, dropping every point when its values changed.
-func (c *pointCache) sync(theta []float64) {
+func (c *pointCache) sync(e *neuralEval, theta []float64) {
 	if c.epoch > 0 && sameBits(c.theta, theta) {
 		return
 	}
 	c.theta = append(c.theta[:0], theta...)
+	if c.w1t == nil {
+		c.w1t = make([]float64, e.k*e.d.sizes[1])
+	}
+	e.transposeW1(c.w1t, theta)
 	c.epoch++
 }
 
 // slot returns the point to fill next, for θ, marked empty.
 func (c *pointCache) slot(e *neuralEval, theta []float64) *netPoint {
-	c.sync(theta)
+	c.sync(e, theta)
 	if len(c.pts) == 0 {
 		c.grow(e, min(8, c.max))
 	}
@@ -126,7 +136,7 @@ func (c *pointCache) slot(e *neuralEval, theta []float64) *netPoint {
 // ring, up to max). It searches from the slot after the last one found:
 // the gradient asks in the order the points were filled.
 func (c *pointCache) lookup(e *neuralEval, theta, x, u []float64) *netPoint {
-	c.sync(theta)
+	c.sync(e, theta)
 	np, n := len(c.pts), len(x)
 	for i := 1; i <= np; i++ {
 		j := (c.hit + i) % np
@@ -165,25 +175,35 @@ func sameBits(a, b []float64) bool {
 }
 
 // pointAt evaluates the network and its layer Jacobians at τ = (x, u)
-// into p, whose adjoint it marks stale.
-func (e *neuralEval) pointAt(p *netPoint, x, u, theta []float64) {
+// into p, whose adjoint it marks stale; w1t is W_1ᵀ of θ, or nil.
+func (e *neuralEval) pointAt(p *netPoint, x, u, theta, w1t []float64) {
 	e.forwardPoint(p, x, u, theta)
-	e.jacobians(p, theta)
+	e.jacobians(p, theta, w1t)
 	p.hasBar = false
+}
+
+// transposeW1 writes W_1ᵀ (K × sizes[1]) of θ into dst.
+func (e *neuralEval) transposeW1(dst, theta []float64) {
+	k, h1 := e.k, e.d.sizes[1]
+	w1, _ := e.layer(theta, 1)
+	for c := 0; c < k; c++ {
+		dc := dst[c*h1 : (c+1)*h1]
+		for i := range dc {
+			dc[i] = w1[i*k+c]
+		}
+	}
 }
 
 // jacobians computes J_lᵀ = (∂h_l/∂τ)ᵀ for every layer of p (whose forward
 // pass must have run): J_1 = W_1, J_l = W_l diag(σ′(h_{l−1})) J_{l−1}.
-func (e *neuralEval) jacobians(p *netPoint, theta []float64) {
+// J_1ᵀ is w1t when not nil (then p holds a view of it), else p's own copy.
+func (e *neuralEval) jacobians(p *netPoint, theta, w1t []float64) {
 	sz, k := e.d.sizes, e.k
-	w1, _ := e.layer(theta, 1)
-	h1, jt := sz[1], p.jt[1]
-	for c := 0; c < k; c++ {
-		jc := jt[c*h1 : (c+1)*h1]
-		for i := range jc {
-			jc[i] = w1[i*k+c]
-		}
+	if w1t == nil {
+		w1t = p.jt1
+		e.transposeW1(w1t, theta)
 	}
+	p.jt[1] = w1t
 	for l := 2; l < len(sz); l++ {
 		in, out := sz[l-1], sz[l]
 		w, _ := e.layer(theta, l)
@@ -268,7 +288,7 @@ func (e *neuralEval) hessianTau(h []float64, p *netPoint) {
 func (e *neuralEval) LinearizeHessianTau(next, fx, fu, h, lambda, x, u, theta []float64) {
 	k, pb := e.k, e.d.pb
 	p := e.cache.slot(e, theta)
-	e.linearizeAt(p, next, fx, fu, x, u, theta)
+	e.linearizeAt(p, next, fx, fu, x, u, theta, e.cache.w1t)
 	e.adjoint(p, lambda, x, u, theta)
 	p.epoch = e.cache.epoch
 	clear(h[:k*k])
@@ -294,7 +314,7 @@ func (e *neuralEval) ContractParams(dst, nu, lambda, d, x, u, theta []float64) {
 	p := e.cache.lookup(e, theta, x, u)
 	if p == nil {
 		p = e.scr
-		e.pointAt(p, x, u, theta)
+		e.pointAt(p, x, u, theta, e.cache.w1t)
 	}
 	if !p.hasBar || !sameBits(p.lam, lambda) {
 		e.adjoint(p, lambda, x, u, theta)
