@@ -496,3 +496,67 @@ func TestStateBoundsEqual(t *testing.T) {
 	// are active; the gradient status says what the sweep made of it.
 	t.Logf("gradient status %q", o.GradStatus)
 }
+
+// FuzzStateBounds solves the pendulum (T = 5) under fuzzed state bounds,
+// each entry a number or null (bit i of mask nulls entry i, lower then
+// upper): the command must exit 0 with both bound gradients of n entries,
+// zero at the nulls, and a max_violation ≥ 0; or, exactly when some entry
+// has lower > upper, exit 2 naming the bounds.
+func FuzzStateBounds(f *testing.F) {
+	f.Add(uint8(0b011011), -1.0, -1.0, -0.6, 1.0, 1.0, 0.6)
+	f.Add(uint8(0b000000), -1.0, -1.0, -0.6, 1.0, 1.0, 0.6)
+	f.Add(uint8(0b111110), 0.5, 0.0, 0.0, 0.0, 0.0, 0.0)
+	f.Add(uint8(0b011011), 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+	f.Add(uint8(0b011011), 0.0, 0.0, 1.0, 0.0, 0.0, -1.0)
+	f.Add(uint8(0b110110), 1e300, 0.0, 0.0, 1e308, 0.0, 0.0)
+	f.Fuzz(func(t *testing.T, mask uint8, l0, l1, l2, u0, u1, u2 float64) {
+		vals := []float64{l0, l1, l2, u0, u1, u2}
+		b := make([]any, 6)
+		for i, v := range vals {
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				return // not representable in JSON
+			}
+			if mask&(1<<i) == 0 {
+				b[i] = v
+			}
+		}
+		in := map[string]any{"model": "pendulum", "T": 5, "x0": fdtest.AngleState(math.Pi-0.2, 0.3),
+			"x_lower": b[:3], "x_upper": b[3:], "loss": map[string]any{"kind": "sum_sq_u"}, "max_iter": 200}
+		js, err := json.Marshal(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		inverted := false
+		for i := range 3 {
+			inverted = inverted || b[i] != nil && b[3+i] != nil && vals[i] > vals[3+i]
+		}
+		var out, errb bytes.Buffer
+		code := runLimited(fuzzLimits, nil, bytes.NewReader(js), &out, &errb)
+		if inverted {
+			if code != 2 || !strings.Contains(errb.String(), "> x_upper[") {
+				t.Fatalf("inverted bounds %v: exit status %d, stderr %q", b, code, errb.String())
+			}
+			return
+		}
+		if code != 0 {
+			// Only a non-finite solution may fail (bounds of 1e300 can
+			// make the multipliers overflow).
+			if code != 2 || !strings.Contains(errb.String(), "not finite") {
+				t.Fatalf("bounds %v: exit status %d, stderr %q", b, code, errb.String())
+			}
+			return
+		}
+		var o Output
+		if err := json.Unmarshal(out.Bytes(), &o); err != nil {
+			t.Fatal(err)
+		}
+		if o.MaxViolation == nil || !(*o.MaxViolation >= 0) || len(o.Grad.XLower) != 3 || len(o.Grad.XUpper) != 3 {
+			t.Fatalf("bounds %v: max_violation %v, grad.x_lower %v, grad.x_upper %v", b, o.MaxViolation, o.Grad.XLower, o.Grad.XUpper)
+		}
+		for i, g := range slices.Concat(o.Grad.XLower, o.Grad.XUpper) {
+			if b[i] == nil && g != 0 {
+				t.Fatalf("bounds %v: gradient %g at null entry %d", b, g, i)
+			}
+		}
+	})
+}
