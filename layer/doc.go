@@ -18,6 +18,7 @@
 //
 //	minimize   Σ_{t=0}^{T-1} g(x_t, u_t; φ)
 //	subject to x_{t+1} = f(x_t, u_t; θ),  x_0 given,  lower ≤ u_t ≤ upper,
+//	           c(x_t, u_t; ψ) ≤ 0, t = 1..T−1  (when the task has a Constraint),
 //
 // and returns X* (B, T, N) and U* (B, T, M). Its gradient is the exact
 // implicit derivative of the converged solution (op.Implicit, the default)
@@ -39,6 +40,13 @@
 // of a models.QuadCost, or in the paper's goal form (w, goal), mapped onto
 // the quadratic cost with Gorgonia ops as q = 2w², p = −2w²⊙goal
 // (CostForm GoalWeights).
+//
+// A task with a path constraint (models.Task.Constraint) has a third block,
+// its parameters ψ (ILQRConfig.Psi), Fixed at the constraint's defaults
+// unless said otherwise, shared, per example, per step or both. A Learned
+// ψ learns the finite entries of its Init and keeps the infinite ones (the
+// unbounded entries of models.StateBounds) fixed: for the pendulum's speed
+// limit ψ = (−∞, −∞, −w, ∞, ∞, w), psi_raw holds (−w, w).
 //
 // # Usage
 //
@@ -124,6 +132,10 @@
 //     naming the example.
 //   - OnBound: controls on a bound get no gradient. Widen the bounds, or
 //     raise the control weight of the cost so the plans stay inside them.
+//   - Infeasible: the path constraint could not be met from x0 (the
+//     example gets a zero gradient); Violation, the largest violation of
+//     the run, says by how much. Relax ψ, or check that the starts admit a
+//     feasible plan.
 //
 // # Layers in one graph
 //

@@ -124,6 +124,18 @@ type ILQRConfig struct {
 	// (M), (T, M) or (B, T, M) (both alike); gradients flow to them. Nil:
 	// the task's bounds.
 	Lower, Upper *G.Node
+	// Psi is the parameter block ψ of the task's path constraint
+	// (models.Task.Constraint, R entries per row); only for a task with
+	// one. Init, for Fixed and Learned, is one row of R or, with
+	// PerExample and PerStep, B, T or B·T rows (one row is repeated); nil
+	// means the constraint's DefaultParams. Entries may be ±Inf where the
+	// constraint allows (an unbounded entry of models.StateBounds): a
+	// Learned block learns the finite columns only (an infinite column
+	// must be infinite in every row) and keeps the others fixed. The
+	// Transform acts on the learned entries, or on every entry of an
+	// External node, which is (R), (B, R), (T, R) or (B, T, R) as
+	// PerExample and PerStep say. Default: Fixed at the defaults.
+	Psi ParamSpec
 	// Dtype is the dtype of the layer's nodes, tensor.Float64 (the default,
 	// also for the zero value) or tensor.Float32: Learned and Fixed blocks
 	// are made in it, External nodes, bound nodes and x0 must have it, and
@@ -138,9 +150,9 @@ type ILQRConfig struct {
 	// one control and a models.QuadCost task cost (in the native or the
 	// goal-weights form).
 	Unrolled *UnrolledSpec
-	// Name prefixes the node names: Name.theta_raw and Name.cost_raw for
-	// Learned blocks, Name.theta and Name.cost (solver-space constants) for
-	// Fixed ones; default "ilqr".
+	// Name prefixes the node names: Name.theta_raw, Name.cost_raw and
+	// Name.psi_raw for Learned blocks, Name.theta, Name.cost and Name.psi
+	// (solver-space constants) for Fixed ones; default "ilqr".
 	Name string
 }
 
@@ -161,14 +173,16 @@ type UnrolledSpec struct {
 //
 //	minimize   Σ_{t=0}^{T-1} g(x_t, u_t; φ)
 //	subject to x_{t+1} = f(x_t, u_t; θ),  lower ≤ u_t ≤ upper,
+//	           c(x_t, u_t; ψ) ≤ 0, t = 1..T−1  (a task with a Constraint),
 //
-// for the task's dynamics f and cost g, with θ and φ fixed, learned by the
-// layer, or computed upstream (see ParamSpec). Gradients of a loss on the
-// trajectories flow to x0, θ and φ and on to whatever computed them (see
-// package op for the exact implicit gradient).
+// for the task's dynamics f, cost g and path constraint c, with θ, φ and
+// ψ fixed, learned by the layer, or computed upstream (see ParamSpec).
+// Gradients of a loss on the trajectories flow to x0, θ, φ and ψ and on to
+// whatever computed them (see package op for the exact implicit gradient).
 //
 // Parameters, for the blocks with Source Learned: theta_raw ((P) or
-// (B, P)) and cost_raw ((K) or (B, K)), in the raw space of ParamSpec.
+// (B, P)), cost_raw ((K) or (B, K)) and psi_raw ((…, R') with the R' finite
+// columns of ψ's Init), in the raw space of ParamSpec.
 type ILQR struct {
 	params
 	cfg        ILQRConfig
@@ -182,6 +196,7 @@ type ILQR struct {
 	costP      *G.Node      // QuadBlocks: p
 	raw        [2]*G.Node   // θ and cost blocks in raw space (Learned/External) or solver space (Fixed)
 	fixed      [2][]float64 // natural values of Fixed blocks
+	psi        psiBlock
 	last       *op.Trajectory
 }
 
@@ -216,7 +231,9 @@ func NewILQR(g *G.ExprGraph, task models.Task, cfg ILQRConfig) (*ILQR, error) {
 	l := &ILQR{params: p, cfg: cfg, dims: d, k: d.N + d.M, thetaLen: d.P}
 	l.cfg.Theta.Init = slices.Clone(cfg.Theta.Init)
 	l.cfg.Cost.Init = slices.Clone(cfg.Cost.Init)
-	l.prob = ilqr.Problem{Task: models.Task{Dynamics: task.Dynamics, Cost: task.Cost, Lower: slices.Clone(task.Lower), Upper: slices.Clone(task.Upper)}, T: cfg.T}
+	l.cfg.Psi.Init = slices.Clone(cfg.Psi.Init)
+	l.prob = ilqr.Problem{Task: models.Task{Dynamics: task.Dynamics, Cost: task.Cost, Lower: slices.Clone(task.Lower),
+		Upper: slices.Clone(task.Upper), Constraint: task.Constraint}, T: cfg.T}
 
 	switch cfg.CostForm {
 	case NativeCost:
@@ -247,6 +264,9 @@ func NewILQR(g *G.ExprGraph, task models.Task, cfg ILQRConfig) (*ILQR, error) {
 		if l.phi, err = l.block(1, &l.cfg.Cost); err != nil {
 			return nil, err
 		}
+	}
+	if err := l.buildPsi(); err != nil {
+		return nil, err
 	}
 	return l, nil
 }
@@ -569,6 +589,10 @@ func (l *ILQR) Describe() string {
 	} else if l.cfg.Cost.Source == Learned {
 		s += fmt.Sprintf(",cost_raw=%v/%v", l.cfg.CostForm, l.cfg.Cost.Transform)
 	}
+	if ps := l.cfg.Psi; ps.Source == Learned {
+		s += fmt.Sprintf(",psi_raw=%s/%v/cols:%v/perExample:%t/perStep:%t", l.prob.Constraint.Name(),
+			ps.Transform, l.psi.cols, ps.PerExample, ps.PerStep)
+	}
 	return s + ")"
 }
 
@@ -648,7 +672,7 @@ func (l *ILQR) Trajectory(x0 *G.Node) (*op.Trajectory, error) {
 			unrolled.Config{Problem: l.Problem(), Step: u.Step, Iters: u.Iters, Reg: u.Reg})
 	} else {
 		nodes := op.Nodes{X0: x0, Theta: l.theta, Cost: []op.CostNode{{Node: l.phi}},
-			Lower: l.cfg.Lower, Upper: l.cfg.Upper}
+			Lower: l.cfg.Lower, Upper: l.cfg.Upper, Psi: l.psi.node, PsiPerStep: l.psi.node != nil && l.cfg.Psi.PerStep}
 		if l.cfg.CostForm == QuadBlocks {
 			nodes.Cost = []op.CostNode{{Node: l.costQ, PerStep: l.cfg.CostQ.PerStep},
 				{Node: l.costP, PerStep: l.cfg.CostP.PerStep}}
@@ -720,3 +744,252 @@ func (l *ILQR) Save(path string) error { return SaveLayers(path, l) }
 
 // Load reads the layer's learned parameters from path (see LoadLayers).
 func (l *ILQR) Load(path string) error { return LoadLayers(path, l) }
+
+// psiBlock is the layer's view of the constraint parameters ψ.
+type psiBlock struct {
+	node  *G.Node   // ψ as the planner receives it; nil: the constraint's defaults
+	raw   *G.Node   // the Learned or External node
+	init  []float64 // Fixed and Learned: the natural rows (Learned: the fixed columns' values)
+	cols  []int     // Learned: the learned columns
+	r     int       // R
+	shape []int     // the shape of ψ's node
+}
+
+// buildPsi builds the node of the constraint parameters ψ in the solver's
+// space (see ILQRConfig.Psi), or none for the constraint's defaults.
+func (l *ILQR) buildPsi() error {
+	s := &l.cfg.Psi
+	bad := func(format string, args ...any) error {
+		return configErr("ILQR: psi: "+format, args...)
+	}
+	con := l.prob.Constraint
+	given := s.Source != Fixed || s.Init != nil || s.Node != nil || s.PerExample || s.PerStep || s.Transform != Identity
+	if con == nil {
+		if given {
+			return bad("the task has no path constraint")
+		}
+		return nil
+	}
+	if l.cfg.Unrolled != nil {
+		return configErr("ILQR: the unrolled baseline does not take a path constraint (%s)", con.Name())
+	}
+	if !s.Transform.valid() {
+		return bad("unknown Transform %v", s.Transform)
+	}
+	r := con.Dims().R
+	l.psi.r = r
+	if r == 0 {
+		if given {
+			return bad("%s has no parameters", con.Name())
+		}
+		return nil
+	}
+	var lead []int
+	if s.PerExample {
+		lead = append(lead, l.cfg.Batch)
+	}
+	if s.PerStep {
+		lead = append(lead, l.cfg.T)
+	}
+	rows := 1
+	for _, d := range lead {
+		rows *= d
+	}
+	l.psi.shape = append(slices.Clone(lead), r)
+	switch s.Source {
+	case Fixed, Learned:
+		if s.Node != nil {
+			return bad("Node is only for Source external, the source is %v", s.Source)
+		}
+		init := s.Init
+		if init == nil {
+			init = con.DefaultParams()
+		}
+		if len(init) == r {
+			init = tile(init, rows)
+		}
+		if len(init) != rows*r {
+			return bad("Init has length %d, want %d or %d", len(init), r, rows*r)
+		}
+		if err := checkPsiRows(con, init, r); err != nil {
+			return bad("Init: %v", err)
+		}
+		l.psi.init = init
+		if s.Source == Learned {
+			return l.learnPsi(s.Transform, lead, rows)
+		}
+		if s.Init == nil && rows == 1 {
+			return nil // the planner's default ψ
+		}
+		n, err := inputNodeOf(l.g, l.prefix+".psi", l.dtype, init, l.psi.shape...)
+		l.psi.node = n
+		return err
+	case External:
+		n := s.Node
+		if n == nil {
+			return bad("Source external needs a Node")
+		}
+		if s.Init != nil {
+			return bad("Init is not used with Source external")
+		}
+		if n.Dtype() != l.dtype || !slices.Equal(n.Shape(), l.psi.shape) {
+			return bad("node %s is %v of shape %v, want %v %v (PerExample %t, PerStep %t)",
+				n.Name(), n.Dtype(), n.Shape(), l.dtype, tensor.Shape(l.psi.shape), s.PerExample, s.PerStep)
+		}
+		l.psi.raw = n
+		nat, err := s.Transform.node(n)
+		if err != nil {
+			return fmt.Errorf("layer: ILQR: psi: %w", err)
+		}
+		l.psi.node = nat
+		return nil
+	}
+	return bad("unknown Source %v", s.Source)
+}
+
+// checkPsiRows checks rows of r constraint parameters: no NaN, and each
+// row within the constraint's domain where it has one
+// (models.ParamChecker: e.g. lower ≤ upper for StateBounds).
+func checkPsiRows(con models.Constraint, v []float64, r int) error {
+	pc, ok := con.(models.ParamChecker)
+	for i := 0; i < len(v); i += r {
+		row := v[i : i+r]
+		for j, x := range row {
+			if math.IsNaN(x) {
+				return fmt.Errorf("entry %d is NaN", i+j)
+			}
+		}
+		if ok {
+			if err := pc.CheckParams(row); err != nil {
+				return fmt.Errorf("row %d: %w", i/r, err)
+			}
+		}
+	}
+	return nil
+}
+
+// learnPsi makes the learnable node psi_raw of the finite columns of
+// l.psi.init (rows of R, the leading axes lead) and the planner's ψ:
+// Transform(psi_raw) with the infinite columns put back as constants,
+// ψ = Transform(psi_raw)·S + F, S selecting the learned columns and F
+// holding the infinite entries (zero elsewhere).
+func (l *ILQR) learnPsi(t Transform, lead []int, rows int) error {
+	bad := func(format string, args ...any) error {
+		return configErr("ILQR: psi: "+format, args...)
+	}
+	r, init := l.psi.r, l.psi.init
+	l.psi.cols = nil
+	for j := 0; j < r; j++ {
+		inf := 0
+		for i := 0; i < rows; i++ {
+			if math.IsInf(init[i*r+j], 0) {
+				inf++
+			}
+		}
+		switch inf {
+		case 0:
+			l.psi.cols = append(l.psi.cols, j)
+		case rows:
+		default:
+			return bad("Init: entry %d is infinite in some rows and finite in others", j)
+		}
+	}
+	nf := len(l.psi.cols)
+	if nf == 0 {
+		return bad("Init has no finite entry to learn")
+	}
+	raw := make([]float64, 0, rows*nf)
+	for i := 0; i < rows; i++ {
+		for _, j := range l.psi.cols {
+			v, err := t.inverseAs(l.dtype, init[i*r+j])
+			if err != nil {
+				return bad("Init[%d]: %v", i*r+j, err)
+			}
+			raw = append(raw, v)
+		}
+	}
+	n, err := l.add("psi_raw", raw, append(slices.Clone(lead), nf)...)
+	if err != nil {
+		return err
+	}
+	l.psi.raw = n
+	nat, err := t.node(n)
+	if err == nil && nf < r {
+		nat, err = l.scatterPsi(nat, rows)
+	}
+	if err != nil {
+		return fmt.Errorf("layer: ILQR: psi: %w", err)
+	}
+	l.psi.node = nat
+	return nil
+}
+
+// scatterPsi returns ψ (shape l.psi.shape) from nat, its learned columns
+// ((…, R') natural values): (nat as rows×R')·S + F.
+func (l *ILQR) scatterPsi(nat *G.Node, rows int) (*G.Node, error) {
+	r, cols := l.psi.r, l.psi.cols
+	sel := make([]float64, len(cols)*r)
+	for k, j := range cols {
+		sel[k*r+j] = 1
+	}
+	fixed := make([]float64, rows*r)
+	for i, v := range l.psi.init {
+		if math.IsInf(v, 0) {
+			fixed[i] = v
+		}
+	}
+	sn, err := inputNodeOf(l.g, l.prefix+".psi_select", l.dtype, sel, len(cols), r)
+	if err != nil {
+		return nil, err
+	}
+	fn, err := inputNodeOf(l.g, l.prefix+".psi_fixed", l.dtype, fixed, rows, r)
+	if err != nil {
+		return nil, err
+	}
+	flat, err := reshapeTo(nat, rows, len(cols))
+	if err != nil {
+		return nil, err
+	}
+	prod, err := G.Mul(flat, sn)
+	if err != nil {
+		return nil, err
+	}
+	sum, err := G.Add(prod, fn)
+	if err != nil {
+		return nil, err
+	}
+	return reshapeTo(sum, l.psi.shape...)
+}
+
+// Psi returns the node of the constraint parameters ψ as the planner
+// receives it, (R), (B, R), (T, R) or (B, T, R); nil when the planner uses
+// the constraint's defaults (and without a constraint).
+func (l *ILQR) Psi() *G.Node { return l.psi.node }
+
+// PsiValue returns the current natural value of ψ of a Fixed or Learned
+// block, its rows laid out as ILQRConfig.Psi's Init (R, or B, T or B·T
+// rows of R), computed from the raw node's value in Go; an External block
+// is an error, and a task without a constraint gives nil.
+func (l *ILQR) PsiValue() ([]float64, error) {
+	s := l.cfg.Psi
+	switch {
+	case l.prob.Constraint == nil:
+		return nil, nil
+	case s.Source == External:
+		return nil, fmt.Errorf("layer: ILQR: psi comes from the external node %s", s.Node.Name())
+	case s.Source == Fixed:
+		return slices.Clone(l.psi.init), nil
+	}
+	v, err := nodeData(Param{Name: "psi_raw", Node: l.psi.raw})
+	if err != nil {
+		return nil, fmt.Errorf("layer: ILQR: %w", err)
+	}
+	out := slices.Clone(l.psi.init)
+	nf := len(l.psi.cols)
+	for i := 0; i*nf < len(v); i++ {
+		for k, j := range l.psi.cols {
+			out[i*l.psi.r+j] = s.Transform.applyAs(l.dtype, v[i*nf+k])
+		}
+	}
+	return out, nil
+}
