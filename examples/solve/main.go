@@ -9,7 +9,9 @@
 //
 // Input fields (K = n+m: n states, m controls; τ_t = (x_t, u_t)):
 //
-//	model       "pendulum", "cartpole" or "double_pendulum"
+//	model       "pendulum", "cartpole", "double_pendulum" or "rocket" (a
+//	            registered model with a path constraint of its own, the
+//	            "vehicle", is refused)
 //	params      dynamics parameters in the model's documented order
 //	            (optional: the model's nominal values); with mlp still
 //	            the model's own parameters θ only
@@ -795,6 +797,9 @@ func solve(pr *Problem, lim limits) (*Output, error) {
 	if err != nil {
 		return nil, fmt.Errorf("unknown model %q (known: %s)", clip(pr.Model), strings.Join(models.TaskNames(), ", "))
 	}
+	if task.Constraint != nil { // its ψ has no field here: refuse rather than drop it
+		return nil, fmt.Errorf("model %s has a path constraint of its own (%s), which this command does not take; its state bounds are x_lower and x_upper", pr.Model, task.Constraint.Name())
+	}
 	d := task.Dynamics.Dims()
 	n, m := d.N, d.M
 	if pr.T < 1 {
@@ -837,9 +842,6 @@ func solve(pr *Problem, lim limits) (*Output, error) {
 	sb, err := readStateBounds(pr, n)
 	if err != nil {
 		return nil, err
-	}
-	if sb != nil && task.Constraint != nil {
-		return nil, fmt.Errorf("x_lower, x_upper: model %s has its own path constraint (%s), which state bounds cannot be added to", pr.Model, task.Constraint.Name())
 	}
 	if pr.Loss.Kind != "sum_sq_u" && pr.Loss.Kind != "linear" {
 		return nil, fmt.Errorf("loss.kind %q: want sum_sq_u or linear", clip(pr.Loss.Kind))
