@@ -577,3 +577,52 @@ func TestOpConstraintIdentity(t *testing.T) {
 		t.Error("identical planner nodes were not merged")
 	}
 }
+
+// TestOpConstraintBackwardWithoutRecord: a backward pass whose forward run
+// the Op has no record of (here: the Op never ran; the packed solution is
+// an input) solves again from the given controls to recover the
+// multipliers, and gives the gradients of the recorded path.
+func TestOpConstraintBackwardWithoutRecord(t *testing.T) {
+	cfg := op.OpConfig{Problem: ilqr.Problem{Task: speedLimitTask(t, conLimit), T: conHorizon},
+		Solver: op.SolverConfig{Settings: &conTight}}
+	c := conCases()[1] // per example, B = 3
+	cg := newConGraph(t, cfg, c, tensor.Float64, true)
+	want := runConGraph(t, cg, "tape")
+	packed := anyFloats(t, cg.tr.Packed.Value())
+	wx, wu := gradWeights(7, c.b*conHorizon, 3, 1)
+	dout := make([]float64, 0, len(packed))
+	for i := range c.b * conHorizon {
+		dout = append(dout, wx[3*i], wx[3*i+1], wx[3*i+2], wu[i])
+	}
+
+	g := G.NewGraph()
+	task := cfg.Problem.Task
+	in := func(name string, v []float64, shape ...int) *G.Node {
+		return G.NewTensor(g, tensor.Float64, len(shape), G.WithShape(shape...), G.WithName(name), G.WithValue(denseOf(v, shape...)))
+	}
+	inputs := G.Nodes{in("x0", conStarts(c.b), c.b, 3), in("theta", task.Dynamics.DefaultParams(), 3),
+		in("phi", task.Cost.DefaultParams(), 8), in("psi", c.psi, c.shape...)}
+	o, err := op.NewILQROp(cfg, op.Batch{B: c.b, ThetaShared: true, PhiShared: true,
+		Psi: op.PsiInput{Given: true, PerExample: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	grads, err := o.SymDiff(inputs, in("out", packed, c.b, conHorizon, 4), in("dout", dout, c.b, conHorizon, 4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	vm := G.NewTapeMachine(g)
+	defer vm.Close()
+	if err := vm.RunAll(); err != nil {
+		t.Fatal(err)
+	}
+	for i, w := range [][]float64{want.x0, want.theta, nil, want.psi} {
+		if w == nil {
+			continue
+		}
+		got := anyFloats(t, grads[i].Value())
+		if e, j := fdtest.RelErr(got, w); !(e <= 1e-8) {
+			t.Errorf("gradient of %s[%d]: without the record %.12g, with it %.12g (relative %.2g)", inputs[i].Name(), j, got[j], w[j], e)
+		}
+	}
+}
