@@ -84,9 +84,9 @@ func (e *neuralEval) pointSize() int {
 	return n
 }
 
-// cacheFloats bounds the memory of an evaluator's cache of points: 32 MiB
-// of float64s.
-const cacheFloats = 32 << 20 / 8
+// cacheFloats bounds the memory of an evaluator's cache of points: 8 MiB
+// of float64s (about 480 points at hidden [128, 128], 1900 at [64]).
+const cacheFloats = 8 << 20 / 8
 
 // pointCache holds the points LinearizeHessianTau visited, in a ring, so
 // that ContractParams at the same (x, u, λ) and the same values of θ (the
@@ -95,16 +95,19 @@ const cacheFloats = 32 << 20 / 8
 // the θ its points were computed with and drops them all when θ changes,
 // so a caller that changes θ in place, or calls ContractParams at a point
 // LinearizeHessianTau never saw, gets the recomputed result. The ring
-// starts with 8 points and doubles, up to max, whenever ContractParams
-// misses, so that it comes to hold one gradient sweep's steps.
+// starts with 8 points and doubles, up to max, when ContractParams misses
+// after LinearizeHessianTau overwrote points (the ring wrapped), so that it
+// comes to hold one gradient sweep's steps; misses at points never
+// linearized do not grow it.
 type pointCache struct {
-	pts   []*netPoint
-	next  int       // the slot LinearizeHessianTau fills next
-	hit   int       // the last slot ContractParams found
-	theta []float64 // the θ of the valid points
-	w1t   []float64 // its W_1ᵀ, shared by the points
-	epoch uint64    // counts the values θ took; 0 before the first
-	max   int       // most points
+	pts     []*netPoint
+	wrapped bool      // points were overwritten since the ring last grew
+	next    int       // the slot LinearizeHessianTau fills next
+	hit     int       // the last slot ContractParams found
+	theta   []float64 // the θ of the valid points
+	w1t     []float64 // its W_1ᵀ, shared by the points
+	epoch   uint64    // counts the values θ took; 0 before the first
+	max     int       // most points
 }
 
 // sync makes θ the cache's, dropping every point when its values changed.
@@ -128,13 +131,14 @@ func (c *pointCache) slot(e *neuralEval, theta []float64) *netPoint {
 	}
 	p := c.pts[c.next]
 	c.next = (c.next + 1) % len(c.pts)
+	c.wrapped = c.wrapped || p.epoch == c.epoch
 	p.epoch = 0
 	return p
 }
 
-// lookup returns the cached point (x, u) for θ, or nil (and then grows the
-// ring, up to max). It searches from the slot after the last one found:
-// the gradient asks in the order the points were filled.
+// lookup returns the cached point (x, u) for θ, or nil (and then grows a
+// ring that wrapped, up to max). It searches from the slot after the last
+// one found: the gradient asks in the order the points were filled.
 func (c *pointCache) lookup(e *neuralEval, theta, x, u []float64) *netPoint {
 	c.sync(e, theta)
 	np, n := len(c.pts), len(x)
@@ -146,7 +150,7 @@ func (c *pointCache) lookup(e *neuralEval, theta, x, u []float64) *netPoint {
 			return p
 		}
 	}
-	if np > 0 && np < c.max {
+	if c.wrapped && np < c.max {
 		c.grow(e, min(np, c.max-np))
 	}
 	return nil
@@ -154,7 +158,7 @@ func (c *pointCache) lookup(e *neuralEval, theta, x, u []float64) *netPoint {
 
 // grow adds k empty points, to be filled next.
 func (c *pointCache) grow(e *neuralEval, k int) {
-	c.next = len(c.pts)
+	c.next, c.wrapped = len(c.pts), false
 	for range k {
 		c.pts = append(c.pts, e.newPoint())
 	}

@@ -330,6 +330,19 @@ func TestNeuralPointCache(t *testing.T) {
 				_, _, lam, _, _ := at(s)
 				check("reverse order", s, lam)
 			}
+			if np := len(e.cache.pts); np > 32 {
+				t.Errorf("the cache grew to %d points for a sweep of %d", np, steps)
+			}
+			// Contractions at points never linearized leave the cache as it is.
+			cold := c.nd.NewEvaluator().(*neuralEval)
+			g := make([]float64, p)
+			for s := range steps {
+				x, u, lam, nu, dd := at(s)
+				cold.ContractParams(g, nu, lam, dd, x, u, theta)
+			}
+			if np := len(cold.cache.pts); np != 0 {
+				t.Errorf("contractions alone grew the cache to %d points", np)
+			}
 			other := fdtest.NormalsFrom(rng, n)
 			check("another λ", 3, other)
 			_, _, lam3, _, _ := at(3)
