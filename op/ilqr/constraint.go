@@ -226,6 +226,25 @@ func (al *alState) begin(bt *batch, i, t int, s *Settings) {
 	al.lagrangian = false
 }
 
+// looseTol is the projected-gradient bound of a Stalled stop:
+// TolGradLoose, raised for an inner solve of the augmented Lagrangian to
+// the round-off of its gradient, 1e-12·(1 + max ν̂): with a large penalty
+// on an infeasible constraint the multiplier terms reach 1e8 and more, and
+// the gradient cannot be driven below what their round-off allows. The
+// outer loop still calls a solve converged only within TolGrad (or
+// Stalled within TolGradLoose).
+func (w *workspace) looseTol() float64 {
+	s := &w.sv.settings
+	if w.al.c == 0 {
+		return s.TolGradLoose
+	}
+	var nu float64
+	for _, v := range w.al.nuHat {
+		nu = max(nu, v)
+	}
+	return max(s.TolGradLoose, 1e-12*(1+nu))
+}
+
 // outer runs the augmented Lagrangian's outer iterations around iterate:
 // an inner solve to a tolerance that tightens with the outer iterations
 // (TolGrad at the end), then the multiplier update and the penalty rule.
@@ -254,7 +273,10 @@ func (w *workspace) outer(ex *example, it *iterate) float64 {
 			return viol
 		}
 		copy(al.nu, al.nuHat) // ν ← max(0, ν + ρc): the multipliers of the iterate
-		if res <= s.TolViolation && it.tol <= s.TolGrad {
+		if res <= s.TolViolation && it.tol <= s.TolGrad && it.pg <= s.TolGradLoose {
+			if it.pg > s.TolGrad {
+				it.status = Stalled
+			}
 			return viol
 		}
 		if res > s.TolViolation && res > 0.25*prev {

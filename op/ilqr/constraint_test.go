@@ -336,6 +336,19 @@ func TestConstrainedBadInput(t *testing.T) {
 	if r.Status[0] != ilqr.Infeasible || !(r.Violation[0] > 0.1) {
 		t.Errorf("status %v, violation %.3g: want infeasible with a violation above 0.1", r.Status[0], r.Violation[0])
 	}
+	// Moving at 1 rad/s, no torque within the bounds brings ω below 0.85
+	// at the first constrained step. With a tight TolGrad the inner solves
+	// at large penalties cannot reach it (round-off of the multiplier
+	// terms); they must still end, and the outer loop say Infeasible.
+	inf2 := pendulumSpeedCase(t, 20, 2.94, 1.0, 0.6)
+	r, err = ilqr.Solve(inf2.prob, inf2.in, &ilqr.Settings{TolGrad: 1e-12, MaxIter: 2000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Status[0] != ilqr.Infeasible || !(r.Violation[0] > 0.2) || r.Iterations[0] > 500 {
+		t.Errorf("tight TolGrad: status %v after %d iterations, violation %.3g: want infeasible early with a violation above 0.2",
+			r.Status[0], r.Iterations[0], r.Violation[0])
+	}
 }
 
 // TestConstrainedNoAllocation checks that a repeated constrained solve and

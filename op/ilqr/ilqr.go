@@ -226,7 +226,7 @@ func (w *workspace) iterate(ex *example, it *iterate) {
 			continue
 		}
 		// The quadratic model predicts no progress: stalled.
-		if !s.ExactIter && -dv <= s.TolCost*(1+math.Abs(it.cost)) && it.pg <= s.TolGradLoose {
+		if !s.ExactIter && -dv <= s.TolCost*(1+math.Abs(it.cost)) && it.pg <= w.looseTol() {
 			it.status = Stalled
 			return
 		}
@@ -275,7 +275,7 @@ func (w *workspace) stop(it *iterate, smallChange bool) (Status, bool) {
 		return 0, false
 	case it.pg <= it.tol:
 		return Converged, true
-	case smallChange && it.pg <= s.TolGradLoose:
+	case smallChange && it.pg <= w.looseTol():
 		return Stalled, true
 	}
 	return 0, false
