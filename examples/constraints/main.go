@@ -1,0 +1,271 @@
+// Command constraints learns an unknown path constraint from
+// demonstrations through the planner: the position and size of the
+// obstacle a vehicle drives around, and the track limit of a cart-pole.
+// It compares learning the constraint with the exact implicit gradient,
+// with DiffMPC's fixed-point gradient, and with a planner that learns only
+// its cost (which cannot represent a hard limit).
+//
+//	go run ./examples/constraints [-quick] [-seeds 1,2,3] [-tasks vehicle,cartpole]
+//	    [-methods init.psi,no-limit,dilqr.psi,diffmpc.psi,dilqr.cost]
+//	    [-epochs 50] [-ntrain 16] [-ntest 40] [-vehicle-guess 2.0,0.25,0.5]
+//	    [-track-guess 0.8] [-out results/constraints/tmp] [-v]
+//
+// # The problems
+//
+// vehicle: the kinematic unicycle of models.VehicleTask (T = 30 steps of
+// 0.1 s) driving to (5, 0) around a disc, c(x) = r − ‖(p_x, p_y) − (c_x,
+// c_y)‖ ≤ 0 on steps 1..T−1, true ψ = (2.5, 0.05, 1). Starts near the
+// origin, p_y at 0.3–0.7 m above or below the line to the goal (see
+// newVehicleSetup), so that half the demonstrations pass above the
+// obstacle and half below. The constraint learners start from ψ =
+// (2.0, 0.25, 0.5): the centre 0.5 m short and 0.2 m above, half the
+// radius.
+//
+// cartpole: the swing-up of models.CartpoleTask (T = 20 steps of 0.05 s)
+// on a track |x| ≤ 0.4 m (models.CartpoleTrackLimit), from starts with the
+// pole 0.3–0.9 rad from upright; without the limit these plans take the
+// cart 1.2–3.5 m from the centre, so the limit is active in every
+// demonstration. The learned entry is the one limit s of the symmetric
+// track, ψ = (−s, −∞, −∞, −∞, −∞, s, ∞, …), first guess s = 0.8 m.
+//
+// The expert is the planner with the true constraint (ilqr.Solver, Newton
+// steps, projected gradient and violation within 1e-9, from zero
+// controls); only stationary solves are kept as demonstrations (none
+// were rejected in the runs below). Per seed, the training and held-out
+// starts come from the PCG streams (seed, 1) and (seed, 2).
+//
+// # The methods
+//
+//   - init.psi: the constrained planner at the first guess, not trained;
+//   - no-limit: the planner without the constraint and with the true cost,
+//     not trained (the starting point of dilqr.cost);
+//   - dilqr.psi (a): learns the constraint's entries k through the planner
+//     with the exact implicit gradient (ilqr.Implicit);
+//   - diffmpc.psi (b): the same with the fixed-point gradient
+//     (ilqr.FixedPoint, mpc.pytorch's);
+//   - dilqr.cost (c): no constraint in the planner; learns the quadratic
+//     cost's φ = (q, p) (12 or 12 entries, q = exp(ℓ) kept positive) with
+//     the exact gradient, from the true cost.
+//
+// Loss: the imitation loss of the plan against the demonstration, mean
+// over the starts of mean (x̂ − x)² + w_u mean (û − u)² (w_u = 1 for the
+// vehicle, 1e-3 for the cart-pole's forces of tens of newtons). Training:
+// full-batch Adam (β = (0.5, 0.9), see adamBeta1) for 50 epochs, learning
+// rate 0.05 falling by a cosine to a tenth; every epoch plans the
+// training starts from zero controls (trainSettings: tolerance 1e-7);
+// solves that do not end stationary get no gradient (ilqr.SkipUnconverged)
+// and are counted. The final parameters are evaluated.
+//
+// # What is measured
+//
+// On the held-out starts, planned from zero controls with the expert's
+// settings: the imitation loss; the largest violation of the true
+// constraint over the steps and starts, and the share of held-out plans
+// that violate it by more than 1e-3; the solves that did not end
+// stationary. And the distance ‖k − k*‖ of the learned entries from the
+// truth (metres). The program prints every run and the table, and writes
+// to -out: results.csv (one row per problem, method and seed),
+// summary.csv and table.md (the table), curves.csv (training loss, ψ
+// error and k per epoch), vehicle.png (the plane: true obstacle, first
+// guess, learned obstacles with the path of their centres, and held-out
+// plans of the expert and of the learned planners, first seed) and
+// curves.png (learning curves). Runs are deterministic.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/dilqr/dilqr/examples/internal/cli"
+)
+
+// options are the command's flags.
+type options struct {
+	quick                 bool
+	seeds, tasks, methods string
+	epochs, ntrain, ntest int
+	out                   string
+	vehicleGuess          string
+	trackGuess            float64
+	verbose               bool
+}
+
+func main() {
+	var o options
+	flag.BoolVar(&o.quick, "quick", false, "a smoke run of a few seconds: one seed, 8 training and 8 held-out starts, 15 epochs")
+	flag.StringVar(&o.seeds, "seeds", "", "comma-separated seeds (default 1,2,3; 1 with -quick)")
+	flag.StringVar(&o.tasks, "tasks", strings.Join(allTasks, ","), "comma-separated problems")
+	flag.StringVar(&o.methods, "methods", strings.Join(allMethods, ","), "comma-separated methods")
+	flag.IntVar(&o.epochs, "epochs", 0, "full-batch Adam steps (0: 60, or 15 with -quick)")
+	flag.IntVar(&o.ntrain, "ntrain", 0, "training demonstrations per seed (0: 24, or 8 with -quick)")
+	flag.IntVar(&o.ntest, "ntest", 0, "held-out demonstrations per seed (0: 40, or 8 with -quick)")
+	flag.StringVar(&o.out, "out", filepath.Join("results", "constraints", "tmp"), "folder of the output files")
+	flag.StringVar(&o.vehicleGuess, "vehicle-guess", "2.0,0.25,0.5", "the vehicle's first guess of the obstacle: c_x,c_y,r in metres")
+	flag.Float64Var(&o.trackGuess, "track-guess", cartpoleGuess, "the cart-pole's first guess of the track limit, metres")
+	flag.BoolVar(&o.verbose, "v", false, "print every epoch")
+	cmd := cli.Command("constraints")
+	cmd.Parse()
+	c, err := configFor(o)
+	if err != nil {
+		cmd.Fail(cli.ExitUsage, err)
+	}
+	cmd.RunInterruptible(func(ctx context.Context) error { return run(ctx, c, o, os.Stdout) })
+}
+
+// configFor turns the flags into the experiment's configuration.
+func configFor(o options) (*config, error) {
+	c := &config{ntrain: o.ntrain, ntest: o.ntest, epochs: o.epochs, lrFinal: 0.1}
+	def := func(v *int, full, quick int) {
+		if *v == 0 {
+			*v = full
+			if o.quick {
+				*v = quick
+			}
+		}
+	}
+	def(&c.epochs, 60, 15)
+	def(&c.ntrain, 24, 8)
+	def(&c.ntest, 40, 8)
+	if c.epochs < 1 || c.ntrain < 1 || c.ntest < 1 {
+		return nil, fmt.Errorf("-epochs, -ntrain and -ntest must be positive")
+	}
+	seeds := o.seeds
+	if seeds == "" {
+		seeds = "1,2,3"
+		if o.quick {
+			seeds = "1"
+		}
+	}
+	for _, s := range strings.Split(seeds, ",") {
+		v, err := strconv.ParseUint(strings.TrimSpace(s), 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("-seeds: %w", err)
+		}
+		c.seeds = append(c.seeds, v)
+	}
+	if o.vehicleGuess == "" {
+		o.vehicleGuess = "2.0,0.25,0.5"
+	}
+	for _, f := range strings.Split(o.vehicleGuess, ",") {
+		v, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
+		if err != nil {
+			return nil, fmt.Errorf("-vehicle-guess: %w", err)
+		}
+		c.vehicleGuess = append(c.vehicleGuess, v)
+	}
+	if len(c.vehicleGuess) != 3 || !(c.vehicleGuess[2] > 0) {
+		return nil, fmt.Errorf("-vehicle-guess %q: want c_x,c_y,r with r > 0", o.vehicleGuess)
+	}
+	c.trackGuess = o.trackGuess
+	if c.trackGuess == 0 {
+		c.trackGuess = cartpoleGuess
+	}
+	if !(c.trackGuess > 0) || math.IsInf(c.trackGuess, 0) {
+		return nil, fmt.Errorf("-track-guess %g: want a positive limit", c.trackGuess)
+	}
+	var err error
+	if c.tasks, err = pick("-tasks", o.tasks, allTasks); err != nil {
+		return nil, err
+	}
+	if c.methods, err = pick("-methods", o.methods, allMethods); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// pick splits the comma-separated list and checks every name against all.
+func pick(flagName, list string, all []string) ([]string, error) {
+	var out []string
+	for _, s := range strings.Split(list, ",") {
+		s = strings.TrimSpace(s)
+		ok := false
+		for _, a := range all {
+			ok = ok || a == s
+		}
+		if !ok {
+			return nil, fmt.Errorf("%s: unknown name %q (have %s)", flagName, s, strings.Join(all, ", "))
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// Output files, in the -out folder.
+const (
+	fileResults = "results.csv" // one row per problem, method and seed
+	fileSummary = "summary.csv" // the printed table
+	fileCurves  = "curves.csv"  // the training curves
+	fileTable   = "table.md"    // the printed table in markdown
+	fileVehicle = "vehicle.png" // the learned obstacle and the held-out plans
+	filePlot    = "curves.png"  // the learning curves
+)
+
+// run runs the experiment, prints the table and writes the output files.
+func run(ctx context.Context, c *config, o options, stdout io.Writer) error {
+	start := time.Now()
+	fmt.Fprintf(stdout, "learning a path constraint through the planner: %v; %d training and %d held-out starts; %d epochs; seeds %v; %d CPUs\n",
+		c.tasks, c.ntrain, c.ntest, c.epochs, c.seeds, runtime.GOMAXPROCS(0))
+	log := io.Discard
+	if o.verbose {
+		log = stdout
+	}
+	outs, first, err := runAll(ctx, c, stdout, log)
+	if err != nil {
+		return err
+	}
+	trueK := map[string][]float64{}
+	for _, name := range c.tasks {
+		s, err := c.setup(name)
+		if err != nil {
+			return err
+		}
+		trueK[name] = s.trueK
+	}
+	rows := tableRows(summarize(c.tasks, c.methods, outs), trueK)
+	var md strings.Builder
+	fmt.Fprintf(&md, "Learning a path constraint from demonstrations: %d training and %d held-out starts per seed, seeds %v, %d full-batch Adam epochs. ψ error ‖k − k*‖ in metres; held-out plans from zero controls; violation of the true constraint, max over steps and held-out starts.\n\n",
+		c.ntrain, c.ntest, c.seeds, c.epochs)
+	writeTable(&md, rows)
+	fmt.Fprintf(stdout, "\n%s\ntotal %.0f s\n", md.String(), time.Since(start).Seconds())
+	path := func(f string) string { return filepath.Join(o.out, f) }
+	if err := writeCSV(path(fileResults), outs); err != nil {
+		return err
+	}
+	if err := cli.WriteCSV(path(fileSummary), tableHeader, rows); err != nil {
+		return err
+	}
+	if err := writeCurves(path(fileCurves), outs); err != nil {
+		return err
+	}
+	if err := cli.WriteFile(path(fileTable), []byte(md.String()), 0o644); err != nil {
+		return err
+	}
+	written := []string{fileResults, fileSummary, fileCurves, fileTable}
+	if d, ok := first[taskVehicle]; ok {
+		s, err := c.setup(taskVehicle)
+		if err != nil {
+			return err
+		}
+		if err := plotVehicle(path(fileVehicle), s, d.test, c.seeds[0], c.methods, outs); err != nil {
+			return err
+		}
+		written = append(written, fileVehicle)
+	}
+	if err := plotCurves(path(filePlot), c.tasks, c.methods, outs); err != nil {
+		return err
+	}
+	written = append(written, filePlot)
+	for _, f := range written {
+		fmt.Fprintf(stdout, "wrote %s\n", path(f))
+	}
+	return nil
+}
