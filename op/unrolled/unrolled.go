@@ -223,6 +223,9 @@ func newBuilder(x0, theta, phi *G.Node, cfg Config) (*builder, error) {
 	if cfg.Iters < 0 {
 		return nil, badInput("Iters %d < 0", cfg.Iters)
 	}
+	if cfg.Problem.Constraint != nil {
+		return nil, badInput("the unrolled iterations take no path constraint (%s); use op.Plan", cfg.Problem.Constraint.Name())
+	}
 	mu := cfg.Reg
 	if mu == 0 {
 		mu = DefaultReg

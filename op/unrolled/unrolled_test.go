@@ -742,6 +742,13 @@ func TestBadConfig(t *testing.T) {
 			c.Problem.Lower, c.Problem.Upper = []float64{-3}, []float64{3}
 		}},
 		{"goal cost", []int{1, 3}, []int{3}, []int{8}, func(c *Config, _ *nodes) { c.Problem.Cost = goal }},
+		{"path constraint", []int{1, 3}, []int{3}, []int{8}, func(c *Config, _ *nodes) {
+			lim, err := models.PendulumSpeedLimit(1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.Problem.Constraint = lim
+		}},
 		{"two controls", []int{1, 2}, []int{0}, []int{8}, func(c *Config, _ *nodes) {
 			c.Problem.Dynamics, c.Problem.Cost = lin, linCost
 			c.Problem.Lower, c.Problem.Upper = []float64{-1, -1}, []float64{1, 1}
