@@ -38,17 +38,9 @@ func (sv *Solver) checkPsi(bt *batch, in Inputs) error {
 		}
 		return nil
 	}
-	r, t := sv.con.R, sv.prob.T
+	t := sv.prob.T
 	var err error
-	if !in.PsiPerStep {
-		bt.psi, bt.psiStride, err = perExample("Psi", in.Psi, sv.psi0, bt.b, r)
-	} else {
-		if in.Psi == nil {
-			return badInput("Psi is nil with PsiPerStep")
-		}
-		bt.psi, bt.psiStride, err = perExample("Psi (per step)", in.Psi, nil, bt.b, t*r)
-		bt.psiStep = r
-	}
+	bt.psi, bt.psiStride, bt.psiStep, err = stepParams("Psi", in.Psi, sv.psi0, in.PsiPerStep, bt.b, sv.con.R, t)
 	if err != nil {
 		return err
 	}
@@ -67,16 +59,11 @@ func (sv *Solver) checkPsi(bt *batch, in Inputs) error {
 }
 
 // psiLen is the length of one example's constraint parameters.
-func (bt *batch) psiLen(r, t int) int {
-	if bt.psiStep > 0 {
-		return t * r
-	}
-	return r
-}
+func (bt *batch) psiLen(r, t int) int { return stepLen(bt.psiStep, r, t) }
 
 // psiRows returns example i's constraint parameters.
 func (bt *batch) psiRows(i, r, t int) phiRows {
-	return phiRows{phi: row(bt.psi, bt.psiStride, i, bt.psiLen(r, t)), step: bt.psiStep, q: r}
+	return stepRows(bt.psi, bt.psiStride, bt.psiStep, i, r, t)
 }
 
 // checkExamplePsi returns what is wrong with example i's ψ, or "": the

@@ -427,31 +427,47 @@ func (sv *Solver) checkExample(bt *batch, i int) string {
 // checkPhi sets bt's view of the cost parameters in: shared or per
 // example, the same at every step or (PhiPerStep) per step.
 func (sv *Solver) checkPhi(bt *batch, in Inputs) error {
-	q, t := sv.nq, sv.prob.T
 	var err error
-	if !in.PhiPerStep {
-		bt.phi, bt.phiStride, err = perExample("Phi", in.Phi, sv.phi0, bt.b, q)
-		return err
-	}
-	if in.Phi == nil {
-		return badInput("Phi is nil with PhiPerStep")
-	}
-	bt.phi, bt.phiStride, err = perExample("Phi (per step)", in.Phi, nil, bt.b, t*q)
-	bt.phiStep = q
+	bt.phi, bt.phiStride, bt.phiStep, err = stepParams("Phi", in.Phi, sv.phi0, in.PhiPerStep, bt.b, sv.nq, sv.prob.T)
 	return err
 }
 
-// phiLen is the length of one example's cost parameters.
-func (bt *batch) phiLen(q, t int) int {
-	if bt.phiStep > 0 {
+// stepParams checks a parameter input laid out like Phi (B rows of q or
+// one shared row; with perStep T rows of q each, no default) and returns
+// it with its row stride (0 when shared) and step stride (q per step,
+// else 0).
+func stepParams(name string, v, def []float64, perStep bool, b, q, t int) (rows []float64, stride, step int, err error) {
+	if !perStep {
+		rows, stride, err = perExample(name, v, def, b, q)
+		return rows, stride, 0, err
+	}
+	if v == nil {
+		return nil, 0, 0, badInput("%s is nil with %sPerStep", name, name)
+	}
+	rows, stride, err = perExample(name+" (per step)", v, nil, b, t*q)
+	return rows, stride, q, err
+}
+
+// stepRows returns example i's rows of parameters laid out as stepParams
+// returned them.
+func stepRows(v []float64, stride, step, i, q, t int) phiRows {
+	return phiRows{phi: row(v, stride, i, stepLen(step, q, t)), step: step, q: q}
+}
+
+// stepLen is the length of one example's parameters: T·q per step, else q.
+func stepLen(step, q, t int) int {
+	if step > 0 {
 		return t * q
 	}
 	return q
 }
 
+// phiLen is the length of one example's cost parameters.
+func (bt *batch) phiLen(q, t int) int { return stepLen(bt.phiStep, q, t) }
+
 // phiRows returns example i's cost parameters.
 func (bt *batch) phiRows(i, q, t int) phiRows {
-	return phiRows{phi: row(bt.phi, bt.phiStride, i, bt.phiLen(q, t)), step: bt.phiStep, q: q}
+	return stepRows(bt.phi, bt.phiStride, bt.phiStep, i, q, t)
 }
 
 // phiRows are one example's cost parameters: row t is at phi[t·step:].
