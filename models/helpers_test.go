@@ -7,6 +7,10 @@ package models
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/dilqr/dilqr/internal/fdtest"
 )
 
 // Tolerances. Every comparison uses the mixed error |a − b| / max(1, |b|)
@@ -77,4 +81,51 @@ func scaled(rng *rand.Rand, p []float64) []float64 {
 		out[i] = v * uniform(rng, 0.7, 1.3)
 	}
 	return out
+}
+
+// checkAutoFiniteDifferences checks a model's derivatives at 80 points
+// drawn by sample against central finite differences of its step: [∂f/∂x
+// ∂f/∂u ∂f/∂θ] against differences of Step (and Step against Linearize's
+// next state), and the Lagrangian Hessian rows of τ = (x, u) against
+// differences, over τ, of the exact λᵀ[fx fu ft].
+func checkAutoFiniteDifferences(t *testing.T, dyn Dynamics, seed2 uint64, sample func(rng *rand.Rand, pt int) (x, u, theta []float64)) {
+	t.Helper()
+	d := dyn.Dims()
+	n, m, p := d.N, d.M, d.P
+	nt, nz := n+m, n+m+p
+	ev := dyn.NewEvaluator()
+	rng := rand.New(rand.NewPCG(seed, seed2))
+	var worstJ, worstH float64
+	for pt := 0; pt < 80; pt++ {
+		x, u, theta := sample(rng, pt)
+		lambda := fdtest.NormalsFrom(rng, n)
+		z := slices.Concat(x, u, theta)
+		stepZ := func(y, zz []float64) {
+			xx, uu, tt := splitZ(zz, d)
+			ev.Step(y, xx, uu, tt)
+		}
+		r := evalAll(ev, d, x, u, theta, lambda)
+		if !slices.Equal(r.step, r.next) {
+			t.Errorf("point %d: Step %v and Linearize %v disagree", pt, r.step, r.next)
+		}
+		fdJ := fdtest.CentralJacobian(stepZ, n, z, fdtest.Span(0, nz), fdStep)
+		e, at := fdtest.MaxMixedErr(r.jacobianZ(d), fdJ)
+		worstJ = math.Max(worstJ, e)
+		if e > fdTol {
+			t.Errorf("[fx fu ft] at point %d (x=%v u=%v θ=%v): entry %d err %.3g", pt, x, u, theta, at, e)
+		}
+		// The gradient of λᵀf over z, differenced over τ: row i of the
+		// result approximates ∂²(λᵀf)/∂τ_i∂z, the Hessian's row.
+		gradL := func(g, zz []float64) {
+			xx, uu, tt := splitZ(zz, d)
+			fdtest.MulT(g, evalAll(ev, d, xx, uu, tt, lambda).jacobianZ(d), lambda)
+		}
+		wantH := fdtest.CentralJacobianT(gradL, nz, z, fdtest.Span(0, nt), fdStep)
+		e, at = fdtest.MaxMixedErr(r.h, wantH)
+		worstH = math.Max(worstH, e)
+		if e > fdTol {
+			t.Errorf("LagrangianHessian at point %d: entry %d: got %g, want %g (err %.3g)", pt, at, r.h[at], wantH[at], e)
+		}
+	}
+	t.Logf("largest errors: Jacobian %.2e, Lagrangian Hessian %.2e", worstJ, worstH)
 }

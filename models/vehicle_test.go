@@ -27,45 +27,7 @@ func vehicleSample(rng *rand.Rand) (x, u, theta []float64) {
 // ∂f/∂θ] against differences of Step, and the Lagrangian Hessian rows of
 // τ = (x, u) against differences, over τ, of the exact λᵀ[fx fu ft].
 func TestVehicleFiniteDifferences(t *testing.T) {
-	dyn := NewVehicle()
-	d := dyn.Dims()
-	n, m, p := d.N, d.M, d.P
-	nt, nz := n+m, n+m+p
-	ev := dyn.NewEvaluator()
-	rng := rand.New(rand.NewPCG(seed, 70))
-	var worstJ, worstH float64
-	for pt := 0; pt < 80; pt++ {
-		x, u, theta := vehicleSample(rng)
-		lambda := fdtest.NormalsFrom(rng, n)
-		z := slices.Concat(x, u, theta)
-		stepZ := func(y, zz []float64) {
-			xx, uu, tt := splitZ(zz, d)
-			ev.Step(y, xx, uu, tt)
-		}
-		r := evalAll(ev, d, x, u, theta, lambda)
-		if !slices.Equal(r.step, r.next) {
-			t.Errorf("point %d: Step %v and Linearize %v disagree", pt, r.step, r.next)
-		}
-		fdJ := fdtest.CentralJacobian(stepZ, n, z, fdtest.Span(0, nz), fdStep)
-		e, at := fdtest.MaxMixedErr(r.jacobianZ(d), fdJ)
-		worstJ = math.Max(worstJ, e)
-		if e > fdTol {
-			t.Errorf("[fx fu ft] at point %d (x=%v u=%v θ=%v): entry %d err %.3g", pt, x, u, theta, at, e)
-		}
-		// Row i of the differences of ∇_z(λᵀf) over τ is row i of the
-		// Lagrangian Hessian.
-		gradL := func(g, zz []float64) {
-			xx, uu, tt := splitZ(zz, d)
-			fdtest.MulT(g, evalAll(ev, d, xx, uu, tt, lambda).jacobianZ(d), lambda)
-		}
-		wantH := fdtest.CentralJacobianT(gradL, nz, z, fdtest.Span(0, nt), fdStep)
-		e, at = fdtest.MaxMixedErr(r.h, wantH)
-		worstH = math.Max(worstH, e)
-		if e > fdTol {
-			t.Errorf("LagrangianHessian at point %d: entry %d: got %g, want %g (err %.3g)", pt, at, r.h[at], wantH[at], e)
-		}
-	}
-	t.Logf("largest errors: Jacobian %.2e, Lagrangian Hessian %.2e", worstJ, worstH)
+	checkAutoFiniteDifferences(t, NewVehicle(), 70, func(rng *rand.Rand, _ int) ([]float64, []float64, []float64) { return vehicleSample(rng) })
 }
 
 // TestVehicleStep checks the step against the unicycle's explicit Euler
