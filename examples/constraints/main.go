@@ -115,8 +115,9 @@
 //
 // Exact against fixed-point gradient: no difference in outcome here. On
 // the cart-pole the limit is a linear state bound and the losses vanish
-// at the truth, so both descend to it; the exact gradient reaches a 2–3
-// times smaller error in the same epochs.
+// at the truth, so both descend to it; after 50 epochs the exact
+// gradient's error is 1.3–2.6 times smaller (1.3e-8–1.5e-8 m against
+// 1.7e-8–3.9e-8 m).
 package main
 
 import (
