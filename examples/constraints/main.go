@@ -193,12 +193,9 @@ func configFor(o options) (*config, error) {
 			seeds = "1"
 		}
 	}
-	for _, s := range strings.Split(seeds, ",") {
-		v, err := strconv.ParseUint(strings.TrimSpace(s), 10, 64)
-		if err != nil {
-			return nil, fmt.Errorf("-seeds: %w", err)
-		}
-		c.seeds = append(c.seeds, v)
+	var err error
+	if c.seeds, err = cli.Seeds(seeds); err != nil {
+		return nil, fmt.Errorf("-seeds: %w", err)
 	}
 	if o.vehicleGuess == "" {
 		o.vehicleGuess = "2.0,0.25,0.5"
@@ -220,7 +217,6 @@ func configFor(o options) (*config, error) {
 	if !(c.trackGuess > 0) || math.IsInf(c.trackGuess, 0) {
 		return nil, fmt.Errorf("-track-guess %g: want a positive limit", c.trackGuess)
 	}
-	var err error
 	if c.tasks, err = pick("-tasks", o.tasks, allTasks); err != nil {
 		return nil, err
 	}

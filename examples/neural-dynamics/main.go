@@ -100,7 +100,6 @@ import (
 	"os"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -175,12 +174,9 @@ func configFor(o options) (*config, error) {
 			seeds = "1"
 		}
 	}
-	for _, s := range strings.Split(seeds, ",") {
-		v, err := strconv.ParseUint(strings.TrimSpace(s), 10, 64)
-		if err != nil {
-			return nil, fmt.Errorf("-seeds: %w", err)
-		}
-		c.seeds = append(c.seeds, v)
+	var err error
+	if c.seeds, err = cli.Seeds(seeds); err != nil {
+		return nil, fmt.Errorf("-seeds: %w", err)
 	}
 	for _, s := range strings.Split(o.methods, ",") {
 		s = strings.TrimSpace(s)

@@ -445,19 +445,3 @@ func writeClosedLoopGIF(path string, env *envs.Env, evs map[string]*envs.Evaluat
 	}
 	return os.Rename(f.Name(), path)
 }
-
-// parseSeeds reads a comma-separated list of seeds.
-func parseSeeds(s string) ([]uint64, error) {
-	var out []uint64
-	for _, f := range strings.Split(s, ",") {
-		v, err := strconv.ParseUint(strings.TrimSpace(f), 10, 64)
-		if err != nil {
-			return nil, fmt.Errorf("seed %q: %w", f, err)
-		}
-		if slices.Contains(out, v) {
-			return nil, fmt.Errorf("seed %d listed twice", v)
-		}
-		out = append(out, v)
-	}
-	return out, nil
-}

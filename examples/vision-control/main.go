@@ -291,7 +291,7 @@ func clConfigFor(o options) clConfig {
 // runClosedLoop trains both models for every seed, evaluates them in closed
 // loop and writes the CSV file, the tables and the GIF to o.out.
 func runClosedLoop(o options, stdout, stderr io.Writer) error {
-	seeds, err := parseSeeds(o.seeds)
+	seeds, err := cli.Seeds(o.seeds)
 	if err != nil {
 		return err
 	}
