@@ -107,11 +107,14 @@ func (f NetForm) String() string { return enumName(netFormNames[:], f, "NetForm"
 // the network's, layer by layer: W_l (out × in, row-major), then b_l.
 //
 // Derivatives are computed in closed form through the network: ∂f/∂(x, u)
-// by N+M forward tangents, the Lagrangian Hessian in (x, u) by N+M
-// forward-over-reverse passes, and the parameter contractions the gradient
-// needs (ParamContractor) by one reverse pass over W per step: the cost of
-// the gradient grows linearly in the number of weights, never one
-// evaluation per weight.
+// by the layer Jacobians J_l = ∂h_l/∂(x, u) (N+M forward tangents), the
+// Lagrangian Hessian in (x, u) from them and one reverse pass, and the
+// parameter contractions the gradient needs (ParamContractor) by one more
+// reverse pass over W per step, which reuses the activations, Jacobians
+// and adjoint its evaluator kept from LinearizeHessianTau at the same
+// point: the cost of the gradient grows linearly in the number of
+// weights, never one evaluation per weight. (LagrangianHessian, with its
+// θ columns, takes N+M forward-over-reverse passes.)
 type NeuralDynamics struct {
 	name   string
 	dims   Dims

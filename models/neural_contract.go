@@ -85,7 +85,7 @@ func (e *neuralEval) pointSize() int {
 }
 
 // cacheFloats bounds the memory of an evaluator's cache of points: 8 MiB
-// of float64s (about 480 points at hidden [128, 128], 1900 at [64]).
+// of float64s (about 500 points at hidden [128, 128], 1960 at [64]).
 const cacheFloats = 8 << 20 / 8
 
 // pointCache holds the points LinearizeHessianTau visited, in a ring, so
