@@ -357,3 +357,52 @@ func TestNeuralPointCache(t *testing.T) {
 		})
 	}
 }
+
+// TestNeuralDepths checks LinearizeHessianTau and ContractParams against
+// the general path (ParamJacobian and LagrangianHessian with its θ
+// columns) for networks without a hidden layer, with one, and with three.
+func TestNeuralDepths(t *testing.T) {
+	for _, hidden := range [][]int{{}, {7}, {5, 4, 3}} {
+		t.Run(fmt.Sprint(hidden), func(t *testing.T) {
+			nd, err := NewMLPDynamics(3, 2, hidden, Sigmoid, true, 5)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := nd.Dims()
+			n, m, p, k := d.N, d.M, d.P, d.N+d.M
+			rng := rand.New(rand.NewPCG(31, 32))
+			theta := nd.DefaultParams()
+			for i := range theta {
+				theta[i] += 0.3 * rng.NormFloat64()
+			}
+			x, u, lam := fdtest.NormalsFrom(rng, n), fdtest.NormalsFrom(rng, m), fdtest.NormalsFrom(rng, n)
+			nu, dd := fdtest.NormalsFrom(rng, n), fdtest.NormalsFrom(rng, k)
+			e := nd.NewEvaluator()
+			ft, lh := make([]float64, n*p), make([]float64, k*(k+p))
+			e.ParamJacobian(ft, x, u, theta)
+			e.LagrangianHessian(lh, lam, x, u, theta)
+			want := make([]float64, p)
+			for j := range want {
+				for i := 0; i < n; i++ {
+					want[j] += nu[i] * ft[i*p+j]
+				}
+				for r := 0; r < k; r++ {
+					want[j] += dd[r] * lh[r*(k+p)+k+j]
+				}
+			}
+			pc := e.(ParamContractor)
+			next, fx, fu, h := make([]float64, n), make([]float64, n*n), make([]float64, n*m), make([]float64, k*k)
+			pc.LinearizeHessianTau(next, fx, fu, h, lam, x, u, theta)
+			for r := 0; r < k; r++ {
+				if e, at := fdtest.RelErr(h[r*k:(r+1)*k], lh[r*(k+p):r*(k+p)+k]); !(e <= 1e-12) {
+					t.Errorf("Hessian row %d [%d]: relative error %.2e", r, at, e)
+				}
+			}
+			got := make([]float64, p)
+			pc.ContractParams(got, nu, lam, dd, x, u, theta)
+			if e, at := fdtest.RelErr(got, want); !(e <= 1e-12) {
+				t.Errorf("ContractParams[%d] = %.12g, general path %.12g (relative error %.2e)", at, got[at], want[at], e)
+			}
+		})
+	}
+}
