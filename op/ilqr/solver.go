@@ -391,8 +391,12 @@ func (sv *Solver) check(in Inputs, isolate bool) (batch, error) {
 		return batch{}, badInput("U0 has length %d, want B·T·M=%d", len(in.U0), b*tm)
 	}
 	sv.bad = slices.Grow(sv.bad[:0], b)[:b]
+	var sharedTheta string
+	if bt.thetaStride == 0 {
+		sharedTheta = sv.checkTheta(bt.theta)
+	}
 	for i := range b {
-		why := sv.checkExample(&bt, i)
+		why := sv.checkExample(&bt, i, sharedTheta)
 		if why != "" && !isolate {
 			return batch{}, badInput("example %d: %s", i, why)
 		}
@@ -402,26 +406,40 @@ func (sv *Solver) check(in Inputs, isolate bool) (batch, error) {
 	return bt, nil
 }
 
-// checkExample returns what is wrong with the inputs of example i, or "".
-func (sv *Solver) checkExample(bt *batch, i int) string {
+// checkExample returns what is wrong with the inputs of example i, or "";
+// sharedTheta is checkTheta's verdict on a shared θ (checked once for the
+// batch: a network's θ has thousands of entries).
+func (sv *Solver) checkExample(bt *batch, i int, sharedTheta string) string {
 	n, m, t := sv.dims.N, sv.dims.M, sv.prob.T
-	theta := row(bt.theta, bt.thetaStride, i, sv.dims.P)
+	why := sharedTheta
+	if bt.thetaStride != 0 {
+		why = sv.checkTheta(row(bt.theta, bt.thetaStride, i, sv.dims.P))
+	}
 	switch {
 	case !allFinite(bt.x0[i*n : (i+1)*n]):
 		return "X0 contains NaN or Inf"
-	case !allFinite(theta):
-		return "Theta contains NaN or Inf"
+	case why != "":
+		return why
 	case !allFinite(row(bt.phi, bt.phiStride, i, bt.phiLen(sv.nq, t))):
 		return "Phi contains NaN or Inf"
 	case bt.u0 != nil && !allFinite(bt.u0[i*t*m:(i+1)*t*m]):
 		return "U0 contains NaN or Inf"
+	}
+	return sv.checkExamplePsi(bt, i)
+}
+
+// checkTheta returns what is wrong with one row of θ, or "": not finite,
+// or outside the model's domain (models.ParamChecker).
+func (sv *Solver) checkTheta(theta []float64) string {
+	if !allFinite(theta) {
+		return "Theta contains NaN or Inf"
 	}
 	if pc, ok := sv.prob.Dynamics.(models.ParamChecker); ok {
 		if err := pc.CheckParams(theta); err != nil {
 			return "Theta: " + err.Error()
 		}
 	}
-	return sv.checkExamplePsi(bt, i)
+	return ""
 }
 
 // checkPhi sets bt's view of the cost parameters in: shared or per
