@@ -154,6 +154,7 @@ func (w *workspace) constrainedSweep(r *controlRule) GradStatus {
 	}
 	cs.schur, cs.rhs = cs.schur[:a*a], cs.rhs[:a]
 	copy(cs.hz0, g.hz)
+	lastStep := cs.active[a-1] / c // rows are listed by step
 	clear(g.d[:n])
 	w.sweepForward(nil)
 	w.activeRows(cs.rhs) // C d₀
@@ -162,11 +163,11 @@ func (w *workspace) constrainedSweep(r *controlRule) GradStatus {
 		clear(g.hz)
 		s := rj / c
 		copy(g.hz[s*k:(s+1)*k], cs.jac[rj*k:(rj+1)*k])
-		if !w.rerun(&d, r) {
+		if !w.rerun(&d, r, s) {
 			return GradIndefinite // the first sweep succeeded with the same matrices
 		}
 		clear(g.d[:n])
-		w.sweepForward(nil)
+		w.sweepForwardTo(lastStep)
 		w.activeRowsInto(cs.schur, j, a)
 	}
 	// (−C S) η = C d₀, with −C S symmetric positive definite.
@@ -184,7 +185,7 @@ func (w *workspace) constrainedSweep(r *controlRule) GradStatus {
 		cs.eta[rj] = cs.rhs[j]
 		addRank1(g.hz[s*k:(s+1)*k], cs.jac[rj*k:(rj+1)*k], cs.rhs[j])
 	}
-	if !w.rerun(&d, r) {
+	if !w.rerun(&d, r, w.t-1) {
 		return GradIndefinite
 	}
 	clear(g.d[:n])
@@ -192,13 +193,35 @@ func (w *workspace) constrainedSweep(r *controlRule) GradStatus {
 	return GradOK
 }
 
-// rerun solves the sweep again for the linear term in d.hz with the
-// matrices of the last successful sweep: by the kernel's linearPass when
-// that sweep was unregularized, else by a full backward run.
-func (w *workspace) rerun(d *lqrData, r *controlRule) bool {
+// sweepForwardTo is sweepForward without an affine term, stopped after
+// step last: the columns of the Schur complement need d only up to the
+// last active row.
+func (w *workspace) sweepForwardTo(last int) {
+	g := w.gw
+	n, m := w.n, w.m
+	k := n + m
+	for s := 0; s <= last; s++ {
+		ds := g.d[s*k : (s+1)*k]
+		dx, du := ds[:n], ds[n:]
+		copy(du, g.kff[s*m:(s+1)*m])
+		addAv(du, g.kfb[s*m*n:(s+1)*m*n], dx, m, n)
+		if s < last {
+			nx := g.d[(s+1)*k : (s+1)*k+n]
+			clear(nx)
+			addAv(nx, w.fx[s*n*n:(s+1)*n*n], dx, n, n)
+			addAv(nx, w.fu[s*n*m:(s+1)*n*m], du, n, m)
+		}
+	}
+}
+
+// rerun solves the sweep again for the linear term in d.hz, zero after
+// step last, with the matrices of the last successful sweep: by the
+// kernel's linearPass when that sweep was unregularized, else by a full
+// backward run.
+func (w *workspace) rerun(d *lqrData, r *controlRule, last int) bool {
 	g := w.gw
 	if r.mu == 0 {
-		w.lqr.linearPass(d, g.con.factors, g.kfb, g.kff)
+		w.lqr.linearPass(d, g.con.factors, g.kfb, g.kff, last)
 		return true
 	}
 	_, _, ok := w.lqr.backward(d, r, g.kfb, g.kff)

@@ -291,15 +291,17 @@ func (k *lqrKernel) heldStep(r *controlRule, t int, kt []float64) ([]int, []floa
 }
 
 // linearPass reruns the held rule's recursion (μ = 0) for the linear term
-// d.hz with the gains kfb and the factors f of a backward run on the same
-// matrices, and writes the feedforward gains into kff: O(T·(N+M)·N) per
-// run instead of backward's O(T·(N+M)³). With K_f = −Q_ff⁻¹Q_ux,f the
-// value gradient is v′ = q_x + Q_uxᵀk = q_x + Kᵀq_u.
-func (k *lqrKernel) linearPass(d *lqrData, f *heldFactors, kfb, kff []float64) {
+// d.hz, which must be zero after step last, with the gains kfb and the
+// factors f of a backward run on the same matrices, and writes the
+// feedforward gains into kff: O(last·(N+M)·N) per run instead of
+// backward's O(T·(N+M)³). With K_f = −Q_ff⁻¹Q_ux,f the value gradient is
+// v′ = q_x + Q_uxᵀk = q_x + Kᵀq_u; after step last it and k are zero.
+func (k *lqrKernel) linearPass(d *lqrData, f *heldFactors, kfb, kff []float64, last int) {
 	n, m := k.n, k.m
 	kk := n + m
 	clear(k.vx)
-	for t := k.t - 1; t >= 0; t-- {
+	clear(kff[(last+1)*m:])
+	for t := last; t >= 0; t-- {
 		copy(k.q, d.hz[t*kk:(t+1)*kk])
 		if t < k.t-1 {
 			fx, fu := d.fx[t*n*n:(t+1)*n*n], d.fu[t*n*m:(t+1)*n*m]
