@@ -35,6 +35,8 @@
 //     (Bogdanov 2004), in the same discrete-time style.
 //   - NewLinear: x′ = A x + B u with learnable A and B.
 //   - NewRocket: a planar rocket with gimbaled thrust, for landing.
+//   - NewVehicle: a planar kinematic unicycle (position, heading, speed;
+//     acceleration and yaw rate), for driving around obstacles.
 //   - NewAuto: any model given by one generic step function.
 //   - NewMLPDynamics and NewResidualDynamics: a perceptron as the model,
 //     x′ = x + N([x; u]; W), or x′ = f(x, u; θ) + N([x; u]; W) on any model,
@@ -54,8 +56,17 @@
 // full Q, mpc.pytorch's QuadCost(C, c)), GoalCost
 // (‖w ⊙ (τ − τ_goal)‖², the paper's form, with ToQuad mapping it onto
 // QuadCost), and AutoCost for any generic cost function. PendulumTask,
-// CartpoleTask, DoublePendulumTask and RocketTask bundle a model with its
-// default cost and control bounds (TaskByName finds them by name).
+// CartpoleTask, DoublePendulumTask, RocketTask and VehicleTask bundle a
+// model with its default cost and control bounds (TaskByName finds them by
+// name).
+//
+// Path constraints c(x, u; ψ) ≤ 0 (Constraint, ConstraintEvaluator: c,
+// ∂c/∂τ, Σ wᵢ∇²cᵢ, ∂c/∂ψ and Σ wᵢ∂²cᵢ/∂τ∂ψ) go in a Task's Constraint:
+// StateBounds (lower ≤ x ≤ upper, ±Inf for a free entry; the helpers
+// PendulumSpeedLimit and CartpoleTrackLimit), CircleObstacle (a disc a
+// planar point must stay out of; VehicleTask has one) and
+// NewAutoConstraint for any constraint written once generically, with
+// derivatives by hyper-dual numbers like AutoCost's.
 //
 // # Adding a model
 //
