@@ -27,7 +27,8 @@
 //
 // # Parameters of the planner
 //
-// θ and the cost parameters are two blocks, each described by a ParamSpec:
+// θ, the cost parameters and (for a constrained task) the constraint's ψ
+// are blocks, each described by a ParamSpec:
 // Fixed (a constant), Learned (a node the layer owns, listed by
 // Learnables, saved by Save) or External (a node computed upstream, e.g. by
 // an MLP). Constraints are kept by reparameterisation, never by clipping:
