@@ -156,7 +156,7 @@ func (w *workspace) constrainedSweep(r *controlRule) GradStatus {
 	copy(cs.hz0, g.hz)
 	lastStep := cs.active[a-1] / c // rows are listed by step
 	clear(g.d[:n])
-	w.sweepForward(nil)
+	w.sweepForwardTo(nil, lastStep)
 	w.activeRows(cs.rhs) // C d₀
 	d := lqrData{fx: w.fx, fu: w.fu, hzz: g.h, hz: g.hz}
 	for j, rj := range cs.active {
@@ -167,7 +167,7 @@ func (w *workspace) constrainedSweep(r *controlRule) GradStatus {
 			return GradIndefinite // the first sweep succeeded with the same matrices
 		}
 		clear(g.d[:n])
-		w.sweepForwardTo(lastStep)
+		w.sweepForwardTo(nil, lastStep)
 		w.activeRowsInto(cs.schur, j, a)
 	}
 	// (−C S) η = C d₀, with −C S symmetric positive definite.
@@ -191,27 +191,6 @@ func (w *workspace) constrainedSweep(r *controlRule) GradStatus {
 	clear(g.d[:n])
 	w.sweepForward(nil)
 	return GradOK
-}
-
-// sweepForwardTo is sweepForward without an affine term, stopped after
-// step last: the columns of the Schur complement need d only up to the
-// last active row.
-func (w *workspace) sweepForwardTo(last int) {
-	g := w.gw
-	n, m := w.n, w.m
-	k := n + m
-	for s := 0; s <= last; s++ {
-		ds := g.d[s*k : (s+1)*k]
-		dx, du := ds[:n], ds[n:]
-		copy(du, g.kff[s*m:(s+1)*m])
-		addAv(du, g.kfb[s*m*n:(s+1)*m*n], dx, m, n)
-		if s < last {
-			nx := g.d[(s+1)*k : (s+1)*k+n]
-			clear(nx)
-			addAv(nx, w.fx[s*n*n:(s+1)*n*n], dx, n, n)
-			addAv(nx, w.fu[s*n*m:(s+1)*n*m], du, n, m)
-		}
-	}
 }
 
 // rerun solves the sweep again for the linear term in d.hz, zero after

@@ -439,16 +439,21 @@ func (w *workspace) stageDerivatives(sol *solution, theta []float64, phi phiRows
 
 // sweepForward rolls the sweep's policy out of the initial state in
 // g.d[:N]: d_u = K d_x + k, d_x' = A d_x + B d_u (+ c_t when c is not nil).
-func (w *workspace) sweepForward(c []float64) {
+func (w *workspace) sweepForward(c []float64) { w.sweepForwardTo(c, w.t-1) }
+
+// sweepForwardTo is sweepForward stopped after step last (the columns of
+// the constrained sweep's Schur complement need d only up to the last
+// active row).
+func (w *workspace) sweepForwardTo(c []float64, last int) {
 	g := w.gw
-	n, m, t := w.n, w.m, w.t
+	n, m := w.n, w.m
 	k := n + m
-	for s := 0; s < t; s++ {
+	for s := 0; s <= last; s++ {
 		ds := g.d[s*k : (s+1)*k]
 		dx, du := ds[:n], ds[n:]
 		copy(du, g.kff[s*m:(s+1)*m])
 		addAv(du, g.kfb[s*m*n:(s+1)*m*n], dx, m, n)
-		if s < t-1 {
+		if s < last {
 			nx := g.d[(s+1)*k : (s+1)*k+n]
 			clear(nx)
 			if c != nil {
