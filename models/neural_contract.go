@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"unsafe"
 
+	"gonum.org/v1/gonum/blas/blas64"
 	"gonum.org/v1/gonum/floats"
 )
 
@@ -221,11 +222,8 @@ func (e *neuralEval) jacobians(p *netPoint, theta, w1t []float64) {
 			}
 		}
 		jt := p.jt[l]
-		for i := 0; i < out; i++ {
-			wr := w[i*in : (i+1)*in]
-			for c := 0; c < k; c++ {
-				jt[c*out+i] = dot64(wr, g[c*in:(c+1)*in])
-			}
+		for c := 0; c < k; c++ { // row c of J_lᵀ is W_l times row c of G
+			matVec(jt[c*out:(c+1)*out], w, g[c*in:(c+1)*in], 0)
 		}
 	}
 }
@@ -241,12 +239,7 @@ func (e *neuralEval) adjoint(p *netPoint, lambda, x, u, theta []float64) {
 		in, out := sz[l-1], sz[l]
 		w, _ := e.layer(theta, l)
 		bar := p.bar[l-1]
-		clear(bar)
-		for i := 0; i < out; i++ {
-			if v := g[i]; v != 0 {
-				floats.AddScaled(bar, v, w[i*in:(i+1)*in])
-			}
-		}
+		matTVec(bar, w[:in*out], g[:out])
 		if l > 2 {
 			gg := e.atb[l-1]
 			floats.MulTo(gg, p.d1[l-1], bar)
@@ -352,19 +345,14 @@ func (e *neuralEval) contractNet(dW []float64, p *netPoint, nu, lambda, d, theta
 	L := len(sz) - 1
 	for l := 1; l < L; l++ { // ḣ_l = J_l d, ȧ_l = σ′ ⊙ ḣ_l
 		hl := sz[l]
-		ht, jt := e.ht[l], p.jt[l]
-		clear(ht)
-		for c, v := range d[:k] {
-			if v != 0 {
-				floats.AddScaled(ht, v, jt[c*hl:(c+1)*hl])
-			}
-		}
+		ht := e.ht[l]
+		matTVec(ht, p.jt[l][:k*hl], d[:k])
 		floats.MulTo(e.at[l], p.d1[l], ht)
 	}
 	hb := e.ab[L]
 	copy(hb, nu)
 	for l := L; l >= 1; l-- {
-		in, out := sz[l-1], sz[l]
+		out := sz[l]
 		htb := lambda
 		if l < L {
 			htb = e.atb[l]
@@ -382,12 +370,7 @@ func (e *neuralEval) contractNet(dW []float64, p *netPoint, nu, lambda, d, theta
 		}
 		w, _ := e.layer(theta, l)
 		pa := e.abA[l-1]
-		clear(pa)
-		for i := 0; i < out; i++ {
-			if v := hb[i]; v != 0 {
-				floats.AddScaled(pa, v, w[i*in:(i+1)*in])
-			}
-		}
+		matTVec(pa, w, hb[:out])
 		hb = e.ab[l-1]
 		pa = pa[:len(hb)]
 		d1, d2, ht, bar := p.d1[l-1][:len(pa)], p.d2[l-1][:len(pa)], e.ht[l-1][:len(pa)], p.bar[l-1][:len(pa)]
@@ -398,10 +381,14 @@ func (e *neuralEval) contractNet(dW []float64, p *netPoint, nu, lambda, d, theta
 }
 
 // addOuter2 adds s tᵀ + u vᵀ to g (len(s) × len(t), row-major): rows of a
-// few entries in one loop, longer ones by gonum's assembly axpy.
+// few entries in one loop; many long rows by gonum's BLAS (two Dger, whose
+// assembly kernel updates four rows at a time: ContractParams is 1.15×
+// faster with it at hidden [128, 128]), a few long ones by its axpy (Dger
+// costs more there: 1.05× at [64], whose output layer has N rows).
 func addOuter2(g, s, t, u, v []float64) {
 	in := len(t)
-	if in < 16 {
+	switch {
+	case in < 16:
 		v = v[:in]
 		u = u[:len(s)]
 		for i, si := range s {
@@ -411,15 +398,19 @@ func addOuter2(g, s, t, u, v []float64) {
 				gr[j] += si*tj + ui*v[j]
 			}
 		}
-		return
-	}
-	for i, si := range s {
-		gr := g[i*in : (i+1)*in]
-		if si != 0 {
-			floats.AddScaled(gr, si, t)
-		}
-		if ui := u[i]; ui != 0 {
-			floats.AddScaled(gr, ui, v)
+	case len(s) >= 16:
+		a := blas64.General{Rows: len(s), Cols: in, Stride: in, Data: g}
+		blas64.Ger(1, blas64.Vector{N: len(s), Inc: 1, Data: s}, blas64.Vector{N: in, Inc: 1, Data: t}, a)
+		blas64.Ger(1, blas64.Vector{N: len(s), Inc: 1, Data: u}, blas64.Vector{N: in, Inc: 1, Data: v}, a)
+	default:
+		for i, si := range s {
+			gr := g[i*in : (i+1)*in]
+			if si != 0 {
+				floats.AddScaled(gr, si, t)
+			}
+			if ui := u[i]; ui != 0 {
+				floats.AddScaled(gr, ui, v)
+			}
 		}
 	}
 }

@@ -360,9 +360,11 @@ func TestNeuralPointCache(t *testing.T) {
 
 // TestNeuralDepths checks LinearizeHessianTau and ContractParams against
 // the general path (ParamJacobian and LagrangianHessian with its θ
-// columns) for networks without a hidden layer, with one, and with three.
+// columns) for networks without a hidden layer, with one, and with three,
+// and with two layers wide enough (16 or more) for the BLAS kernels of the
+// weight gradient (addOuter2's Dger and axpy paths).
 func TestNeuralDepths(t *testing.T) {
-	for _, hidden := range [][]int{{}, {7}, {5, 4, 3}} {
+	for _, hidden := range [][]int{{}, {7}, {5, 4, 3}, {20, 24}} {
 		t.Run(fmt.Sprint(hidden), func(t *testing.T) {
 			nd, err := NewMLPDynamics(3, 2, hidden, Sigmoid, true, 5)
 			if err != nil {

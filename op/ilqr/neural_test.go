@@ -1,6 +1,7 @@
 package ilqr_test
 
 import (
+	"math"
 	"slices"
 	"testing"
 
@@ -127,4 +128,70 @@ func sumRowsOf(g []float64, k int) []float64 {
 		out[i%k] += v
 	}
 	return out
+}
+
+// TestGradientNeuralWorkers checks that the gradient through network
+// dynamics wide enough for the evaluator's BLAS kernels (hidden [20, 24]:
+// Dgemv for every layer, Dger for the 24×20 weight gradient) is the same
+// to the bit with one worker and with two, and that a Solver reused for
+// the same call allocates nothing (the evaluators' point caches are grown
+// by the first calls).
+func TestGradientNeuralWorkers(t *testing.T) {
+	task := models.PendulumTask()
+	dyn, err := models.NewMLPDynamics(3, 1, []int{20, 24}, models.Tanh, true, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	task.Dynamics = dyn
+	task.Lower, task.Upper = []float64{-1}, []float64{1}
+	prob := ilqr.Problem{Task: task, T: 10}
+	const b = 6
+	var x0 []float64
+	for i := range b {
+		x0 = append(x0, fdtest.AngleState(0.1*float64(i)-0.3, 0.05*float64(i))...)
+	}
+	in := ilqr.Inputs{X0: x0}
+	wx, wu := gradWeights(13, b*prob.T, 3, 1)
+	opt := ilqr.GradOptions{Unconverged: ilqr.GradientAnyway} // the same formula whatever the solve did
+	var grads [2]ilqr.Grads
+	for w := range 2 {
+		sv, err := ilqr.NewSolver(prob, &ilqr.Settings{Workers: w + 1, MaxIter: 20})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var r ilqr.Result
+		if err := sv.Solve(&r, in); err != nil {
+			t.Fatal(err)
+		}
+		g := &grads[w]
+		if err := sv.Gradient(g, &r, in, wx, wu, opt); err != nil {
+			t.Fatal(err)
+		}
+		for i, st := range g.Status {
+			if st != ilqr.GradOK {
+				t.Fatalf("Workers=%d: example %d: gradient status %v", w+1, i, st)
+			}
+		}
+		if w > 0 {
+			continue
+		}
+		allocs := testing.AllocsPerRun(5, func() {
+			if err := sv.Gradient(g, &r, in, wx, wu, opt); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if allocs != 0 {
+			t.Errorf("%v allocations per Gradient with reused Grads and Workers=1, want 0", allocs)
+		}
+	}
+	for _, f := range []struct {
+		name string
+		a, b []float64
+	}{{"X0", grads[0].X0, grads[1].X0}, {"Theta", grads[0].Theta, grads[1].Theta}, {"Phi", grads[0].Phi, grads[1].Phi}} {
+		for i := range f.a {
+			if math.Float64bits(f.a[i]) != math.Float64bits(f.b[i]) {
+				t.Fatalf("dL/d%s[%d]: %.17g with one worker, %.17g with two", f.name, i, f.a[i], f.b[i])
+			}
+		}
+	}
 }
