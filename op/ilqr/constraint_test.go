@@ -376,3 +376,41 @@ func TestConstrainedNoAllocation(t *testing.T) {
 		t.Errorf("%.0f allocations per solve and gradient", a)
 	}
 }
+
+// TestConstrainedWeaklyActive sets the speed limit to the largest speed of
+// the unconstrained solution: the limit is then met with equality at a
+// zero multiplier, strict complementarity fails, and the gradient says
+// so (GradWeaklyActive) while giving the one-sided derivative that holds
+// no row, here the unconstrained problem's.
+func TestConstrainedWeaklyActive(t *testing.T) {
+	free := ilqr.Problem{Task: models.PendulumTask(), T: 20}
+	x0 := fdtest.AngleState(3.0, 0.3)
+	_, rf := solveConverged(t, free, &conTight, ilqr.Inputs{X0: x0})
+	var wmax float64
+	for s := 1; s < 20; s++ {
+		wmax = max(wmax, math.Abs(rf.X[s*3+2]))
+	}
+	c := pendulumSpeedCase(t, 20, 3.0, 0.3, wmax)
+	sv, r := solveConverged(t, c.prob, &conTight, c.in)
+	if countActive(r.Mult) != 0 {
+		t.Fatalf("%d rows with positive multipliers; want none", countActive(r.Mult))
+	}
+	wx, wu := gradWeights(7, 20, 3, 1)
+	var g, gf ilqr.Grads
+	if err := sv.Gradient(&g, r, c.in, wx, wu, ilqr.GradOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	svf, err := ilqr.NewSolver(free, &conTight)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svf.Gradient(&gf, rf, ilqr.Inputs{X0: x0}, wx, wu, ilqr.GradOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if g.Status[0] != ilqr.GradWeaklyActive {
+		t.Errorf("gradient status %v, want %v", g.Status[0], ilqr.GradWeaklyActive)
+	}
+	if e, j := fdtest.RelErr(g.X0, gf.X0); e > 1e-9 {
+		t.Errorf("dL/dx0[%d] = %g, unconstrained %g (relative error %.2g)", j, g.X0[j], gf.X0[j], e)
+	}
+}
