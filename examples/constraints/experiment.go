@@ -42,6 +42,7 @@ type config struct {
 	lrFinal      float64 // the learning rates fall by a cosine to this fraction
 	vehicleGuess []float64
 	trackGuess   float64
+	restarts     int // first guesses per constraint learner: the given one, then drawn
 	trainSetting ilqr.Settings
 }
 
@@ -98,6 +99,7 @@ type learner struct {
 	psiMethod bool
 	w         []float64
 	nq        int // length of q
+	runs      int // training runs made so far
 }
 
 // newLearner returns method's planner at its starting point.
@@ -281,6 +283,7 @@ type outcome struct {
 	failures  int
 	trainFail int // training solves not stationary, summed over epochs
 	gradZero  int // training gradients not given, summed over epochs
+	restart   int // the first guess the kept run started from (0: the given one)
 	testX     []float64
 	seconds   float64
 }
@@ -300,28 +303,28 @@ func runOne(ctx context.Context, s *setup, method string, c *config, d *data, se
 	}
 	o := &outcome{task: s.name, method: method, seed: seed}
 	if trained(method) {
-		lr := s.lrPsi
-		if !l.psiMethod {
-			lr = s.lrCost
+		restarts := 1
+		if l.psiMethod {
+			restarts = max(c.restarts, 1)
 		}
-		tr := newTrainer(l, d.train, lr)
-		for e := 0; e <= c.epochs; e++ {
-			if err := ctx.Err(); err != nil {
+		// Restart r > 0 starts from a guess drawn from PCG stream
+		// (seed, 10+r); the run with the lowest final training loss is
+		// kept (the held-out starts play no part in the choice).
+		var best *trainRun
+		for r := range restarts {
+			if r > 0 {
+				l.w = s.guess(rand.New(rand.NewPCG(seed, uint64(10+r))))
+			}
+			run, err := trainFrom(ctx, l, d, c, seed, log)
+			if err != nil {
 				return nil, err
 			}
-			if e > 0 {
-				tr.opt.LR = lr * train.CosineDecay(e, c.epochs, c.lrFinal)
+			if best == nil || run.final() < best.final() {
+				best = run
 			}
-			row, err := tr.step(e, e < c.epochs)
-			if err != nil {
-				return nil, fmt.Errorf("%s %s epoch %d: %w", s.name, method, e, err)
-			}
-			o.curve = append(o.curve, row)
-			o.trainFail += row.unstat
-			o.gradZero += row.gradZeroed
-			fmt.Fprintf(log, "  %s %-11s seed %d epoch %3d  loss %-10.4g ψ error %-8.3g k %.4f  unstationary %d, gradients zeroed %d\n",
-				s.name, method, seed, e, row.loss, row.psiErr, row.k, row.unstat, row.gradZeroed)
 		}
+		l.w = best.w
+		o.curve, o.trainFail, o.gradZero, o.restart = best.curve, best.trainFail, best.gradZero, best.restart
 	}
 	o.k = l.k()
 	o.psiErr, o.centreErr, o.radiusErr = math.NaN(), math.NaN(), math.NaN()
@@ -337,6 +340,51 @@ func runOne(ctx context.Context, s *setup, method string, c *config, d *data, se
 	}
 	o.seconds = time.Since(start).Seconds()
 	return o, nil
+}
+
+// trainRun is one training run of a learner from one first guess.
+type trainRun struct {
+	restart             int
+	curve               []epochRow
+	w                   []float64 // the final parameters
+	trainFail, gradZero int
+}
+
+// final is the run's training loss at its final parameters.
+func (r *trainRun) final() float64 { return r.curve[len(r.curve)-1].loss }
+
+// nextRestart numbers l's training runs: 0 for the first.
+func (l *learner) nextRestart() int { l.runs++; return l.runs - 1 }
+
+// trainFrom trains l from its current parameters (c.epochs full-batch Adam
+// steps, the learning rate falling by a cosine to c.lrFinal of its start).
+func trainFrom(ctx context.Context, l *learner, d *data, c *config, seed uint64, log io.Writer) (*trainRun, error) {
+	s, method := l.s, l.method
+	lr := s.lrPsi
+	if !l.psiMethod {
+		lr = s.lrCost
+	}
+	run := &trainRun{restart: l.nextRestart()}
+	tr := newTrainer(l, d.train, lr)
+	for e := 0; e <= c.epochs; e++ {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if e > 0 {
+			tr.opt.LR = lr * train.CosineDecay(e, c.epochs, c.lrFinal)
+		}
+		row, err := tr.step(e, e < c.epochs)
+		if err != nil {
+			return nil, fmt.Errorf("%s %s epoch %d: %w", s.name, method, e, err)
+		}
+		run.curve = append(run.curve, row)
+		run.trainFail += row.unstat
+		run.gradZero += row.gradZeroed
+		fmt.Fprintf(log, "  %s %-11s seed %d start %d epoch %3d  loss %-10.4g ψ error %-8.3g k %.4f  unstationary %d, gradients zeroed %d\n",
+			s.name, method, seed, run.restart, e, row.loss, row.psiErr, row.k, row.unstat, row.gradZeroed)
+	}
+	run.w = slices.Clone(l.w)
+	return run, nil
 }
 
 // evaluate plans l from the held-out starts with the expert's settings

@@ -34,7 +34,7 @@ var colours = map[string]color.RGBA{
 }
 
 // csvHeader is the header of the per-run CSV.
-const csvHeader = "task,method,seed,k,psi_error,centre_error,radius_error,test_imitation,max_violation,frac_violating,test_failures,train_unstationary,train_grads_zeroed,seconds"
+const csvHeader = "task,method,seed,k,psi_error,centre_error,radius_error,test_imitation,max_violation,frac_violating,test_failures,train_unstationary,train_grads_zeroed,restart,seconds"
 
 // g6 formats v for a CSV cell: empty for NaN.
 func g6(v float64) string {
@@ -59,7 +59,7 @@ func writeCSV(path string, outs []*outcome) error {
 	for _, o := range outs {
 		recs = append(recs, []string{o.task, o.method, strconv.FormatUint(o.seed, 10), joinK(o.k),
 			g6(o.psiErr), g6(o.centreErr), g6(o.radiusErr), g6(o.test), g6(o.maxViol), g6(o.fracViol),
-			strconv.Itoa(o.failures), strconv.Itoa(o.trainFail), strconv.Itoa(o.gradZero), strconv.FormatFloat(o.seconds, 'f', 1, 64)})
+			strconv.Itoa(o.failures), strconv.Itoa(o.trainFail), strconv.Itoa(o.gradZero), strconv.Itoa(o.restart), strconv.FormatFloat(o.seconds, 'f', 1, 64)})
 	}
 	return cli.WriteCSV(path, strings.Split(csvHeader, ","), recs)
 }

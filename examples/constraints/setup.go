@@ -37,6 +37,8 @@ type setup struct {
 	psiGrad func(dst, g []float64)
 	// project moves k back into the constraint's domain after a step.
 	project func(k []float64)
+	// guess draws another first guess of k, for a restart.
+	guess func(rng *rand.Rand) []float64
 	// start draws one initial state.
 	start func(rng *rand.Rand) []float64
 	// wu weighs the controls' mean square error against the states' in
@@ -71,6 +73,11 @@ func newVehicleSetup() *setup {
 			}
 		},
 		project: func(k []float64) { k[2] = max(k[2], 0.05) },
+		// Restarts: a disc of the first guess's radius centred anywhere
+		// between the starts and the goal, within 1 m of the line.
+		guess: func(rng *rand.Rand) []float64 {
+			return []float64{uniform(rng, 1, 4), uniform(rng, -1, 1), vehicleGuess[2]}
+		},
 		start: func(rng *rand.Rand) []float64 {
 			y := uniform(rng, 0.3, 0.7)
 			if rng.IntN(2) == 0 {
@@ -114,6 +121,7 @@ func newCartpoleSetup() (*setup, error) {
 		// ψ_0 = −s and ψ_5 = s.
 		psiGrad: func(dst, g []float64) { dst[0] += g[5] - g[0] },
 		project: func(k []float64) { k[0] = max(k[0], 0.05) },
+		guess:   func(rng *rand.Rand) []float64 { return []float64{uniform(rng, 0.5, 1.5)} },
 		start: func(rng *rand.Rand) []float64 {
 			th := uniform(rng, 0.3, 0.9)
 			if rng.IntN(2) == 0 {
