@@ -35,8 +35,10 @@ var augmentSchedule = [...]float64{1, 1e2, 1e4, 1e6}
 
 // augmentedSweep runs the held-rule sweep on d, adding ρ CᵀC of the active
 // rows to the stage Hessians while it is indefinite (see augmentSchedule),
-// then falls back to heldSweep's policy.
-func (w *workspace) augmentedSweep(d *lqrData, policy IndefinitePolicy) GradStatus {
+// then falls back to heldSweep's policy. With rows held at C d = e
+// (e nil: zero) the augmented problem keeps the solution when −ρ Cᵀe is
+// added to the linear term too, which it does.
+func (w *workspace) augmentedSweep(d *lqrData, policy IndefinitePolicy, e []float64) GradStatus {
 	g := w.gw
 	r := controlRule{held: g.held, keep: g.con.factors}
 	if _, _, ok := w.lqr.backward(d, &r, g.kfb, g.kff); ok || len(g.con.active) == 0 {
@@ -48,7 +50,7 @@ func (w *workspace) augmentedSweep(d *lqrData, policy IndefinitePolicy) GradStat
 	}
 	prev := 0.0
 	for _, rho := range augmentSchedule {
-		w.augmentActive(rho - prev)
+		w.augmentActive(rho-prev, d.hz, e)
 		prev = rho
 		if _, _, ok := w.lqr.backward(d, &r, g.kfb, g.kff); ok {
 			g.mu = 0
@@ -59,13 +61,16 @@ func (w *workspace) augmentedSweep(d *lqrData, policy IndefinitePolicy) GradStat
 }
 
 // augmentActive adds ρ c_iᵀc_i (c_i the row's Jacobian) of every active
-// row to its step's Hessian.
-func (w *workspace) augmentActive(rho float64) {
+// row to its step's Hessian, and −ρ e_i c_i to its linear term in hz.
+func (w *workspace) augmentActive(rho float64, hz, e []float64) {
 	g, cs := w.gw, w.gw.con
 	k, c := w.n+w.m, w.al.c
-	for _, ri := range cs.active {
+	for j, ri := range cs.active {
 		s := ri / c
 		h, ji := g.h[s*k*k:(s+1)*k*k], cs.jac[ri*k:(ri+1)*k]
+		if e != nil {
+			addRank1(hz[s*k:(s+1)*k], ji, -rho*e[j])
+		}
 		for a, ja := range ji {
 			if ja != 0 {
 				addRank1(h[a*k:(a+1)*k], ji, rho*ja)
@@ -87,6 +92,7 @@ type conScratch struct {
 	hz0        []float64 // T×K: −ḡ
 	active     []int     // t·C+i of the active rows
 	schur, rhs []float64 // a×a, a (grown as needed)
+	e          []float64 // a: the rows' targets of a tangent (grown as needed)
 	factors    *heldFactors
 }
 
@@ -133,20 +139,28 @@ func (w *workspace) constraintDerivatives(sol *solution, mult []float64, implici
 	return weak
 }
 
-// constrainedSweep solves the sensitivity LQR with the active rows held
-// (see the top of this file), given the held-rule kernel's first sweep on
-// g.hz = −ḡ with rule r. It leaves the solution in g.d, the linear term
-// −ḡ + Cᵀη in g.hz and η in the scratch; GradDependent when the active
-// rows are dependent on the free variables.
-func (w *workspace) constrainedSweep(r *controlRule) GradStatus {
+// constrainedSweep solves the sensitivity LQR with the active rows held,
+// C d = e (see the top of this file), given the held-rule kernel's first
+// sweep with rule r on the linear term in g.hz and the affine dynamics
+// term aff (nil: none), from the initial state x0 (nil: zero); e nil is
+// zero. It leaves the solution in g.d, the linear term plus Cᵀη in g.hz
+// and η in the scratch; GradDependent when the active rows are dependent
+// on the free variables.
+func (w *workspace) constrainedSweep(r *controlRule, x0, aff, e []float64) GradStatus {
 	g, cs := w.gw, w.gw.con
 	n, m, c := w.n, w.m, w.al.c
 	k := n + m
 	a := len(cs.active)
 	clear(cs.eta)
-	if a == 0 {
+	start := func() { // d's initial state
 		clear(g.d[:n])
-		w.sweepForward(nil)
+		if x0 != nil {
+			copy(g.d[:n], x0)
+		}
+	}
+	if a == 0 {
+		start()
+		w.sweepForward(aff)
 		return GradOK
 	}
 	if cap(cs.schur) < a*a {
@@ -155,9 +169,14 @@ func (w *workspace) constrainedSweep(r *controlRule) GradStatus {
 	cs.schur, cs.rhs = cs.schur[:a*a], cs.rhs[:a]
 	copy(cs.hz0, g.hz)
 	lastStep := cs.active[a-1] / c // rows are listed by step
-	clear(g.d[:n])
-	w.sweepForwardTo(nil, lastStep)
-	w.activeRows(cs.rhs) // C d₀
+	start()
+	w.sweepForwardTo(aff, lastStep)
+	w.activeRows(cs.rhs) // C d₀, then C d₀ − e
+	if e != nil {
+		for i := range cs.rhs {
+			cs.rhs[i] -= e[i]
+		}
+	}
 	d := lqrData{fx: w.fx, fu: w.fu, hzz: g.h, hz: g.hz}
 	for j, rj := range cs.active {
 		clear(g.hz)
@@ -185,21 +204,22 @@ func (w *workspace) constrainedSweep(r *controlRule) GradStatus {
 		cs.eta[rj] = cs.rhs[j]
 		addRank1(g.hz[s*k:(s+1)*k], cs.jac[rj*k:(rj+1)*k], cs.rhs[j])
 	}
+	d.c = aff
 	if !w.rerun(&d, r, w.t-1) {
 		return GradIndefinite
 	}
-	clear(g.d[:n])
-	w.sweepForward(nil)
+	start()
+	w.sweepForward(aff)
 	return GradOK
 }
 
 // rerun solves the sweep again for the linear term in d.hz, zero after
 // step last, with the matrices of the last successful sweep: by the
-// kernel's linearPass when that sweep was unregularized, else by a full
-// backward run.
+// kernel's linearPass when that sweep was unregularized and there is no
+// affine term, else by a full backward run.
 func (w *workspace) rerun(d *lqrData, r *controlRule, last int) bool {
 	g := w.gw
-	if r.mu == 0 {
+	if r.mu == 0 && d.c == nil { // linearPass has no affine term
 		w.lqr.linearPass(d, g.con.factors, g.kfb, g.kff, last)
 		return true
 	}

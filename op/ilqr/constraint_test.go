@@ -414,3 +414,112 @@ func TestConstrainedWeaklyActive(t *testing.T) {
 		t.Errorf("dL/dx0[%d] = %g, unconstrained %g (relative error %.2g)", j, g.X0[j], gf.X0[j], e)
 	}
 }
+
+// TestConstrainedJVP checks the tangent of the constrained solution along
+// a random direction in (x0, θ, φ, ψ): against the gradient (the two are
+// transposes, ⟨dL/dinputs, dir⟩ = ⟨(wx, wu), tangent⟩ to round-off) and
+// against central differences of re-solved problems along the direction.
+func TestConstrainedJVP(t *testing.T) {
+	for _, c := range []constrainedCase{
+		pendulumSpeedCase(t, 20, 3.0, 0.3, 0.6),
+		pendulumSpeedCase(t, 20, 3.0, 0.3, 1.0), // controls on their bounds too
+		cartpoleTrackCase(t, 15, 0.4),
+		vehicleObstacleCase(30),
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			// Bounds 0.1% inside the task's, so that the differences can
+			// move them both ways within the models' internal clamps.
+			c.in.Lower, c.in.Upper = nil, nil
+			for j := range c.prob.Lower {
+				c.in.Lower = append(c.in.Lower, 0.999*c.prob.Lower[j])
+				c.in.Upper = append(c.in.Upper, 0.999*c.prob.Upper[j])
+			}
+			sv, r := solveConstrained(t, c)
+			rng := nameSeed(c.name)
+			dir := ilqr.Direction{
+				X0:    fdtest.Normals(rng, len(c.in.X0)),
+				Theta: fdtest.Normals(rng+1, len(c.in.Theta)),
+				Phi:   fdtest.Normals(rng+2, len(c.in.Phi)),
+				Psi:   make([]float64, len(c.in.Psi)),
+				Lower: fdtest.Normals(rng+4, len(c.prob.Lower)),
+				Upper: fdtest.Normals(rng+5, len(c.prob.Upper)),
+			}
+			for j, v := range fdtest.Normals(rng+3, len(c.psiCols)) {
+				dir.Psi[c.psiCols[j]] = v
+			}
+			// Each entry's step is scaled by the entry (at least 0.01): the
+			// pendulum's control weight is 0.001, and the solution varies
+			// like 1/q there.
+			for j, v := range c.in.Phi {
+				dir.Phi[j] *= max(math.Abs(v), 0.01)
+			}
+			var tg ilqr.Tangent
+			if err := sv.JVP(&tg, r, c.in, dir, ilqr.GradOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			if tg.Status[0] != ilqr.GradOK {
+				t.Fatalf("tangent status %v", tg.Status[0])
+			}
+			wx, wu := gradWeights(nameSeed(c.name)+5, c.prob.T, r.N, r.M)
+			var g ilqr.Grads
+			if err := sv.Gradient(&g, r, c.in, wx, wu, ilqr.GradOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			held := 0
+			for i, u := range r.U {
+				if u <= c.in.Lower[i%r.M] || u >= c.in.Upper[i%r.M] {
+					held++
+				}
+			}
+			// dL/d(bound) is per step (B×T×M); the direction's bound is
+			// the same at every step.
+			var lhsBounds float64
+			for i := range g.Lower {
+				lhsBounds += g.Lower[i]*dir.Lower[i%r.M] + g.Upper[i]*dir.Upper[i%r.M]
+			}
+			lhs := fdtest.Dot(g.X0, dir.X0) + fdtest.Dot(g.Theta, dir.Theta) + fdtest.Dot(g.Phi, dir.Phi) + fdtest.Dot(g.Psi, dir.Psi) + lhsBounds
+			rhs := fdtest.Dot(wx, tg.X) + fdtest.Dot(wu, tg.U)
+			if e := fdtest.MixedErr(lhs, rhs); e > 1e-10 {
+				t.Errorf("⟨gradient, direction⟩ = %.15g, ⟨weights, tangent⟩ = %.15g: error %.2g", lhs, rhs, e)
+			}
+			// Central differences of the solution along dir with
+			// Richardson extrapolation, (4 D(h/2) − D(h))/3, h = 1e-4.
+			const h = 1e-4
+			at := func(step float64) []float64 {
+				in := c.in
+				in.X0, in.Theta, in.Phi, in.Psi = axpy(c.in.X0, step, dir.X0), axpy(c.in.Theta, step, dir.Theta),
+					axpy(c.in.Phi, step, dir.Phi), axpy(c.in.Psi, step, dir.Psi)
+				in.Lower, in.Upper = axpy(c.in.Lower, step, dir.Lower), axpy(c.in.Upper, step, dir.Upper)
+				in.U0, in.Mult0 = r.U, r.Mult
+				var r2 ilqr.Result
+				if err := sv.Solve(&r2, in); err != nil {
+					t.Fatal(err)
+				}
+				if r2.Status[0] != ilqr.Converged || !slices.Equal(activeRows(r2.Mult), activeRows(r.Mult)) {
+					t.Fatalf("re-solve: %v, or the active rows changed", r2.Status[0])
+				}
+				return append(slices.Clone(r2.X), r2.U...)
+			}
+			p1, m1, p2, m2 := at(h), at(-h), at(h/2), at(-h/2)
+			fd := make([]float64, len(p1))
+			for j := range fd {
+				fd[j] = (4*(p2[j]-m2[j])/h - (p1[j]-m1[j])/(2*h)) / 3
+			}
+			e, j := fdtest.MaxMixedErr(append(slices.Clone(tg.X), tg.U...), fd)
+			t.Logf("%d controls on a bound; tangent against central differences: %.2e (entry %d); adjoint identity %.2e",
+				held, e, j, fdtest.MixedErr(lhs, rhs))
+			if e > 1e-5 {
+				t.Errorf("tangent entry %d differs from central differences by %.2g", j, e)
+			}
+		})
+	}
+}
+
+// axpy returns x + a·y (x when y is nil).
+func axpy(x []float64, a float64, y []float64) []float64 {
+	out := slices.Clone(x)
+	for i := range y {
+		out[i] += a * y[i]
+	}
+	return out
+}

@@ -120,8 +120,8 @@
 //
 //	dL/dψ  = −Σ_t (d_tᵀ Σ_i ν_{t,i} ∂²c_{t,i}/∂τ∂ψ + η_tᵀ ∂c_t/∂ψ),
 //
-// η the sweep's multipliers of the active rows. JVP does not support
-// constraints yet.
+// η the sweep's multipliers of the active rows. JVP holds the same rows,
+// moving with ψ (c_ψ δψ + C δτ = 0), along a direction that may include ψ.
 //
 // The cost parameters may vary per step (Inputs.PhiPerStep: a time-varying
 // cost, e.g. models.FullQuadCost tracking a reference) and the control

@@ -337,7 +337,7 @@ func (w *workspace) sensitivity(sol *solution, theta []float64, phi phiRows, dX,
 	w.holdBounds(sol.u)
 	var st GradStatus
 	if w.al.c > 0 {
-		st = w.augmentedSweep(&lqrData{fx: w.fx, fu: w.fu, hzz: g.h, hz: g.hz}, indefinite)
+		st = w.augmentedSweep(&lqrData{fx: w.fx, fu: w.fu, hzz: g.h, hz: g.hz}, indefinite, nil)
 	} else {
 		st = w.heldSweep(&lqrData{fx: w.fx, fu: w.fu, hzz: g.h, hz: g.hz}, indefinite)
 	}
@@ -345,7 +345,7 @@ func (w *workspace) sensitivity(sol *solution, theta []float64, phi phiRows, dX,
 		return st
 	}
 	if w.al.c > 0 {
-		if cst := w.constrainedSweep(&controlRule{held: g.held, mu: g.mu}); cst != GradOK {
+		if cst := w.constrainedSweep(&controlRule{held: g.held, mu: g.mu}, nil, nil, nil); cst != GradOK {
 			return cst
 		}
 	} else {

@@ -7,9 +7,10 @@ package ilqr
 // Direction is a direction in the inputs of a batch. Each field is laid
 // out like the corresponding field of Inputs (X0: B×N; Theta: P or B×P;
 // Phi: as Inputs.Phi with the same PhiPerStep; Lower, Upper: M, T·M or
-// B·T·M); a nil field is zero.
+// B·T·M; Psi: as Inputs.Psi with the same PsiPerStep); a nil field is
+// zero.
 type Direction struct {
-	X0, Theta, Phi, Lower, Upper []float64
+	X0, Theta, Phi, Lower, Upper, Psi []float64
 }
 
 // Tangent holds a Jacobian-vector product: the derivative of the solution
@@ -18,7 +19,8 @@ type Tangent struct {
 	// X holds dX: B×T×N; U holds dU: B×T×M.
 	X, U []float64
 	// Status says what the sweep did per example (as for Gradient; the
-	// tangent of an example without GradOK or GradRegularized is zero).
+	// tangent of an example without GradOK, GradRegularized or
+	// GradWeaklyActive is zero).
 	Status []GradStatus
 }
 
@@ -42,13 +44,9 @@ func (tg *Tangent) resize(b, tn, tm int) {
 //
 // the same LQR as the gradient's with a different linear term, affine
 // dynamics term and initial state. opt selects the mode and the policies
-// as for Gradient. A problem with a path constraint is refused with
-// ErrBadInput: its tangent would need the active rows held as Gradient
-// holds them, which JVP does not do yet.
+// as for Gradient. With a path constraint the active rows are held as
+// Gradient holds them, moving with ψ: c_ψ δψ + C δτ = 0 (see active.go).
 func (sv *Solver) JVP(dst *Tangent, sol *Result, in Inputs, dir Direction, opt GradOptions) error {
-	if sv.con.C > 0 {
-		return badInput("jvp: not available for a problem with a path constraint (Gradient is)")
-	}
 	bt, err := sv.checkSolved(sol, in)
 	if err != nil {
 		return err
@@ -61,6 +59,9 @@ func (sv *Solver) JVP(dst *Tangent, sol *Result, in Inputs, dir Direction, opt G
 	if opt.Mode > FixedPoint || opt.Unconverged > GradientAnyway || opt.Indefinite > RegularizeIndefinite {
 		return badInput("jvp: unknown mode %d or policy %d/%d", opt.Mode, opt.Unconverged, opt.Indefinite)
 	}
+	if sv.con.C > 0 && len(sol.Mult) != bt.b*t*sv.con.C {
+		return badInput("jvp: the solution has %d multipliers, want B·T·C=%d", len(sol.Mult), bt.b*t*sv.con.C)
+	}
 	dst.resize(bt.b, t*d.N, t*d.M)
 	sv.ensureGradScratch()
 	sv.job = job{kind: jobJVP, bt: bt, res: sol, tangent: dst, dir: dv, opt: opt}
@@ -69,8 +70,8 @@ func (sv *Solver) JVP(dst *Tangent, sol *Result, in Inputs, dir Direction, opt G
 
 // direction is a checked Direction with the strides of its fields.
 type direction struct {
-	x0, theta, phi, lower, upper []float64
-	thetaStride, phiStride       int
+	x0, theta, phi, lower, upper, psi []float64
+	thetaStride, phiStride, psiStride int
 	boundStride                  int
 	boundShared                  bool // M or T·M: expanded to T·M in lower, upper
 }
@@ -95,6 +96,14 @@ func (sv *Solver) checkDirection(dir Direction, bt *batch) (direction, error) {
 			return dv, err
 		}
 	}
+	if dir.Psi != nil {
+		if sv.con.C == 0 {
+			return dv, badInput("jvp: direction Psi for a problem without a constraint")
+		}
+		if dv.psi, dv.psiStride, err = perExample("direction Psi", dir.Psi, nil, bt.b, bt.psiLen(sv.con.R, t)); err != nil {
+			return dv, err
+		}
+	}
 	for _, b := range []*[]float64{&dir.Lower, &dir.Upper} {
 		v := *b
 		switch len(v) {
@@ -115,7 +124,7 @@ func (sv *Solver) checkDirection(dir Direction, bt *batch) (direction, error) {
 		return dv, badInput("jvp: direction Lower and Upper must have the same layout")
 	}
 	dv.lower, dv.upper = dir.Lower, dir.Upper
-	for _, v := range [][]float64{dv.x0, dv.theta, dv.phi, dv.lower, dv.upper} {
+	for _, v := range [][]float64{dv.x0, dv.theta, dv.phi, dv.lower, dv.upper, dv.psi} {
 		if !allFinite(v) {
 			return dv, badInput("jvp: direction contains NaN or Inf")
 		}
@@ -137,21 +146,25 @@ func (w *workspace) jvp(dst *Tangent, sol *Result, bt *batch, i int, dv *directi
 	}
 	sol1, theta, phi := w.example(sol, bt, i)
 	w.stageDerivatives(&sol1, theta, phi, opt.Mode, true)
+	weak := false
+	if c := w.al.c; c > 0 {
+		sol1.mult = sol.Mult[i*t*c : (i+1)*t*c]
+		weak = w.constraintDerivatives(&sol1, sol1.mult, opt.Mode == Implicit)
+	}
 	w.holdBounds(sol1.u)
 	w.tangentTerms(&sol1, dv, i, phi.step > 0)
-	st := w.heldSweep(&lqrData{fx: w.fx, fu: w.fu, hzz: g.h, hz: g.hz, c: g.c}, opt.Indefinite)
+	var x0 []float64 // δx0, nil for zero
+	if dv.x0 != nil {
+		x0 = dv.x0[i*n : (i+1)*n]
+	}
+	st := w.tangentSweep(&sol1, dv, i, x0, opt.Indefinite)
 	if st != GradOK && st != GradRegularized {
 		dst.Status[i] = st
 		return
 	}
-	// Roll the policy out from δx0, with the held controls at δb (their
-	// effect on the dynamics is in c).
-	x0 := g.d[:n]
-	clear(x0)
-	if dv.x0 != nil {
-		copy(x0, dv.x0[i*n:(i+1)*n])
+	if weak && st == GradOK {
+		st = GradWeaklyActive
 	}
-	w.sweepForward(g.c)
 	for s := 0; s < t; s++ {
 		copy(dX[s*n:(s+1)*n], g.d[s*k:s*k+n])
 		copy(dU[s*m:(s+1)*m], g.d[s*k+n:(s+1)*k])
@@ -240,4 +253,76 @@ func (w *workspace) tangentTerms(sol *solution, dv *direction, i int, perStep bo
 			}
 		}
 	}
+}
+
+// tangentSweep solves the tangent's LQR on the terms tangentTerms left in
+// g.hz, g.c and g.db, from δx0 = x0 (nil: zero), and leaves the solution
+// in g.d. With a constraint, the active rows are held at
+// C δτ = −c_ψ δψ − C_h δb (C_h their columns of the held controls, which
+// d leaves at zero) and the ψ direction adds Σ_i ν_i ∂²c_i/∂τ∂ψ δψ to the
+// linear term.
+func (w *workspace) tangentSweep(sol *solution, dv *direction, i int, x0 []float64, policy IndefinitePolicy) GradStatus {
+	g := w.gw
+	d := lqrData{fx: w.fx, fu: w.fu, hzz: g.h, hz: g.hz, c: g.c}
+	if w.al.c == 0 {
+		st := w.heldSweep(&d, policy)
+		if st == GradOK || st == GradRegularized {
+			clear(g.d[:w.n])
+			if x0 != nil {
+				copy(g.d[:w.n], x0)
+			}
+			w.sweepForward(g.c)
+		}
+		return st
+	}
+	e := w.tangentRows(sol, dv, i)
+	st := w.augmentedSweep(&d, policy, e)
+	if st != GradOK && st != GradRegularized {
+		return st
+	}
+	if cst := w.constrainedSweep(&controlRule{held: g.held, mu: g.mu, keep: g.con.factors}, x0, g.c, e); cst != GradOK {
+		return cst
+	}
+	return st
+}
+
+// tangentRows adds the ψ direction's terms to g.hz and returns the
+// active rows' targets e = −c_ψ δψ − C_h δb (in the scratch).
+func (w *workspace) tangentRows(sol *solution, dv *direction, i int) []float64 {
+	g, cs, al := w.gw, w.gw.con, &w.al
+	n, m, t, c, r := w.n, w.m, w.t, al.c, al.r
+	k := n + m
+	a := len(cs.active)
+	if cap(cs.e) < a {
+		cs.e = make([]float64, a)
+	}
+	e := cs.e[:a]
+	clear(e)
+	var dpsi []float64
+	if dv.psi != nil {
+		dpsi = row(dv.psi, dv.psiStride, i, len(al.psi.phi))
+	}
+	j := 0 // the first active row of step s (rows are listed by step)
+	for s := 1; s < t && dpsi != nil; s++ {
+		ds := dpsi
+		if al.psi.step > 0 {
+			ds = dpsi[s*r : (s+1)*r]
+		}
+		al.eval.ParamDerivatives(cs.cpsi, cs.cmix, cs.nuHat[s*c:(s+1)*c], sol.x[s*n:(s+1)*n], sol.u[s*m:(s+1)*m], al.psi.at(s))
+		addAv(g.hz[s*k:(s+1)*k], cs.cmix, ds, k, r)
+		for ; j < a && cs.active[j]/c == s; j++ {
+			row := cs.active[j] % c
+			e[j] = -dot(cs.cpsi[row*r:(row+1)*r], ds)
+		}
+	}
+	for j, ri := range cs.active {
+		s := ri / c
+		jac := cs.jac[ri*k : (ri+1)*k]
+		for q := 0; q < m; q++ {
+			if g.held[s*m+q] {
+				e[j] -= jac[n+q] * g.db[s*m+q]
+			}
+		}
+	}
+	return e
 }
