@@ -72,8 +72,8 @@ func (sv *Solver) JVP(dst *Tangent, sol *Result, in Inputs, dir Direction, opt G
 type direction struct {
 	x0, theta, phi, lower, upper, psi []float64
 	thetaStride, phiStride, psiStride int
-	boundStride                  int
-	boundShared                  bool // M or T·M: expanded to T·M in lower, upper
+	boundStride                       int
+	boundShared                       bool // M or T·M: expanded to T·M in lower, upper
 }
 
 // checkDirection checks dir's lengths against the batch bt.
