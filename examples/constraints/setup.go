@@ -73,10 +73,10 @@ func newVehicleSetup() *setup {
 			}
 		},
 		project: func(k []float64) { k[2] = max(k[2], 0.05) },
-		// Restarts: a disc of the first guess's radius centred anywhere
-		// between the starts and the goal, within 1 m of the line.
+		// Restarts: a disc of radius 0.5–1.5 m centred anywhere between
+		// the starts and the goal, within 1 m of the line.
 		guess: func(rng *rand.Rand) []float64 {
-			return []float64{uniform(rng, 1, 4), uniform(rng, -1, 1), vehicleGuess[2]}
+			return []float64{uniform(rng, 1, 4), uniform(rng, -1, 1), uniform(rng, 0.5, 1.5)}
 		},
 		start: func(rng *rand.Rand) []float64 {
 			y := uniform(rng, 0.3, 0.7)
