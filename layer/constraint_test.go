@@ -35,13 +35,11 @@ func speedPsi(w float64) []float64 {
 // speedTask is the pendulum task with the speed limit |ω| ≤ w.
 func speedTask(t testing.TB, w float64) models.Task {
 	t.Helper()
-	psi := speedPsi(w)
-	sb, err := models.NewStateBounds(3, 1, psi[:3], psi[3:])
-	if err != nil {
+	task := models.PendulumTask()
+	var err error
+	if task.Constraint, err = models.PendulumSpeedLimit(w); err != nil {
 		t.Fatal(err)
 	}
-	task := models.PendulumTask()
-	task.Constraint = sb
 	return task
 }
 

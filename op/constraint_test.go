@@ -39,13 +39,11 @@ var conTight = ilqr.Settings{MaxIter: 3000, TolGrad: 1e-12, TolGradLoose: 1e-12,
 // speedLimitTask is the pendulum task with |ω| ≤ wmax on steps 1..T−1.
 func speedLimitTask(t *testing.T, wmax float64) models.Task {
 	t.Helper()
-	inf := math.Inf(1)
-	sb, err := models.NewStateBounds(3, 1, []float64{-inf, -inf, -wmax}, []float64{inf, inf, wmax})
-	if err != nil {
+	task := models.PendulumTask()
+	var err error
+	if task.Constraint, err = models.PendulumSpeedLimit(wmax); err != nil {
 		t.Fatal(err)
 	}
-	task := models.PendulumTask()
-	task.Constraint = sb
 	return task
 }
 
