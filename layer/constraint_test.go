@@ -45,13 +45,7 @@ func speedTask(t testing.TB, w float64) models.Task {
 
 // swingStarts returns b starts near (cos 3.0, sin 3.0, 0.3), from which
 // the swing up reaches the speed limit.
-func swingStarts(b int) []float64 {
-	var x0 []float64
-	for i := range b {
-		x0 = append(x0, fdtest.AngleState(3.0-0.05*float64(i), 0.3+0.05*float64(i))...)
-	}
-	return x0
-}
+func swingStarts(b int) []float64 { return fdtest.AngleStates(b, 3.0, 0.3, -0.05, 0.05) }
 
 // TestILQRPsiGradients checks dL/d(psi_raw) of a Learned ψ, shared and per
 // example, against central differences of the layer's graph, with the

@@ -49,13 +49,7 @@ func speedLimitTask(t *testing.T, wmax float64) models.Task {
 
 // conStarts returns b starts near (cos 3.0, sin 3.0, 0.3), the first that
 // one exactly: the swing up from near the bottom hits the speed limit.
-func conStarts(b int) []float64 {
-	var x0 []float64
-	for i := range b {
-		x0 = append(x0, fdtest.AngleState(3.0-0.05*float64(i), 0.3+0.05*float64(i))...)
-	}
-	return x0
-}
+func conStarts(b int) []float64 { return fdtest.AngleStates(b, 3.0, 0.3, -0.05, 0.05) }
 
 // conCase is one layout of ψ: its node's shape and data.
 type conCase struct {

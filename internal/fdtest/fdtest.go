@@ -80,6 +80,16 @@ func Span(lo, hi int) []int {
 // θ = th from upright and the angular velocity ω = om.
 func AngleState(th, om float64) []float64 { return []float64{math.Cos(th), math.Sin(th), om} }
 
+// AngleStates returns b pendulum states, AngleState(th + i·dth, om + i·dom)
+// for i = 0..b−1, one after the other.
+func AngleStates(b int, th, om, dth, dom float64) []float64 {
+	var x0 []float64
+	for i := range b {
+		x0 = append(x0, AngleState(th+float64(i)*dth, om+float64(i)*dom)...)
+	}
+	return x0
+}
+
 // CentralDiff returns the derivative of loss with respect to every entry of
 // v by central differences with Richardson extrapolation, (4 D(h/2) − D(h))/3,
 // with step h = rel·max(|v_j|, floor); loss reads v, which is restored

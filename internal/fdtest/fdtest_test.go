@@ -177,3 +177,11 @@ func TestAngleState(t *testing.T) {
 		t.Errorf("AngleState(π/2, 0.3) = %v", s)
 	}
 }
+
+func TestAngleStates(t *testing.T) {
+	got := AngleStates(2, 1, 0.5, 0.25, -0.5)
+	want := append(AngleState(1, 0.5), AngleState(1.25, 0)...)
+	if !slices.Equal(got, want) {
+		t.Errorf("AngleStates = %v, want %v", got, want)
+	}
+}
