@@ -195,15 +195,8 @@ func configFor(o options) (*config, error) {
 	if c.epochs < 1 || c.ntrain < 1 || c.ntest < 1 || c.restarts < 1 {
 		return nil, fmt.Errorf("-epochs, -ntrain, -ntest and -restarts must be positive")
 	}
-	seeds := o.seeds
-	if seeds == "" {
-		seeds = "1,2,3"
-		if o.quick {
-			seeds = "1"
-		}
-	}
 	var err error
-	if c.seeds, err = cli.Seeds(seeds); err != nil {
+	if c.seeds, err = cli.SeedsOr(o.seeds, o.quick); err != nil {
 		return nil, fmt.Errorf("-seeds: %w", err)
 	}
 	if o.vehicleGuess == "" {

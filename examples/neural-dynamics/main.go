@@ -167,15 +167,8 @@ func configFor(o options) (*config, error) {
 	if o.quick {
 		c.nval, c.ntest, c.npairs, c.valEvery = 20, 40, 500, 2
 	}
-	seeds := o.seeds
-	if seeds == "" {
-		seeds = "1,2,3"
-		if o.quick {
-			seeds = "1"
-		}
-	}
 	var err error
-	if c.seeds, err = cli.Seeds(seeds); err != nil {
+	if c.seeds, err = cli.SeedsOr(o.seeds, o.quick); err != nil {
 		return nil, fmt.Errorf("-seeds: %w", err)
 	}
 	for _, s := range strings.Split(o.methods, ",") {

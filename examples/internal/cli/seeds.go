@@ -23,3 +23,15 @@ func Seeds(s string) ([]uint64, error) {
 	}
 	return out, nil
 }
+
+// SeedsOr is Seeds with the experiments' default for an empty list: seeds
+// 1, 2 and 3, or only 1 for a quick run.
+func SeedsOr(s string, quick bool) ([]uint64, error) {
+	if s == "" {
+		if quick {
+			return []uint64{1}, nil
+		}
+		return []uint64{1, 2, 3}, nil
+	}
+	return Seeds(s)
+}

@@ -17,3 +17,15 @@ func TestSeeds(t *testing.T) {
 		}
 	}
 }
+
+func TestSeedsOr(t *testing.T) {
+	for _, c := range []struct {
+		s     string
+		quick bool
+		want  []uint64
+	}{{"", false, []uint64{1, 2, 3}}, {"", true, []uint64{1}}, {"7", true, []uint64{7}}} {
+		if got, err := SeedsOr(c.s, c.quick); err != nil || !slices.Equal(got, c.want) {
+			t.Errorf("SeedsOr(%q, %v) = %v, %v; want %v", c.s, c.quick, got, err, c.want)
+		}
+	}
+}
