@@ -255,15 +255,7 @@ func solverGrads(t *testing.T, pl *ILQR, x0, phi []float64, mode ilqr.GradMode) 
 	if err := sv.Gradient(&og, &res, in, normals(6, b*gradT*3), normals(7, b*gradT), ilqr.GradOptions{Mode: mode}); err != nil {
 		t.Fatal(err)
 	}
-	return append(sumRows(og.Theta, 3), sumRows(og.Phi, 8)...)
-}
-
-func sumRows(v []float64, k int) []float64 {
-	s := make([]float64, k)
-	for i, x := range v {
-		s[i%k] += x
-	}
-	return s
+	return append(fdtest.SumRows(og.Theta, 3), fdtest.SumRows(og.Phi, 8)...)
 }
 
 // TestILQRValues: ThetaValue and CostValue give back the initial natural

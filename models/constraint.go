@@ -130,15 +130,7 @@ type autoConstraintEval struct {
 func (e *autoConstraintEval) Value(dst, x, u, psi []float64) {
 	n, m, r := e.d.N, e.d.M, e.d.R
 	z := e.fin
-	for i, v := range x {
-		z[i] = Float(v)
-	}
-	for i, v := range u {
-		z[n+i] = Float(v)
-	}
-	for i, v := range psi {
-		z[n+m+i] = Float(v)
-	}
+	loadFloats(z, x, u, psi)
 	out := z[n+m+r:]
 	e.f.Float(out, z[:n], z[n:n+m], z[n+m:n+m+r])
 	for i, v := range out {
@@ -151,21 +143,7 @@ func (e *autoConstraintEval) Value(dst, x, u, psi []float64) {
 func (e *autoConstraintEval) hyper(x, u, psi []float64, i, j int) []HyperDual {
 	n, m, r := e.d.N, e.d.M, e.d.R
 	z := e.hin
-	for k, v := range x {
-		z[k] = HyperDual{Real: v}
-	}
-	for k, v := range u {
-		z[n+k] = HyperDual{Real: v}
-	}
-	for k, v := range psi {
-		z[n+m+k] = HyperDual{Real: v}
-	}
-	if i >= 0 {
-		z[i].E1mag = 1
-	}
-	if j >= 0 {
-		z[j].E2mag = 1
-	}
+	loadHyper(z, i, j, x, u, psi)
 	out := z[n+m+r:]
 	e.f.HyperDual(out, z[:n], z[n:n+m], z[n+m:n+m+r])
 	return out

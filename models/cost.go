@@ -258,15 +258,7 @@ type autoCostEval struct {
 
 func (e *autoCostEval) Value(x, u, phi []float64) float64 {
 	n, m := e.d.N, e.d.M
-	for i, v := range x {
-		e.fin[i] = Float(v)
-	}
-	for i, v := range u {
-		e.fin[n+i] = Float(v)
-	}
-	for i, v := range phi {
-		e.fin[n+m+i] = Float(v)
-	}
+	loadFloats(e.fin, x, u, phi)
 	return float64(e.f.Float(e.fin[:n], e.fin[n:n+m], e.fin[n+m:n+m+e.d.Q]))
 }
 
@@ -275,17 +267,7 @@ func (e *autoCostEval) Value(x, u, phi []float64) float64 {
 func (e *autoCostEval) hyper(x, u, phi []float64, i, j int) HyperDual {
 	n, m := e.d.N, e.d.M
 	z := e.hin
-	for k, v := range x {
-		z[k] = HyperDual{Real: v}
-	}
-	for k, v := range u {
-		z[n+k] = HyperDual{Real: v}
-	}
-	for k, v := range phi {
-		z[n+m+k] = HyperDual{Real: v}
-	}
-	z[i].E1mag = 1
-	z[j].E2mag = 1
+	loadHyper(z, i, j, x, u, phi)
 	return e.f.HyperDual(z[:n], z[n:n+m], z[n+m:n+m+e.d.Q])
 }
 

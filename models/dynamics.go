@@ -168,17 +168,39 @@ func split[T any](buf []T, d Dims) (x, u, th, next []T) {
 	return buf[:n], buf[n : n+m], buf[n+m : n+m+p], buf[n+m+p : n+m+p+n]
 }
 
+// loadFloats writes the concatenation of parts, e.g. (x, u, θ), into z.
+func loadFloats(z []Float, parts ...[]float64) {
+	k := 0
+	for _, p := range parts {
+		for _, v := range p {
+			z[k] = Float(v)
+			k++
+		}
+	}
+}
+
+// loadHyper writes the concatenation of parts into z as hyper-dual
+// constants, then puts a unit E1 part on entry i and a unit E2 part on
+// entry j (a negative index seeds nothing).
+func loadHyper(z []HyperDual, i, j int, parts ...[]float64) {
+	k := 0
+	for _, p := range parts {
+		for _, v := range p {
+			z[k] = HyperDual{Real: v}
+			k++
+		}
+	}
+	if i >= 0 {
+		z[i].E1mag = 1
+	}
+	if j >= 0 {
+		z[j].E2mag = 1
+	}
+}
+
 func (e *autoEval) Step(next, x, u, theta []float64) {
 	xs, us, ts, ns := split(e.fin, e.dims)
-	for i, v := range x {
-		xs[i] = Float(v)
-	}
-	for i, v := range u {
-		us[i] = Float(v)
-	}
-	for i, v := range theta {
-		ts[i] = Float(v)
-	}
+	loadFloats(e.fin, x, u, theta)
 	e.steps.Float(ns, xs, us, ts)
 	for i, v := range ns {
 		next[i] = float64(v)
@@ -251,20 +273,7 @@ func (e *autoEval) LagrangianHessian(h, lambda, x, u, theta []float64) {
 	xs, us, ts, ns := split(e.hin, e.dims)
 	for i := 0; i < nt; i++ {
 		for j := i; j < nz; j++ {
-			for k := range z {
-				var v float64
-				switch {
-				case k < n:
-					v = x[k]
-				case k < nt:
-					v = u[k-n]
-				default:
-					v = theta[k-nt]
-				}
-				z[k] = HyperDual{Real: v}
-			}
-			z[i].E1mag = 1
-			z[j].E2mag = 1
+			loadHyper(z, i, j, x, u, theta)
 			e.steps.HyperDual(ns, xs, us, ts)
 			var s float64
 			for k, v := range ns {

@@ -53,6 +53,14 @@ func TestCheckParamsRejects(t *testing.T) {
 		{"double pendulum L1=0", NewDoublePendulum(), 4, 0, "parameter L1 = 0 must be > 0"},
 		{"double pendulum L2<0", NewDoublePendulum(), 5, -0.75, "parameter L2 = -0.75 must be > 0"},
 		{"double pendulum g NaN", NewDoublePendulum(), 0, nan, "parameter g = NaN must be finite"},
+		{"rocket m=0", NewRocket(), 1, 0, "models: rocket: parameter m = 0 must be > 0"},
+		{"rocket l<0", NewRocket(), 2, -1, "parameter l = -1 must be > 0"},
+		{"rocket g Inf", NewRocket(), 0, inf, "parameter g = +Inf must be finite"},
+		{"vehicle k_a=0", NewVehicle(), 0, 0, "models: vehicle: parameter k_a = 0 must be > 0"},
+		{"vehicle k_w<0", NewVehicle(), 1, -1, "parameter k_w = -1 must be > 0"},
+		{"vehicle c_d<0", NewVehicle(), 2, -0.1, "parameter c_d = -0.1 must be >= 0"},
+		{"vehicle c_d NaN", NewVehicle(), 2, nan, "parameter c_d = NaN must be finite"},
+		{"vehicle k_a Inf", NewVehicle(), 0, inf, "parameter k_a = +Inf must be finite"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -94,7 +102,7 @@ func TestCheckParamsDomainEdges(t *testing.T) {
 }
 
 func TestCheckParamsLength(t *testing.T) {
-	for _, dyn := range []Dynamics{NewPendulum(), NewCartpole(), NewDoublePendulum()} {
+	for _, dyn := range []Dynamics{NewPendulum(), NewCartpole(), NewDoublePendulum(), NewRocket(), NewVehicle()} {
 		p := dyn.Dims().P
 		for _, theta := range [][]float64{nil, make([]float64, p-1), make([]float64, p+1)} {
 			err := dyn.(ParamChecker).CheckParams(theta)

@@ -4,7 +4,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
-	"strings"
 	"testing"
 
 	"github.com/dilqr/dilqr/internal/fdtest"
@@ -85,36 +84,6 @@ func TestVehicleStep(t *testing.T) {
 	}
 	if lo, hi := dyn.ControlClamp(); lo != nil || hi != nil {
 		t.Errorf("ControlClamp() = %v, %v; the step does not clamp", lo, hi)
-	}
-}
-
-// TestVehicleParams: the nominal θ passes CheckParams; a non-positive
-// gain, a negative drag, a non-finite entry and a wrong length are
-// refused by name.
-func TestVehicleParams(t *testing.T) {
-	dyn := NewVehicle()
-	if err := dyn.CheckParams(dyn.DefaultParams()); err != nil {
-		t.Fatal(err)
-	}
-	for _, tc := range []struct {
-		i    int
-		v    float64
-		want string
-	}{
-		{0, 0, "models: vehicle: parameter k_a = 0 must be > 0"},
-		{1, -1, "parameter k_w = -1 must be > 0"},
-		{2, -0.1, "parameter c_d = -0.1 must be >= 0"},
-		{2, math.NaN(), "parameter c_d = NaN must be finite"},
-		{0, math.Inf(1), "parameter k_a = +Inf must be finite"},
-	} {
-		th := dyn.DefaultParams()
-		th[tc.i] = tc.v
-		if err := dyn.CheckParams(th); err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("θ = %v: error %v, want %q", th, err, tc.want)
-		}
-	}
-	if err := dyn.CheckParams([]float64{1, 1}); err == nil {
-		t.Error("two parameters accepted")
 	}
 }
 

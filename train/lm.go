@@ -290,11 +290,8 @@ func (c LMConfig) withDefaults(ds *envs.Dataset) (LMConfig, error) {
 // parameters", SIAM J. Appl. Math. 11 (1963).
 func FitLM(ctx context.Context, ds *envs.Dataset, cfg LMConfig) (*LMResult, error) {
 	start := time.Now()
-	task, err := checkDataset(ds)
+	task, cfg, err := checkInputs(ds, cfg)
 	if err != nil {
-		return nil, err
-	}
-	if cfg, err = cfg.withDefaults(ds); err != nil {
 		return nil, err
 	}
 	f, err := newLMFit(ds, task, cfg)

@@ -74,11 +74,8 @@ type runner struct {
 // learner, the optimizer and the generator of a fresh run.
 func newRunner(ds *envs.Dataset, cfg Config) (*runner, error) {
 	start := time.Now()
-	task, err := checkDataset(ds)
+	task, cfg, err := checkInputs(ds, cfg)
 	if err != nil {
-		return nil, err
-	}
-	if cfg, err = cfg.withDefaults(ds); err != nil {
 		return nil, err
 	}
 	r := &runner{ds: ds, cfg: cfg, trainD: prefix(&ds.Train, cfg.NTrain),

@@ -187,6 +187,19 @@ func settingsID(s *ilqr.Settings) string {
 		s.RegInit, s.RegMin, s.RegMax, s.RegFactor, s.LineSearchSteps, s.LineSearchMin)
 }
 
+// checkInputs checks the dataset (checkDataset) and returns its task and
+// cfg with the defaults filled in.
+func checkInputs[C interface {
+	withDefaults(*envs.Dataset) (C, error)
+}](ds *envs.Dataset, cfg C) (models.Task, C, error) {
+	task, err := checkDataset(ds)
+	if err != nil {
+		return task, cfg, err
+	}
+	cfg, err = cfg.withDefaults(ds)
+	return task, cfg, err
+}
+
 // checkDataset checks that ds is usable: a known env whose model matches,
 // consistent sizes, non-empty splits.
 func checkDataset(ds *envs.Dataset) (models.Task, error) {

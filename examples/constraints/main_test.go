@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -12,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dilqr/dilqr/internal/fdtest"
 	"github.com/dilqr/dilqr/op/ilqr"
 )
 
@@ -202,24 +202,12 @@ func TestParamGradient(t *testing.T) {
 				}
 				return sum
 			}
-			var scale float64
-			for _, g := range grad {
-				scale = math.Max(scale, math.Abs(g))
-			}
-			if scale == 0 {
+			if fdtest.MaxAbs(grad) == 0 {
 				t.Fatal("zero gradient: the case tests nothing")
 			}
-			const h = 1e-5
-			for j := range l.w {
-				w0 := l.w[j]
-				l.w[j] = w0 + h
-				lp := loss()
-				l.w[j] = w0 - h
-				lm := loss()
-				l.w[j] = w0
-				if fd := (lp - lm) / (2 * h); math.Abs(fd-grad[j]) > 1e-4*scale {
-					t.Errorf("parameter %d: gradient %.8g, central difference %.8g", j, grad[j], fd)
-				}
+			fd := fdtest.Central(l.w, 1e-5, loss)
+			if e, j := fdtest.RelErr(grad, fd); e > 1e-4 {
+				t.Errorf("parameter %d: gradient %.8g, central difference %.8g (error %.2g relative to the largest)", j, grad[j], fd[j], e)
 			}
 		})
 	}

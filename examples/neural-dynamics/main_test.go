@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dilqr/dilqr/internal/fdtest"
 	"github.com/dilqr/dilqr/models"
 	"github.com/dilqr/dilqr/op/ilqr"
 )
@@ -179,24 +180,12 @@ func TestSysidGradient(t *testing.T) {
 			idx := seq(s.pairs.k)
 			grad := make([]float64, len(s.w))
 			s.predLoss(s.pairs, idx, grad)
-			var scale float64
-			for _, g := range grad {
-				scale = math.Max(scale, math.Abs(g))
+			if fdtest.MaxAbs(grad) == 0 {
+				t.Fatal("zero gradient: the case tests nothing")
 			}
-			if scale == 0 {
-				t.Fatal("zero gradient")
-			}
-			const h = 1e-6
-			for j := range s.w {
-				w0 := s.w[j]
-				s.w[j] = w0 + h
-				lp := s.predLoss(s.pairs, idx, nil)
-				s.w[j] = w0 - h
-				lm := s.predLoss(s.pairs, idx, nil)
-				s.w[j] = w0
-				if fd := (lp - lm) / (2 * h); math.Abs(fd-grad[j]) > 1e-6*scale {
-					t.Errorf("weight %d: gradient %v, central difference %v", j, grad[j], fd)
-				}
+			fd := fdtest.Central(s.w, 1e-6, func() float64 { return s.predLoss(s.pairs, idx, nil) })
+			if e, j := fdtest.RelErr(grad, fd); e > 1e-6 {
+				t.Errorf("weight %d: gradient %v, central difference %v (error %.2g relative to the largest)", j, grad[j], fd[j], e)
 			}
 		})
 	}

@@ -293,14 +293,7 @@ func TestStateBoundsJSON(t *testing.T) {
 	if !slices.Equal(o.Grad.XLower, []float64{0, 0, 0}) || o.Grad.XUpper[0] != 0 || o.Grad.XUpper[1] != 0 || !(o.Grad.XUpper[2] != 0) {
 		t.Errorf("grad.x_lower %v, grad.x_upper %v: want zeros but at x_upper[2]", o.Grad.XLower, o.Grad.XUpper)
 	}
-	b, err := o.Grad.MarshalJSON()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var g Grad
-	if err := g.UnmarshalJSON(b); err != nil {
-		t.Fatal(err)
-	}
+	g := roundTrip(t, &o.Grad)
 	if !slices.Equal(g.XLower, o.Grad.XLower) || !slices.Equal(g.XUpper, o.Grad.XUpper) {
 		t.Errorf("read back: x_lower %v, x_upper %v; wrote %v, %v", g.XLower, g.XUpper, o.Grad.XLower, o.Grad.XUpper)
 	}

@@ -188,25 +188,9 @@ func TestMLPGradients(t *testing.T) {
 						idx = append(idx, i)
 					}
 				}
-				fd := diffSubset(f.v, idx, func() float64 {
-					c.in[f.name] = f.json(f.v)
-					return solveMap(t, c.in).Loss
-				})
-				c.in[f.name] = f.json(f.v)
-				if idx != nil {
-					sub := make([]float64, len(idx))
-					for k, i := range idx {
-						sub[k] = got[i]
-					}
-					got = sub
-				}
-				e, at := fdtest.RelErr(got, fd)
+				e := checkFD(t, c.in, o, f, idx)
 				worst[f.name] = math.Max(worst[f.name], e)
-				t.Logf("controls %s; dL/d%s (%d of %d values) worst relative error %.2e", active, f.name, len(fd), len(f.v), e)
-				if !(e <= 1e-7) {
-					t.Errorf("dL/d%s[%d] = %.12g, finite differences %.12g (relative error %.2e > 1e-7)",
-						f.name, at, got[at], fd[at], e)
-				}
+				t.Logf("controls %s; dL/d%s worst relative error %.2e", active, f.name, e)
 			}
 		})
 	}

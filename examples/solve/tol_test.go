@@ -18,25 +18,16 @@ type tightCase struct {
 }
 
 func tightCases() []tightCase {
-	loss := func(t, n, m int, seed uint64) map[string]any {
-		w := fdtest.Normals(seed, t*(n+m))
-		wx, wu := make([][]float64, t), make([][]float64, t)
-		for s := range t {
-			wx[s] = w[s*n : (s+1)*n]
-			wu[s] = w[t*n+s*m : t*n+(s+1)*m]
-		}
-		return map[string]any{"kind": "linear", "wx": wx, "wu": wu}
-	}
 	return []tightCase{
 		{"pendulum", map[string]any{
 			"model": "pendulum", "T": 12, "x0": fdtest.AngleState(1.2, 0.3),
 			"q": []float64{1, 1, 0.1, 0.3}, "p": []float64{-1, 0, 0, 0},
-			"u_lower": -1, "u_upper": 1, "loss": loss(12, 3, 1, 5),
+			"u_lower": -1, "u_upper": 1, "loss": linearLoss(12, 3, 1, 5),
 			"tol": 1e-12, "max_iter": 5000}},
 		{"cartpole", map[string]any{
 			"model": "cartpole", "T": 10, "x0": []float64{0.1, -0.2, math.Cos(0.5), math.Sin(0.5), 0.3},
 			"q": []float64{0.1, 0.1, 1, 1, 0.1, 0.01}, "p": []float64{0, 0, -1, 0, 0, 0},
-			"u_lower": -4, "u_upper": 4, "loss": loss(10, 5, 1, 6),
+			"u_lower": -4, "u_upper": 4, "loss": linearLoss(10, 5, 1, 6),
 			"tol": 1e-12, "max_iter": 5000}},
 	}
 }

@@ -553,18 +553,25 @@ func TestVersion2BadInput(t *testing.T) {
 	}
 }
 
+// roundTrip writes g as JSON and reads it back.
+func roundTrip(t *testing.T, g *Grad) Grad {
+	t.Helper()
+	b, err := g.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Grad
+	if err := back.UnmarshalJSON(b); err != nil {
+		t.Fatal(err)
+	}
+	return back
+}
+
 // TestGradJSONRoundTrip: a Grad written and read back has the same numbers
 // and shapes, and reading refuses unknown fields.
 func TestGradJSONRoundTrip(t *testing.T) {
 	o := solveMap(t, v2Cases()[2].in) // Q and p per step
-	b, err := o.Grad.MarshalJSON()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var g Grad
-	if err := g.UnmarshalJSON(b); err != nil {
-		t.Fatal(err)
-	}
+	g := roundTrip(t, &o.Grad)
 	if !slices.Equal(g.QFull, o.Grad.QFull) || !slices.Equal(g.P, o.Grad.P) || g.Q != nil ||
 		!slices.Equal(g.dims["Q"], []int{12, 4, 4}) || !slices.Equal(g.dims["p"], []int{12, 4}) {
 		t.Errorf("read back: Q %v, p %v, q %v, shapes %v", len(g.QFull), len(g.P), g.Q, g.dims)

@@ -1,10 +1,10 @@
 // Package fdtest holds the helpers that the module's tests share to check
 // derivatives against finite differences: seeded test data (Normals,
 // NormalsFrom, AngleState), central differences of a scalar loss with
-// Richardson extrapolation (CentralDiff) and of a vector function in scaled
-// variables (CentralJacobian, CentralJacobianT for Hessian blocks), and
-// scaled error measures (RelErr, MixedErr,
-// MaxMixedErr).
+// Richardson extrapolation (CentralDiff) or a fixed step (Central) and of a
+// vector function in scaled variables (CentralJacobian, CentralJacobianT for
+// Hessian blocks), and scaled error measures (RelErr, MixedErr,
+// MaxMixedErr, MaxAbs).
 //
 // It is imported by tests only, including the tests of package models, so
 // it imports nothing from this module (the standard library and gonum
@@ -113,6 +113,32 @@ func CentralDiff(v []float64, rel, floor float64, loss func() float64) []float64
 		out[j] = (4*quot(h/2) - quot(h)) / 3
 	}
 	return out
+}
+
+// Central returns the derivative of loss with respect to every entry of v
+// by plain central differences with the fixed step h (two calls of loss per
+// entry): for losses of networks' weights, all of one scale. loss reads v,
+// which is restored after each entry.
+func Central(v []float64, h float64, loss func() float64) []float64 {
+	out := make([]float64, len(v))
+	for j, o := range v {
+		v[j] = o + h
+		lp := loss()
+		v[j] = o - h
+		lm := loss()
+		v[j] = o
+		out[j] = (lp - lm) / (2 * h)
+	}
+	return out
+}
+
+// MaxAbs returns the largest |v_j| (0 for an empty v).
+func MaxAbs(v []float64) float64 {
+	var m float64
+	for _, x := range v {
+		m = math.Max(m, math.Abs(x))
+	}
+	return m
 }
 
 // CentralJacobian returns the r×len(cols) row-major Jacobian of f (which
@@ -231,6 +257,16 @@ func Dot(a, b []float64) float64 {
 	var s float64
 	for i := range a {
 		s += a[i] * b[i]
+	}
+	return s
+}
+
+// SumRows sums the rows of v (each of length k): a gradient per example
+// summed into that of a parameter the examples share.
+func SumRows(v []float64, k int) []float64 {
+	s := make([]float64, k)
+	for i, x := range v {
+		s[i%k] += x
 	}
 	return s
 }

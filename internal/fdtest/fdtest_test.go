@@ -91,6 +91,26 @@ func TestCentralDiff(t *testing.T) {
 	}
 }
 
+// TestCentral: plain central differences with step 1e-5 come within 1e-9
+// of the exact gradient (truncation h²|f‴|/6 ≈ 1e-10 here), call loss
+// twice per entry and restore v.
+func TestCentral(t *testing.T) {
+	v := []float64{0.3, -1.2, 0, 2.5}
+	orig := slices.Clone(v)
+	_, want := testLoss(v)
+	calls := 0
+	got := Central(v, 1e-5, func() float64 { calls++; l, _ := testLoss(v); return l })
+	if !slices.Equal(v, orig) {
+		t.Fatalf("v changed from %v to %v", orig, v)
+	}
+	if calls != 2*len(v) {
+		t.Errorf("%d calls of loss, want %d", calls, 2*len(v))
+	}
+	if e, j := MaxMixedErr(got, want); e > 1e-9 {
+		t.Errorf("entry %d: %.15g, exact %.15g (error %.2g)", j, got[j], want[j], e)
+	}
+}
+
 // TestCentralJacobian: the Jacobian of f(z) = (z_0 z_1, sin z_2 + z_0)
 // with respect to z_0 and z_2, with the step the models' tests use, matches
 // the exact one to 1e-8 (step 3e-6: truncation ≈ 1e-11 times the scale,
@@ -168,6 +188,18 @@ func TestErrors(t *testing.T) {
 func TestDot(t *testing.T) {
 	if d := Dot([]float64{1, -2, 3}, []float64{4, 5, 0.5}); d != -4.5 {
 		t.Errorf("Dot = %g, want −4.5", d)
+	}
+}
+
+func TestMaxAbsSumRows(t *testing.T) {
+	if m := MaxAbs([]float64{1, -3, 2}); m != 3 {
+		t.Errorf("MaxAbs = %g, want 3", m)
+	}
+	if m := MaxAbs(nil); m != 0 {
+		t.Errorf("MaxAbs(nil) = %g, want 0", m)
+	}
+	if s := SumRows([]float64{1, 2, 3, 10, 20, 30}, 3); !slices.Equal(s, []float64{11, 22, 33}) {
+		t.Errorf("SumRows = %v, want [11 22 33]", s)
 	}
 }
 

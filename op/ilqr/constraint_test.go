@@ -121,13 +121,7 @@ func TestConstrainedGradientFiniteDifferences(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			sv, r := solveConstrained(t, c)
-			n, m := r.N, r.M
-			wx, wu := gradWeights(nameSeed(c.name), c.prob.T, n, m)
-			in := c.in
-			in.X0 = slices.Clone(c.in.X0)
-			in.Theta = slices.Clone(c.in.Theta)
-			in.Phi = slices.Clone(c.in.Phi)
-			in.Psi = slices.Clone(c.in.Psi)
+			wx, wu, in := fdSetup(c.name, c.prob.T, r, c.in)
 			base := activeRows(r.Mult)
 			loss := func() float64 {
 				in.Mult0 = r.Mult

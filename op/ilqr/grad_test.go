@@ -361,13 +361,7 @@ func solveConverged(t *testing.T, prob ilqr.Problem, set *ilqr.Settings, in ilqr
 func TestGradientFiniteDifferences(t *testing.T) {
 	runSolvedGradCases(t, func(t *testing.T, c gradCase, sv *ilqr.Solver, r *ilqr.Result) {
 		checkActiveSet(t, c, sv, r)
-		n, m := r.N, r.M
-		wx, wu := gradWeights(nameSeed(c.name), c.prob.T, n, m)
-
-		in := c.in
-		in.X0 = slices.Clone(c.in.X0)
-		in.Theta = slices.Clone(c.in.Theta)
-		in.Phi = slices.Clone(c.in.Phi)
+		wx, wu, in := fdSetup(c.name, c.prob.T, r, c.in)
 		loss := func() float64 { return fdLoss(t, sv, in, r, wx, wu, nil) }
 		fd := gradFD{
 			x0:    fdtest.CentralDiff(in.X0, fdtest.Rel, fdtest.Floor, loss),
@@ -574,6 +568,18 @@ func TestGradientBatch(t *testing.T) {
 			t.Errorf("example %d: batch gradient differs from the single-example one", i)
 		}
 	}
+}
+
+// fdSetup returns the case's seeded loss weights and a copy of in whose
+// X0, Theta, Phi and Psi finite differences may move.
+func fdSetup(name string, t int, r *ilqr.Result, in ilqr.Inputs) (wx, wu []float64, moved ilqr.Inputs) {
+	wx, wu = gradWeights(nameSeed(name), t, r.N, r.M)
+	moved = in
+	moved.X0 = slices.Clone(in.X0)
+	moved.Theta = slices.Clone(in.Theta)
+	moved.Phi = slices.Clone(in.Phi)
+	moved.Psi = slices.Clone(in.Psi)
+	return wx, wu, moved
 }
 
 // gradWeights returns seeded loss weights for t·n states and t·m controls.

@@ -96,7 +96,7 @@ func TestGradientNeuralDynamics(t *testing.T) {
 			}{
 				{"x0", c.in.X0, g.X0},
 				{"weights of example 0", theta[:p], g.Theta[:p]},
-				{"phi", c.in.Phi, sumRowsOf(g.Phi, len(c.in.Phi))},
+				{"phi", c.in.Phi, fdtest.SumRows(g.Phi, len(c.in.Phi))},
 			} {
 				fd := fdtest.CentralDiff(blk.v, fdtest.Rel, fdtest.Floor, loss)
 				e, at := fdtest.RelErr(blk.got, fd)
@@ -119,15 +119,6 @@ func onBoundsOf(u []float64, lo, hi float64) []int {
 		}
 	}
 	return a
-}
-
-// sumRowsOf sums the rows of g (each of length k).
-func sumRowsOf(g []float64, k int) []float64 {
-	out := make([]float64, k)
-	for i, v := range g {
-		out[i%k] += v
-	}
-	return out
 }
 
 // TestGradientNeuralWorkers checks that the gradient through network
