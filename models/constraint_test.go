@@ -2,6 +2,7 @@ package models
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -159,16 +160,9 @@ func TestConstraintFiniteDifferences(t *testing.T) {
 			k, nz := d.N+d.M, d.N+d.M+d.R
 			ev := tc.con.NewEvaluator()
 			rng := rand.New(rand.NewPCG(seed, 60))
-			worst := map[string]float64{}
-			check := func(what string, pt int, got, want []float64, tol float64) {
-				t.Helper()
-				e, at := fdtest.MaxMixedErr(got, want)
-				worst[what] = math.Max(worst[what], e)
-				if e > tol {
-					t.Errorf("%s at point %d: entry %d: got %.12g, want %.12g (err %.3g)", what, pt, at, got[at], want[at], e)
-				}
-			}
+			errs := newErrLog(t)
 			for pt := 0; pt < 60; pt++ {
+				errs.at = fmt.Sprintf("point %d", pt)
 				x, u, psi := tc.sample(rng)
 				w := fdtest.NormalsFrom(rng, d.C)
 				h0 := fdtest.NormalsFrom(rng, k*k)
@@ -178,14 +172,14 @@ func TestConstraintFiniteDifferences(t *testing.T) {
 				if got := slices.Concat(x, u, psi, w); !slices.Equal(got, in) {
 					t.Fatalf("point %d: inputs modified: %v, were %v", pt, got, in)
 				}
-				check("Linearize dst", pt, r.dst, r.value, exactTol)
+				errs.check("Linearize dst", r.dst, r.value, exactTol)
 
 				value := func(y, zz []float64) {
 					xx, uu, pp := splitCon(zz, d)
 					ev.Value(y, xx, uu, pp)
 				}
-				check("jac", pt, r.jac, fdtest.CentralJacobian(value, d.C, z, fdtest.Span(0, k), fdStep), fdTol)
-				check("cpsi", pt, r.cpsi, fdtest.CentralJacobian(value, d.C, z, fdtest.Span(k, nz), fdStep), fdTol)
+				errs.check("jac", r.jac, fdtest.CentralJacobian(value, d.C, z, fdtest.Span(0, k), fdStep), fdTol)
+				errs.check("cpsi", r.cpsi, fdtest.CentralJacobian(value, d.C, z, fdtest.Span(k, nz), fdStep), fdTol)
 
 				// wᵀ∂c/∂τ and wᵀ∂c/∂ψ from the exact first derivatives.
 				jac, cpsi := make([]float64, d.C*k), make([]float64, d.C*d.R)
@@ -201,27 +195,14 @@ func TestConstraintFiniteDifferences(t *testing.T) {
 					fdtest.MulT(g, cpsi, w)
 				}
 				// Row a of each is the derivative with respect to τ_a.
-				check("Curvature", pt, r.hess, fdtest.CentralJacobianT(gradTau, k, z, fdtest.Span(0, k), fdStep), fdTol)
-				check("mixed (∂ψ of wᵀc_τ)", pt, r.mixed, fdtest.CentralJacobian(gradTau, k, z, fdtest.Span(k, nz), fdStep), fdTol)
+				errs.check("Curvature", r.hess, fdtest.CentralJacobianT(gradTau, k, z, fdtest.Span(0, k), fdStep), fdTol)
+				errs.check("mixed (∂ψ of wᵀc_τ)", r.mixed, fdtest.CentralJacobian(gradTau, k, z, fdtest.Span(k, nz), fdStep), fdTol)
 				if d.R > 0 {
-					check("mixed (∂τ of wᵀc_ψ)", pt, r.mixed, fdtest.CentralJacobianT(gradPsi, d.R, z, fdtest.Span(0, k), fdStep), fdTol)
+					errs.check("mixed (∂τ of wᵀc_ψ)", r.mixed, fdtest.CentralJacobianT(gradPsi, d.R, z, fdtest.Span(0, k), fdStep), fdTol)
 				}
 			}
-			for _, what := range slices.Sorted(mapKeys(worst)) {
-				t.Logf("largest error %-22s %.2e", what, worst[what])
-			}
+			errs.log()
 		})
-	}
-}
-
-// mapKeys yields the keys of m.
-func mapKeys(m map[string]float64) func(yield func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
 	}
 }
 

@@ -1,6 +1,7 @@
 package models
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -131,15 +132,9 @@ func TestCostFiniteDifferences(t *testing.T) {
 			n, m, q := d.N, d.M, d.Q
 			k := n + m
 			ev := tc.cost.NewEvaluator()
-			worst := map[string]float64{}
-			check := func(what string, pt int, got, want []float64) {
-				e, at := fdtest.MaxMixedErr(got, want)
-				worst[what] = math.Max(worst[what], e)
-				if e > fdTol {
-					t.Errorf("%s at point %d: entry %d: got %.12g, want %.12g (err %.3g)", what, pt, at, got[at], want[at], e)
-				}
-			}
+			errs := newErrLog(t)
 			for pt := 0; pt < 60; pt++ {
+				errs.at = fmt.Sprintf("point %d", pt)
 				x, u, phi := tc.sample(rng)
 				z := slices.Concat(x, u, phi)
 				split := func(zz []float64) (x, u, phi []float64) { return zz[:n], zz[n:k], zz[k:] }
@@ -151,17 +146,15 @@ func TestCostFiniteDifferences(t *testing.T) {
 					xx, uu, pp := split(zz)
 					y[0] = ev.Value(xx, uu, pp)
 				}
-				check("gradient", pt, r.grad, fdtest.CentralJacobian(value, 1, z, fdtest.Span(0, k), fdStep))
+				errs.check("gradient", r.grad, fdtest.CentralJacobian(value, 1, z, fdtest.Span(0, k), fdStep), fdTol)
 				grad := func(g, zz []float64) {
 					xx, uu, pp := split(zz)
 					ev.Quadratize(g, make([]float64, k*k), xx, uu, pp)
 				}
-				check("Hessian", pt, r.hess, fdtest.CentralJacobian(grad, k, z, fdtest.Span(0, k), fdStep))
-				check("Mixed", pt, r.mixed, fdtest.CentralJacobian(grad, k, z, fdtest.Span(k, k+q), fdStep))
+				errs.check("Hessian", r.hess, fdtest.CentralJacobian(grad, k, z, fdtest.Span(0, k), fdStep), fdTol)
+				errs.check("Mixed", r.mixed, fdtest.CentralJacobian(grad, k, z, fdtest.Span(k, k+q), fdStep), fdTol)
 			}
-			for _, what := range []string{"gradient", "Hessian", "Mixed"} {
-				t.Logf("largest error %-8s %.2e", what, worst[what])
-			}
+			errs.log()
 		})
 	}
 }

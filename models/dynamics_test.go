@@ -1,6 +1,7 @@
 package models
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -149,9 +150,10 @@ func TestDynamicsFiniteDifferences(t *testing.T) {
 		nt, nz := n+m, n+m+p
 		names, evs := evaluators(tc.dyn)
 		ref := evs[0]
-		worst := map[string]float64{}
+		errs := newErrLog(t)
 		for pt := 0; pt < tc.points; pt++ {
 			x, u, theta := tc.sample(rng, pt)
+			errs.at = fmt.Sprintf("point %d (x=%v u=%v θ=%v)", pt, x, u, theta)
 			lambda := fdtest.NormalsFrom(rng, n)
 			z := slices.Concat(x, u, theta)
 			stepZ := func(y, zz []float64) {
@@ -162,13 +164,8 @@ func TestDynamicsFiniteDifferences(t *testing.T) {
 			for k, ev := range evs {
 				r := evalAll(ev, d, x, u, theta, lambda)
 				check := func(what string, got, want []float64, tol float64) {
-					e, at := fdtest.MaxMixedErr(got, want)
-					key := names[k] + " " + what
-					worst[key] = math.Max(worst[key], e)
-					if e > tol {
-						t.Errorf("%s %s at point %d (x=%v u=%v θ=%v): entry %d: got %.12g, want %.12g (err %.3g)",
-							names[k], what, pt, x, u, theta, at, got[at], want[at], e)
-					}
+					t.Helper()
+					errs.check(names[k]+" "+what, got, want, tol)
 				}
 				want := make([]float64, n)
 				ref.Step(want, x, u, theta)
@@ -203,16 +200,7 @@ func TestDynamicsFiniteDifferences(t *testing.T) {
 				check("LagrangianHessian", r.h, wantH, fdTol)
 			}
 		}
-		keys := slices.Sorted(func(yield func(string) bool) {
-			for k := range worst {
-				if !yield(k) {
-					return
-				}
-			}
-		})
-		for _, k := range keys {
-			t.Logf("largest error %-28s %.2e", k, worst[k])
-		}
+		errs.log()
 	})
 }
 

@@ -17,6 +17,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/dilqr/dilqr/internal/fuzzin"
 	"github.com/dilqr/dilqr/op/ilqr"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -75,9 +76,9 @@ func row(v []float64, e, k int, shared bool) []float64 {
 }
 
 func FuzzOpIsolate(f *testing.F) {
-	x0 := slices.Concat(fuzzFloats(0.955, 0.295, 0.1), fuzzFloats(0.878, -0.479, 0), fuzzFloats(1, 0, -0.5))
-	th := fuzzFloats(10, 1, 1)
-	phi := fuzzFloats(1, 1, 0.1, 0.001, -1, 0, 0, 0)
+	x0 := slices.Concat(fuzzin.Encode(0.955, 0.295, 0.1), fuzzin.Encode(0.878, -0.479, 0), fuzzin.Encode(1, 0, -0.5))
+	th := fuzzin.Encode(10, 1, 1)
+	phi := fuzzin.Encode(1, 1, 0.1, 0.001, -1, 0, 0, 0)
 	nan, inf, huge, raw := []byte{0xff}, []byte{0xfe}, []byte{0xfc}, []byte{0xf9, 0x7f, 0xf0, 0, 0, 0, 0, 0, 1}
 	// Pendulum, B=3, shared θ and φ: clean, then NaN, +Inf, 1e300 and a
 	// NaN bit pattern in example 1's x0.
@@ -94,12 +95,12 @@ func FuzzOpIsolate(f *testing.F) {
 	// A shared non-finite θ: every example is isolated.
 	f.Add(uint8(0), uint8(4), uint8(3), slices.Concat(x0, x0[:18], nan, th[3:], phi)) // B=5
 	// θ outside the model's domain (a zero mass), per example, B=2.
-	f.Add(uint8(0), uint8(1), uint8(0), slices.Concat(x0[:18], th, fuzzFloats(10, 0, 1), phi, phi))
+	f.Add(uint8(0), uint8(1), uint8(0), slices.Concat(x0[:18], th, fuzzin.Encode(10, 0, 1), phi, phi))
 	// Warm-started pendulum, linear model, cart-pole with a huge state.
 	f.Add(uint8(1), uint8(0), uint8(3), slices.Concat(x0[:9], th, phi))
-	f.Add(uint8(2), uint8(2), uint8(3), slices.Concat(fuzzFloats(1, 0, -1, 0.5), inf, fuzzFloats(2), fuzzFloats(1, 0.1, 0, 1, 0, 0.1), fuzzFloats(1, 0.5, 0.1, 0, 0, 0)))
-	f.Add(uint8(3), uint8(1), uint8(3), slices.Concat(fuzzFloats(0, 0, 0.98, 0.2, 0), huge, fuzzFloats(0, 1, 0, 0),
-		fuzzFloats(9.8, 1, 0.1, 0.5), fuzzFloats(0.1, 0.1, 1, 1, 0.1, 0.001, 0, 0, -1, 0, 0, 0)))
+	f.Add(uint8(2), uint8(2), uint8(3), slices.Concat(fuzzin.Encode(1, 0, -1, 0.5), inf, fuzzin.Encode(2), fuzzin.Encode(1, 0.1, 0, 1, 0, 0.1), fuzzin.Encode(1, 0.5, 0.1, 0, 0, 0)))
+	f.Add(uint8(3), uint8(1), uint8(3), slices.Concat(fuzzin.Encode(0, 0, 0.98, 0.2, 0), huge, fuzzin.Encode(0, 1, 0, 0),
+		fuzzin.Encode(9.8, 1, 0.1, 0.5), fuzzin.Encode(0.1, 0.1, 1, 1, 0.1, 0.001, 0, 0, -1, 0, 0, 0)))
 	f.Add(uint8(0), uint8(0), uint8(0), []byte{})
 	// A NaN among the inputs once made the backward pass rebuild the
 	// solution (NaN ≠ NaN) and report another status for a healthy example.
@@ -115,8 +116,8 @@ func FuzzOpIsolate(f *testing.F) {
 		sh := probe.inputShapes()
 		dims, horizon := probe.solver.Dims(), probe.solver.Horizon()
 		n, k, p, q := dims.N, dims.N+dims.M, dims.P, probe.solver.CostParams()
-		r := &fuzzReader{data: data}
-		x0, theta, phi := r.floats(sh[0].TotalSize()), r.floats(sh[1].TotalSize()), r.floats(sh[2].TotalSize())
+		r := fuzzin.NewReader(data)
+		x0, theta, phi := r.Floats(sh[0].TotalSize()), r.Floats(sh[1].TotalSize()), r.Floats(sh[2].TotalSize())
 		dout := make([]float64, batch.B*horizon*k)
 		for i := range dout {
 			dout[i] = float64(i%7)/3 - 1

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dilqr/dilqr/internal/fuzzin"
 	"github.com/dilqr/dilqr/models"
 	"github.com/dilqr/dilqr/op/ilqr"
 	G "gorgonia.org/gorgonia"
@@ -50,79 +51,29 @@ func fuzzOpConfig(sel uint8) OpConfig {
 	}
 }
 
-// fuzzReader hands out fuzz bytes as small integers and float64 values,
-// returning zeros once the data run out.
-type fuzzReader struct{ data []byte }
-
-func (r *fuzzReader) byte() byte {
-	if len(r.data) == 0 {
-		return 0
-	}
-	b := r.data[0]
-	r.data = r.data[1:]
-	return b
-}
-
-// float returns a value: a tag byte below 0xf0 makes the next two bytes
-// an int16 count of 1/2048 (moderate values, so the solver runs); higher
-// tags give NaN, ±Inf, huge, tiny, −0 or eight raw bytes.
-func (r *fuzzReader) float() float64 {
-	switch tag := r.byte(); tag {
-	case 0xff:
-		return math.NaN()
-	case 0xfe:
-		return math.Inf(1)
-	case 0xfd:
-		return math.Inf(-1)
-	case 0xfc:
-		return 1e300
-	case 0xfb:
-		return math.Copysign(0, -1)
-	case 0xfa:
-		return 5e-324
-	case 0xf9:
-		var bits uint64
-		for i := 0; i < 8; i++ {
-			bits = bits<<8 | uint64(r.byte())
-		}
-		return math.Float64frombits(bits)
-	default:
-		hi := r.byte()
-		return float64(int16(uint16(hi)<<8|uint16(r.byte()))) / 2048
-	}
-}
-
-// fuzzFloats encodes values for fuzzReader.float (moderate values only,
-// |v| < 16, rounded to 1/2048).
-func fuzzFloats(v ...float64) []byte {
-	var out []byte
-	for _, x := range v {
-		q := uint16(int16(math.Round(x * 2048)))
-		out = append(out, 0, byte(q>>8), byte(q))
-	}
-	return out
-}
+// fuzzReader reads fuzz bytes as numbers (fuzzin) and as Gorgonia values.
+type fuzzReader struct{ *fuzzin.Reader }
 
 // fuzzInput encodes one input for fuzzReader.value: shape selector sel
 // (0: as wanted), then the values.
-func fuzzInput(sel byte, v ...float64) []byte { return append([]byte{sel}, fuzzFloats(v...)...) }
+func fuzzInput(sel byte, v ...float64) []byte { return append([]byte{sel}, fuzzin.Encode(v...)...) }
 
 // value makes one input value of roughly the wanted shape: the fuzz bytes
 // may change its rank or sizes, make it a view, or replace it with a
 // scalar, nil or a float32 tensor.
-func (r *fuzzReader) value(want tensor.Shape) G.Value {
+func (r fuzzReader) value(want tensor.Shape) G.Value {
 	shape := want.Clone()
-	switch k := r.byte(); {
+	switch k := r.Byte(); {
 	case k < 160: // the wanted shape
 	case k < 190: // one size off (possibly to zero)
 		if len(shape) > 0 {
-			i := int(r.byte()) % len(shape)
-			shape[i] = max(0, shape[i]+int(r.byte()%3)-1)
+			i := int(r.Byte()) % len(shape)
+			shape[i] = max(0, shape[i]+int(r.Byte()%3)-1)
 		}
 	case k < 210: // another rank
-		shape = tensor.Shape{1 + int(r.byte()%4), 1 + int(r.byte()%4), 1 + int(r.byte()%3)}[:1+int(k%3)]
+		shape = tensor.Shape{1 + int(r.Byte()%4), 1 + int(r.Byte()%4), 1 + int(r.Byte()%3)}[:1+int(k%3)]
 	case k < 225:
-		return G.NewF64(r.float())
+		return G.NewF64(r.Float())
 	case k < 235:
 		return nil
 	case k < 245:
@@ -130,7 +81,7 @@ func (r *fuzzReader) value(want tensor.Shape) G.Value {
 		return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(make([]float32, n)))
 	default: // a view: a column slice of a wider matrix, needing an iterator
 		if len(shape) == 2 && shape[0] > 0 && shape[1] > 0 {
-			big := tensor.New(tensor.WithShape(shape[0], shape[1]+2), tensor.WithBacking(r.floats(shape[0]*(shape[1]+2))))
+			big := tensor.New(tensor.WithShape(shape[0], shape[1]+2), tensor.WithBacking(r.Floats(shape[0]*(shape[1]+2))))
 			v, err := big.Slice(nil, G.S(1, shape[1]+1))
 			if err == nil {
 				return v.(*tensor.Dense)
@@ -144,15 +95,7 @@ func (r *fuzzReader) value(want tensor.Shape) G.Value {
 			return tensor.New(tensor.Of(tensor.Float64), tensor.WithShape(shape...))
 		}
 	}
-	return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(r.floats(shape.TotalSize())))
-}
-
-func (r *fuzzReader) floats(n int) []float64 {
-	v := make([]float64, n)
-	for i := range v {
-		v[i] = r.float()
-	}
-	return v
+	return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(r.Floats(shape.TotalSize())))
 }
 
 // fuzzCheckErr fails on errors that stand for a recovered panic.
@@ -182,21 +125,21 @@ func FuzzOpDo(f *testing.F) {
 		dout[i] = float64(i%5) - 2
 	}
 	// Pendulum, B=2, shared θ and φ (flags 3), then per-example (flags 0).
-	f.Add(uint8(0), uint8(1), uint8(3), cat(fuzzInput(0, x0...), fuzzInput(0, pth...), fuzzInput(0, pphi...), fuzzFloats(dout...)))
+	f.Add(uint8(0), uint8(1), uint8(3), cat(fuzzInput(0, x0...), fuzzInput(0, pth...), fuzzInput(0, pphi...), fuzzin.Encode(dout...)))
 	f.Add(uint8(0), uint8(1), uint8(0), cat(fuzzInput(0, x0...), fuzzInput(0, append(pth, 9, 1.2, 0.8)...),
-		fuzzInput(0, append(pphi, pphi...)...), fuzzFloats(dout...)))
+		fuzzInput(0, append(pphi, pphi...)...), fuzzin.Encode(dout...)))
 	// The same with NaN in x0, Inf in θ, a view for θ, a float32 φ.
-	f.Add(uint8(0), uint8(1), uint8(3), cat([]byte{0, 0xff}, fuzzFloats(x0[1:]...), fuzzInput(0, pth...), fuzzInput(0, pphi...)))
-	f.Add(uint8(0), uint8(1), uint8(3), cat(fuzzInput(0, x0...), []byte{0, 0xfe}, fuzzFloats(1, 1), fuzzInput(0, pphi...)))
+	f.Add(uint8(0), uint8(1), uint8(3), cat([]byte{0, 0xff}, fuzzin.Encode(x0[1:]...), fuzzInput(0, pth...), fuzzInput(0, pphi...)))
+	f.Add(uint8(0), uint8(1), uint8(3), cat(fuzzInput(0, x0...), []byte{0, 0xfe}, fuzzin.Encode(1, 1), fuzzInput(0, pphi...)))
 	f.Add(uint8(0), uint8(1), uint8(0), cat(fuzzInput(0, x0...), fuzzInput(250, 0, 10, 1, 1, 0, 0, 0, 9, 1, 1, 0), fuzzInput(240)))
 	// A wrong size and a wrong rank.
-	f.Add(uint8(0), uint8(1), uint8(3), cat([]byte{170, 1, 1}, fuzzFloats(x0...), fuzzInput(200, pth...), fuzzInput(0, pphi...)))
+	f.Add(uint8(0), uint8(1), uint8(3), cat([]byte{170, 1, 1}, fuzzin.Encode(x0...), fuzzInput(200, pth...), fuzzInput(0, pphi...)))
 	// Warm-started pendulum, linear model, cart-pole.
-	f.Add(uint8(1), uint8(0), uint8(3), cat(fuzzInput(0, up(1, 0)...), fuzzInput(0, pth...), fuzzInput(0, pphi...), fuzzFloats(dout...)))
+	f.Add(uint8(1), uint8(0), uint8(3), cat(fuzzInput(0, up(1, 0)...), fuzzInput(0, pth...), fuzzInput(0, pphi...), fuzzin.Encode(dout...)))
 	f.Add(uint8(2), uint8(2), uint8(3), cat(fuzzInput(0, 1, 0, -1, 0.5, 0, 2), fuzzInput(0, 1, 0.1, 0, 1, 0, 0.1),
-		fuzzInput(0, 1, 0.5, 0.1, 0, 0, 0), fuzzFloats(dout...)))
+		fuzzInput(0, 1, 0.5, 0.1, 0, 0, 0), fuzzin.Encode(dout...)))
 	f.Add(uint8(3), uint8(0), uint8(3), cat(fuzzInput(0, 0, 0, math.Cos(0.2), math.Sin(0.2), 0), fuzzInput(0, 9.8, 1, 0.1, 0.5),
-		fuzzInput(0, 0.1, 0.1, 1, 1, 0.1, 0.001, 0, 0, -1, 0, 0, 0), fuzzFloats(dout...)))
+		fuzzInput(0, 0.1, 0.1, 1, 1, 0.1, 0.001, 0, 0, -1, 0, 0, 0), fuzzin.Encode(dout...)))
 	// Zero parameters (division by zero in the model) and an empty input.
 	f.Add(uint8(0), uint8(2), uint8(0), []byte{})
 	// A θ of size zero (found by the fuzzer: the test's own snapshot of the
@@ -213,7 +156,7 @@ func FuzzOpDo(f *testing.F) {
 		}
 		_ = op.Type()
 		_ = op.String()
-		r := &fuzzReader{data: data}
+		r := fuzzReader{fuzzin.NewReader(data)}
 		want := op.inputShapes()
 		vals := []G.Value{r.value(want[0]), r.value(want[1]), r.value(want[2])}
 
@@ -281,11 +224,11 @@ func FuzzOpDo(f *testing.F) {
 
 		// Backward on the output just produced and on a perturbed one (which
 		// takes the KKT-residual path), with a fuzzed incoming gradient.
-		dout := tensor.New(tensor.WithShape(bb, tt, k), tensor.WithBacking(r.floats(bb*tt*k)))
+		dout := tensor.New(tensor.WithShape(bb, tt, k), tensor.WithBacking(r.Floats(bb*tt*k)))
 		other := tensor.New(tensor.WithShape(bb, tt, k), tensor.WithBacking(append([]float64(nil), od...)))
 		od2 := other.Data().([]float64)
 		for i := range od2 {
-			od2[i] += r.float() * 1e-3
+			od2[i] += r.Float() * 1e-3
 		}
 		back := &ilqrGradOp{op}
 		_ = back.Type()

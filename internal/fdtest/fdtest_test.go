@@ -71,43 +71,36 @@ func testLoss(v []float64) (float64, []float64) {
 // TestCentralDiff: on a smooth loss whose entries span five decades
 // (including a zero, served by the floor), the extrapolated quotients with
 // the package's steps match the exact gradient to 1e-9 (their truncation
-// error is O(h⁴) ≈ 1e-12 and round-off ≈ ε/h ≈ 1e-11); v is restored to
-// the bit.
+// error is O(h⁴) ≈ 1e-12 and round-off ≈ ε/h ≈ 1e-11), calling loss four
+// times per entry; plain central differences with the fixed step 1e-5
+// (Central) do so on entries of order one (truncation h²|f‴|/6 ≈ 1e-10),
+// calling it twice. Both restore v to the bit.
 func TestCentralDiff(t *testing.T) {
-	v := []float64{0.3, -1.2, 0, 12, 1e-3, 2.5}
-	orig := slices.Clone(v)
-	_, want := testLoss(v)
-	calls := 0
-	loss := func() float64 { calls++; l, _ := testLoss(v); return l }
-	got := CentralDiff(v, Rel, Floor, loss)
-	if !slices.Equal(v, orig) {
-		t.Fatalf("v changed from %v to %v", orig, v)
-	}
-	if calls != 4*len(v) {
-		t.Errorf("%d calls of loss, want %d", calls, 4*len(v))
-	}
-	if e, j := MaxMixedErr(got, want); e > 1e-9 {
-		t.Errorf("entry %d: %.15g, exact %.15g (error %.2g)", j, got[j], want[j], e)
-	}
-}
-
-// TestCentral: plain central differences with step 1e-5 come within 1e-9
-// of the exact gradient (truncation h²|f‴|/6 ≈ 1e-10 here), call loss
-// twice per entry and restore v.
-func TestCentral(t *testing.T) {
-	v := []float64{0.3, -1.2, 0, 2.5}
-	orig := slices.Clone(v)
-	_, want := testLoss(v)
-	calls := 0
-	got := Central(v, 1e-5, func() float64 { calls++; l, _ := testLoss(v); return l })
-	if !slices.Equal(v, orig) {
-		t.Fatalf("v changed from %v to %v", orig, v)
-	}
-	if calls != 2*len(v) {
-		t.Errorf("%d calls of loss, want %d", calls, 2*len(v))
-	}
-	if e, j := MaxMixedErr(got, want); e > 1e-9 {
-		t.Errorf("entry %d: %.15g, exact %.15g (error %.2g)", j, got[j], want[j], e)
+	for _, c := range []struct {
+		name  string
+		v     []float64
+		diff  func(v []float64, loss func() float64) []float64
+		calls int
+	}{
+		{"CentralDiff", []float64{0.3, -1.2, 0, 12, 1e-3, 2.5},
+			func(v []float64, loss func() float64) []float64 { return CentralDiff(v, Rel, Floor, loss) }, 4},
+		{"Central", []float64{0.3, -1.2, 0, 2.5},
+			func(v []float64, loss func() float64) []float64 { return Central(v, 1e-5, loss) }, 2},
+	} {
+		v := c.v
+		orig := slices.Clone(v)
+		_, want := testLoss(v)
+		calls := 0
+		got := c.diff(v, func() float64 { calls++; l, _ := testLoss(v); return l })
+		if !slices.Equal(v, orig) {
+			t.Fatalf("%s: v changed from %v to %v", c.name, orig, v)
+		}
+		if calls != c.calls*len(v) {
+			t.Errorf("%s: %d calls of loss, want %d", c.name, calls, c.calls*len(v))
+		}
+		if e, j := MaxMixedErr(got, want); e > 1e-9 {
+			t.Errorf("%s: entry %d: %.15g, exact %.15g (error %.2g)", c.name, j, got[j], want[j], e)
+		}
 	}
 }
 

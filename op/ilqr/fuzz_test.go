@@ -1,78 +1,25 @@
 package ilqr
 
 import (
-	"encoding/binary"
 	"errors"
 	"math"
+	"slices"
 	"testing"
 
+	"github.com/dilqr/dilqr/internal/fuzzin"
 	"github.com/dilqr/dilqr/models"
 )
 
-// fuzzBytes decodes fuzz input bytes into numbers. Most byte values give a
-// moderate number, so the solver does real work; a few give the special
-// values that bad input is made of; the last few read 8 raw bytes as a
-// float64, reaching every bit pattern.
-type fuzzBytes struct{ b []byte }
-
-func (d *fuzzBytes) byte() byte {
-	if len(d.b) == 0 {
-		return 0
-	}
-	k := d.b[0]
-	d.b = d.b[1:]
-	return k
-}
-
-func (d *fuzzBytes) float() float64 {
-	if len(d.b) == 0 {
-		return 0.5
-	}
-	switch k := d.byte(); {
-	case k < 240:
-		return (float64(k) - 120) / 30 // in [−4, 4)
-	case k == 240:
-		return math.NaN()
-	case k == 241:
-		return math.Inf(1)
-	case k == 242:
-		return math.Inf(-1)
-	case k == 243:
-		return 1e300
-	case k == 244:
-		return -1e300
-	case k == 245:
-		return 5e-324
-	case k == 246:
-		return 1e8
-	default:
-		if len(d.b) < 8 {
-			return -0.0
-		}
-		v := math.Float64frombits(binary.LittleEndian.Uint64(d.b))
-		d.b = d.b[8:]
-		return v
-	}
-}
-
-func (d *fuzzBytes) floats(n int) []float64 {
-	v := make([]float64, max(n, 0))
-	for i := range v {
-		v[i] = d.float()
-	}
-	return v
-}
-
-// params returns, by sel&3, no parameters (the defaults), one row of length
-// row shared by the batch, a row per example of b, or a row too long.
-func (d *fuzzBytes) params(sel byte, row, b int) []float64 {
+// fuzzParams returns, by sel&3, no parameters (the defaults), one row of
+// length row shared by the batch, a row per example of b, or a row too long.
+func fuzzParams(d *fuzzin.Reader, sel byte, row, b int) []float64 {
 	switch sel & 3 {
 	case 1:
-		return d.floats(row)
+		return d.Floats(row)
 	case 2:
-		return d.floats(b * row)
+		return d.Floats(b * row)
 	case 3:
-		return d.floats(row + 1)
+		return d.Floats(row + 1)
 	}
 	return nil
 }
@@ -98,19 +45,20 @@ func fuzzLen(k int, wrong bool) int {
 // length), bits 2–3 φ likewise, bits 4–5 bounds (length M, length T·M,
 // wrong length, ±Inf), bit 6 a warm start U0, bit 7 ExactIter.
 func FuzzSolve(f *testing.F) {
-	f.Add(uint8(0), int8(5), uint8(0), uint8(0), []byte{150, 120, 130})
-	f.Add(uint8(0), int8(8), uint8(2), uint8(0x55), []byte{100, 200, 120, 60, 90, 10, 220, 130, 125, 121, 119})
-	f.Add(uint8(1), int8(6), uint8(1), uint8(0x40), []byte{90, 140, 100, 180, 20, 30, 60, 230})
-	f.Add(uint8(0), int8(3), uint8(0), uint8(0), []byte{240, 120, 120})               // NaN in x0
-	f.Add(uint8(0), int8(0), uint8(0), uint8(0), []byte{120})                         // T = 0
-	f.Add(uint8(0), int8(-3), uint8(0), uint8(0), []byte{120})                        // T < 0
-	f.Add(uint8(0), int8(4), uint8(0), uint8(0x10), []byte{120, 120, 120, 150, 90})   // inverted per-step bounds
-	f.Add(uint8(1), int8(4), uint8(0), uint8(0x30), []byte{243, 244, 241, 242})       // huge x0, ±Inf bounds
-	f.Add(uint8(2), int8(4), uint8(0), uint8(0), []byte{120, 120, 120})               // X0 of the wrong length
-	f.Add(uint8(0), int8(4), uint8(0), uint8(0x05), []byte{120, 120, 120, 0, 0, 241}) // odd θ, φ
-	f.Add(uint8(0), int8(7), uint8(1), uint8(0xC1), []byte{130, 125, 200, 240, 0, 120, 60, 128, 121, 122, 123, 124})
+	enc, nan, inf := fuzzin.Encode, math.NaN(), math.Inf(1)
+	f.Add(uint8(0), int8(5), uint8(0), uint8(0), enc(1, 0, 0.33))
+	f.Add(uint8(0), int8(8), uint8(2), uint8(0x55), enc(-0.67, 2.67, 0, -2, -1, -3.67, 3.33, 0.33, 0.17, 0.03, -0.03))
+	f.Add(uint8(1), int8(6), uint8(1), uint8(0x40), enc(-1, 0.67, -0.67, 2, -3.33, -3, -2, 3.67))
+	f.Add(uint8(0), int8(3), uint8(0), uint8(0), enc(nan, 0, 0))                                             // NaN in x0
+	f.Add(uint8(0), int8(0), uint8(0), uint8(0), enc(0))                                                     // T = 0
+	f.Add(uint8(0), int8(-3), uint8(0), uint8(0), enc(0))                                                    // T < 0
+	f.Add(uint8(0), int8(4), uint8(0), uint8(0x10), enc(0, 0, 0, 1, -1))                                     // inverted per-step bounds
+	f.Add(uint8(1), int8(4), uint8(0), uint8(0x30), slices.Concat(enc(1e300, -1e300), []byte{1}, enc(-inf))) // huge x0, ±Inf bounds
+	f.Add(uint8(2), int8(4), uint8(0), uint8(0), enc(0, 0, 0))                                               // X0 of the wrong length
+	f.Add(uint8(0), int8(4), uint8(0), uint8(0x05), enc(0, 0, 0, -4, -4, inf))                               // odd θ, φ
+	f.Add(uint8(0), int8(7), uint8(1), uint8(0xC1), slices.Concat(enc(0.33, 0.17, 2.67, nan, -4, 0, -2, 0.27, 0.03, 0.07, 0.1), []byte{124}))
 	f.Fuzz(func(t *testing.T, model uint8, steps int8, batch uint8, flags uint8, data []byte) {
-		d := &fuzzBytes{data}
+		d := fuzzin.NewReader(data)
 		var dyn models.Dynamics
 		var cost models.Cost
 		if model&1 == 0 {
@@ -132,17 +80,17 @@ func FuzzSolve(f *testing.F) {
 		b := 1 + int(batch)%3
 		tm := max(T, 1) * m
 
-		in := Inputs{X0: d.floats(fuzzLen(b*n, model&2 != 0))}
-		in.Theta = d.params(flags, np, b)
-		in.Phi = d.params(flags>>2, nq, b)
+		in := Inputs{X0: d.Floats(fuzzLen(b*n, model&2 != 0))}
+		in.Theta = fuzzParams(d, flags, np, b)
+		in.Phi = fuzzParams(d, flags>>2, nq, b)
 		var lo, hi []float64
 		switch flags >> 4 & 3 {
 		case 0:
-			lo, hi = d.floats(m), d.floats(m)
+			lo, hi = d.Floats(m), d.Floats(m)
 		case 1:
-			lo, hi = d.floats(tm), d.floats(tm)
+			lo, hi = d.Floats(tm), d.Floats(tm)
 		case 2:
-			lo, hi = d.floats(m+1), d.floats(m)
+			lo, hi = d.Floats(m+1), d.Floats(m)
 		case 3:
 			lo, hi = make([]float64, m), make([]float64, m)
 			for j := range m {
@@ -150,10 +98,10 @@ func FuzzSolve(f *testing.F) {
 			}
 		}
 		if flags&0x40 != 0 {
-			in.U0 = d.floats(fuzzLen(b*tm, d.byte() == 1))
+			in.U0 = d.Floats(fuzzLen(b*tm, d.Byte() == 1))
 		}
 		prob := Problem{Task: models.Task{Dynamics: dyn, Cost: cost, Lower: lo, Upper: hi}, T: T}
-		set := &Settings{MaxIter: 1 + int(d.byte())%20, ExactIter: flags&0x80 != 0, Workers: 1}
+		set := &Settings{MaxIter: 1 + int(d.Byte())%20, ExactIter: flags&0x80 != 0, Workers: 1}
 
 		r, err := Solve(prob, in, set)
 		if err != nil {
@@ -185,7 +133,7 @@ func FuzzSolve(f *testing.F) {
 		if err != nil {
 			t.Fatalf("NewSolver failed after Solve succeeded: %v", err)
 		}
-		dX, dU := d.floats(b*T*n), d.floats(b*T*m)
+		dX, dU := d.Floats(b*T*n), d.Floats(b*T*m)
 		for i := range dX {
 			if math.IsNaN(dX[i]) || math.IsInf(dX[i], 0) {
 				dX[i] = 1
