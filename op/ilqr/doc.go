@@ -77,9 +77,11 @@
 // the satisfied rows) fell by less than 4. Constrained problems take
 // Newton steps (Settings.Newton). The outer loop ends
 //
-//   - Converged (or Stalled) when an inner solve met TolGrad and the KKT
-//     residual is within TolViolation: the solution is a KKT point with
-//     multipliers Result.Mult and violation Stats.Violation;
+//   - Converged when an inner solve met TolGrad and the KKT residual is
+//     within TolViolation: the solution is a KKT point with multipliers
+//     Result.Mult and violation Stats.Violation; Stalled when the inner
+//     solve stopped short of TolGrad but within the round-off of the
+//     multiplier terms, 1e-12·(1 + max ν) (or TolGradLoose if larger);
 //   - Infeasible when the residual stops falling with ρ at PenaltyMax;
 //   - IterationLimit after MaxOuter outer iterations or MaxIter iterations
 //     in all, or with the inner solve's own failure status.

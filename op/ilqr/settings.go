@@ -14,7 +14,9 @@ type Settings struct {
 	// ExactIter makes every example run exactly MaxIter iterations: the
 	// convergence tests and line-search failures do not stop it (a failed
 	// line search raises the regularization and goes on). Statuses are still
-	// reported from the final iterate. Meant for benchmarks.
+	// reported from the final iterate. Meant for benchmarks of
+	// unconstrained problems: NewSolver refuses it with a path constraint,
+	// whose outer iterations need inner solves that stop.
 	ExactIter bool
 	// Newton adds the dynamics' second derivatives, contracted with the
 	// costates of the current trajectory, to the quadratic model of the
@@ -188,8 +190,9 @@ const (
 	NonFinite
 	// Stalled: the cost stopped changing (see TolCost) with the projected
 	// gradient within TolGradLoose but not TolGrad: a stationary point as
-	// far as round-off lets the solver tell. Gradients treat it as
-	// converged.
+	// far as round-off lets the solver tell. With a path constraint the
+	// bound is at least the round-off of the multiplier terms,
+	// 1e-12·(1 + max ν). Gradients treat it as converged.
 	Stalled
 	// Infeasible: the constraint violation stopped falling with the
 	// augmented Lagrangian's penalty at PenaltyMax (Stats.Violation says
@@ -212,5 +215,5 @@ func enumName[E ~uint8](names []string, v E, typ string) string {
 }
 
 // Stationary reports whether the solve ended at a stationary point:
-// Converged, or Stalled within TolGradLoose.
+// Converged, or Stalled (see Stalled for its bound).
 func (s Status) Stationary() bool { return s == Converged || s == Stalled }

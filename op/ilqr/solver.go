@@ -223,6 +223,11 @@ func NewSolver(p Problem, s *Settings) (*Solver, error) {
 	if err := set.validate(); err != nil {
 		return nil, err
 	}
+	if set.ExactIter && con.C > 0 {
+		// The outer loop needs inner solves that stop: with ExactIter the
+		// first would take every iteration at ν = 0, ρ = PenaltyInit.
+		return nil, badInput("ExactIter with a path constraint (%s): the augmented Lagrangian's outer iterations need the inner solves' stop rules", p.Constraint.Name())
+	}
 	lo, err := expandBounds("Lower", p.Lower, p.T, d.M)
 	if err != nil {
 		return nil, err
