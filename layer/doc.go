@@ -21,9 +21,9 @@
 //	           c(x_t, u_t; ψ) ≤ 0, t = 1..T−1  (when the task has a Constraint),
 //
 // and returns X* (B, T, N) and U* (B, T, M). Its gradient is the exact
-// implicit derivative of the converged solution (op.Implicit, the default)
-// or mpc.pytorch's fixed-point approximation (op.FixedPoint); see package
-// op.
+// implicit derivative of the converged solution (ilqr.Implicit, the
+// default) or mpc.pytorch's fixed-point approximation (ilqr.FixedPoint);
+// see packages op and op/ilqr.
 //
 // # Parameters of the planner
 //

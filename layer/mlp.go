@@ -19,7 +19,7 @@ type MLPConfig struct {
 	Activation Activation
 	// OutputBias is the initial bias of the output layer (length
 	// Sizes[len-1]); nil means zeros. Set it to the preimage of a prior
-	// under a downstream transform, e.g. InverseSoftplus of a nominal θ,
+	// under a downstream transform, e.g. Softplus.Inverse of a nominal θ,
 	// so that the untrained network predicts near the prior.
 	OutputBias []float64
 	// Seed seeds the weight initialisation (see NewMLP).

@@ -1,6 +1,6 @@
 // Package models provides discrete-time dynamics and per-step cost models
 // with exact first and second derivatives, for the iLQR solver and its
-// implicit gradient in package op.
+// implicit gradient in package op/ilqr.
 //
 // # Notation
 //

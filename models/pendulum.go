@@ -94,7 +94,8 @@ func PendulumTask() Task {
 type Task struct {
 	Dynamics Dynamics
 	Cost     Cost
-	// Lower and Upper bound each control component (length M).
+	// Lower and Upper bound each control component: length M, the same
+	// bounds at every step, or T·M, per step (see ilqr.Problem).
 	Lower, Upper []float64
 	// Constraint, when not nil, constrains the states (and controls) of
 	// the steps after the first; see Constraint.

@@ -17,12 +17,13 @@ import (
 
 // SolverConfig holds what a planner node needs beyond its problem: the
 // solver's settings, the gradient and warm starting. OpConfig and the
-// layer's ILQRConfig embed it.
+// layer's ILQRConfig hold it as their Solver field.
 type SolverConfig struct {
 	// Settings of the solver; nil means ilqr's defaults.
 	Settings *ilqr.Settings
-	// Grad selects the gradient mode and the policy for unconverged
-	// examples (default: ilqr.Implicit, ilqr.SkipUnconverged).
+	// Grad selects the gradient mode and the policies for unconverged
+	// examples and indefinite sweeps (default: ilqr.Implicit,
+	// ilqr.SkipUnconverged, ilqr.ZeroIndefinite).
 	Grad ilqr.GradOptions
 	// WarmStart makes each run start from the controls of the previous run
 	// of this Op for every example that converged there (zero controls for

@@ -46,8 +46,8 @@
 //     loss is that of the plans.
 //   - diffmpc.dx, dilqr.dx: learn θ with the cost known, by minimising L_im
 //     of the planner's controls through the planner (layer.ILQR), with the
-//     fixed-point gradient of DiffMPC (op.FixedPoint) or the exact implicit
-//     gradient (op.Implicit).
+//     fixed-point gradient of DiffMPC (ilqr.FixedPoint) or the exact
+//     implicit gradient (ilqr.Implicit).
 //   - diffmpc.cost, dilqr.cost: learn the cost with θ known, the same way.
 //     The cost is the paper's goal form ‖w ⊙ (τ − τ_goal)‖² with
 //     w = sigmoid(r) ∈ (0, 1) and τ_goal free (layer.GoalWeights, which
@@ -87,7 +87,7 @@
 // imitation loss is zero up to rounding (θ is held as softplus⁻¹(θ*),
 // whose softplus may differ from θ* in the last bit: losses below 1e-20 in
 // the tests). A training solve that does not converge gives a
-// zero gradient (op.SkipUnconverged); Result counts them.
+// zero gradient (ilqr.SkipUnconverged); Result counts them.
 //
 // # Files, resuming, determinism
 //
