@@ -81,15 +81,15 @@
 // # Results
 //
 // Full run, 3 seeds, 12 first guesses per constraint learner, 150 epochs,
-// 457 s on 2 cores (results.csv and vehicle.png beside this file are its
+// 400 s on 2 cores (results.csv and vehicle.png beside this file are its
 // per-run rows and its picture of seed 1). Mean over seeds of the
 // held-out imitation loss (min–max), ψ error (max), and the share of
 // held-out plans violating the true constraint by more than 1e-3:
 //
 //	vehicle   init.psi     0.37 (0.34–0.40)        ψ error 0.73              100%
 //	          no-limit     0.39 (0.38–0.40)        –                         100%
-//	          dilqr.psi    6.2e-6 (2.3e-14–1.7e-5)  1.2e-3 (2.8e-3)            3%
-//	          diffmpc.psi  1.5e-6 (1.1e-9–4.5e-6)   5.3e-4 (1.5e-3)           14%
+//	          dilqr.psi    6.3e-6 (9.0e-9–1.7e-5)   1.3e-3 (2.8e-3)            3%
+//	          diffmpc.psi  1.5e-6 (1.1e-9–4.5e-6)   5.4e-4 (1.5e-3)           14%
 //	          dilqr.cost   0.28 (0.27–0.29)        –                         100%
 //	cartpole  init.psi     1.15 (1.05–1.22)        ψ error 0.4               100%
 //	          no-limit     4.59 (4.30–4.95)        –                         100%
