@@ -379,6 +379,48 @@ func TestConstrainedBadInput(t *testing.T) {
 	}
 }
 
+// TestConstrainedScan solves, with the default settings, the vehicle
+// around discs placed on, beside and across its path (T = 30 and 50) and
+// the pendulum under 36 speed-effort limits (speedEffortRows): every solve
+// must end stationary with the violation within TolViolation. Before the
+// inner solves' model had the constraint's curvature, 2 of the 14 vehicle
+// problems and 6 of the 36 pendulum ones ended at the iteration limit
+// (1605 and 2386 iterations in all; 980 and 1267 with it).
+func TestConstrainedScan(t *testing.T) {
+	var cases []constrainedCase
+	for _, steps := range []int{30, 50} {
+		for _, psi := range [][]float64{nil, {2.5, 0.05, 2.0}, {2.5, 0.05, 2.4}, {2.5, 0.5, 2.4}, {5, 0.3, 1.5}, {4, 1.5, 1.45}, {3, -0.4, 1}} {
+			c := vehicleObstacleCase(steps)
+			if psi != nil {
+				c.in.Psi = psi
+			}
+			cases = append(cases, c)
+		}
+	}
+	for _, om := range []float64{0.3, -0.5} {
+		for _, p0 := range []float64{0.3, 0.6, 1.0} {
+			for _, p1 := range []float64{0.05, 0.2} {
+				for _, p3 := range []float64{0.5, 1, 100} {
+					cases = append(cases, speedEffortCase(t, 30, om, []float64{p0, p1, 0.1, p3}))
+				}
+			}
+		}
+	}
+	iters := 0
+	for _, c := range cases {
+		r, err := ilqr.Solve(c.prob, c.in, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		iters += r.Iterations[0]
+		if !r.Status[0].Stationary() || r.Violation[0] > 1e-9 {
+			t.Errorf("%s ψ %v from x0 %.3v: %v after %d iterations, violation %.2g",
+				c.name, c.in.Psi, c.in.X0, r.Status[0], r.Iterations[0], r.Violation[0])
+		}
+	}
+	t.Logf("%d problems, %d iterations in all", len(cases), iters)
+}
+
 // TestConstrainedNoAllocation checks that a repeated constrained solve and
 // gradient allocate nothing once the solver and results exist.
 func TestConstrainedNoAllocation(t *testing.T) {
