@@ -365,7 +365,14 @@ func (e *neuralEval) reverse(dW, theta, nu, lambda []float64, wantInput bool) {
 			copy(e.abA[l], e.ab[l])
 			for i := 0; i < out; i++ {
 				ab, atb := e.ab[l][i], e.atb[l][i]
-				hb[i] = e.d1[l][i]*ab + e.d2[l][i]*e.ht[l][i]*atb
+				if lambda != nil {
+					hb[i] = e.d1[l][i]*ab + e.d2[l][i]*e.ht[l][i]*atb
+				} else {
+					// No tangent pass ran for this point: e.ht holds an
+					// earlier call's values, possibly NaN, which 0·NaN
+					// would carry into the result.
+					hb[i] = e.d1[l][i] * ab
+				}
 				htb[i] = e.d1[l][i] * atb
 			}
 		}

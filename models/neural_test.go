@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/dilqr/dilqr/internal/fdtest"
@@ -255,6 +256,44 @@ func TestNeuralConstruction(t *testing.T) {
 		if nd.CheckParams(w) == nil {
 			t.Errorf("weight %v accepted", bad)
 		}
+	}
+}
+
+// TestNeuralHistory checks that an evaluator's results do not depend on
+// what it computed before: after a contraction with a NaN direction and a
+// Lagrangian Hessian at a NaN state, ParamJacobian, Linearize and
+// LinearizeHessianTau at a finite point give the bits of a fresh
+// evaluator. (ParamJacobian once read a tangent left by the NaN call and
+// returned NaN in most entries.)
+func TestNeuralHistory(t *testing.T) {
+	for _, c := range netCases(t) {
+		t.Run(c.name, func(t *testing.T) {
+			d := c.nd.Dims()
+			n, m, p := d.N, d.M, d.P
+			k := n + m
+			theta := c.nd.DefaultParams()
+			x, u, lam := []float64{0.1, 0.2, 0.3}, []float64{0.4}, []float64{1, -0.5, 0.25}
+			nan := math.NaN()
+			outputs := func(ev DynamicsEvaluator) []float64 {
+				next, fx, fu, h, ft := make([]float64, n), make([]float64, n*n), make([]float64, n*m), make([]float64, k*k), make([]float64, n*p)
+				ev.ParamJacobian(ft, x, u, theta)
+				out := slices.Concat(ft)
+				ev.Linearize(next, fx, fu, x, u, theta)
+				out = slices.Concat(out, next, fx, fu)
+				ev.(ParamContractor).LinearizeHessianTau(next, fx, fu, h, lam, x, u, theta)
+				return slices.Concat(out, next, fx, fu, h)
+			}
+			want := outputs(c.nd.NewEvaluator())
+			ev := c.nd.NewEvaluator()
+			ev.(ParamContractor).ContractParams(make([]float64, p), lam, lam, []float64{nan, 0, 0, 0}, x, u, theta)
+			ev.LagrangianHessian(make([]float64, k*(k+p)), lam, []float64{nan, 0, 0}, u, theta)
+			got := outputs(ev)
+			for i := range want {
+				if math.Float64bits(got[i]) != math.Float64bits(want[i]) {
+					t.Fatalf("output %d after NaN calls: %v, fresh evaluator %v", i, got[i], want[i])
+				}
+			}
+		})
 	}
 }
 

@@ -71,12 +71,17 @@ func formatFloat(v float64) string {
 	return strconv.FormatFloat(v, 'g', -1, 64)
 }
 
+// formatLoss writes an imitation loss like formatFloat, but a NaN, the
+// loss of a run that diverged, as "NaN": the three loss columns are never
+// empty.
+func formatLoss(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
+
 // String formats r's epoch and four losses, the first five fields of a
 // log line. Numbers are written in the shortest form that reads back
 // exactly.
 func (r Row) String() string {
-	return fmt.Sprintf("%d,%s,%s,%s,%s", r.Epoch, formatFloat(r.Train), formatFloat(r.Val),
-		formatFloat(r.Test), formatFloat(r.Model))
+	return fmt.Sprintf("%d,%s,%s,%s,%s", r.Epoch, formatLoss(r.Train), formatLoss(r.Val),
+		formatLoss(r.Test), formatFloat(r.Model))
 }
 
 // encodeLog returns the log file content for rows.

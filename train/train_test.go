@@ -310,8 +310,9 @@ func TestBadFiles(t *testing.T) {
 	}
 }
 
-// TestLogRoundTrip: a log reads back bit for bit, NaN model losses
-// included; malformed logs are ErrBadLog naming the line.
+// TestLogRoundTrip: a log reads back bit for bit, NaN model losses and the
+// NaN losses of a diverged run included; malformed logs are ErrBadLog
+// naming the line.
 func TestLogRoundTrip(t *testing.T) {
 	nan := math.NaN()
 	rows := []Row{
@@ -319,6 +320,8 @@ func TestLogRoundTrip(t *testing.T) {
 			Health: op.Health{Unconverged: nan, Indefinite: nan, NonFinite: nan, OnBound: nan}},
 		{Epoch: 1, Train: 0.1 + 0.2, Val: 3, Test: 5e-324, Model: 0.7,
 			Health: op.Health{Unconverged: 0.25, Indefinite: 0, NonFinite: 1.0 / 3, OnBound: 0.1 + 0.2}},
+		{Epoch: 2, Train: nan, Val: nan, Test: math.Inf(-1), Model: nan,
+			Health: op.Health{Unconverged: 0, Indefinite: 0, NonFinite: 1, OnBound: 0}},
 	}
 	path := filepath.Join(t.TempDir(), "log.csv")
 	if err := writeAtomic(path, encodeLog(rows)); err != nil {
@@ -343,6 +346,28 @@ func TestLogRoundTrip(t *testing.T) {
 		if _, err := ReadLog(path); !errors.Is(err, ErrBadLog) {
 			t.Errorf("ReadLog(%q): err %v, want ErrBadLog", bad, err)
 		}
+	}
+}
+
+// TestDivergedRun: a run whose losses turn NaN (an absurd learning rate)
+// writes a log that reads back, and can be resumed.
+func TestDivergedRun(t *testing.T) {
+	ds := smallDataset(t, "pendulum", 20, 6, 6, 4)
+	cfg := Config{Method: NN, NTrain: 12, BatchSize: 8, Epochs: 2, Seed: 7, Hidden: 8, LR: 1e300, Dir: t.TempDir()}
+	res, err := Run(context.Background(), ds, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !math.IsNaN(res.Final().Train) {
+		t.Fatalf("final training loss %v: the case does not diverge", res.Final().Train)
+	}
+	rows, err := ReadLog(filepath.Join(cfg.Dir, LogFile))
+	if err != nil || len(rows) != 3 {
+		t.Fatalf("ReadLog: %d rows, %v", len(rows), err)
+	}
+	cfg.Epochs, cfg.Resume = 3, true
+	if res, err = Run(context.Background(), ds, cfg); err != nil || res.StartEpoch != 2 || res.Final().Epoch != 3 {
+		t.Fatalf("resume: %v", err)
 	}
 }
 
