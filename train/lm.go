@@ -102,7 +102,7 @@ type LMConfig struct {
 	RankTol float64
 	// MaxStep bounds the step in log θ: a step with max_j |δ_j| above it
 	// is shortened to it (each parameter changes by a factor of at most
-	// e^MaxStep per step). Default 1.
+	// e^MaxStep per step). +Inf means no bound. Default 1.
 	MaxStep float64
 	// Trace, when not nil, is called after every iteration.
 	Trace func(LMIter)
@@ -193,7 +193,7 @@ func (c LMConfig) withDefaults(ds *envs.Dataset) (LMConfig, error) {
 	bad := func(v float64) bool { return v < 0 || math.IsNaN(v) || math.IsInf(v, 0) }
 	if c.NTrain < 0 || c.MaxIter < 0 || c.Damping > Levenberg || bad(c.Lambda0) || bad(c.LambdaMin) ||
 		bad(c.LambdaMax) || bad(c.LambdaUp) || bad(c.LambdaDown) || bad(c.StateWeight) || bad(c.TolStep) ||
-		bad(c.TolGrad) || bad(c.RankTol) {
+		bad(c.TolGrad) || bad(c.RankTol) || c.MaxStep < 0 || math.IsNaN(c.MaxStep) {
 		return c, errors.New("train: lm: negative, NaN or infinite setting, or unknown damping")
 	}
 	setDefault(&c.NTrain, ds.Train.B)

@@ -237,6 +237,8 @@ func TestFitLMBadInput(t *testing.T) {
 		{"zero mass", LMConfig{InitTheta: []float64{10, 0, 1}}},
 		{"negative gravity", LMConfig{InitTheta: []float64{-10, 1, 1}}},
 		{"lambda up of 1", LMConfig{LambdaUp: 1}},
+		{"negative max step", LMConfig{MaxStep: -1}},
+		{"NaN max step", LMConfig{MaxStep: math.NaN()}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			init := slices.Clone(tc.cfg.InitTheta)
