@@ -253,16 +253,29 @@ func TestILQRPsiConfigErrors(t *testing.T) {
 		{"external shape", "want float64 (2, 6)", task, ILQRConfig{Psi: ParamSpec{Source: External, PerExample: true}}},
 		{"unrolled", "the unrolled baseline does not take a path constraint", task,
 			ILQRConfig{Unrolled: &UnrolledSpec{Step: nil, Iters: 2}}},
+		{"external scalar", "want float64 (6)", task, ILQRConfig{Psi: ParamSpec{Source: External}}},
+		{"float32 range", "Init[0]: value -1e+39 is beyond float32's range", task,
+			ILQRConfig{Dtype: tensor.Float32, Psi: ParamSpec{Source: Learned, Init: []float64{-1e39, -inf, -0.6, 1e39, inf, 0.6}}}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			g := G.NewGraph()
 			cfg := c.cfg
 			cfg.T, cfg.Batch = 5, 2
-			if c.name == "external shape" {
+			// Learned θ and cost blocks come before ψ: a refused ψ must
+			// not leave their nodes in the graph.
+			cfg.Theta.Source, cfg.Cost.Source = Learned, Learned
+			switch c.name {
+			case "external shape":
 				cfg.Psi.Node = input(t, g, "psi", speedPsi(0.6), 6)
+			case "external scalar":
+				cfg.Psi.Node = G.NewScalar(g, tensor.Float64, G.WithName("psi"))
 			}
+			before := len(g.AllNodes())
 			_, err := NewILQR(g, c.task, cfg)
 			checkErr(t, err, ErrConfig, c.says)
+			if n := len(g.AllNodes()); n != before {
+				t.Errorf("the refused layer left %d nodes in the graph", n-before)
+			}
 		})
 	}
 	t.Run("NaN at run time", func(t *testing.T) {

@@ -208,7 +208,38 @@ type ILQR struct {
 // blocks (initialised from Init through the Transform's inverse) and the
 // nodes mapping raw values to the solver's θ and φ. The solver itself is
 // checked (bounds, settings, horizon) when Plan or Policy adds its node.
+// A configuration it refuses leaves g as it was.
 func NewILQR(g *G.ExprGraph, task models.Task, cfg ILQRConfig) (*ILQR, error) {
+	// The layer is first built in a scratch graph, the external nodes
+	// replaced by stand-ins of their dtype, shape and name, so that every
+	// check has run before the first node is added to g.
+	scratch := G.NewGraph()
+	if _, err := newILQR(scratch, task, standIns(scratch, cfg)); err != nil {
+		return nil, err
+	}
+	return newILQR(g, task, cfg)
+}
+
+// standIns returns cfg with each node it names replaced by a node of s of
+// the same dtype, shape and name.
+func standIns(s *G.ExprGraph, cfg ILQRConfig) ILQRConfig {
+	stand := func(n *G.Node) *G.Node {
+		switch {
+		case n == nil:
+			return nil
+		case n.Dims() == 0:
+			return G.NewScalar(s, n.Dtype(), G.WithName(n.Name()))
+		}
+		return G.NewTensor(s, n.Dtype(), n.Dims(), G.WithShape(n.Shape()...), G.WithName(n.Name()))
+	}
+	for _, p := range []*ParamSpec{&cfg.Theta, &cfg.Cost, &cfg.CostQ, &cfg.CostP, &cfg.Psi} {
+		p.Node = stand(p.Node)
+	}
+	cfg.Lower, cfg.Upper = stand(cfg.Lower), stand(cfg.Upper)
+	return cfg
+}
+
+func newILQR(g *G.ExprGraph, task models.Task, cfg ILQRConfig) (*ILQR, error) {
 	if task.Dynamics == nil || task.Cost == nil {
 		return nil, configErr("ILQR: the task needs Dynamics and Cost")
 	}

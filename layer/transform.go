@@ -166,15 +166,17 @@ func (t Transform) inverseAs(dt tensor.Dtype, v float64) (float64, error) {
 	switch t {
 	case Softplus:
 		if v > 14 {
-			return v, nil // the float32 softplus is the identity there
-		}
-		if r < -103 {
+			r = v // the float32 softplus is the identity there
+		} else if r < -103 {
 			return 0, fmt.Errorf("softplus value %g is too small to represent in float32", v)
 		}
 	case Sigmoid:
 		if r > 15 || r < -88 {
 			return 0, fmt.Errorf("sigmoid value %g is too close to 0 or 1 to represent in float32", v)
 		}
+	}
+	if math.Abs(r) > math.MaxFloat32 {
+		return 0, fmt.Errorf("value %g is beyond float32's range", v)
 	}
 	return r, nil
 }

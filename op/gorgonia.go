@@ -431,8 +431,11 @@ func float64s(v G.Value, name string, want tensor.Shape) ([]float64, error) {
 		return nil, badInput("%s has shape %v, want %v", name, v.Shape(), want)
 	}
 	d, ok := v.(*tensor.Dense)
-	if !ok || d.Dtype() != tensor.Float64 {
+	if !ok {
 		return nil, badInput("%s must be a float64 *tensor.Dense, is %T", name, v)
+	}
+	if d.Dtype() != tensor.Float64 {
+		return nil, badInput("%s must be float64, is %v (op.Cast converts a float32 graph's values)", name, d.Dtype())
 	}
 	if d.RequiresIterator() {
 		m, ok := d.Materialize().(*tensor.Dense)
@@ -471,7 +474,7 @@ func (op *ILQROp) Do(vals ...G.Value) (v G.Value, err error) {
 	}
 	r := &op.res
 	op.last.stats = copyStats(op.last.stats, r.Stats)
-	op.last.onBound = op.countOnBound(op.last.onBound[:0], r)
+	op.last.onBound = op.countOnBound(op.last.onBound[:0], r, in)
 	op.last.gradStatus = op.last.gradStatus[:0]
 	if !op.isolate {
 		if err := op.refuseNonFinite(in); err != nil {
@@ -568,19 +571,37 @@ func (op *ILQROp) pack(r *ilqr.Result) []float64 {
 }
 
 // countOnBound appends to dst, per example, the number of controls of r
-// on a bound.
-func (op *ILQROp) countOnBound(dst []int, r *ilqr.Result) []int {
-	tm := len(op.lower) // T·M: the solver's bounds are expanded per step
+// on a bound: the run's bounds in, or where in has none the problem's.
+func (op *ILQROp) countOnBound(dst []int, r *ilqr.Result, in ilqr.Inputs) []int {
+	tm := len(op.lower) // T·M: the problem's bounds are expanded per step
 	for e := 0; e < r.B; e++ {
 		n := 0
 		for j, u := range r.U[e*tm : (e+1)*tm] {
-			if u <= op.lower[j] || u >= op.upper[j] {
+			if u <= boundAt(in.Lower, op.lower, e, j, r.M) || u >= boundAt(in.Upper, op.upper, e, j, r.M) {
 				n++
 			}
 		}
 		dst = append(dst, n)
 	}
 	return dst
+}
+
+// boundAt returns the bound of control j (of T·M) of example e from a
+// run's bounds v, laid out as ilqr.Inputs.Lower (M, T·M or B·T·M; the
+// solver checked the length), or from def, the problem's (T·M), when v is
+// nil.
+func boundAt(v, def []float64, e, j, m int) float64 {
+	tm := len(def)
+	switch len(v) {
+	case 0:
+		return def[j]
+	case m:
+		return v[j%m]
+	case tm:
+		return v[j]
+	default:
+		return v[e*tm+j]
+	}
 }
 
 // copyStats copies src into dst's storage.
@@ -628,10 +649,13 @@ type Health struct {
 	// max(0, c) of the run's examples (ilqr.Stats.Violation; zero without
 	// a constraint).
 	Violation float64
-	// Indefinite: examples whose gradient sweep was indefinite (zero
-	// gradient) or regularized (see ilqr.RegularizeIndefinite).
+	// Indefinite: examples whose gradient's linear system was indefinite
+	// (zero gradient, or regularized: see ilqr.RegularizeIndefinite) or
+	// singular, its active constraint rows dependent (ilqr.GradDependent:
+	// zero gradient).
 	Indefinite float64
-	// NonFinite: examples with non-finite inputs or rollouts.
+	// NonFinite: examples with non-finite inputs, rollouts or gradient
+	// sweeps.
 	NonFinite float64
 	// OnBound: controls on a bound, out of all B·T·M: they get no
 	// gradient; widen the bounds or penalize the controls more.
@@ -648,23 +672,26 @@ func (s Stats) Health() Health {
 	}
 	var onBound int
 	for i, st := range s.Status {
+		var g ilqr.GradStatus // GradOK before a backward pass
+		if i < len(s.GradStatus) {
+			g = s.GradStatus[i]
+		}
 		switch {
-		case st == ilqr.NonFinite:
+		case st == ilqr.NonFinite || g == ilqr.GradNonFinite:
 			h.NonFinite++
 		case st == ilqr.Infeasible:
 			h.Infeasible++
 		case !st.Stationary():
 			h.Unconverged++
 		}
+		switch g {
+		case ilqr.GradIndefinite, ilqr.GradRegularized, ilqr.GradDependent:
+			h.Indefinite++
+		}
 		onBound += s.OnBound[i]
 	}
 	for _, v := range s.Violation {
 		h.Violation = max(h.Violation, v)
-	}
-	for _, g := range s.GradStatus {
-		if g == ilqr.GradIndefinite || g == ilqr.GradRegularized {
-			h.Indefinite++
-		}
 	}
 	h.Unconverged /= float64(b)
 	h.Infeasible /= float64(b)

@@ -1266,6 +1266,10 @@ func TestPlanBlocksAndBounds(t *testing.T) {
 					t.Fatalf("u[%d] = %g, solver %g", i, out[i*k+3], res.U[i])
 				}
 			}
+			// OnBound counts against the bounds given as nodes, not the task's.
+			if st := tr.Op.Stats(); st.OnBound[0]+st.OnBound[1]+st.OnBound[2] != onBound {
+				t.Errorf("Stats.OnBound %v, want %d in all", st.OnBound, onBound)
+			}
 			for name, w := range want {
 				got := gradOf(t, nodes[name])
 				if e, at := fdtest.RelErr(got, w); !(e <= 1e-12) {
