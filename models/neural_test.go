@@ -68,6 +68,16 @@ type netCase struct {
 	ref  DynamicsEvaluator // nil: compare with finite differences only
 }
 
+// eachNet runs f as a subtest for every network case, with its sizes.
+func eachNet(t *testing.T, f func(t *testing.T, c netCase, n, m, p int)) {
+	for _, c := range netCases(t) {
+		t.Run(c.name, func(t *testing.T) {
+			d := c.nd.Dims()
+			f(t, c, d.N, d.M, d.P)
+		})
+	}
+}
+
 func netCases(t *testing.T) []netCase {
 	pend := NewPendulum()
 	var out []netCase
@@ -115,102 +125,98 @@ func netCases(t *testing.T) []netCase {
 // Lagrangian Hessian with its θ columns, its τ block, and the reverse-mode
 // contraction ContractParams.
 func TestNeuralDerivatives(t *testing.T) {
-	for _, c := range netCases(t) {
-		t.Run(c.name, func(t *testing.T) {
-			d := c.nd.Dims()
-			n, m, p := d.N, d.M, d.P
-			k := n + m
-			e := c.nd.NewEvaluator()
-			rng := rand.New(rand.NewPCG(11, 12))
-			theta := c.nd.DefaultParams()
-			for i := c.nd.pb; i < p; i++ {
-				theta[i] += 0.3 * rng.NormFloat64() // not the small default output layer
+	eachNet(t, func(t *testing.T, c netCase, n, m, p int) {
+		k := n + m
+		e := c.nd.NewEvaluator()
+		rng := rand.New(rand.NewPCG(11, 12))
+		theta := c.nd.DefaultParams()
+		for i := c.nd.pb; i < p; i++ {
+			theta[i] += 0.3 * rng.NormFloat64() // not the small default output layer
+		}
+		x := fdtest.NormalsFrom(rng, n)
+		u := fdtest.NormalsFrom(rng, m)
+		u[0] *= 0.5 // inside the pendulum's clamp
+		lam := fdtest.NormalsFrom(rng, n)
+		next, fx, fu := make([]float64, n), make([]float64, n*n), make([]float64, n*m)
+		ft, lh := make([]float64, n*p), make([]float64, k*(k+p))
+		e.Linearize(next, fx, fu, x, u, theta)
+		e.ParamJacobian(ft, x, u, theta)
+		e.LagrangianHessian(lh, lam, x, u, theta)
+		step := make([]float64, n)
+		e.Step(step, x, u, theta)
+		check := func(what string, got, want []float64, tol float64) {
+			t.Helper()
+			if err, at := fdtest.RelErr(got, want); !(err <= tol) {
+				t.Errorf("%s[%d] = %.12g, reference %.12g (relative error %.2e)", what, at, got[at], want[at], err)
 			}
-			x := fdtest.NormalsFrom(rng, n)
-			u := fdtest.NormalsFrom(rng, m)
-			u[0] *= 0.5 // inside the pendulum's clamp
-			lam := fdtest.NormalsFrom(rng, n)
-			next, fx, fu := make([]float64, n), make([]float64, n*n), make([]float64, n*m)
-			ft, lh := make([]float64, n*p), make([]float64, k*(k+p))
-			e.Linearize(next, fx, fu, x, u, theta)
-			e.ParamJacobian(ft, x, u, theta)
-			e.LagrangianHessian(lh, lam, x, u, theta)
-			step := make([]float64, n)
-			e.Step(step, x, u, theta)
-			check := func(what string, got, want []float64, tol float64) {
-				t.Helper()
-				if err, at := fdtest.RelErr(got, want); !(err <= tol) {
-					t.Errorf("%s[%d] = %.12g, reference %.12g (relative error %.2e)", what, at, got[at], want[at], err)
-				}
+		}
+		check("Step vs Linearize", step, next, 1e-15)
+		if c.ref != nil {
+			rn, rfx, rfu := make([]float64, n), make([]float64, n*n), make([]float64, n*m)
+			rft, rlh := make([]float64, n*p), make([]float64, k*(k+p))
+			c.ref.Linearize(rn, rfx, rfu, x, u, theta)
+			c.ref.ParamJacobian(rft, x, u, theta)
+			c.ref.LagrangianHessian(rlh, lam, x, u, theta)
+			check("next", next, rn, 1e-13)
+			check("fx", fx, rfx, 1e-12)
+			check("fu", fu, rfu, 1e-12)
+			check("ft", ft, rft, 1e-12)
+			check("Lagrangian Hessian", lh, rlh, 1e-11)
+		} else {
+			z := append(append([]float64(nil), x...), u...)
+			fd := fdtest.CentralJacobian(func(y, zz []float64) { e.Step(y, zz[:n], zz[n:], theta) }, n, z, fdtest.Span(0, k), 5e-6)
+			jac := make([]float64, n*k)
+			for i := 0; i < n; i++ {
+				copy(jac[i*k:], fx[i*n:(i+1)*n])
+				copy(jac[i*k+n:], fu[i*m:(i+1)*m])
 			}
-			check("Step vs Linearize", step, next, 1e-15)
-			if c.ref != nil {
-				rn, rfx, rfu := make([]float64, n), make([]float64, n*n), make([]float64, n*m)
-				rft, rlh := make([]float64, n*p), make([]float64, k*(k+p))
-				c.ref.Linearize(rn, rfx, rfu, x, u, theta)
-				c.ref.ParamJacobian(rft, x, u, theta)
-				c.ref.LagrangianHessian(rlh, lam, x, u, theta)
-				check("next", next, rn, 1e-13)
-				check("fx", fx, rfx, 1e-12)
-				check("fu", fu, rfu, 1e-12)
-				check("ft", ft, rft, 1e-12)
-				check("Lagrangian Hessian", lh, rlh, 1e-11)
-			} else {
-				z := append(append([]float64(nil), x...), u...)
-				fd := fdtest.CentralJacobian(func(y, zz []float64) { e.Step(y, zz[:n], zz[n:], theta) }, n, z, fdtest.Span(0, k), 5e-6)
-				jac := make([]float64, n*k)
-				for i := 0; i < n; i++ {
-					copy(jac[i*k:], fx[i*n:(i+1)*n])
-					copy(jac[i*k+n:], fu[i*m:(i+1)*m])
-				}
-				check("∂f/∂τ vs finite differences", jac, fd, 1e-8)
-				// τ block of the Lagrangian Hessian: the Jacobian of λᵀ∂f/∂τ.
-				fdh := fdtest.CentralJacobian(func(y, zz []float64) {
-					gx, gu := make([]float64, n*n), make([]float64, n*m)
-					e.Linearize(make([]float64, n), gx, gu, zz[:n], zz[n:], theta)
-					for j := 0; j < k; j++ {
-						var s float64
-						for i := 0; i < n; i++ {
-							if j < n {
-								s += lam[i] * gx[i*n+j]
-							} else {
-								s += lam[i] * gu[i*m+j-n]
-							}
+			check("∂f/∂τ vs finite differences", jac, fd, 1e-8)
+			// τ block of the Lagrangian Hessian: the Jacobian of λᵀ∂f/∂τ.
+			fdh := fdtest.CentralJacobian(func(y, zz []float64) {
+				gx, gu := make([]float64, n*n), make([]float64, n*m)
+				e.Linearize(make([]float64, n), gx, gu, zz[:n], zz[n:], theta)
+				for j := 0; j < k; j++ {
+					var s float64
+					for i := 0; i < n; i++ {
+						if j < n {
+							s += lam[i] * gx[i*n+j]
+						} else {
+							s += lam[i] * gu[i*m+j-n]
 						}
-						y[j] = s
 					}
-				}, k, z, fdtest.Span(0, k), 5e-6)
-				tau := make([]float64, k*k)
-				for r := 0; r < k; r++ {
-					copy(tau[r*k:], lh[r*(k+p):r*(k+p)+k])
+					y[j] = s
 				}
-				check("Hessian τ block vs finite differences", tau, fdh, 1e-7)
-			}
-			pc := e.(ParamContractor)
-			htau := make([]float64, k*k)
-			n2, fx2, fu2 := make([]float64, n), make([]float64, n*n), make([]float64, n*m)
-			pc.LinearizeHessianTau(n2, fx2, fu2, htau, lam, x, u, theta)
-			check("LinearizeHessianTau next", n2, next, 0)
-			check("LinearizeHessianTau fx", fx2, fx, 0)
-			check("LinearizeHessianTau fu", fu2, fu, 0)
+			}, k, z, fdtest.Span(0, k), 5e-6)
+			tau := make([]float64, k*k)
 			for r := 0; r < k; r++ {
-				check("LinearizeHessianTau h", htau[r*k:(r+1)*k], lh[r*(k+p):r*(k+p)+k], 1e-12)
+				copy(tau[r*k:], lh[r*(k+p):r*(k+p)+k])
 			}
-			nu, dd := fdtest.NormalsFrom(rng, n), fdtest.NormalsFrom(rng, k)
-			got := make([]float64, p)
-			pc.ContractParams(got, nu, lam, dd, x, u, theta)
-			want := make([]float64, p)
-			for j := 0; j < p; j++ {
-				for i := 0; i < n; i++ {
-					want[j] += nu[i] * ft[i*p+j]
-				}
-				for r := 0; r < k; r++ {
-					want[j] += dd[r] * lh[r*(k+p)+k+j]
-				}
+			check("Hessian τ block vs finite differences", tau, fdh, 1e-7)
+		}
+		pc := e.(ParamContractor)
+		htau := make([]float64, k*k)
+		n2, fx2, fu2 := make([]float64, n), make([]float64, n*n), make([]float64, n*m)
+		pc.LinearizeHessianTau(n2, fx2, fu2, htau, lam, x, u, theta)
+		check("LinearizeHessianTau next", n2, next, 0)
+		check("LinearizeHessianTau fx", fx2, fx, 0)
+		check("LinearizeHessianTau fu", fu2, fu, 0)
+		for r := 0; r < k; r++ {
+			check("LinearizeHessianTau h", htau[r*k:(r+1)*k], lh[r*(k+p):r*(k+p)+k], 1e-12)
+		}
+		nu, dd := fdtest.NormalsFrom(rng, n), fdtest.NormalsFrom(rng, k)
+		got := make([]float64, p)
+		pc.ContractParams(got, nu, lam, dd, x, u, theta)
+		want := make([]float64, p)
+		for j := 0; j < p; j++ {
+			for i := 0; i < n; i++ {
+				want[j] += nu[i] * ft[i*p+j]
 			}
-			check("ContractParams", got, want, 1e-12)
-		})
-	}
+			for r := 0; r < k; r++ {
+				want[j] += dd[r] * lh[r*(k+p)+k+j]
+			}
+		}
+		check("ContractParams", got, want, 1e-12)
+	})
 }
 
 // TestNeuralConstruction checks sizes, names, the parameter layout and
@@ -266,35 +272,31 @@ func TestNeuralConstruction(t *testing.T) {
 // evaluator. (ParamJacobian once read a tangent left by the NaN call and
 // returned NaN in most entries.)
 func TestNeuralHistory(t *testing.T) {
-	for _, c := range netCases(t) {
-		t.Run(c.name, func(t *testing.T) {
-			d := c.nd.Dims()
-			n, m, p := d.N, d.M, d.P
-			k := n + m
-			theta := c.nd.DefaultParams()
-			x, u, lam := []float64{0.1, 0.2, 0.3}, []float64{0.4}, []float64{1, -0.5, 0.25}
-			nan := math.NaN()
-			outputs := func(ev DynamicsEvaluator) []float64 {
-				next, fx, fu, h, ft := make([]float64, n), make([]float64, n*n), make([]float64, n*m), make([]float64, k*k), make([]float64, n*p)
-				ev.ParamJacobian(ft, x, u, theta)
-				out := slices.Concat(ft)
-				ev.Linearize(next, fx, fu, x, u, theta)
-				out = slices.Concat(out, next, fx, fu)
-				ev.(ParamContractor).LinearizeHessianTau(next, fx, fu, h, lam, x, u, theta)
-				return slices.Concat(out, next, fx, fu, h)
+	eachNet(t, func(t *testing.T, c netCase, n, m, p int) {
+		k := n + m
+		theta := c.nd.DefaultParams()
+		x, u, lam := []float64{0.1, 0.2, 0.3}, []float64{0.4}, []float64{1, -0.5, 0.25}
+		nan := math.NaN()
+		outputs := func(ev DynamicsEvaluator) []float64 {
+			next, fx, fu, h, ft := make([]float64, n), make([]float64, n*n), make([]float64, n*m), make([]float64, k*k), make([]float64, n*p)
+			ev.ParamJacobian(ft, x, u, theta)
+			out := slices.Concat(ft)
+			ev.Linearize(next, fx, fu, x, u, theta)
+			out = slices.Concat(out, next, fx, fu)
+			ev.(ParamContractor).LinearizeHessianTau(next, fx, fu, h, lam, x, u, theta)
+			return slices.Concat(out, next, fx, fu, h)
+		}
+		want := outputs(c.nd.NewEvaluator())
+		ev := c.nd.NewEvaluator()
+		ev.(ParamContractor).ContractParams(make([]float64, p), lam, lam, []float64{nan, 0, 0, 0}, x, u, theta)
+		ev.LagrangianHessian(make([]float64, k*(k+p)), lam, []float64{nan, 0, 0}, u, theta)
+		got := outputs(ev)
+		for i := range want {
+			if math.Float64bits(got[i]) != math.Float64bits(want[i]) {
+				t.Fatalf("output %d after NaN calls: %v, fresh evaluator %v", i, got[i], want[i])
 			}
-			want := outputs(c.nd.NewEvaluator())
-			ev := c.nd.NewEvaluator()
-			ev.(ParamContractor).ContractParams(make([]float64, p), lam, lam, []float64{nan, 0, 0, 0}, x, u, theta)
-			ev.LagrangianHessian(make([]float64, k*(k+p)), lam, []float64{nan, 0, 0}, u, theta)
-			got := outputs(ev)
-			for i := range want {
-				if math.Float64bits(got[i]) != math.Float64bits(want[i]) {
-					t.Fatalf("output %d after NaN calls: %v, fresh evaluator %v", i, got[i], want[i])
-				}
-			}
-		})
-	}
+		}
+	})
 }
 
 // TestNeuralPointCache checks that ContractParams gives the same bits from
@@ -304,97 +306,93 @@ func TestNeuralHistory(t *testing.T) {
 // θ changed in place (the cache must drop its points), for another λ at a
 // cached point, and at a point never linearized.
 func TestNeuralPointCache(t *testing.T) {
-	for _, c := range netCases(t) {
-		t.Run(c.name, func(t *testing.T) {
-			d := c.nd.Dims()
-			n, m, p := d.N, d.M, d.P
-			k := n + m
-			rng := rand.New(rand.NewPCG(21, 22))
-			theta := c.nd.DefaultParams()
-			for i := c.nd.pb; i < p; i++ {
-				theta[i] += 0.3 * rng.NormFloat64()
-			}
-			const steps = 21 // more than the first ring of 8 points, and its doubling
-			xs, us := fdtest.NormalsFrom(rng, steps*n), fdtest.NormalsFrom(rng, steps*m)
-			for i := range us {
-				us[i] *= 0.5 // inside the pendulum's clamp
-			}
-			lams, nus, ds := fdtest.NormalsFrom(rng, steps*n), fdtest.NormalsFrom(rng, steps*n), fdtest.NormalsFrom(rng, steps*k)
-			at := func(s int) (x, u, lam, nu, dd []float64) {
-				return xs[s*n : (s+1)*n], us[s*m : (s+1)*m], lams[s*n : (s+1)*n], nus[s*n : (s+1)*n], ds[s*k : (s+1)*k]
-			}
-			next, fx, fu, h := make([]float64, n), make([]float64, n*n), make([]float64, n*m), make([]float64, k*k)
-			linearizeAll := func(pc ParamContractor) {
-				for s := range steps {
-					x, u, lam, _, _ := at(s)
-					pc.LinearizeHessianTau(next, fx, fu, h, lam, x, u, theta)
-				}
-			}
-			// want: each contraction by an evaluator that saw no other point.
-			want := func(s int, lam []float64) []float64 {
-				x, u, _, nu, dd := at(s)
-				g := make([]float64, p)
-				c.nd.NewEvaluator().(ParamContractor).ContractParams(g, nu, lam, dd, x, u, theta)
-				return g
-			}
-			pc := c.nd.NewEvaluator().(ParamContractor)
-			check := func(what string, s int, lam []float64) {
-				t.Helper()
-				x, u, _, nu, dd := at(s)
-				g := make([]float64, p)
-				pc.ContractParams(g, nu, lam, dd, x, u, theta)
-				if w := want(s, lam); !sameBits(g, w) {
-					e, i := fdtest.RelErr(g, w)
-					t.Fatalf("%s, step %d: dθ[%d] = %.17g, fresh evaluator %.17g (relative error %.2e)", what, s, i, g[i], w[i], e)
-				}
-			}
-			for round := range 3 { // the first rounds miss and grow the ring
-				linearizeAll(pc)
-				for s := range steps {
-					_, _, lam, _, _ := at(s)
-					check(fmt.Sprintf("round %d", round), s, lam)
-				}
-			}
-			// By now the ring holds a sweep: every point is served from it.
-			e := pc.(*neuralEval)
-			linearizeAll(pc)
+	eachNet(t, func(t *testing.T, c netCase, n, m, p int) {
+		k := n + m
+		rng := rand.New(rand.NewPCG(21, 22))
+		theta := c.nd.DefaultParams()
+		for i := c.nd.pb; i < p; i++ {
+			theta[i] += 0.3 * rng.NormFloat64()
+		}
+		const steps = 21 // more than the first ring of 8 points, and its doubling
+		xs, us := fdtest.NormalsFrom(rng, steps*n), fdtest.NormalsFrom(rng, steps*m)
+		for i := range us {
+			us[i] *= 0.5 // inside the pendulum's clamp
+		}
+		lams, nus, ds := fdtest.NormalsFrom(rng, steps*n), fdtest.NormalsFrom(rng, steps*n), fdtest.NormalsFrom(rng, steps*k)
+		at := func(s int) (x, u, lam, nu, dd []float64) {
+			return xs[s*n : (s+1)*n], us[s*m : (s+1)*m], lams[s*n : (s+1)*n], nus[s*n : (s+1)*n], ds[s*k : (s+1)*k]
+		}
+		next, fx, fu, h := make([]float64, n), make([]float64, n*n), make([]float64, n*m), make([]float64, k*k)
+		linearizeAll := func(pc ParamContractor) {
 			for s := range steps {
-				x, u, _, _, _ := at(s)
-				if e.cache.lookup(e, theta, x, u) == nil {
-					t.Fatalf("step %d is not in the cache of %d points", s, len(e.cache.pts))
-				}
+				x, u, lam, _, _ := at(s)
+				pc.LinearizeHessianTau(next, fx, fu, h, lam, x, u, theta)
 			}
-			linearizeAll(pc)
-			for s := steps - 1; s >= 0; s-- {
-				_, _, lam, _, _ := at(s)
-				check("reverse order", s, lam)
-			}
-			if np := len(e.cache.pts); np > 32 {
-				t.Errorf("the cache grew to %d points for a sweep of %d", np, steps)
-			}
-			// Contractions at points never linearized leave the cache as it is.
-			cold := c.nd.NewEvaluator().(*neuralEval)
+		}
+		// want: each contraction by an evaluator that saw no other point.
+		want := func(s int, lam []float64) []float64 {
+			x, u, _, nu, dd := at(s)
 			g := make([]float64, p)
-			for s := range steps {
-				x, u, lam, nu, dd := at(s)
-				cold.ContractParams(g, nu, lam, dd, x, u, theta)
+			c.nd.NewEvaluator().(ParamContractor).ContractParams(g, nu, lam, dd, x, u, theta)
+			return g
+		}
+		pc := c.nd.NewEvaluator().(ParamContractor)
+		check := func(what string, s int, lam []float64) {
+			t.Helper()
+			x, u, _, nu, dd := at(s)
+			g := make([]float64, p)
+			pc.ContractParams(g, nu, lam, dd, x, u, theta)
+			if w := want(s, lam); !sameBits(g, w) {
+				e, i := fdtest.RelErr(g, w)
+				t.Fatalf("%s, step %d: dθ[%d] = %.17g, fresh evaluator %.17g (relative error %.2e)", what, s, i, g[i], w[i], e)
 			}
-			if np := len(cold.cache.pts); np != 0 {
-				t.Errorf("contractions alone grew the cache to %d points", np)
-			}
-			other := fdtest.NormalsFrom(rng, n)
-			check("another λ", 3, other)
-			_, _, lam3, _, _ := at(3)
-			check("λ back", 3, lam3)
+		}
+		for round := range 3 { // the first rounds miss and grow the ring
 			linearizeAll(pc)
-			theta[len(theta)-1] += 0.25 // the last output bias
-			theta[c.nd.pb] -= 0.5       // the first weight
-			check("θ changed in place", 5, lam3)
-			xs[0] += 1e-3
-			_, _, lam0, _, _ := at(0)
-			check("a point never linearized", 0, lam0)
-		})
-	}
+			for s := range steps {
+				_, _, lam, _, _ := at(s)
+				check(fmt.Sprintf("round %d", round), s, lam)
+			}
+		}
+		// By now the ring holds a sweep: every point is served from it.
+		e := pc.(*neuralEval)
+		linearizeAll(pc)
+		for s := range steps {
+			x, u, _, _, _ := at(s)
+			if e.cache.lookup(e, theta, x, u) == nil {
+				t.Fatalf("step %d is not in the cache of %d points", s, len(e.cache.pts))
+			}
+		}
+		linearizeAll(pc)
+		for s := steps - 1; s >= 0; s-- {
+			_, _, lam, _, _ := at(s)
+			check("reverse order", s, lam)
+		}
+		if np := len(e.cache.pts); np > 32 {
+			t.Errorf("the cache grew to %d points for a sweep of %d", np, steps)
+		}
+		// Contractions at points never linearized leave the cache as it is.
+		cold := c.nd.NewEvaluator().(*neuralEval)
+		g := make([]float64, p)
+		for s := range steps {
+			x, u, lam, nu, dd := at(s)
+			cold.ContractParams(g, nu, lam, dd, x, u, theta)
+		}
+		if np := len(cold.cache.pts); np != 0 {
+			t.Errorf("contractions alone grew the cache to %d points", np)
+		}
+		other := fdtest.NormalsFrom(rng, n)
+		check("another λ", 3, other)
+		_, _, lam3, _, _ := at(3)
+		check("λ back", 3, lam3)
+		linearizeAll(pc)
+		theta[len(theta)-1] += 0.25 // the last output bias
+		theta[c.nd.pb] -= 0.5       // the first weight
+		check("θ changed in place", 5, lam3)
+		xs[0] += 1e-3
+		_, _, lam0, _, _ := at(0)
+		check("a point never linearized", 0, lam0)
+	})
 }
 
 // TestNeuralDepths checks LinearizeHessianTau and ContractParams against
