@@ -93,6 +93,16 @@ func boundsSample(n, m int) func(rng *rand.Rand) (x, u, psi []float64) {
 	}
 }
 
+// eachCon runs f as a subtest for every constraint case, with its sizes
+// and a fresh evaluator.
+func eachCon(t *testing.T, f func(t *testing.T, tc conCase, d ConstraintDims, ev ConstraintEvaluator)) {
+	for _, tc := range conCases() {
+		t.Run(tc.name, func(t *testing.T) {
+			f(t, tc, tc.con.Dims(), tc.con.NewEvaluator())
+		})
+	}
+}
+
 func conCases() []conCase {
 	return []conCase{
 		{"circle(4,2,x=0,y=1)", mustCircle(4, 2, 0, 1, 2.5, 0.05, 1), circleSample(4, 2, 0, 1, 2.5, 0.05, 1)},
@@ -154,106 +164,98 @@ func splitCon(z []float64, d ConstraintDims) (x, u, psi []float64) {
 //
 // and that no method modifies its inputs.
 func TestConstraintFiniteDifferences(t *testing.T) {
-	for _, tc := range conCases() {
-		t.Run(tc.name, func(t *testing.T) {
-			d := tc.con.Dims()
-			k, nz := d.N+d.M, d.N+d.M+d.R
-			ev := tc.con.NewEvaluator()
-			rng := rand.New(rand.NewPCG(seed, 60))
-			errs := newErrLog(t)
-			for pt := 0; pt < 60; pt++ {
-				errs.at = fmt.Sprintf("point %d", pt)
-				x, u, psi := tc.sample(rng)
-				w := fdtest.NormalsFrom(rng, d.C)
-				h0 := fdtest.NormalsFrom(rng, k*k)
-				z := slices.Concat(x, u, psi)
-				in := slices.Concat(z, w)
-				r := conEvalAll(ev, d, x, u, psi, w, h0)
-				if got := slices.Concat(x, u, psi, w); !slices.Equal(got, in) {
-					t.Fatalf("point %d: inputs modified: %v, were %v", pt, got, in)
-				}
-				errs.check("Linearize dst", r.dst, r.value, exactTol)
-
-				value := func(y, zz []float64) {
-					xx, uu, pp := splitCon(zz, d)
-					ev.Value(y, xx, uu, pp)
-				}
-				errs.check("jac", r.jac, fdtest.CentralJacobian(value, d.C, z, fdtest.Span(0, k), fdStep), fdTol)
-				errs.check("cpsi", r.cpsi, fdtest.CentralJacobian(value, d.C, z, fdtest.Span(k, nz), fdStep), fdTol)
-
-				// wᵀ∂c/∂τ and wᵀ∂c/∂ψ from the exact first derivatives.
-				jac, cpsi := make([]float64, d.C*k), make([]float64, d.C*d.R)
-				scratch, mixed := make([]float64, d.C), make([]float64, k*d.R)
-				gradTau := func(g, zz []float64) {
-					xx, uu, pp := splitCon(zz, d)
-					ev.Linearize(scratch, jac, xx, uu, pp)
-					fdtest.MulT(g, jac, w)
-				}
-				gradPsi := func(g, zz []float64) {
-					xx, uu, pp := splitCon(zz, d)
-					ev.ParamDerivatives(cpsi, mixed, w, xx, uu, pp)
-					fdtest.MulT(g, cpsi, w)
-				}
-				// Row a of each is the derivative with respect to τ_a.
-				errs.check("Curvature", r.hess, fdtest.CentralJacobianT(gradTau, k, z, fdtest.Span(0, k), fdStep), fdTol)
-				errs.check("mixed (∂ψ of wᵀc_τ)", r.mixed, fdtest.CentralJacobian(gradTau, k, z, fdtest.Span(k, nz), fdStep), fdTol)
-				if d.R > 0 {
-					errs.check("mixed (∂τ of wᵀc_ψ)", r.mixed, fdtest.CentralJacobianT(gradPsi, d.R, z, fdtest.Span(0, k), fdStep), fdTol)
-				}
+	eachCon(t, func(t *testing.T, tc conCase, d ConstraintDims, ev ConstraintEvaluator) {
+		k, nz := d.N+d.M, d.N+d.M+d.R
+		rng := rand.New(rand.NewPCG(seed, 60))
+		errs := newErrLog(t)
+		for pt := 0; pt < 60; pt++ {
+			errs.at = fmt.Sprintf("point %d", pt)
+			x, u, psi := tc.sample(rng)
+			w := fdtest.NormalsFrom(rng, d.C)
+			h0 := fdtest.NormalsFrom(rng, k*k)
+			z := slices.Concat(x, u, psi)
+			in := slices.Concat(z, w)
+			r := conEvalAll(ev, d, x, u, psi, w, h0)
+			if got := slices.Concat(x, u, psi, w); !slices.Equal(got, in) {
+				t.Fatalf("point %d: inputs modified: %v, were %v", pt, got, in)
 			}
-			errs.log()
-		})
-	}
+			errs.check("Linearize dst", r.dst, r.value, exactTol)
+
+			value := func(y, zz []float64) {
+				xx, uu, pp := splitCon(zz, d)
+				ev.Value(y, xx, uu, pp)
+			}
+			errs.check("jac", r.jac, fdtest.CentralJacobian(value, d.C, z, fdtest.Span(0, k), fdStep), fdTol)
+			errs.check("cpsi", r.cpsi, fdtest.CentralJacobian(value, d.C, z, fdtest.Span(k, nz), fdStep), fdTol)
+
+			// wᵀ∂c/∂τ and wᵀ∂c/∂ψ from the exact first derivatives.
+			jac, cpsi := make([]float64, d.C*k), make([]float64, d.C*d.R)
+			scratch, mixed := make([]float64, d.C), make([]float64, k*d.R)
+			gradTau := func(g, zz []float64) {
+				xx, uu, pp := splitCon(zz, d)
+				ev.Linearize(scratch, jac, xx, uu, pp)
+				fdtest.MulT(g, jac, w)
+			}
+			gradPsi := func(g, zz []float64) {
+				xx, uu, pp := splitCon(zz, d)
+				ev.ParamDerivatives(cpsi, mixed, w, xx, uu, pp)
+				fdtest.MulT(g, cpsi, w)
+			}
+			// Row a of each is the derivative with respect to τ_a.
+			errs.check("Curvature", r.hess, fdtest.CentralJacobianT(gradTau, k, z, fdtest.Span(0, k), fdStep), fdTol)
+			errs.check("mixed (∂ψ of wᵀc_τ)", r.mixed, fdtest.CentralJacobian(gradTau, k, z, fdtest.Span(k, nz), fdStep), fdTol)
+			if d.R > 0 {
+				errs.check("mixed (∂τ of wᵀc_ψ)", r.mixed, fdtest.CentralJacobianT(gradPsi, d.R, z, fdtest.Span(0, k), fdStep), fdTol)
+			}
+		}
+		errs.log()
+	})
 }
 
 // TestConstraintZeroWeights: with w = 0, Curvature leaves the matrix as it
 // was and ParamDerivatives writes zeros into mixed (and cpsi as usual);
 // with one nonzero weight, the curvature is that row's Hessian alone.
 func TestConstraintZeroWeights(t *testing.T) {
-	for _, tc := range conCases() {
-		t.Run(tc.name, func(t *testing.T) {
-			d := tc.con.Dims()
-			k := d.N + d.M
-			ev := tc.con.NewEvaluator()
-			rng := rand.New(rand.NewPCG(seed, 61))
-			x, u, psi := tc.sample(rng)
-			h0 := fdtest.NormalsFrom(rng, k*k)
-			zero := make([]float64, d.C)
-			r := conEvalAll(ev, d, x, u, psi, zero, h0)
-			for i, v := range r.hess {
-				if v != 0 {
-					t.Errorf("Curvature with w = 0 changed entry %d by %g", i, v)
-				}
+	eachCon(t, func(t *testing.T, tc conCase, d ConstraintDims, ev ConstraintEvaluator) {
+		k := d.N + d.M
+		rng := rand.New(rand.NewPCG(seed, 61))
+		x, u, psi := tc.sample(rng)
+		h0 := fdtest.NormalsFrom(rng, k*k)
+		zero := make([]float64, d.C)
+		r := conEvalAll(ev, d, x, u, psi, zero, h0)
+		for i, v := range r.hess {
+			if v != 0 {
+				t.Errorf("Curvature with w = 0 changed entry %d by %g", i, v)
 			}
-			for i, v := range r.mixed {
-				if v != 0 {
-					t.Errorf("mixed with w = 0: entry %d = %g", i, v)
-				}
+		}
+		for i, v := range r.mixed {
+			if v != 0 {
+				t.Errorf("mixed with w = 0: entry %d = %g", i, v)
 			}
-			// The sum over rows is linear in w: the weights (w₀, 0, …) and
-			// (0, w₁, …) add up to w.
-			w := fdtest.NormalsFrom(rng, d.C)
-			full := conEvalAll(ev, d, x, u, psi, w, h0)
-			sumH, sumM := make([]float64, k*k), make([]float64, k*d.R)
-			for i := 0; i < d.C; i++ {
-				wi := make([]float64, d.C)
-				wi[i] = w[i]
-				ri := conEvalAll(ev, d, x, u, psi, wi, h0)
-				for j := range sumH {
-					sumH[j] += ri.hess[j]
-				}
-				for j := range sumM {
-					sumM[j] += ri.mixed[j]
-				}
+		}
+		// The sum over rows is linear in w: the weights (w₀, 0, …) and
+		// (0, w₁, …) add up to w.
+		w := fdtest.NormalsFrom(rng, d.C)
+		full := conEvalAll(ev, d, x, u, psi, w, h0)
+		sumH, sumM := make([]float64, k*k), make([]float64, k*d.R)
+		for i := 0; i < d.C; i++ {
+			wi := make([]float64, d.C)
+			wi[i] = w[i]
+			ri := conEvalAll(ev, d, x, u, psi, wi, h0)
+			for j := range sumH {
+				sumH[j] += ri.hess[j]
 			}
-			if e, at := fdtest.MaxMixedErr(sumH, full.hess); e > exactTol {
-				t.Errorf("Curvature: sum over rows differs at %d by %.3g", at, e)
+			for j := range sumM {
+				sumM[j] += ri.mixed[j]
 			}
-			if e, at := fdtest.MaxMixedErr(sumM, full.mixed); e > exactTol {
-				t.Errorf("mixed: sum over rows differs at %d by %.3g", at, e)
-			}
-		})
-	}
+		}
+		if e, at := fdtest.MaxMixedErr(sumH, full.hess); e > exactTol {
+			t.Errorf("Curvature: sum over rows differs at %d by %.3g", at, e)
+		}
+		if e, at := fdtest.MaxMixedErr(sumM, full.mixed); e > exactTol {
+			t.Errorf("mixed: sum over rows differs at %d by %.3g", at, e)
+		}
+	})
 }
 
 // TestStateBoundsValues checks the rows of StateBounds against their
@@ -515,29 +517,25 @@ var errTest = errors.New("models: test: ψ₂ < 0")
 
 // TestConstraintNoAlloc: no evaluator method allocates.
 func TestConstraintNoAlloc(t *testing.T) {
-	for _, tc := range conCases() {
-		t.Run(tc.name, func(t *testing.T) {
-			d := tc.con.Dims()
-			k := d.N + d.M
-			ev := tc.con.NewEvaluator()
-			x, u, psi := tc.sample(rand.New(rand.NewPCG(seed, 63)))
-			w := make([]float64, d.C)
-			for i := range w {
-				w[i] = 1
-			}
-			dst, jac, hess := make([]float64, d.C), make([]float64, d.C*k), make([]float64, k*k)
-			cpsi, mixed := make([]float64, d.C*d.R), make([]float64, k*d.R)
-			allocs := testing.AllocsPerRun(10, func() {
-				ev.Value(dst, x, u, psi)
-				ev.Linearize(dst, jac, x, u, psi)
-				ev.Curvature(hess, w, x, u, psi)
-				ev.ParamDerivatives(cpsi, mixed, w, x, u, psi)
-			})
-			if allocs != 0 {
-				t.Errorf("%g allocations per run", allocs)
-			}
+	eachCon(t, func(t *testing.T, tc conCase, d ConstraintDims, ev ConstraintEvaluator) {
+		k := d.N + d.M
+		x, u, psi := tc.sample(rand.New(rand.NewPCG(seed, 63)))
+		w := make([]float64, d.C)
+		for i := range w {
+			w[i] = 1
+		}
+		dst, jac, hess := make([]float64, d.C), make([]float64, d.C*k), make([]float64, k*k)
+		cpsi, mixed := make([]float64, d.C*d.R), make([]float64, k*d.R)
+		allocs := testing.AllocsPerRun(10, func() {
+			ev.Value(dst, x, u, psi)
+			ev.Linearize(dst, jac, x, u, psi)
+			ev.Curvature(hess, w, x, u, psi)
+			ev.ParamDerivatives(cpsi, mixed, w, x, u, psi)
 		})
-	}
+		if allocs != 0 {
+			t.Errorf("%g allocations per run", allocs)
+		}
+	})
 }
 
 // TestCircleObstacleAtCentre: at the centre of the disc, where the distance
