@@ -104,12 +104,12 @@ func (sv *Solver) checkDirection(dir Direction, bt *batch) (direction, error) {
 			return dv, err
 		}
 	}
-	for _, b := range []*[]float64{&dir.Lower, &dir.Upper} {
+	for k, b := range []*[]float64{&dir.Lower, &dir.Upper} {
 		v := *b
 		switch len(v) {
 		case 0:
 		case m, t * m:
-			e, err := expandBounds("direction bound", v, t, m)
+			e, err := expandBoundsInto(sv.expandedBuf(2+k), "direction bound", v, t, m)
 			if err != nil {
 				return dv, err
 			}

@@ -178,6 +178,11 @@ type Solver struct {
 	phi0     []float64             // the cost's default φ
 	con      models.ConstraintDims // C = 0 without a constraint
 	psi0     []float64             // the constraint's default ψ
+	// expanded holds a call's bounds and a JVP direction's bounds given
+	// once for every step, expanded to T×M (lower, upper each), so that
+	// repeated calls allocate nothing.
+	expanded [4][]float64
+	clamp    clamp // the model's
 }
 
 // Clamper is implemented by models whose step clamps the controls
@@ -236,14 +241,15 @@ func NewSolver(p Problem, s *Settings) (*Solver, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := checkBounds(p.Dynamics, lo, hi, d.M, ""); err != nil {
+	cl := clampOf(p.Dynamics)
+	if err := cl.check(lo, hi, d.M, -1); err != nil {
 		return nil, err
 	}
 	workers := set.Workers
 	if workers == 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
-	sv := &Solver{prob: p, dims: d, nq: cd.Q, settings: set, lower: lo, upper: hi,
+	sv := &Solver{prob: p, dims: d, nq: cd.Q, settings: set, lower: lo, upper: hi, clamp: cl,
 		theta0: p.Dynamics.DefaultParams(), phi0: p.Cost.DefaultParams(), con: con}
 	if p.Constraint != nil {
 		sv.psi0 = p.Constraint.DefaultParams()
@@ -256,31 +262,52 @@ func NewSolver(p Problem, s *Settings) (*Solver, error) {
 	return sv, nil
 }
 
-// checkBounds checks T·M bounds lo, hi: lower ≤ upper, each interval
-// admitting a finite control, and within the model's internal clamp (see
-// Clamper). where prefixes the messages (e.g. "example 3: ").
-func checkBounds(dyn models.Dynamics, lo, hi []float64, m int, where string) error {
+// check checks T·M bounds lo, hi: lower ≤ upper, each interval admitting
+// a finite control, and within the model's internal clamp (see Clamper).
+// The messages name the example unless it is negative.
+func (cl clamp) check(lo, hi []float64, m, example int) error {
 	for i := range lo {
 		switch {
 		case math.IsNaN(lo[i]) || math.IsNaN(hi[i]):
-			return badInput("%sbounds: NaN at step %d control %d", where, i/m, i%m)
+			return badInput("%sbounds: NaN at step %d control %d", where(example), i/m, i%m)
 		case lo[i] > hi[i]:
-			return badInput("%sbounds: Lower %g > Upper %g at step %d control %d", where, lo[i], hi[i], i/m, i%m)
+			return badInput("%sbounds: Lower %g > Upper %g at step %d control %d", where(example), lo[i], hi[i], i/m, i%m)
 		case math.IsInf(lo[i], 1) || math.IsInf(hi[i], -1):
-			return badInput("%sbounds: [%g, %g] at step %d control %d admits no finite control", where, lo[i], hi[i], i/m, i%m)
+			return badInput("%sbounds: [%g, %g] at step %d control %d admits no finite control", where(example), lo[i], hi[i], i/m, i%m)
 		}
 	}
-	if c, ok := dyn.(Clamper); ok {
-		clo, chi := c.ControlClamp()
-		for i := 0; clo != nil && i < len(lo); i++ {
-			j := i % m
-			if lo[i] < clo[j] || hi[i] > chi[j] {
-				return badInput("%sbounds [%g, %g] on control %d are wider than %s's internal clamp [%g, %g]",
-					where, lo[i], hi[i], j, dyn.Name(), clo[j], chi[j])
-			}
+	for i := 0; cl.lo != nil && i < len(lo); i++ {
+		j := i % m
+		if lo[i] < cl.lo[j] || hi[i] > cl.hi[j] {
+			return badInput("%sbounds [%g, %g] on control %d are wider than %s's internal clamp [%g, %g]",
+				where(example), lo[i], hi[i], j, cl.model, cl.lo[j], cl.hi[j])
 		}
 	}
 	return nil
+}
+
+// where is the prefix of a message about an example ("" for a negative
+// index).
+func where(example int) string {
+	if example < 0 {
+		return ""
+	}
+	return fmt.Sprintf("example %d: ", example)
+}
+
+// clamp is a model's internal control clamp (Clamper; nil slices: none),
+// read once by NewSolver.
+type clamp struct {
+	lo, hi []float64
+	model  string
+}
+
+func clampOf(dyn models.Dynamics) clamp {
+	cl := clamp{model: dyn.Name()}
+	if c, ok := dyn.(Clamper); ok {
+		cl.lo, cl.hi = c.ControlClamp()
+	}
+	return cl
 }
 
 // MaxFloats is the largest number of float64s (8 GiB) that a solver
@@ -302,7 +329,11 @@ func checkSize(what string, a, b, c int) error {
 
 // expandBounds turns M or T·M bounds into T·M, checking for NaN.
 func expandBounds(name string, b []float64, t, m int) ([]float64, error) {
-	out := make([]float64, t*m)
+	return expandBoundsInto(make([]float64, t*m), name, b, t, m)
+}
+
+// expandBoundsInto is expandBounds writing into out (length T·M).
+func expandBoundsInto(out []float64, name string, b []float64, t, m int) ([]float64, error) {
 	switch len(b) {
 	case m:
 		for i := 0; i < t; i++ {
@@ -516,27 +547,35 @@ func (sv *Solver) checkCallBounds(bt *batch, in Inputs) error {
 	}
 	switch len(in.Lower) {
 	case m, tm:
-		lo, err := expandBounds("Lower", in.Lower, t, m)
+		lo, err := expandBoundsInto(sv.expandedBuf(0), "Lower", in.Lower, t, m)
 		if err != nil {
 			return err
 		}
-		hi, err := expandBounds("Upper", in.Upper, t, m)
+		hi, err := expandBoundsInto(sv.expandedBuf(1), "Upper", in.Upper, t, m)
 		if err != nil {
 			return err
 		}
 		bt.lower, bt.upper = lo, hi
-		return checkBounds(sv.prob.Dynamics, lo, hi, m, "")
+		return sv.clamp.check(lo, hi, m, -1)
 	case bt.b * tm:
 		bt.lower, bt.upper, bt.boundStride = in.Lower, in.Upper, tm
 		for i := range bt.b {
 			lo, hi := in.Lower[i*tm:(i+1)*tm], in.Upper[i*tm:(i+1)*tm]
-			if err := checkBounds(sv.prob.Dynamics, lo, hi, m, fmt.Sprintf("example %d: ", i)); err != nil {
+			if err := sv.clamp.check(lo, hi, m, i); err != nil {
 				return err
 			}
 		}
 		return nil
 	}
 	return badInput("Lower has length %d, want M=%d, T·M=%d or B·T·M=%d", len(in.Lower), m, tm, bt.b*tm)
+}
+
+// expandedBuf returns the T·M buffer expanded[i], made on first use.
+func (sv *Solver) expandedBuf(i int) []float64 {
+	if sv.expanded[i] == nil {
+		sv.expanded[i] = make([]float64, sv.prob.T*sv.dims.M)
+	}
+	return sv.expanded[i]
 }
 
 // bounds returns example i's control bounds (T·M each).

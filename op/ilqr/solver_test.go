@@ -1245,6 +1245,7 @@ func TestSolveNoAllocs(t *testing.T) {
 		{"explicit parameters", explicit, Settings{Workers: 1}},
 		{"explicit parameters/100 iterations", explicit, Settings{Workers: 1, MaxIter: 100, ExactIter: true}},
 		{"default parameters", Inputs{X0: x0}, Settings{Workers: 1}},
+		{"bounds of the call, once", Inputs{X0: x0, Lower: []float64{-1.5}, Upper: []float64{1.8}}, Settings{Workers: 1}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			sv, err := NewSolver(taskProblem(task, T), &c.set)
@@ -1262,6 +1263,23 @@ func TestSolveNoAllocs(t *testing.T) {
 			})
 			if allocs != 0 {
 				t.Errorf("%v allocations per Solve with a reused Result and Workers=1, want 0", allocs)
+			}
+			// The gradient and the tangent, with the direction's bounds
+			// given once, reuse their storage too.
+			var g Grads
+			var tg Tangent
+			wx, wu := make([]float64, b*T*3), make([]float64, b*T)
+			dir := Direction{X0: make([]float64, b*3), Lower: []float64{1}, Upper: []float64{1}}
+			allocs = testing.AllocsPerRun(10, func() {
+				if err := sv.Gradient(&g, &r, c.in, wx, wu, GradOptions{}); err != nil {
+					t.Fatal(err)
+				}
+				if err := sv.JVP(&tg, &r, c.in, dir, GradOptions{}); err != nil {
+					t.Fatal(err)
+				}
+			})
+			if allocs != 0 {
+				t.Errorf("%v allocations per Gradient and JVP with reused results and Workers=1, want 0", allocs)
 			}
 		})
 	}
