@@ -974,13 +974,8 @@ func TestOpFailedExample(t *testing.T) {
 // length in its θ row, so its rollout overflows (status NonFinite) while
 // example 0 solves normally. Nothing may panic and no NaN may reach the
 // input gradients. Stats must report the failure.
-//
-// What the run does is logged, not prescribed: measured, the forward
-// output carries example 1's non-finite states into the graph and the
-// backward pass then fails the whole run with an ErrBadInput error
-// ("refresh: trajectory contains NaN or Inf") instead of giving example 1
-// zero gradients and GradSkipped as SkipUnconverged does for an
-// iteration-limit failure. The test accepts either.
+// Without Settings.IsolateNonFinite the forward run refuses the batch with
+// ErrBadInput naming example 1 (its states would put NaN into the graph).
 func TestOpNonFiniteExample(t *testing.T) {
 	const horizon = 10
 	task := models.PendulumTask()

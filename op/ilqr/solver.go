@@ -737,6 +737,9 @@ func Solve(p Problem, in Inputs, s *Settings) (*Result, error) {
 // solving: one rollout-free linearization and adjoint sweep per example.
 // Status and Iterations are left as they are. It lets a caller that kept
 // only X and U (for example a graph's output) recover what Gradient needs.
+// An example whose trajectory is not finite (a NonFinite solve) gets, as
+// one with non-finite inputs under IsolateNonFinite, GradNorm +Inf, Cost
+// NaN and zero costates; the others are refreshed.
 func (sv *Solver) Refresh(r *Result, in Inputs) error {
 	bt, err := sv.checkInputs(in)
 	if err != nil {
@@ -748,8 +751,8 @@ func (sv *Solver) Refresh(r *Result, in Inputs) error {
 		return badInput("refresh: result shape does not match the inputs")
 	}
 	for i := range bt.b {
-		if !bt.bad[i] && (!allFinite(r.X[i*t*d.N:(i+1)*t*d.N]) || !allFinite(r.U[i*t*d.M:(i+1)*t*d.M])) {
-			return badInput("refresh: example %d: trajectory contains NaN or Inf", i)
+		if !allFinite(r.X[i*t*d.N:(i+1)*t*d.N]) || !allFinite(r.U[i*t*d.M:(i+1)*t*d.M]) {
+			bt.bad[i] = true
 		}
 	}
 	if len(r.Mult) != bt.b*t*sv.con.C {

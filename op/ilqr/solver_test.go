@@ -1284,3 +1284,53 @@ func TestSolveNoAllocs(t *testing.T) {
 		})
 	}
 }
+
+// TestRefresh checks that Refresh on Solve's own result gives back its
+// costates, costs and projected gradients bit for bit, and that an example
+// whose rollout overflowed (finite inputs: a huge warm start on the
+// vehicle's acceleration with a large gain) is marked as such (GradNorm
+// +Inf, Cost NaN, zero costates) while the others are refreshed as usual.
+func TestRefresh(t *testing.T) {
+	task := models.VehicleTask()
+	task.Constraint = nil
+	inf := math.Inf(1)
+	p := Problem{Task: task, T: 10}
+	in := Inputs{X0: []float64{0, 0, 0.2, 0.5, 0.3, -0.2, -0.1, 1.0, 1, 1, -0.5, 0.2},
+		Theta: []float64{1, 1, 0.1, 1000, 0.9, 0.2, 0.8, 1.2, 0.05},
+		Lower: []float64{-0.5, -inf}, Upper: []float64{inf, 0.4}, U0: make([]float64, 3*10*2)}
+	for s := 0; s < 3; s++ {
+		in.U0[20+2*s] = 1e307 // example 1's acceleration at steps 0–2
+	}
+	sv, err := NewSolver(p, &Settings{Newton: true, Workers: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r Result
+	if err := sv.Solve(&r, in); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(r.Status, []Status{Converged, NonFinite, Converged}) {
+		t.Fatalf("statuses %v, want example 1 alone non-finite", r.Status)
+	}
+	got := new(Result)
+	got.Resize(r.B, r.T, r.N, r.M)
+	copy(got.X, r.X)
+	copy(got.U, r.U)
+	if err := sv.Refresh(got, in); err != nil {
+		t.Fatal(err)
+	}
+	same := func(a, b []float64) bool {
+		return slices.EqualFunc(a, b, func(x, y float64) bool {
+			return math.Float64bits(x) == math.Float64bits(y) || math.IsNaN(x) && math.IsNaN(y)
+		})
+	}
+	for _, i := range []int{0, 2} {
+		lam := func(r *Result) []float64 { return r.Lambda[i*10*4 : (i+1)*10*4] }
+		if !same(lam(got), lam(&r)) || got.Cost[i] != r.Cost[i] || got.GradNorm[i] != r.GradNorm[i] {
+			t.Errorf("example %d: refreshed cost %v, pg %v; solved %v, %v", i, got.Cost[i], got.GradNorm[i], r.Cost[i], r.GradNorm[i])
+		}
+	}
+	if !math.IsInf(got.GradNorm[1], 1) || !math.IsNaN(got.Cost[1]) || slices.ContainsFunc(got.Lambda[40:80], func(v float64) bool { return v != 0 }) {
+		t.Errorf("example 1: GradNorm %v, Cost %v: want +Inf, NaN and zero costates", got.GradNorm[1], got.Cost[1])
+	}
+}
