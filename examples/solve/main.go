@@ -31,13 +31,17 @@
 //	u_lower, u_upper  bounds: a number (every control at every step), m
 //	            numbers (one per control component) or T rows of m, row t
 //	            bounding u_t (version 2) (optional: the task's default
-//	            bounds)
+//	            bounds); within the model's own clamp of the controls
+//	            where it has one (the pendulum's ±2, which are its default
+//	            bounds): wider bounds are refused, since the clamp's kink
+//	            would make the solution not differentiable
 //	loss        {"kind": "sum_sq_u"}: L = Σ u²; or
 //	            {"kind": "linear", "wx": T×n, "wu": T×m}: L = Σ wx·X + Σ wu·U
 //	grad_mode   "implicit" (default), "unrolled" or "fixed_point"
 //	max_iter    iteration limit (default 500; for "unrolled" the exact
 //	            number of unrolled iterations, default 100)
-//	tol         projected-gradient tolerance (default 1e-10)
+//	tol         projected-gradient tolerance (default 1e-10; not with
+//	            grad_mode "unrolled", which runs max_iter iterations)
 //	x_lower, x_upper  state bounds x_lower ≤ x_t ≤ x_upper on the states
 //	            x_1..x_{T-1} (x_0 is given and is not bounded): n numbers
 //	            each, an entry null for no bound on it; either may be given
@@ -139,6 +143,10 @@
 // one-sided derivative) or "dependent constraints" (the active bounds and
 // the controls held on their bounds are linearly dependent, as with equal
 // bounds on an entry: gradients zero).
+//
+// A zero max_iter, tol or tol_violation means the default. Field names
+// match case-insensitively (as Go's encoding/json does); a field not listed
+// here, at the top level or inside loss or mlp, is refused.
 //
 // The input is exactly one JSON document (white space may follow it, nothing
 // else) of at most 64 MiB. T is at most 100000, and for grad_mode "unrolled"
@@ -790,12 +798,24 @@ func rows(v []float64, k int) [][]float64 {
 	return out
 }
 
+// solvableModels returns the registered models this command takes: those
+// whose task has no path constraint of its own.
+func solvableModels() []string {
+	var names []string
+	for _, name := range models.TaskNames() {
+		if task, err := models.TaskByName(name); err == nil && task.Constraint == nil {
+			names = append(names, name)
+		}
+	}
+	return names
+}
+
 // solve checks the problem against the model and the limits, solves it and
 // differentiates the loss.
 func solve(pr *Problem, lim limits) (*Output, error) {
 	task, err := models.TaskByName(pr.Model)
 	if err != nil {
-		return nil, fmt.Errorf("unknown model %q (known: %s)", clip(pr.Model), strings.Join(models.TaskNames(), ", "))
+		return nil, fmt.Errorf("unknown model %q (known: %s)", clip(pr.Model), strings.Join(solvableModels(), ", "))
 	}
 	if task.Constraint != nil { // its ψ has no field here: refuse rather than drop it
 		return nil, fmt.Errorf("model %s has a path constraint of its own (%s), which this command does not take; its state bounds are x_lower and x_upper", pr.Model, task.Constraint.Name())
