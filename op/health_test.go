@@ -1,9 +1,11 @@
 package op
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/dilqr/dilqr/op/ilqr"
+	"gorgonia.org/tensor"
 )
 
 // TestHealthShares: each example counts once in the share of its outcome,
@@ -26,5 +28,15 @@ func TestHealthShares(t *testing.T) {
 	want = Health{Unconverged: 0.2, Violation: 3e-10, NonFinite: 0.2, OnBound: 0.2}
 	if h := s.Health(); h != want {
 		t.Errorf("before a backward pass: Health() = %+v, want %+v", h, want)
+	}
+}
+
+// TestFloat64sDtype: an input of another dtype is refused with an error
+// that names the dtype (a float32 tensor is a *tensor.Dense too).
+func TestFloat64sDtype(t *testing.T) {
+	v := tensor.New(tensor.WithShape(2), tensor.WithBacking([]float32{1, 2}))
+	_, err := float64s(v, "psi", tensor.Shape{2})
+	if err == nil || !strings.Contains(err.Error(), "psi must be float64, is float32") {
+		t.Errorf("error %v, want one naming float32", err)
 	}
 }

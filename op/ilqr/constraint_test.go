@@ -421,6 +421,24 @@ func TestConstrainedScan(t *testing.T) {
 	t.Logf("%d problems, %d iterations in all", len(cases), iters)
 }
 
+// TestConstrainedRoundOffStop: at TolGrad 1e-12 the vehicle's inner solves
+// around a disc of radius 2.4 stall at projected gradients of 1–3e-11,
+// within the round-off of the multiplier terms, with the KKT residual met:
+// the solve must end there, Stalled. (The outer loop used to go on until
+// it reported the iteration limit.)
+func TestConstrainedRoundOffStop(t *testing.T) {
+	c := vehicleObstacleCase(30)
+	c.in.Psi = []float64{2.5, 0.05, 2.4}
+	r, err := ilqr.Solve(c.prob, c.in, &conTight)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.Status[0].Stationary() || r.Violation[0] > 1e-12 || r.Iterations[0] > 150 {
+		t.Errorf("%v after %d iterations, violation %.2g, projected gradient %.2g: want stationary within 150",
+			r.Status[0], r.Iterations[0], r.Violation[0], r.GradNorm[0])
+	}
+}
+
 // TestConstrainedNoAllocation checks that a repeated constrained solve and
 // gradient allocate nothing once the solver and results exist.
 func TestConstrainedNoAllocation(t *testing.T) {
