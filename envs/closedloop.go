@@ -362,7 +362,8 @@ type EvalConfig struct {
 	// Episodes is the number of episodes. Default 20.
 	Episodes int
 	// Steps is the number of controls applied per episode; an episode has
-	// Steps+1 states. Default 100 (5 s at the envs' 0.05 s step).
+	// Steps+1 states. Default 100 (5 s at the envs' 0.05 s step), and
+	// RocketSteps for the rocket.
 	Steps int
 	// Seed seeds the initial states: PCG stream (Seed, 0x636c) ("cl").
 	// Zero is a valid seed.
@@ -498,6 +499,9 @@ func evalSetup(env *Env, cfg *EvalConfig) (c EvalConfig, succ Success, x0 []floa
 func evalDefaults(env *Env, cfg *EvalConfig) (EvalConfig, error) {
 	c := deref(cfg)
 	setDefault(&c.Episodes, 20)
+	if env.name == "rocket" {
+		setDefault(&c.Steps, RocketSteps)
+	}
 	setDefault(&c.Steps, 100)
 	if c.Episodes < 0 || c.Steps < 0 {
 		return c, fmt.Errorf("envs: evaluate %s: %d episodes of %d steps", env.name, c.Episodes, c.Steps)

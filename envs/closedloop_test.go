@@ -378,3 +378,18 @@ func TestPercentile(t *testing.T) {
 		}
 	}
 }
+
+// TestEvalDefaultSteps: episodes last 100 steps by default, the rocket's
+// RocketSteps (at 100 even the expert lands in a minority of episodes).
+func TestEvalDefaultSteps(t *testing.T) {
+	for name, want := range map[string]int{"pendulum": 100, "cartpole": 100, "rocket": RocketSteps} {
+		env, err := New(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := evalDefaults(env, nil)
+		if err != nil || c.Steps != want {
+			t.Errorf("%s: default Steps %d (%v), want %d", name, c.Steps, err, want)
+		}
+	}
+}

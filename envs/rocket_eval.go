@@ -139,6 +139,10 @@ func (l *Landing) touchdown(X []float64) Touchdown {
 	return td
 }
 
+// RocketSteps is the default length of a rocket episode, 8 s: the expert
+// needs about 160 steps to land (see EvaluateLanding).
+const RocketSteps = 160
+
 // EvaluateLanding runs closed-loop landings of policy p on the rocket env
 // as Evaluate runs episodes (same seeds, starts, clamping, timing; cfg's
 // Success is ignored) and judges each by its touchdown: the first state
@@ -159,7 +163,8 @@ func (l *Landing) touchdown(X []float64) Touchdown {
 // (8 s): the expert lands in 50 of 50 episodes from RocketRanges (seed 0),
 // approaching the pad asymptotically (at the end z ≤ 1.3 cm, |ż| ≤ 1.3 cm/s);
 // after 100 steps (5 s) only 32% are within Contact of the ground, so
-// rocket episodes need about 160 steps.
+// rocket episodes need about 160 steps: RocketSteps, EvalConfig's default
+// for the rocket.
 func EvaluateLanding(env *Env, p Policy, cfg *EvalConfig, land *Landing) (*LandingEvaluation, error) {
 	if env == nil || p == nil {
 		return nil, errors.New("envs: evaluate landing: nil Env or Policy")

@@ -193,8 +193,8 @@ func (c LMConfig) withDefaults(ds *envs.Dataset) (LMConfig, error) {
 	bad := func(v float64) bool { return v < 0 || math.IsNaN(v) || math.IsInf(v, 0) }
 	if c.NTrain < 0 || c.MaxIter < 0 || c.Damping > Levenberg || bad(c.Lambda0) || bad(c.LambdaMin) ||
 		bad(c.LambdaMax) || bad(c.LambdaUp) || bad(c.LambdaDown) || bad(c.StateWeight) || bad(c.TolStep) ||
-		bad(c.TolGrad) || bad(c.RankTol) || c.MaxStep < 0 || math.IsNaN(c.MaxStep) {
-		return c, errors.New("train: lm: negative, NaN or infinite setting, or unknown damping")
+		bad(c.TolGrad) || bad(c.RankTol) || c.MaxStep < 0 || math.IsNaN(c.MaxStep) || c.RankTol >= 1 {
+		return c, errors.New("train: lm: negative, NaN or infinite setting, RankTol ≥ 1, or unknown damping")
 	}
 	setDefault(&c.NTrain, ds.Train.B)
 	if c.NTrain > ds.Train.B {
@@ -235,6 +235,9 @@ func (c LMConfig) withDefaults(ds *envs.Dataset) (LMConfig, error) {
 		c.StateWeight = 0
 	}
 	setDefault(&c.MaxStep, 1)
+	if c.TolStep >= c.MaxStep {
+		return c, fmt.Errorf("train: lm: TolStep %g ≥ MaxStep %g: every step would count as converged", c.TolStep, c.MaxStep)
+	}
 	if c.LambdaUp <= 1 || c.LambdaDown <= 1 || c.LambdaMin > c.LambdaMax || c.Lambda0 > c.LambdaMax {
 		return c, fmt.Errorf("train: lm: need LambdaUp, LambdaDown > 1 and LambdaMin, Lambda0 ≤ LambdaMax")
 	}

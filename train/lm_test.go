@@ -239,6 +239,8 @@ func TestFitLMBadInput(t *testing.T) {
 		{"lambda up of 1", LMConfig{LambdaUp: 1}},
 		{"negative max step", LMConfig{MaxStep: -1}},
 		{"NaN max step", LMConfig{MaxStep: math.NaN()}},
+		{"rank tolerance 1", LMConfig{RankTol: 1}},
+		{"step tolerance above the largest step", LMConfig{TolStep: 1}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			init := slices.Clone(tc.cfg.InitTheta)

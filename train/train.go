@@ -53,7 +53,8 @@ type Config struct {
 	// improved for Patience epochs. Default 0: no early stopping.
 	Patience int
 	// InitTheta is the initial dynamics parameter guess of the
-	// dynamics-learning methods. Default InitialGuess(env).
+	// dynamics-learning methods (sysid, *.dx; refused for the others,
+	// which do not use it). Default InitialGuess(env).
 	InitTheta []float64
 	// Hidden is the width of the nn policy's layers. Default 64.
 	Hidden int
@@ -175,6 +176,9 @@ func (c Config) withDefaults(ds *envs.Dataset) (Config, error) {
 		c.Settings = &s
 	}
 	if c.InitTheta != nil {
+		if !c.Method.LearnsDynamics() {
+			return c, fmt.Errorf("train: InitTheta is for the methods that learn the dynamics; %s does not", c.Method)
+		}
 		c.InitTheta = slices.Clone(c.InitTheta)
 	}
 	return c, nil

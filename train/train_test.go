@@ -381,6 +381,7 @@ func TestConfigErrors(t *testing.T) {
 		{Method: DiLQRDx, Rho: 1},
 		{Method: DiLQRDx, LR: math.NaN()},
 		{Method: DiLQRDx, InitTheta: []float64{1, 2}},
+		{Method: DiLQRCost, InitTheta: []float64{10, 1, 1}},
 	} {
 		if _, err := Run(context.Background(), ds, cfg); err == nil {
 			t.Errorf("config %d (%+v): no error", i, cfg)
