@@ -475,7 +475,9 @@ func TestTransformFloat32(t *testing.T) {
 		tr Transform
 		v  float64
 		ok bool
-	}{{Softplus, 2, true}, {Softplus, 15, true}, {Softplus, 1e-50, false}, {Sigmoid, 0.3, true}, {Sigmoid, 1 - 1e-7, false}, {Sigmoid, 1e-40, false}} {
+	}{{Softplus, 2, true}, {Softplus, 15, true}, {Softplus, 1e-50, false}, {Softplus, 1e-37, true},
+		{Softplus, 1e-40, false}, // raw −92: a value, but float32's sigmoid (the gradient) is 0 there
+		{Softplus, 1e39, false}, {Sigmoid, 0.3, true}, {Sigmoid, 1 - 1e-7, false}, {Sigmoid, 1e-40, false}} {
 		r, err := c.tr.inverseAs(tensor.Float32, c.v)
 		if (err == nil) != c.ok {
 			t.Errorf("inverseAs(%v, %g): error %v, want ok=%t", c.tr, c.v, err, c.ok)

@@ -26,6 +26,12 @@ import (
 // must not see gradients of earlier runs whose Step was not taken, e.g.
 // after running the training machine on held-out data.
 //
+// Use it with a machine made with G.BindDualValues(nodes...): without,
+// the value of a gradient node may be storage Gorgonia shares with other
+// nodes (the gradients of w and x in sum(w + x) are one value; in
+// sum((w − x)²) it is the forward value of w − x), which zeroing would
+// change too.
+//
 // A node without a gradient value yet (G.Grad was called, nothing has run)
 // is left alone. A node that was never differentiated, or whose gradient
 // is not a float or tensor value, is an error, and then no gradient is
@@ -88,14 +94,15 @@ func ZeroGrads(nodes ...*G.Node) error {
 type Evaluator struct {
 	vm      G.VM
 	outputs G.Nodes
+	g       *G.ExprGraph // the outputs' graph
 }
 
 // NewEvaluator compiles the forward pass of the graph of outputs (all in
 // one graph) up to them. The graph may hold G.Grad's gradient nodes and a
 // training machine; neither is run.
 func NewEvaluator(outputs ...*G.Node) (e *Evaluator, err error) {
-	if len(outputs) == 0 {
-		return nil, configErr("Evaluator: no outputs")
+	if len(outputs) == 0 || outputs[0] == nil {
+		return nil, configErr("Evaluator: no outputs, or a nil one")
 	}
 	g := outputs[0].Graph()
 	for _, n := range outputs {
@@ -107,7 +114,7 @@ func NewEvaluator(outputs ...*G.Node) (e *Evaluator, err error) {
 	// such as G.Read on the way: an evaluation must not write into the
 	// training loop's variables.
 	sub := g.ExactSubgraphRoots(outputs...)
-	e = &Evaluator{outputs: append(G.Nodes(nil), outputs...)}
+	e = &Evaluator{outputs: append(G.Nodes(nil), outputs...), g: g}
 	for _, n := range sub.AllNodes() {
 		switch o := n.Op().(type) {
 		case *op.ILQROp:
@@ -166,6 +173,11 @@ func (e *Evaluator) Run(feed map[*G.Node]G.Value) (out []G.Value, err error) {
 			}
 		}
 	}()
+	for n := range feed {
+		if n == nil || n.Graph() != e.g {
+			return nil, configErr("Evaluator: feed: a nil node or one of another graph")
+		}
+	}
 	for n, v := range feed {
 		prev := n.Value()
 		if err := G.Let(n, v); err != nil {

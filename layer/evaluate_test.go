@@ -438,3 +438,33 @@ func TestEvaluatorOutputsReusedInPlace(t *testing.T) {
 		}
 	}
 }
+
+// TestEvaluatorBadNodes: a nil output, a nil feed node and a node of
+// another graph are configuration errors, not panics or silently ignored
+// feeds.
+func TestEvaluatorBadNodes(t *testing.T) {
+	if _, err := NewEvaluator(nil); !errors.Is(err, ErrConfig) {
+		t.Errorf("NewEvaluator(nil): %v, want ErrConfig", err)
+	}
+	vec := func(g *G.ExprGraph, name string) *G.Node {
+		return G.NewVector(g, tensor.Float64, G.WithShape(2), G.WithName(name),
+			G.WithValue(tensor.New(tensor.WithShape(2), tensor.WithBacking([]float64{1, 2}))))
+	}
+	g := G.NewGraph()
+	x := vec(g, "x")
+	e, err := NewEvaluator(G.Must(G.Sum(x)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	v := tensor.New(tensor.WithShape(2), tensor.WithBacking([]float64{3, 4}))
+	for name, n := range map[string]*G.Node{"nil node": nil, "another graph's node": vec(G.NewGraph(), "x")} {
+		if _, err := e.Run(map[*G.Node]G.Value{n: v}); !errors.Is(err, ErrConfig) {
+			t.Errorf("%s: %v, want ErrConfig", name, err)
+		}
+	}
+	out, err := e.Run(map[*G.Node]G.Value{x: v})
+	if err != nil || out[0].Data().(float64) != 7 {
+		t.Fatalf("a good feed: %v, %v", out, err)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 
 	"github.com/dilqr/dilqr/models"
 	"github.com/dilqr/dilqr/op"
@@ -95,6 +96,11 @@ type ParamSpec struct {
 	// step: (T, K), or (B, T, K) with PerExample. For an External node it
 	// says whether a rank-2 node is (T, K) (per step) or (B, K).
 	PerStep bool
+}
+
+// given reports whether any field of s is set.
+func (s *ParamSpec) given() bool {
+	return s.Source != Fixed || s.Transform != Identity || s.Init != nil || s.Node != nil || s.PerExample || s.PerStep
 }
 
 // ILQRConfig configures an ILQR layer.
@@ -213,30 +219,46 @@ func NewILQR(g *G.ExprGraph, task models.Task, cfg ILQRConfig) (*ILQR, error) {
 	// The layer is first built in a scratch graph, the external nodes
 	// replaced by stand-ins of their dtype, shape and name, so that every
 	// check has run before the first node is added to g.
+	if g == nil {
+		return nil, configErr("a graph is required")
+	}
 	scratch := G.NewGraph()
-	if _, err := newILQR(scratch, task, standIns(scratch, cfg)); err != nil {
+	dryCfg, stood := standIns(scratch, cfg)
+	dry, err := newILQR(scratch, task, dryCfg)
+	if err != nil {
 		return nil, err
+	}
+	// The names the layer gives its nodes must be free in g too.
+	for _, n := range scratch.AllNodes() {
+		if name := n.Name(); !stood[n] && strings.HasPrefix(name, dry.prefix+".") && len(g.ByName(name)) > 0 {
+			return nil, configErr("a node named %q is already in the graph: give the layer a distinct Name", name)
+		}
 	}
 	return newILQR(g, task, cfg)
 }
 
 // standIns returns cfg with each node it names replaced by a node of s of
-// the same dtype, shape and name.
-func standIns(s *G.ExprGraph, cfg ILQRConfig) ILQRConfig {
+// the same dtype, shape and name, and the set of these stand-ins.
+func standIns(s *G.ExprGraph, cfg ILQRConfig) (ILQRConfig, map[*G.Node]bool) {
+	stood := map[*G.Node]bool{}
 	stand := func(n *G.Node) *G.Node {
-		switch {
-		case n == nil:
+		if n == nil {
 			return nil
-		case n.Dims() == 0:
-			return G.NewScalar(s, n.Dtype(), G.WithName(n.Name()))
 		}
-		return G.NewTensor(s, n.Dtype(), n.Dims(), G.WithShape(n.Shape()...), G.WithName(n.Name()))
+		var m *G.Node
+		if n.Dims() == 0 {
+			m = G.NewScalar(s, n.Dtype(), G.WithName(n.Name()))
+		} else {
+			m = G.NewTensor(s, n.Dtype(), n.Dims(), G.WithShape(n.Shape()...), G.WithName(n.Name()))
+		}
+		stood[m] = true
+		return m
 	}
 	for _, p := range []*ParamSpec{&cfg.Theta, &cfg.Cost, &cfg.CostQ, &cfg.CostP, &cfg.Psi} {
 		p.Node = stand(p.Node)
 	}
 	cfg.Lower, cfg.Upper = stand(cfg.Lower), stand(cfg.Upper)
-	return cfg
+	return cfg, stood
 }
 
 func newILQR(g *G.ExprGraph, task models.Task, cfg ILQRConfig) (*ILQR, error) {
@@ -266,6 +288,14 @@ func newILQR(g *G.ExprGraph, task models.Task, cfg ILQRConfig) (*ILQR, error) {
 	l.prob = ilqr.Problem{Task: models.Task{Dynamics: task.Dynamics, Cost: task.Cost, Lower: slices.Clone(task.Lower),
 		Upper: slices.Clone(task.Upper), Constraint: task.Constraint}, T: cfg.T}
 
+	switch {
+	case cfg.Theta.PerStep || cfg.Cost.PerStep:
+		return nil, configErr("ILQR: PerStep is for the quad-blocks cost blocks and Psi, not Theta or Cost")
+	case cfg.CostForm == QuadBlocks && cfg.Cost.given():
+		return nil, configErr("ILQR: CostForm quad-blocks takes its cost as CostQ and CostP; leave Cost empty")
+	case cfg.CostForm != QuadBlocks && (cfg.CostQ.given() || cfg.CostP.given()):
+		return nil, configErr("ILQR: CostQ and CostP are for CostForm quad-blocks, the form is %v", cfg.CostForm)
+	}
 	switch cfg.CostForm {
 	case NativeCost:
 		l.costLen = cd.Q
@@ -371,6 +401,9 @@ func (l *ILQR) costBlock(name string, s *ParamSpec, w int, def []float64, matrix
 		n := s.Node
 		if n == nil {
 			return nil, bad("Source external needs a Node")
+		}
+		if s.Init != nil {
+			return nil, bad("Init is not used with Source external")
 		}
 		want := slices.Clone(lead)
 		if matrix {
@@ -653,7 +686,12 @@ func (l *ILQR) ThetaValue() ([]float64, error) { return l.value(0, l.cfg.Theta) 
 
 // CostValue returns the current natural value of the cost block in the
 // layer's CostForm (φ, or (w, goal) for GoalWeights), as ThetaValue does.
-func (l *ILQR) CostValue() ([]float64, error) { return l.value(1, l.cfg.Cost) }
+func (l *ILQR) CostValue() ([]float64, error) {
+	if l.cfg.CostForm == QuadBlocks {
+		return nil, fmt.Errorf("layer: ILQR: CostForm quad-blocks has no cost block: its cost is CostBlocks' Q and p")
+	}
+	return l.value(1, l.cfg.Cost)
+}
 
 func (l *ILQR) value(i int, s ParamSpec) ([]float64, error) {
 	if s.Source == External {
@@ -794,7 +832,7 @@ func (l *ILQR) buildPsi() error {
 		return configErr("ILQR: psi: "+format, args...)
 	}
 	con := l.prob.Constraint
-	given := s.Source != Fixed || s.Init != nil || s.Node != nil || s.PerExample || s.PerStep || s.Transform != Identity
+	given := s.given()
 	if con == nil {
 		if given {
 			return bad("the task has no path constraint")

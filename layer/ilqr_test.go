@@ -16,6 +16,7 @@ import (
 	"github.com/dilqr/dilqr/op/ilqr"
 	"github.com/dilqr/dilqr/op/unrolled"
 	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
 )
 
 // TestILQRConfigErrors: bad configurations and nodes are errors wrapping
@@ -94,11 +95,45 @@ func TestILQRConfigErrors(t *testing.T) {
 			input(t, g, "ilqr.theta", make([]float64, 3), 3)
 			return base()
 		}, `node named "ilqr.theta" is already in the graph`},
+		{"name taken after the first block", task, func(g *G.ExprGraph) ILQRConfig {
+			input(t, g, "ilqr.cost_raw", make([]float64, 8), 8)
+			c := base()
+			c.Theta = ParamSpec{Source: Learned, Transform: Softplus}
+			c.Cost = ParamSpec{Source: Learned}
+			return c
+		}, `node named "ilqr.cost_raw" is already in the graph`},
+		{"theta per step", task, func(*G.ExprGraph) ILQRConfig { c := base(); c.Theta.PerStep = true; return c }, "PerStep is for"},
+		{"cost with quad blocks", quadTask(), func(*G.ExprGraph) ILQRConfig {
+			c := base()
+			c.CostForm, c.Cost = QuadBlocks, ParamSpec{Source: Learned}
+			return c
+		}, "leave Cost empty"},
+		{"quad blocks of a native cost", task, func(*G.ExprGraph) ILQRConfig {
+			c := base()
+			c.CostQ = ParamSpec{Source: Learned}
+			return c
+		}, "CostQ and CostP are for CostForm quad-blocks"},
+		{"external quad block with init", quadTask(), func(g *G.ExprGraph) ILQRConfig {
+			c := base()
+			c.CostForm = QuadBlocks
+			c.CostP = ParamSpec{Source: External, Node: input(t, g, "p", make([]float64, 4), 4), Init: []float64{1, 2, 3, 4}}
+			return c
+		}, "not used with Source external"},
+		{"float32 beyond range", task, func(*G.ExprGraph) ILQRConfig {
+			c := base()
+			c.Dtype, c.Theta = tensor.Float32, ParamSpec{Init: []float64{1e39, 1, 1}}
+			return c
+		}, "beyond float32's range"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			g := G.NewGraph()
-			_, err := NewILQR(g, tc.task, tc.cfg(g))
+			cfg := tc.cfg(g)
+			before := len(g.AllNodes())
+			_, err := NewILQR(g, tc.task, cfg)
 			checkErr(t, err, ErrConfig, tc.says)
+			if n := len(g.AllNodes()); n != before {
+				t.Errorf("the refused layer left %d nodes in the graph", n-before)
+			}
 		})
 	}
 	if _, err := NewILQR(nil, task, base()); !errors.Is(err, ErrConfig) {

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
 )
 
 // TestSeededInit: the same configuration and seed give bit-identical
@@ -177,6 +178,10 @@ func TestNetConfigErrors(t *testing.T) {
 			_, err := NewMLP(g, MLPConfig{Sizes: []int{3, 2}, OutputBias: []float64{1}, Name: "a"})
 			return err
 		}, "OutputBias has length 1"},
+		{"mlp float32 output bias beyond range", func() error {
+			_, err := NewMLP(g, MLPConfig{Sizes: []int{3, 2}, OutputBias: []float64{1e39, 0}, Dtype: tensor.Float32, Name: "f32"})
+			return err
+		}, "beyond float32's range"},
 		{"mlp activation", func() error {
 			_, err := NewMLP(g, MLPConfig{Sizes: []int{3, 2}, Activation: 9, Name: "a"})
 			return err

@@ -107,10 +107,18 @@ func inputNode(g *G.ExprGraph, name string, data []float64, shape ...int) (*G.No
 
 // inputNodeOf makes an input node of dtype dt (Float64 or Float32) named
 // name with value data: not copied for Float64, rounded to nearest for
-// Float32. A name already used in g is refused.
+// Float32. A name already used in g is refused, and for Float32 a finite
+// value beyond float32's range (it would become ±Inf).
 func inputNodeOf(g *G.ExprGraph, name string, dt tensor.Dtype, data []float64, shape ...int) (*G.Node, error) {
 	if len(g.ByName(name)) > 0 {
 		return nil, configErr("a node named %q is already in the graph: give the layer a distinct Name", name)
+	}
+	if dt == tensor.Float32 {
+		for i, v := range data {
+			if math.Abs(v) > math.MaxFloat32 && !math.IsInf(v, 0) {
+				return nil, configErr("node %q: value %g at %d is beyond float32's range", name, v, i)
+			}
+		}
 	}
 	var v *tensor.Dense
 	switch dt {

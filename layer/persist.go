@@ -10,6 +10,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 
 	G "gorgonia.org/gorgonia"
@@ -78,11 +79,18 @@ type fileHeader struct {
 	Layers []fileLayer `json:"layers"`
 }
 
+// isNilPointer reports whether l is a nil pointer in a non-nil interface,
+// such as a (*MLP)(nil).
+func isNilPointer(l Layer) bool {
+	v := reflect.ValueOf(l)
+	return v.Kind() == reflect.Pointer && v.IsNil()
+}
+
 // describe returns the header entries of ls.
 func describe(ls []Layer) (fileHeader, error) {
 	var h fileHeader
 	for i, l := range ls {
-		if l == nil {
+		if l == nil || isNilPointer(l) {
 			return h, fmt.Errorf("layer: layer %d is nil", i)
 		}
 		fl := fileLayer{Kind: l.Kind(), Desc: l.Describe(), Params: []fileParam{}}

@@ -297,6 +297,14 @@ func TestSaveRefusesNonFinite(t *testing.T) {
 	if err := mlp.Save(filepath.Join(t.TempDir(), "no", "such", "dir", "f")); err == nil {
 		t.Error("Save into a missing directory succeeded")
 	}
+	for _, l := range []Layer{nil, (*MLP)(nil), (*ILQR)(nil)} {
+		if err := SaveLayers(path, mlp, l); err == nil || !strings.Contains(err.Error(), "layer 1 is nil") {
+			t.Errorf("SaveLayers with a nil %T: %v", l, err)
+		}
+		if err := LoadLayers(path, l); err == nil {
+			t.Errorf("LoadLayers into a nil %T succeeded", l)
+		}
+	}
 }
 
 // FuzzDecode: no byte string makes decoding panic, and whatever decodes

@@ -167,8 +167,10 @@ func (t Transform) inverseAs(dt tensor.Dtype, v float64) (float64, error) {
 	case Softplus:
 		if v > 14 {
 			r = v // the float32 softplus is the identity there
-		} else if r < -103 {
-			return 0, fmt.Errorf("softplus value %g is too small to represent in float32", v)
+		} else if r < -88 {
+			// Below −88 the float32 softplus still has a value (to −103)
+			// but its gradient, float32's sigmoid, is 0.
+			return 0, fmt.Errorf("softplus value %g is too small for float32: its raw value would get no gradient", v)
 		}
 	case Sigmoid:
 		if r > 15 || r < -88 {
