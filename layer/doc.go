@@ -95,6 +95,9 @@
 // A LispMachine works too (made afresh for every run, on a graph without
 // G.Grad); it needs every node nothing consumes to be a scalar, so build
 // only the outputs the loss uses (Trajectory gives X and U on request).
+// An LSTM on a one-step sequence leaves its recurrent weights unconsumed,
+// and one with Hidden 1 at batch 1 fails in Gorgonia's backward pass
+// ("Shape mismatch. Expected (1, 1). Got (0, 0)"): use a TapeMachine there.
 //
 // # Evaluating between training steps
 //
