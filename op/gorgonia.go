@@ -200,6 +200,9 @@ func Plan(n Nodes, cfg OpConfig) (*Trajectory, error) {
 			return nil, badInput("Plan: cost block %d has no node", i)
 		}
 		sh := c.Node.Shape()
+		if len(sh) == 0 {
+			return nil, badInput("Plan: cost block %d is a scalar; a block is (K), (B, K), (T, K) or (B, T, K)", i)
+		}
 		blk := CostBlock{Width: sh[len(sh)-1], PerStep: c.PerStep}
 		want := 1
 		if c.PerStep {
@@ -222,6 +225,9 @@ func Plan(n Nodes, cfg OpConfig) (*Trajectory, error) {
 		return nil, badInput("Plan: give both Lower and Upper, or neither")
 	}
 	if n.Lower != nil {
+		if n.Lower.Dims() == 0 || n.Upper.Dims() == 0 {
+			return nil, badInput("Plan: bounds are (M), (T, M) or (B, T, M) nodes, not scalars")
+		}
 		b.BoundsRank = n.Lower.Dims()
 		args = append(args, n.Lower, n.Upper)
 	}
