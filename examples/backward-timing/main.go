@@ -52,7 +52,11 @@ func main() {
 	unrolledReps := flag.Int("unrolled-reps", 3, "repetitions per unrolled measurement (1 with -quick unless set)")
 	maxUnrolled := flag.Int("max-unrolled", 15000, "skip unrolled cases with T·iterations above this (graph size, memory)")
 	fromCSV := flag.String("from-csv", "", "measure nothing: print and plot the table of this CSV file (as written by -csv)")
-	flag.Parse()
+	cmd := cli.Command("backward-timing")
+	cmd.Parse()
+	if *maxUnrolled < 0 {
+		cmd.Fail(cli.ExitUsage, fmt.Errorf("-max-unrolled %d: want a size ≥ 0 (0 skips every unrolled case)", *maxUnrolled))
+	}
 	if *quick && !flagSet("unrolled-reps") {
 		*unrolledReps = 1
 	}

@@ -57,7 +57,6 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/dilqr/dilqr/examples/internal/cli"
@@ -113,15 +112,25 @@ func main() {
 
 // parseLists reads the comma-separated flags.
 func (o *options) parseLists(envList, methodList, ntrainList string) error {
-	o.envs = strings.Split(envList, ",")
+	var err error
+	if o.envs, err = cli.List(envList, "env"); err != nil {
+		return fmt.Errorf("-envs: %w", err)
+	}
 	o.methods = train.Methods()
 	if methodList != "all" {
-		var err error
-		if o.methods, err = train.ParseMethods(strings.Split(methodList, ",")); err != nil {
-			return err
+		names, err := cli.List(methodList, "method")
+		if err == nil {
+			o.methods, err = train.ParseMethods(names)
+		}
+		if err != nil {
+			return fmt.Errorf("-methods: %w", err)
 		}
 	}
-	for _, s := range strings.Split(ntrainList, ",") {
+	sizes, err := cli.List(ntrainList, "size")
+	if err != nil {
+		return fmt.Errorf("-ntrain: %w", err)
+	}
+	for _, s := range sizes {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > 100 {
 			return fmt.Errorf("-ntrain: %q is not a size in [1, 100]", s)

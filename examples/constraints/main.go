@@ -134,6 +134,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -230,17 +231,14 @@ func configFor(o options) (*config, error) {
 
 // pick splits the comma-separated list and checks every name against all.
 func pick(flagName, list string, all []string) ([]string, error) {
-	var out []string
-	for _, s := range strings.Split(list, ",") {
-		s = strings.TrimSpace(s)
-		ok := false
-		for _, a := range all {
-			ok = ok || a == s
-		}
-		if !ok {
+	out, err := cli.List(list, "name")
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", flagName, err)
+	}
+	for _, s := range out {
+		if !slices.Contains(all, s) {
 			return nil, fmt.Errorf("%s: unknown name %q (have %s)", flagName, s, strings.Join(all, ", "))
 		}
-		out = append(out, s)
 	}
 	return out, nil
 }

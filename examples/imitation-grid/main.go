@@ -217,7 +217,11 @@ func quoteArg(a string) string {
 }
 
 func (g *grid) parse(envList, methodList, ntrainList string) error {
-	for _, e := range strings.Split(envList, ",") {
+	names, err := cli.List(envList, "env")
+	if err != nil {
+		return fmt.Errorf("-envs: %w", err)
+	}
+	for _, e := range names {
 		if !slices.Contains(envs.Names(), e) {
 			return fmt.Errorf("unknown env %q (known: %v)", e, envs.Names())
 		}
@@ -225,15 +229,22 @@ func (g *grid) parse(envList, methodList, ntrainList string) error {
 	}
 	g.methods = train.Methods()
 	if methodList != "all" {
-		var err error
-		if g.methods, err = train.ParseMethods(strings.Split(methodList, ",")); err != nil {
-			return err
+		names, err := cli.List(methodList, "method")
+		if err == nil {
+			g.methods, err = train.ParseMethods(names)
+		}
+		if err != nil {
+			return fmt.Errorf("-methods: %w", err)
 		}
 	}
 	if g.data == [3]int{} {
 		g.data = [3]int{100, 50, 100}
 	}
-	for _, s := range strings.Split(ntrainList, ",") {
+	sizes, err := cli.List(ntrainList, "size")
+	if err != nil {
+		return fmt.Errorf("-ntrain: %w", err)
+	}
+	for _, s := range sizes {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > g.data[0] {
 			return fmt.Errorf("bad n_train %q (want 1..%d)", s, g.data[0])

@@ -138,6 +138,12 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) error {
 	if o.ntrain < 1 || o.ntrain > 100 {
 		return fmt.Errorf("-ntrain %d outside [1, 100]", o.ntrain)
 	}
+	if err := cli.Positive(map[string]int{"-epochs": o.epochs, "-batch": o.batch, "-hidden": o.hidden}); err != nil {
+		return err
+	}
+	if o.patience < 0 || o.dataSeed < -1 {
+		return fmt.Errorf("-patience %d, -data-seed %d: want a patience ≥ 0 (0: never stop early) and a seed ≥ 0, or -1", o.patience, o.dataSeed)
+	}
 	dataSeed := o.seed
 	if o.dataSeed >= 0 {
 		dataSeed = uint64(o.dataSeed)

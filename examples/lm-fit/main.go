@@ -27,6 +27,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -51,7 +52,7 @@ type options struct {
 
 func main() {
 	var o options
-	flag.StringVar(&o.env, "env", "pendulum", "environment: pendulum, cartpole or double_pendulum")
+	flag.StringVar(&o.env, "env", "pendulum", "environment: pendulum, cartpole, double_pendulum or rocket")
 	flag.IntVar(&o.ntrain, "ntrain", 10, "number of training demonstrations fitted")
 	flag.Uint64Var(&o.seed, "seed", 1, "seed of the demonstrations (as examples/imitation's -seed)")
 	flag.StringVar(&o.data, "data", "", "load the demonstrations from this .npz file instead of generating them")
@@ -121,8 +122,11 @@ func config(o options) (train.LMConfig, error) {
 			cfg.InitTheta = append(cfg.InitTheta, v)
 		}
 	}
-	if o.maxIter < 1 {
-		return cfg, fmt.Errorf("-maxiter %d < 1", o.maxIter)
+	if err := cli.Positive(map[string]int{"-maxiter": o.maxIter, "-ntrain": o.ntrain}); err != nil {
+		return cfg, err
+	}
+	if !(o.stateWeight > 0) || o.expertTol < 0 || math.IsInf(o.stateWeight, 0) || math.IsNaN(o.expertTol) {
+		return cfg, fmt.Errorf("-state-weight %g, -expert-tol %g: want a finite weight > 0 and a tolerance ≥ 0 (0: the envs' default)", o.stateWeight, o.expertTol)
 	}
 	return cfg, nil
 }

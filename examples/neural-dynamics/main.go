@@ -171,16 +171,13 @@ func configFor(o options) (*config, error) {
 	if c.seeds, err = cli.SeedsOr(o.seeds, o.quick); err != nil {
 		return nil, fmt.Errorf("-seeds: %w", err)
 	}
-	for _, s := range strings.Split(o.methods, ",") {
-		s = strings.TrimSpace(s)
-		ok := false
-		for _, a := range allMethods {
-			ok = ok || a == s
-		}
-		if !ok {
+	if c.methods, err = cli.List(o.methods, "method"); err != nil {
+		return nil, fmt.Errorf("-methods: %w", err)
+	}
+	for _, s := range c.methods {
+		if !slices.Contains(allMethods, s) {
 			return nil, fmt.Errorf("-methods: unknown method %q (have %s)", s, strings.Join(allMethods, ", "))
 		}
-		c.methods = append(c.methods, s)
 	}
 	if c.batch < 1 || c.ntrain < c.batch {
 		return nil, fmt.Errorf("-ntrain %d below the batch size %d", c.ntrain, c.batch)

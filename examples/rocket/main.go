@@ -67,10 +67,16 @@ func main() {
 	flag.IntVar(&o.steps, "steps", 160, "steps (of 0.05 s) per landing")
 	flag.StringVar(&o.out, "out", "rocket-out", "folder for the demonstrations and the runs")
 	flag.StringVar(&o.md, "md", "", "write the results as a Markdown table to this file")
-	flag.Parse()
 	cmd := cli.Command("rocket")
-	var err error
-	if o.methods, err = train.ParseMethods(strings.Split(methodList, ",")); err != nil {
+	cmd.Parse()
+	names, err := cli.List(methodList, "method")
+	if err == nil {
+		o.methods, err = train.ParseMethods(names)
+	}
+	if err == nil {
+		err = cli.Positive(map[string]int{"-maxiter": o.maxIter, "-ntrain": o.ntrain, "-epochs": o.epochs, "-episodes": o.episodes, "-steps": o.steps})
+	}
+	if err != nil {
 		cmd.Fail(cli.ExitUsage, err)
 	}
 	cmd.RunInterruptible(func(ctx context.Context) error { return run(ctx, o, os.Stdout, os.Stderr) })

@@ -24,9 +24,10 @@ import (
 
 func main() {
 	horizon := flag.Int("T", 40, "horizon (steps of 0.05 s)")
-	flag.Parse()
+	cmd := cli.Command("tracking")
+	cmd.Parse()
 	_, err := run(os.Stdout, *horizon)
-	cli.Command("tracking").Check(err)
+	cmd.Check(err)
 }
 
 // weights of (cos θ, sin θ, ω, u) in Q.
@@ -93,7 +94,7 @@ func run(w io.Writer, horizon int) (float64, error) {
 		return 0, err
 	}
 	fmt.Fprintln(w, "\nd sin θ_{T-1} / d p_t[sin θ] (how the last angle moves with each step's reference term):")
-	for t := horizon - 8; t < horizon; t++ {
+	for t := max(horizon-8, 0); t < horizon; t++ {
 		fmt.Fprintf(w, "  t=%d: %+.4f\n", t, g.Phi[t*(k*k+k)+k*k+1])
 	}
 	return rms, nil
