@@ -28,7 +28,7 @@ type learner interface {
 	setParams(p []float64) error
 	// controls returns the controls the method gives from the initial
 	// states of d (B×T×M) and the share of planner solves that converged
-	// (1 for the policy).
+	// (NaN for the policy, which has none).
 	controls(d *demos) ([]float64, float64, error)
 	// model returns the learned dynamics and θ_all, or nil for the policy.
 	model() (models.Dynamics, []float64)

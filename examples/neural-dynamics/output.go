@@ -116,8 +116,12 @@ func writeTable(w io.Writer, sums []summary) {
 	fmt.Fprintln(w, "| method | model | weights | test imitation loss | min–max over seeds | 90th percentile per start | next-state error, test | next-state error, wide box | test solves converged | s per run |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|")
 	for _, s := range sums {
-		fmt.Fprintf(w, "| %s | %s | %d | %s | %s–%s | %s | %s | %s | %.0f%% | %.0f |\n", s.method, describe[s.method], s.params,
-			num(s.test), num(s.testLo), num(s.testHi), num(s.p90), num(s.predDemo), num(s.predRand), 100*s.converged, s.seconds)
+		conv := "–" // a policy without a planner
+		if !math.IsNaN(s.converged) {
+			conv = fmt.Sprintf("%.0f%%", 100*s.converged)
+		}
+		fmt.Fprintf(w, "| %s | %s | %d | %s | %s–%s | %s | %s | %s | %s | %.0f |\n", s.method, describe[s.method], s.params,
+			num(s.test), num(s.testLo), num(s.testHi), num(s.p90), num(s.predDemo), num(s.predRand), conv, s.seconds)
 	}
 }
 

@@ -178,7 +178,7 @@ func (p *policyLearner) controls(d *demos) ([]float64, float64, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	return slices.Clone(u), 1, nil
+	return slices.Clone(u), math.NaN(), nil // no planner, no solves
 }
 
 func (p *policyLearner) model() (models.Dynamics, []float64) { return nil, nil }
