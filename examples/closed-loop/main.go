@@ -59,6 +59,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/dilqr/dilqr/envs"
 	"github.com/dilqr/dilqr/examples/internal/cli"
 	"github.com/dilqr/dilqr/train"
 )
@@ -99,6 +100,14 @@ func main() {
 	if err == nil && flag.NArg() > 0 {
 		err = fmt.Errorf("unexpected arguments %v", flag.Args())
 	}
+	if err == nil && o.models != "" {
+		// The runs found under -models decide the envs, methods and sizes.
+		flag.Visit(func(f *flag.Flag) {
+			if err == nil && slices.Contains([]string{"envs", "methods", "ntrain", "epochs", "seed"}, f.Name) {
+				err = fmt.Errorf("-%s: not with -models, whose trained runs decide it", f.Name)
+			}
+		})
+	}
 	cmd := cli.Command("closed-loop")
 	if err != nil {
 		cmd.Fail(cli.ExitUsage, err)
@@ -115,6 +124,11 @@ func (o *options) parseLists(envList, methodList, ntrainList string) error {
 	var err error
 	if o.envs, err = cli.List(envList, "env"); err != nil {
 		return fmt.Errorf("-envs: %w", err)
+	}
+	for _, e := range o.envs {
+		if !slices.Contains(envs.Names(), e) {
+			return fmt.Errorf("-envs: unknown env %q (known: %v)", e, envs.Names())
+		}
 	}
 	o.methods = train.Methods()
 	if methodList != "all" {
