@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -143,9 +144,17 @@ type clResult struct {
 // expert and the short-horizon MPC. Training logs go to log, progress bars
 // to progress.
 func closedLoop(c config, seeds []uint64, cc clConfig, log, progress io.Writer) (*clResult, error) {
-	if len(seeds) == 0 || cc.episodes < 1 || cc.steps < 1 || cc.long < 1 || !(cc.heavy > 0) || slices.Min(append([]int{1}, cc.horizons...)) < 1 {
-		return nil, fmt.Errorf("closed loop: %d seeds, %d episodes of %d steps, long ×%d, heavy ×%g, horizons %v",
-			len(seeds), cc.episodes, cc.steps, cc.long, cc.heavy, cc.horizons)
+	switch {
+	case len(seeds) == 0:
+		return nil, errors.New("closed loop: no seeds")
+	case cc.episodes < 1 || cc.steps < 1:
+		return nil, fmt.Errorf("closed loop: %d episodes of %d steps: want at least 1 of each (-episodes)", cc.episodes, cc.steps)
+	case cc.long < 1:
+		return nil, fmt.Errorf("closed loop: -long %d: want a factor of at least 1", cc.long)
+	case !(cc.heavy > 0) || math.IsInf(cc.heavy, 0):
+		return nil, fmt.Errorf("closed loop: -heavy %g: want a finite factor > 0", cc.heavy)
+	case slices.Min(append([]int{1}, cc.horizons...)) < 1:
+		return nil, fmt.Errorf("closed loop: horizons %v: want each at least 1 (-mpc-T)", cc.horizons)
 	}
 	env, err := envs.New("pendulum")
 	if err != nil {

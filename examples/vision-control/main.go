@@ -123,6 +123,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -181,6 +182,12 @@ func main() {
 	runner := run
 	if o.closedLoop {
 		runner = runClosedLoop
+	} else {
+		flag.Visit(func(f *flag.Flag) {
+			if slices.Contains([]string{"seeds", "out", "episodes", "heavy", "long", "mpc-T"}, f.Name) {
+				cmd.Fail(cli.ExitUsage, fmt.Errorf("-%s is for -closed-loop", f.Name))
+			}
+		})
 	}
 	cmd.Check(runner(o, os.Stdout, os.Stderr))
 }
