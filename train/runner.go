@@ -174,7 +174,7 @@ func (r *runner) epoch(ctx context.Context) error {
 	epoch := r.st.epoch + 1
 	if r.prog != nil {
 		last := r.st.history[len(r.st.history)-1]
-		r.prog.describe(fmt.Sprintf("%s %s n=%d epoch %d/%d (val %.3g)", r.ds.Env, r.cfg.Method, r.cfg.NTrain, epoch, r.cfg.Epochs, last.Val))
+		r.prog.describe(fmt.Sprintf("%s %s n=%d epoch %d/%d (val %.3g after epoch %d)", r.ds.Env, r.cfg.Method, r.cfg.NTrain, epoch, r.cfg.Epochs, last.Val, last.Epoch))
 	}
 	if err := r.trainEpoch(ctx, epoch); err != nil {
 		return err
