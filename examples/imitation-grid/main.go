@@ -255,10 +255,7 @@ func (g *grid) parse(envList, methodList, ntrainList string) error {
 	if g.ranges != "reference" && g.ranges != "envs" {
 		return fmt.Errorf("-ranges %q: want reference or envs", g.ranges)
 	}
-	if g.seeds < 1 || g.epochs < 1 {
-		return fmt.Errorf("need seeds ≥ 1 and epochs ≥ 1")
-	}
-	return nil
+	return cli.Positive(map[string]int{"-seeds": g.seeds, "-epochs": g.epochs, "-hidden": g.hidden})
 }
 
 // dataset returns the demonstrations of env for seed, initial states
