@@ -56,11 +56,10 @@ import (
 	"os"
 	"runtime"
 	"slices"
-	"strconv"
 	"time"
 
-	"github.com/dilqr/dilqr/envs"
 	"github.com/dilqr/dilqr/examples/internal/cli"
+	"github.com/dilqr/dilqr/examples/internal/gridflags"
 	"github.com/dilqr/dilqr/train"
 )
 
@@ -122,37 +121,14 @@ func main() {
 // parseLists reads the comma-separated flags.
 func (o *options) parseLists(envList, methodList, ntrainList string) error {
 	var err error
-	if o.envs, err = cli.List(envList, "env"); err != nil {
-		return fmt.Errorf("-envs: %w", err)
+	if o.envs, err = gridflags.Envs(envList); err != nil {
+		return err
 	}
-	for _, e := range o.envs {
-		if !slices.Contains(envs.Names(), e) {
-			return fmt.Errorf("-envs: unknown env %q (known: %v)", e, envs.Names())
-		}
+	if o.methods, err = gridflags.Methods(methodList); err != nil {
+		return err
 	}
-	o.methods = train.Methods()
-	if methodList != "all" {
-		names, err := cli.List(methodList, "method")
-		if err == nil {
-			o.methods, err = train.ParseMethods(names)
-		}
-		if err != nil {
-			return fmt.Errorf("-methods: %w", err)
-		}
-	}
-	sizes, err := cli.List(ntrainList, "size")
-	if err != nil {
-		return fmt.Errorf("-ntrain: %w", err)
-	}
-	for _, s := range sizes {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > 100 {
-			return fmt.Errorf("-ntrain: %q is not a size in [1, 100]", s)
-		}
-		o.ntrain = append(o.ntrain, n)
-	}
-	slices.Sort(o.ntrain)
-	return nil
+	o.ntrain, err = gridflags.Sizes(ntrainList, 100)
+	return err
 }
 
 // run trains or finds the models, evaluates them and writes the outputs.

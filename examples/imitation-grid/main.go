@@ -80,6 +80,7 @@ import (
 
 	"github.com/dilqr/dilqr/envs"
 	"github.com/dilqr/dilqr/examples/internal/cli"
+	"github.com/dilqr/dilqr/examples/internal/gridflags"
 	"github.com/dilqr/dilqr/train"
 )
 
@@ -217,41 +218,19 @@ func quoteArg(a string) string {
 }
 
 func (g *grid) parse(envList, methodList, ntrainList string) error {
-	names, err := cli.List(envList, "env")
-	if err != nil {
-		return fmt.Errorf("-envs: %w", err)
+	var err error
+	if g.envs, err = gridflags.Envs(envList); err != nil {
+		return err
 	}
-	for _, e := range names {
-		if !slices.Contains(envs.Names(), e) {
-			return fmt.Errorf("unknown env %q (known: %v)", e, envs.Names())
-		}
-		g.envs = append(g.envs, e)
-	}
-	g.methods = train.Methods()
-	if methodList != "all" {
-		names, err := cli.List(methodList, "method")
-		if err == nil {
-			g.methods, err = train.ParseMethods(names)
-		}
-		if err != nil {
-			return fmt.Errorf("-methods: %w", err)
-		}
+	if g.methods, err = gridflags.Methods(methodList); err != nil {
+		return err
 	}
 	if g.data == [3]int{} {
 		g.data = [3]int{100, 50, 100}
 	}
-	sizes, err := cli.List(ntrainList, "size")
-	if err != nil {
-		return fmt.Errorf("-ntrain: %w", err)
+	if g.ntrain, err = gridflags.Sizes(ntrainList, g.data[0]); err != nil {
+		return err
 	}
-	for _, s := range sizes {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > g.data[0] {
-			return fmt.Errorf("bad n_train %q (want 1..%d)", s, g.data[0])
-		}
-		g.ntrain = append(g.ntrain, n)
-	}
-	slices.Sort(g.ntrain)
 	if g.ranges != "reference" && g.ranges != "envs" {
 		return fmt.Errorf("-ranges %q: want reference or envs", g.ranges)
 	}

@@ -40,6 +40,7 @@ import (
 
 	"github.com/dilqr/dilqr/envs"
 	"github.com/dilqr/dilqr/examples/internal/cli"
+	"github.com/dilqr/dilqr/examples/internal/gridflags"
 	"github.com/dilqr/dilqr/op/ilqr"
 	"github.com/dilqr/dilqr/train"
 )
@@ -69,10 +70,8 @@ func main() {
 	flag.StringVar(&o.md, "md", "", "write the results as a Markdown table to this file")
 	cmd := cli.Command("rocket")
 	cmd.Parse()
-	names, err := cli.List(methodList, "method")
-	if err == nil {
-		o.methods, err = train.ParseMethods(names)
-	}
+	var err error
+	o.methods, err = gridflags.Methods(methodList)
 	if err == nil {
 		err = cli.Positive(map[string]int{"-maxiter": o.maxIter, "-ntrain": o.ntrain, "-epochs": o.epochs, "-episodes": o.episodes, "-steps": o.steps})
 	}
