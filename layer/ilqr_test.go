@@ -104,14 +104,10 @@ func TestILQRConfigErrors(t *testing.T) {
 		}, `node named "ilqr.cost_raw" is already in the graph`},
 		{"theta per step", task, func(*G.ExprGraph) ILQRConfig { c := base(); c.Theta.PerStep = true; return c }, "PerStep is for"},
 		{"cost with quad blocks", quadTask(), func(*G.ExprGraph) ILQRConfig {
-			c := base()
-			c.CostForm, c.Cost = QuadBlocks, ParamSpec{Source: Learned}
-			return c
+			return ILQRConfig{T: 5, Batch: 2, CostForm: QuadBlocks, Cost: ParamSpec{Source: Learned}}
 		}, "leave Cost empty"},
 		{"quad blocks of a native cost", task, func(*G.ExprGraph) ILQRConfig {
-			c := base()
-			c.CostQ = ParamSpec{Source: Learned}
-			return c
+			return ILQRConfig{T: 5, Batch: 2, CostQ: ParamSpec{Source: Learned}}
 		}, "CostQ and CostP are for CostForm quad-blocks"},
 		{"external quad block with init", quadTask(), func(g *G.ExprGraph) ILQRConfig {
 			c := base()
@@ -120,9 +116,7 @@ func TestILQRConfigErrors(t *testing.T) {
 			return c
 		}, "not used with Source external"},
 		{"float32 beyond range", task, func(*G.ExprGraph) ILQRConfig {
-			c := base()
-			c.Dtype, c.Theta = tensor.Float32, ParamSpec{Init: []float64{1e39, 1, 1}}
-			return c
+			return ILQRConfig{T: 5, Batch: 2, Dtype: tensor.Float32, Theta: ParamSpec{Init: []float64{1e39, 1, 1}}}
 		}, "beyond float32's range"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
