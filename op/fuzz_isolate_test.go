@@ -76,31 +76,31 @@ func row(v []float64, e, k int, shared bool) []float64 {
 }
 
 func FuzzOpIsolate(f *testing.F) {
-	x0 := slices.Concat(fuzzin.Encode(0.955, 0.295, 0.1), fuzzin.Encode(0.878, -0.479, 0), fuzzin.Encode(1, 0, -0.5))
-	th := fuzzin.Encode(10, 1, 1)
-	phi := fuzzin.Encode(1, 1, 0.1, 0.001, -1, 0, 0, 0)
-	nan, inf, huge, raw := []byte{0xff}, []byte{0xfe}, []byte{0xfc}, []byte{0xf9, 0x7f, 0xf0, 0, 0, 0, 0, 0, 1}
+	// The seeds are spliced value by value (Encode's lengths vary: an
+	// inexact value takes nine bytes).
+	x0 := []float64{0.955, 0.295, 0.1, 0.878, -0.479, 0, 1, 0, -0.5}
+	th := []float64{10, 1, 1}
+	phi := []float64{1, 1, 0.1, 0.001, -1, 0, 0, 0}
+	enc := func(v ...[]float64) []byte { return fuzzin.Encode(slices.Concat(v...)...) }
+	nan, inf := math.NaN(), math.Inf(1)
 	// Pendulum, B=3, shared θ and φ: clean, then NaN, +Inf, 1e300 and a
-	// NaN bit pattern in example 1's x0.
-	for _, bad := range [][]byte{nil, nan, inf, huge, raw} {
-		x := slices.Clone(x0)
-		if bad != nil {
-			x = slices.Concat(x0[:9], bad, x0[12:]) // example 1's first entry
-		}
-		f.Add(uint8(0), uint8(2), uint8(3), slices.Concat(x, th, phi))
+	// NaN bit pattern (raw bytes) in example 1's first entry of x0.
+	raw := []byte{0xf9, 0x7f, 0xf0, 0, 0, 0, 0, 0, 1}
+	f.Add(uint8(0), uint8(2), uint8(3), enc(x0, th, phi))
+	for _, bad := range [][]byte{fuzzin.Encode(nan), fuzzin.Encode(inf), fuzzin.Encode(1e300), raw} {
+		f.Add(uint8(0), uint8(2), uint8(3), slices.Concat(enc(x0[:3]), bad, enc(x0[4:], th, phi)))
 	}
 	// Per-example θ and φ, B=2: −Inf in example 0's θ, NaN in example 1's φ.
-	f.Add(uint8(0), uint8(1), uint8(0), slices.Concat(x0[:18], []byte{0xfd}, th[3:], th,
-		phi, phi[:3*3], nan, phi[3*4:]))
+	f.Add(uint8(0), uint8(1), uint8(0), enc(x0[:6], []float64{-inf}, th[1:], th, phi, phi[:3], []float64{nan}, phi[4:]))
 	// A shared non-finite θ: every example is isolated.
-	f.Add(uint8(0), uint8(4), uint8(3), slices.Concat(x0, x0[:18], nan, th[3:], phi)) // B=5
+	f.Add(uint8(0), uint8(4), uint8(3), enc(x0, x0[:6], []float64{nan}, th[1:], phi)) // B=5
 	// θ outside the model's domain (a zero mass), per example, B=2.
-	f.Add(uint8(0), uint8(1), uint8(0), slices.Concat(x0[:18], th, fuzzin.Encode(10, 0, 1), phi, phi))
+	f.Add(uint8(0), uint8(1), uint8(0), enc(x0[:6], th, []float64{10, 0, 1}, phi, phi))
 	// Warm-started pendulum, linear model, cart-pole with a huge state.
-	f.Add(uint8(1), uint8(0), uint8(3), slices.Concat(x0[:9], th, phi))
-	f.Add(uint8(2), uint8(2), uint8(3), slices.Concat(fuzzin.Encode(1, 0, -1, 0.5), inf, fuzzin.Encode(2), fuzzin.Encode(1, 0.1, 0, 1, 0, 0.1), fuzzin.Encode(1, 0.5, 0.1, 0, 0, 0)))
-	f.Add(uint8(3), uint8(1), uint8(3), slices.Concat(fuzzin.Encode(0, 0, 0.98, 0.2, 0), huge, fuzzin.Encode(0, 1, 0, 0),
-		fuzzin.Encode(9.8, 1, 0.1, 0.5), fuzzin.Encode(0.1, 0.1, 1, 1, 0.1, 0.001, 0, 0, -1, 0, 0, 0)))
+	f.Add(uint8(1), uint8(0), uint8(3), enc(x0[:3], th, phi))
+	f.Add(uint8(2), uint8(2), uint8(3), enc([]float64{1, 0, -1, 0.5, inf, 2}, []float64{1, 0.1, 0, 1, 0, 0.1}, []float64{1, 0.5, 0.1, 0, 0, 0}))
+	f.Add(uint8(3), uint8(1), uint8(3), enc([]float64{0, 0, 0.98, 0.2, 0, 1e300, 0, 1, 0, 0},
+		[]float64{9.8, 1, 0.1, 0.5}, []float64{0.1, 0.1, 1, 1, 0.1, 0.001, 0, 0, -1, 0, 0, 0}))
 	f.Add(uint8(0), uint8(0), uint8(0), []byte{})
 	// A NaN among the inputs once made the backward pass rebuild the
 	// solution (NaN ≠ NaN) and report another status for a healthy example.

@@ -2,7 +2,7 @@
 // test feeds the code under test, and numbers back into bytes for the
 // seeds of the corpus.
 //
-// A float takes a tag byte. A tag below 0xf0 is followed by two bytes, an
+// A float takes a tag byte. A tag below 0xf7 is followed by two bytes, an
 // int16 count of 1/2048: moderate values in [−16, 16), so that most inputs
 // let a solver do real work. The tags from 0xf7 up give the values bad
 // input is made of (NaN, ±Inf, ±1e300, 1e8, the smallest subnormal, −0),
