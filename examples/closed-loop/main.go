@@ -121,13 +121,7 @@ func main() {
 // parseLists reads the comma-separated flags.
 func (o *options) parseLists(envList, methodList, ntrainList string) error {
 	var err error
-	if o.envs, err = gridflags.Envs(envList); err != nil {
-		return err
-	}
-	if o.methods, err = gridflags.Methods(methodList); err != nil {
-		return err
-	}
-	o.ntrain, err = gridflags.Sizes(ntrainList, 100)
+	o.envs, o.methods, o.ntrain, err = gridflags.All(envList, methodList, ntrainList, 100)
 	return err
 }
 

@@ -218,17 +218,11 @@ func quoteArg(a string) string {
 }
 
 func (g *grid) parse(envList, methodList, ntrainList string) error {
-	var err error
-	if g.envs, err = gridflags.Envs(envList); err != nil {
-		return err
-	}
-	if g.methods, err = gridflags.Methods(methodList); err != nil {
-		return err
-	}
 	if g.data == [3]int{} {
 		g.data = [3]int{100, 50, 100}
 	}
-	if g.ntrain, err = gridflags.Sizes(ntrainList, g.data[0]); err != nil {
+	var err error
+	if g.envs, g.methods, g.ntrain, err = gridflags.All(envList, methodList, ntrainList, g.data[0]); err != nil {
 		return err
 	}
 	if g.ranges != "reference" && g.ranges != "envs" {

@@ -62,3 +62,17 @@ func Sizes(s string, most int) ([]int, error) {
 	slices.Sort(out)
 	return out, nil
 }
+
+// All reads the three lists at once, training-set sizes from 1 to most.
+func All(envList, methodList, ntrainList string, most int) (envs []string, methods []train.Method, sizes []int, err error) {
+	if envs, err = Envs(envList); err != nil {
+		return nil, nil, nil, err
+	}
+	if methods, err = Methods(methodList); err != nil {
+		return nil, nil, nil, err
+	}
+	if sizes, err = Sizes(ntrainList, most); err != nil {
+		return nil, nil, nil, err
+	}
+	return envs, methods, sizes, nil
+}

@@ -40,3 +40,15 @@ func TestLists(t *testing.T) {
 }
 
 func second[T any](_ T, err error) error { return err }
+
+func TestAll(t *testing.T) {
+	e, m, n, err := All("cartpole", "all", "100,10", 100)
+	if err != nil || !slices.Equal(e, []string{"cartpole"}) || len(m) != len(train.Methods()) || !slices.Equal(n, []int{10, 100}) {
+		t.Errorf("All = %v, %v, %v, %v", e, m, n, err)
+	}
+	for _, lists := range [][3]string{{"boat", "all", "10"}, {"cartpole", "mpc", "10"}, {"cartpole", "all", "0"}} {
+		if _, _, _, err := All(lists[0], lists[1], lists[2], 100); err == nil {
+			t.Errorf("All(%q) accepted", lists)
+		}
+	}
+}
