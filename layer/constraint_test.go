@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/dilqr/dilqr/internal/fdtest"
+	"github.com/dilqr/dilqr/internal/gtest"
 	"github.com/dilqr/dilqr/models"
 	"github.com/dilqr/dilqr/op"
 	"github.com/dilqr/dilqr/op/ilqr"
@@ -32,21 +33,6 @@ func speedPsi(w float64) []float64 {
 	return []float64{-inf, -inf, -w, inf, inf, w}
 }
 
-// speedTask is the pendulum task with the speed limit |ω| ≤ w.
-func speedTask(t testing.TB, w float64) models.Task {
-	t.Helper()
-	task := models.PendulumTask()
-	var err error
-	if task.Constraint, err = models.PendulumSpeedLimit(w); err != nil {
-		t.Fatal(err)
-	}
-	return task
-}
-
-// swingStarts returns b starts near (cos 3.0, sin 3.0, 0.3), from which
-// the swing up reaches the speed limit.
-func swingStarts(b int) []float64 { return fdtest.AngleStates(b, 3.0, 0.3, -0.05, 0.05) }
-
 // TestILQRPsiGradients checks dL/d(psi_raw) of a Learned ψ, shared and per
 // example, against central differences of the layer's graph, with the
 // speed limit active in every example.
@@ -63,7 +49,7 @@ func TestILQRPsiGradients(t *testing.T) {
 			if perEx {
 				init = append(init, speedPsi(0.62)...)
 			}
-			pl := newPlanner(t, g, speedTask(t, 0.6), ILQRConfig{T: conT, Batch: b,
+			pl := newPlanner(t, g, gtest.SpeedLimitTask(t, 0.6), ILQRConfig{T: conT, Batch: b,
 				Solver: op.SolverConfig{Settings: &conTight},
 				Psi:    ParamSpec{Source: Learned, Init: init, PerExample: perEx}})
 			if ps := pl.Params(); len(ps) != 1 || ps[0].Name != "psi_raw" {
@@ -76,7 +62,7 @@ func TestILQRPsiGradients(t *testing.T) {
 			if sh := pl.Learnables()[0].Shape(); !slices.Equal(sh, want) {
 				t.Fatalf("psi_raw has shape %v, want %v (the finite columns)", sh, want)
 			}
-			x, u := plan(t, pl, input(t, g, "x0", swingStarts(b), b, 3))
+			x, u := plan(t, pl, input(t, g, "x0", gtest.SwingStarts(b), b, 3))
 			r := newTapeRun(t, g, weightedLoss(t, g, x, u, 3), pl.Learnables(), pl)
 			r.run(t, true)
 			st := pl.Stats()
@@ -99,8 +85,8 @@ func TestILQRPsiGradients(t *testing.T) {
 // within 0.01 of 0.5 (Adam overshoots to 0.43 near step 60, then settles).
 func TestILQRPsiTrain(t *testing.T) {
 	const b, steps, eta = 3, 300, 0.01
-	x0 := swingStarts(b)
-	task := speedTask(t, 0.5)
+	x0 := gtest.SwingStarts(b)
+	task := gtest.SpeedLimitTask(t, 0.5)
 	expert, err := ilqr.Solve(ilqr.Problem{Task: task, T: conT}, ilqr.Inputs{X0: x0}, &conTight)
 	if err != nil {
 		t.Fatal(err)
@@ -145,7 +131,7 @@ func TestILQRPsiTrain(t *testing.T) {
 // TestILQRPsiSaveLoad: a learned ψ goes through Save and Load bit for bit;
 // a layer learning other columns of ψ refuses the file.
 func TestILQRPsiSaveLoad(t *testing.T) {
-	task := speedTask(t, 0.6)
+	task := gtest.SpeedLimitTask(t, 0.6)
 	cfg := ILQRConfig{T: 5, Batch: 2, Psi: ParamSpec{Source: Learned, PerExample: true}}
 	src := newPlanner(t, G.NewGraph(), task, cfg)
 	raw, err := nodeData(src.Params()[0])
@@ -192,10 +178,10 @@ func TestILQRPsiFloat32(t *testing.T) {
 	var grads [2][]float64
 	for i, dt := range []tensor.Dtype{tensor.Float64, tensor.Float32} {
 		g := G.NewGraph()
-		pl := newPlanner(t, g, speedTask(t, 0.625), ILQRConfig{T: conT, Batch: b, Dtype: dt,
+		pl := newPlanner(t, g, gtest.SpeedLimitTask(t, 0.625), ILQRConfig{T: conT, Batch: b, Dtype: dt,
 			Solver: op.SolverConfig{Settings: &conTight},
 			Psi:    ParamSpec{Source: Learned}})
-		x0 := inputAs(t, g, dt, "x0", round32(swingStarts(b)), b, 3)
+		x0 := inputAs(t, g, dt, "x0", round32(gtest.SwingStarts(b)), b, 3)
 		x, u := plan(t, pl, x0)
 		m := must(t)
 		loss := m(G.Add(m(G.Sum(x)), m(G.Sum(u))))
@@ -235,7 +221,7 @@ func TestILQRPsiFloat32(t *testing.T) {
 // panic.
 func TestILQRPsiConfigErrors(t *testing.T) {
 	inf := math.Inf(1)
-	task := speedTask(t, 0.6)
+	task := gtest.SpeedLimitTask(t, 0.6)
 	for _, c := range []struct {
 		name, says string
 		task       models.Task
@@ -282,7 +268,7 @@ func TestILQRPsiConfigErrors(t *testing.T) {
 		g := G.NewGraph()
 		psi := input(t, g, "psi", speedPsi(0.6), 6)
 		pl := newPlanner(t, g, task, ILQRConfig{T: 5, Batch: 2, Psi: ParamSpec{Source: External, Node: psi}})
-		x, u := plan(t, pl, input(t, g, "x0", swingStarts(2), 2, 3))
+		x, u := plan(t, pl, input(t, g, "x0", gtest.SwingStarts(2), 2, 3))
 		m := must(t)
 		loss := m(G.Add(m(G.Sum(x)), m(G.Sum(u))))
 		if _, err := G.Grad(loss, psi); err != nil {
@@ -309,9 +295,9 @@ func TestILQRPsiLispMachine(t *testing.T) {
 	var grads [2][]float64
 	for i, machine := range []string{"tape", "lisp"} {
 		g := G.NewGraph()
-		pl := newPlanner(t, g, speedTask(t, 0.6), ILQRConfig{T: conT, Batch: b,
+		pl := newPlanner(t, g, gtest.SpeedLimitTask(t, 0.6), ILQRConfig{T: conT, Batch: b,
 			Solver: op.SolverConfig{Settings: &conTight}, Psi: ParamSpec{Source: Learned, PerExample: true}})
-		x, u := plan(t, pl, input(t, g, "x0", swingStarts(b), b, 3))
+		x, u := plan(t, pl, input(t, g, "x0", gtest.SwingStarts(b), b, 3))
 		loss := weightedLoss(t, g, x, u, 5)
 		var vm G.VM
 		if machine == "tape" {

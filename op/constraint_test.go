@@ -17,6 +17,7 @@ import (
 	"testing"
 
 	"github.com/dilqr/dilqr/internal/fdtest"
+	"github.com/dilqr/dilqr/internal/gtest"
 	"github.com/dilqr/dilqr/models"
 	"github.com/dilqr/dilqr/op"
 	"github.com/dilqr/dilqr/op/ilqr"
@@ -35,21 +36,6 @@ const (
 // finite-differenced: projected gradient, violation and complementarity
 // within 1e-12 (as ilqr's constrained gradient tests).
 var conTight = ilqr.Settings{MaxIter: 3000, TolGrad: 1e-12, TolGradLoose: 1e-12, TolViolation: 1e-12}
-
-// speedLimitTask is the pendulum task with |ω| ≤ wmax on steps 1..T−1.
-func speedLimitTask(t *testing.T, wmax float64) models.Task {
-	t.Helper()
-	task := models.PendulumTask()
-	var err error
-	if task.Constraint, err = models.PendulumSpeedLimit(wmax); err != nil {
-		t.Fatal(err)
-	}
-	return task
-}
-
-// conStarts returns b starts near (cos 3.0, sin 3.0, 0.3), the first that
-// one exactly: the swing up from near the bottom hits the speed limit.
-func conStarts(b int) []float64 { return fdtest.AngleStates(b, 3.0, 0.3, -0.05, 0.05) }
 
 // conCase is one layout of ψ: its node's shape and data.
 type conCase struct {
@@ -117,7 +103,7 @@ func newConGraph(t *testing.T, cfg op.OpConfig, c conCase, dt tensor.Dtype, grad
 		}
 		return n
 	}
-	cg.x0 = node("x0", conStarts(c.b), c.b, 3)
+	cg.x0 = node("x0", gtest.SwingStarts(c.b), c.b, 3)
 	cg.theta = node("theta", task.Dynamics.DefaultParams(), 3)
 	cg.phi = node("phi", task.Cost.DefaultParams(), 8)
 	cg.psi = node("psi", c.psi, c.shape...)
@@ -295,7 +281,7 @@ const conFDTol = 1e-5
 // differenced, and the gradient summed over the steps must equal the
 // shared layout's.
 func TestOpConstraintFiniteDifferences(t *testing.T) {
-	cfg := op.OpConfig{Problem: ilqr.Problem{Task: speedLimitTask(t, conLimit), T: conHorizon},
+	cfg := op.OpConfig{Problem: ilqr.Problem{Task: gtest.SpeedLimitTask(t, conLimit), T: conHorizon},
 		Solver: op.SolverConfig{Settings: &conTight}}
 	var shared conResult
 	for _, c := range conCases() {
@@ -353,7 +339,7 @@ func perStepCols(mult []float64, c conCase) []int {
 // Float32 graph's gradients (inputs and weights exact in float32) are the
 // Float64 graph's rounded once.
 func TestOpConstraintMachinesAndFloat32(t *testing.T) {
-	cfg := op.OpConfig{Problem: ilqr.Problem{Task: speedLimitTask(t, conLimit), T: conHorizon},
+	cfg := op.OpConfig{Problem: ilqr.Problem{Task: gtest.SpeedLimitTask(t, conLimit), T: conHorizon},
 		Solver: op.SolverConfig{Settings: &conTight}}
 	for _, c := range conCases()[:2] {
 		t.Run(c.name, func(t *testing.T) {
@@ -393,7 +379,7 @@ func TestOpConstraintMachinesAndFloat32(t *testing.T) {
 // fewer iterations and ends at the same solution.
 func TestOpConstraintWarmStart(t *testing.T) {
 	set := conTight
-	cfg := op.OpConfig{Problem: ilqr.Problem{Task: speedLimitTask(t, conLimit), T: conHorizon},
+	cfg := op.OpConfig{Problem: ilqr.Problem{Task: gtest.SpeedLimitTask(t, conLimit), T: conHorizon},
 		Solver: op.SolverConfig{Settings: &set, WarmStart: true}}
 	c := conCases()[1]
 	cg := newConGraph(t, cfg, c, tensor.Float64, true)
@@ -427,7 +413,7 @@ func TestOpConstraintWarmStart(t *testing.T) {
 // counts apart from Unconverged, with the violation reported.
 func TestOpConstraintInfeasible(t *testing.T) {
 	set := ilqr.Settings{MaxIter: 300, PenaltyMax: 1e4}
-	cfg := op.OpConfig{Problem: ilqr.Problem{Task: speedLimitTask(t, conLimit), T: 5},
+	cfg := op.OpConfig{Problem: ilqr.Problem{Task: gtest.SpeedLimitTask(t, conLimit), T: 5},
 		Solver: op.SolverConfig{Settings: &set}}
 	inf := math.Inf(1)
 	c := conCase{name: "infeasible", b: 1, psi: []float64{-inf, -inf, 1.5, inf, inf, 2}, shape: []int{6}}
@@ -450,12 +436,12 @@ func TestOpConstraintInfeasible(t *testing.T) {
 // value errors name the example (and, with IsolateNonFinite, that example
 // is held at x0 and reported NonFinite while the others are solved).
 func TestOpConstraintBadPsi(t *testing.T) {
-	task := speedLimitTask(t, conLimit)
+	task := gtest.SpeedLimitTask(t, conLimit)
 	cfg := op.OpConfig{Problem: ilqr.Problem{Task: task, T: 8}}
 	inf := math.Inf(1)
 	good := []float64{-inf, -inf, -conLimit, inf, inf, conLimit}
 	nodes := func(g *G.ExprGraph, psi []float64, shape ...int) op.Nodes {
-		x0 := G.NewMatrix(g, tensor.Float64, G.WithShape(2, 3), G.WithName("x0"), G.WithValue(denseOf(conStarts(2), 2, 3)))
+		x0 := G.NewMatrix(g, tensor.Float64, G.WithShape(2, 3), G.WithName("x0"), G.WithValue(denseOf(gtest.SwingStarts(2), 2, 3)))
 		th := G.NewVector(g, tensor.Float64, G.WithShape(3), G.WithName("theta"), G.WithValue(denseOf(task.Dynamics.DefaultParams(), 3)))
 		ph := G.NewVector(g, tensor.Float64, G.WithShape(8), G.WithName("phi"), G.WithValue(denseOf(task.Cost.DefaultParams(), 8)))
 		n := op.Nodes{X0: x0, Theta: th, Cost: []op.CostNode{{Node: ph}}}
@@ -546,7 +532,7 @@ func tile(v []float64, k int) []float64 {
 func TestOpConstraintIdentity(t *testing.T) {
 	g := G.NewGraph()
 	task := models.PendulumTask()
-	x0 := G.NewMatrix(g, tensor.Float64, G.WithShape(1, 3), G.WithName("x0"), G.WithValue(denseOf(conStarts(1), 1, 3)))
+	x0 := G.NewMatrix(g, tensor.Float64, G.WithShape(1, 3), G.WithName("x0"), G.WithValue(denseOf(gtest.SwingStarts(1), 1, 3)))
 	th := G.NewVector(g, tensor.Float64, G.WithShape(3), G.WithName("theta"), G.WithValue(denseOf(task.Dynamics.DefaultParams(), 3)))
 	ph := G.NewVector(g, tensor.Float64, G.WithShape(8), G.WithName("phi"), G.WithValue(denseOf(task.Cost.DefaultParams(), 8)))
 	psi := G.NewVector(g, tensor.Float64, G.WithShape(6), G.WithName("psi"), G.WithValue(denseOf(psiRows(1, false), 6)))
@@ -555,7 +541,7 @@ func TestOpConstraintIdentity(t *testing.T) {
 		wmax float64
 		psi  *G.Node
 	}{{0.6, nil}, {0.5, nil}, {0.6, psi}, {0.6, nil}} {
-		cfg := op.OpConfig{Problem: ilqr.Problem{Task: speedLimitTask(t, c.wmax), T: 8}}
+		cfg := op.OpConfig{Problem: ilqr.Problem{Task: gtest.SpeedLimitTask(t, c.wmax), T: 8}}
 		tr, err := op.Plan(op.Nodes{X0: x0, Theta: th, Cost: []op.CostNode{{Node: ph}}, Psi: c.psi}, cfg)
 		if err != nil {
 			t.Fatal(err)
@@ -575,7 +561,7 @@ func TestOpConstraintIdentity(t *testing.T) {
 // an input) solves again from the given controls to recover the
 // multipliers, and gives the gradients of the recorded path.
 func TestOpConstraintBackwardWithoutRecord(t *testing.T) {
-	cfg := op.OpConfig{Problem: ilqr.Problem{Task: speedLimitTask(t, conLimit), T: conHorizon},
+	cfg := op.OpConfig{Problem: ilqr.Problem{Task: gtest.SpeedLimitTask(t, conLimit), T: conHorizon},
 		Solver: op.SolverConfig{Settings: &conTight}}
 	c := conCases()[1] // per example, B = 3
 	cg := newConGraph(t, cfg, c, tensor.Float64, true)
@@ -592,7 +578,7 @@ func TestOpConstraintBackwardWithoutRecord(t *testing.T) {
 	in := func(name string, v []float64, shape ...int) *G.Node {
 		return G.NewTensor(g, tensor.Float64, len(shape), G.WithShape(shape...), G.WithName(name), G.WithValue(denseOf(v, shape...)))
 	}
-	inputs := G.Nodes{in("x0", conStarts(c.b), c.b, 3), in("theta", task.Dynamics.DefaultParams(), 3),
+	inputs := G.Nodes{in("x0", gtest.SwingStarts(c.b), c.b, 3), in("theta", task.Dynamics.DefaultParams(), 3),
 		in("phi", task.Cost.DefaultParams(), 8), in("psi", c.psi, c.shape...)}
 	o, err := op.NewILQROp(cfg, op.Batch{B: c.b, ThetaShared: true, PhiShared: true,
 		Psi: op.PsiInput{Given: true, PerExample: true}})

@@ -1,6 +1,8 @@
-// Package gtest holds the helpers that the module's tests share for
-// Gorgonia values. It is imported by tests only (package fdtest, which the
-// models tests use, stays free of Gorgonia).
+// Package gtest holds the helpers that the tests of the Gorgonia-linked
+// packages (op, layer) share: reading Gorgonia values, and their
+// constrained test problem (SpeedLimitTask, SwingStarts). It is imported
+// by tests only (package fdtest, which the models tests use, stays free of
+// Gorgonia).
 package gtest
 
 import (
